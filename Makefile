@@ -1,0 +1,35 @@
+# The two commands of the README: `make run` and `make test`. Both create .venv themselves.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test lint migrate check-config clean
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Koho needs Python 3.11 or newer (set PYTHON=python3.12, for example).")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+config/organization.toml:
+	cp config/organization.example.toml $@
+	@echo "Created config/organization.toml from the example: put your channel and user ids into it."
+
+run: $(VENV)/.installed config/organization.toml
+	$(PY) -m bot
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+migrate: $(VENV)/.installed
+	$(PY) -m bot migrate
+
+check-config: $(VENV)/.installed
+	$(PY) -m bot check-config
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,97 @@
+"""Wiring: settings + organisation + database -> a Bolt app with every handler registered."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.clock import Clock, SystemClock
+from bot.db import Database
+from bot.i18n import Translator, normalize_locale
+from bot.organization import Organization
+from bot.settings import Settings
+from bot.workflows.preferences import LocaleResolver
+
+log = logging.getLogger(__name__)
+LISTENER_THREADS = 16
+
+
+@dataclass
+class Services:
+    """What handlers need, passed explicitly (no globals, nothing mutated per request)."""
+
+    settings: Settings
+    org: Organization
+    db: Database
+    clock: Clock
+    locales: LocaleResolver
+
+    def translator_for(self, user_id: str | None) -> Translator:
+        return Translator(self.locales.locale_for(user_id), self.org.timezone)
+
+    def org_translator(self) -> Translator:
+        """For channel messages many people read: the organisation's language."""
+        return Translator(self.org.locale, self.org.timezone)
+
+
+def make_web_client(settings: Settings, *, timeout: int = 10, retries: bool = True) -> WebClient:
+    handlers = (
+        [
+            RateLimitErrorRetryHandler(max_retry_count=2),
+            ServerErrorRetryHandler(max_retry_count=2),
+            ConnectionErrorRetryHandler(max_retry_count=2),
+        ]
+        if retries
+        else []
+    )
+    return WebClient(
+        token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=timeout, retry_handlers=handlers
+    )
+
+
+def _slack_locale_fetcher(client: WebClient):  # noqa: ANN202
+    def fetch(user_id: str) -> str | None:
+        try:
+            user = client.users_info(user=user_id, include_locale=True)["user"]
+        except (SlackApiError, OSError) as e:
+            log.warning("could not read the Slack locale of %s: %s", user_id, type(e).__name__)
+            return None
+        return normalize_locale(user.get("locale"), default="") or None
+
+    return fetch
+
+
+def create_app(settings: Settings, org: Organization, db: Database, *, clock: Clock | None = None) -> App:
+    """A ready Bolt app. Calls Slack's `auth.test` once, as Bolt does, to learn the bot's identity."""
+    clock = clock or SystemClock()
+    client = make_web_client(settings)
+    # A short, retry-free client for look-ups made while a person waits.
+    lookup_client = make_web_client(settings, timeout=2, retries=False)
+    services = Services(
+        settings=settings,
+        org=org,
+        db=db,
+        clock=clock,
+        locales=LocaleResolver(db, clock, org.locale, _slack_locale_fetcher(lookup_client)),
+    )
+    app = App(
+        signing_secret=settings.slack_signing_secret or None,
+        client=client,
+        logger=logging.getLogger("bot.bolt"),
+        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
+    )
+    from bot.handlers import register_all
+
+    register_all(app, services)
+    app.koho_services = services  # type: ignore[attr-defined]  # for the web layer and tests
+    return app

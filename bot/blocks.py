@@ -1,0 +1,112 @@
+"""Block Kit building blocks: small functions that keep Slack's limits in one place.
+
+Texts come from `bot.i18n` (already escaped where needed); these only shape them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SECTION_TEXT_MAX = 3000
+HEADER_TEXT_MAX = 150
+CONTEXT_ELEMENTS_MAX = 10
+BUTTON_TEXT_MAX = 75
+MODAL_TITLE_MAX = 24
+MESSAGE_BLOCKS_MAX = 50
+VIEW_BLOCKS_MAX = 100
+
+Block = dict[str, Any]
+
+
+def clip(text: str, limit: int) -> str:
+    """Cut `text` to `limit` characters, marking the cut with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def plain_text(text: str, limit: int | None = None) -> dict[str, Any]:
+    return {"type": "plain_text", "text": clip(text, limit) if limit else text, "emoji": True}
+
+
+def mrkdwn_text(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def header(text: str, block_id: str | None = None) -> Block:
+    block: Block = {"type": "header", "text": plain_text(text, HEADER_TEXT_MAX)}
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def section(text: str, *, block_id: str | None = None, accessory: dict[str, Any] | None = None) -> Block:
+    block: Block = {"type": "section", "text": mrkdwn_text(clip(text, SECTION_TEXT_MAX))}
+    if block_id:
+        block["block_id"] = block_id
+    if accessory:
+        block["accessory"] = accessory
+    return block
+
+
+def long_text_sections(text: str, *, prefix: str = "") -> list[Block]:
+    """A text of any length as as many sections as it needs, split at line ends where possible."""
+    blocks: list[Block] = []
+    rest = text
+    while rest:
+        room = SECTION_TEXT_MAX - len(prefix)
+        if len(rest) <= room:
+            chunk, rest = rest, ""
+        else:
+            cut = rest.rfind("\n", 0, room)
+            cut = cut if cut > room // 2 else room
+            chunk, rest = rest[:cut], rest[cut:].lstrip("\n")
+        blocks.append(section(prefix + chunk))
+    return blocks
+
+
+def context(*texts: str, block_id: str | None = None) -> Block:
+    block: Block = {"type": "context", "elements": [mrkdwn_text(t) for t in texts[:CONTEXT_ELEMENTS_MAX]]}
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def divider() -> Block:
+    return {"type": "divider"}
+
+
+def button(
+    text: str, action_id: str, value: str | None = None, *, style: str | None = None, url: str | None = None
+) -> dict[str, Any]:
+    element: dict[str, Any] = {"type": "button", "text": plain_text(text, BUTTON_TEXT_MAX), "action_id": action_id}
+    if value is not None:
+        element["value"] = value
+    if style in ("primary", "danger"):
+        element["style"] = style
+    if url:
+        element["url"] = url
+    return element
+
+
+def actions(*elements: dict[str, Any], block_id: str | None = None) -> Block:
+    block: Block = {"type": "actions", "elements": list(elements)}
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def modal(
+    *, title: str, blocks: list[Block], callback_id: str | None = None, submit: str | None = None,
+    close: str | None = None, private_metadata: str | None = None, external_id: str | None = None,
+) -> dict[str, Any]:
+    view: dict[str, Any] = {"type": "modal", "title": plain_text(title, MODAL_TITLE_MAX), "blocks": blocks}
+    if callback_id:
+        view["callback_id"] = callback_id
+    if submit:
+        view["submit"] = plain_text(submit, MODAL_TITLE_MAX)
+    if close:
+        view["close"] = plain_text(close, MODAL_TITLE_MAX)
+    if private_metadata is not None:
+        view["private_metadata"] = private_metadata
+    if external_id:
+        view["external_id"] = external_id
+    return view

@@ -1,0 +1,85 @@
+"""One error handler for everything: a short, polite message for the person, details for the log.
+
+The person gets a reference id; the log line carries the same id with the traceback, so the
+PR office can find what happened without anyone pasting a stack trace into Slack.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from bot import blocks
+from bot.app import Services
+from bot.handlers.ids import Callback
+
+log = logging.getLogger(__name__)
+
+
+def new_reference() -> str:
+    return secrets.token_hex(4).upper()
+
+
+def is_database_outage(error: BaseException) -> bool:
+    if isinstance(error, (OperationalError, PoolTimeoutError)):
+        return True
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
+
+
+def register(app: App, services: Services) -> None:
+    @app.error
+    def handle_error(
+        error: Exception, body: dict[str, Any], response: BoltResponse | None, client: WebClient, respond: Any
+    ) -> BoltResponse | None:
+        reference = new_reference()
+        user_id = (body.get("user") or {}).get("id") or body.get("user_id")
+        log.error(
+            "unhandled error ref=%s type=%s user=%s: %s",
+            reference, body.get("type") or body.get("command"), user_id, type(error).__name__,
+            exc_info=error,
+        )
+        # The person's language may itself need the database; fall back to the organisation's.
+        try:
+            tr = services.translator_for(user_id) if not is_database_outage(error) else services.org_translator()
+        except Exception:  # noqa: BLE001 - we are already handling a failure
+            tr = services.org_translator()
+        key = "error.database_unavailable" if is_database_outage(error) else "error.unexpected"
+        text = tr.t(key, reference=reference)
+
+        if response is not None:  # not acknowledged yet: answer in the HTTP response itself
+            if body.get("type") == "view_submission":
+                view = blocks.modal(
+                    title=tr.plain("error.unexpected_title"), callback_id=Callback.ERROR_MODAL,
+                    close=tr.plain("error.close"), blocks=[blocks.section(text)],
+                )
+                return BoltResponse(status=200, body=json.dumps({"response_action": "push", "view": view}),
+                                    headers={"content-type": "application/json"})
+            if body.get("command"):
+                return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": text}),
+                                    headers={"content-type": "application/json"})
+            response.status, response.body = 200, ""
+        _tell(client, respond, body, user_id, text)
+        return None
+
+
+def _tell(client: WebClient, respond: Any, body: dict[str, Any], user_id: str | None, text: str) -> None:
+    """After the ack: reply where the person is, as quietly as possible."""
+    try:
+        if respond is not None and (body.get("response_url") or body.get("response_urls")):
+            respond(text=text, response_type="ephemeral", replace_original=False)
+            return
+        channel = (body.get("channel") or {}).get("id") or body.get("channel_id")
+        if user_id and channel:
+            client.chat_postEphemeral(channel=channel, user=user_id, text=text)
+        elif user_id:
+            client.chat_postMessage(channel=user_id, text=text)
+    except (SlackApiError, OSError) as e:
+        log.warning("could not tell %s about an error: %s", user_id, type(e).__name__)

@@ -1,0 +1,44 @@
+"""`/koho` — help, and `/koho language ja|en`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot.app import Services
+from bot.handlers.ids import Command
+from bot.i18n import LOCALES, Translator
+
+
+def help_text(services: Services, tr: Translator, user_id: str) -> str:
+    roles = "、".join if tr.locale == "ja" else ", ".join
+    return tr.render(
+        "help.md.j2",
+        org=services.org.name,
+        roles=roles(tr.plain(f"roles.{r}") for r in services.org.roles_of(user_id)),
+    )
+
+
+def register(app: App, services: Services) -> None:
+    @app.command(Command.KOHO)
+    def koho_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+        ack()
+        user_id = command["user_id"]
+        words = (command.get("text") or "").split()
+        subcommand = words[0].lower() if words else "help"
+        tr = services.translator_for(user_id)
+
+        if subcommand in ("language", "lang", "言語"):
+            choice = words[1].lower() if len(words) > 1 else ""
+            if choice not in LOCALES:
+                respond(text=tr.t("language.usage", current=tr.plain("language.name")), response_type="ephemeral")
+                return
+            services.locales.set_explicit(user_id, choice)
+            respond(text=Translator(choice, services.org.timezone).t("language.set"), response_type="ephemeral")
+            return
+
+        text = help_text(services, tr, user_id)
+        if subcommand not in ("help", "ヘルプ"):
+            text = tr.t("help.unknown_subcommand", subcommand=subcommand) + "\n\n" + text
+        respond(text=text, response_type="ephemeral")

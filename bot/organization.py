@@ -1,0 +1,316 @@
+"""The organisation file (TOML): departments, approvers, on-call staff, accounts.
+
+`load_organization` validates the whole file and reports *every* problem with its key, e.g.
+`departments[0].approvers: expected a list of Slack user ids`, so whoever edits the file
+can fix it in one go. The result is immutable: the running bot never edits it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PR_OFFICE_ID = "pr_office"
+LOCALES = ("ja", "en")
+PLATFORMS = ("x", "facebook", "instagram", "line", "youtube", "threads", "bluesky", "other")
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+DEPARTMENT_ID = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+
+
+class OrganizationError(Exception):
+    def __init__(self, path: Path | str, problems: list[str]):
+        super().__init__(f"{path}: " + "; ".join(problems))
+        self.path = str(path)
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Department:
+    id: str
+    name: str
+    channel: str
+    approvers: tuple[str, ...]
+    members: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    platform: str
+    name: str
+    handle: str
+    department: str
+
+
+@dataclass(frozen=True)
+class Organization:
+    name: str
+    locale: str
+    timezone: str
+    pr_office: Department
+    emergency_channel: str
+    on_call: tuple[str, ...]
+    departments: tuple[Department, ...]
+    accounts: tuple[Account, ...]
+    admins: tuple[str, ...] = ()
+    _by_id: dict[str, Department] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_id.update({d.id: d for d in self.departments})
+        self._by_id[PR_OFFICE_ID] = self.pr_office
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def department(self, department_id: str) -> Department | None:
+        """A department by id; `pr_office` is the PR office itself."""
+        return self._by_id.get(department_id)
+
+    def home_department(self, user_id: str) -> Department | None:
+        """The department a person's proposals default to: where they are a member, else an approver."""
+        for dept in self.departments:
+            if user_id in dept.members:
+                return dept
+        for dept in self.departments:
+            if user_id in dept.approvers:
+                return dept
+        if user_id in self.pr_office.approvers:
+            return self.pr_office
+        return None
+
+    def account(self, account_id: str) -> Account | None:
+        return next((a for a in self.accounts if a.id == account_id), None)
+
+    def is_pr_approver(self, user_id: str) -> bool:
+        return user_id in self.pr_office.approvers
+
+    def is_on_call(self, user_id: str) -> bool:
+        return user_id in self.on_call
+
+    def is_admin(self, user_id: str) -> bool:
+        return user_id in self.admins
+
+    def roles_of(self, user_id: str) -> list[str]:
+        """Role keys (`proposer`, `department_approver`, ...) for help texts and the playground."""
+        roles = ["proposer"]
+        if any(user_id in d.approvers for d in self.departments):
+            roles.append("department_approver")
+        if self.is_pr_approver(user_id):
+            roles.append("pr_approver")
+        if self.is_on_call(user_id):
+            roles.append("on_call")
+        if self.is_admin(user_id):
+            roles.append("admin")
+        return roles
+
+
+class _Checker:
+    """Reads typed values out of the parsed TOML, noting every problem with its key path."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(f"{key}: {message}")
+
+    def table(self, data: dict[str, Any], key: str, path: str, *, required: bool = True) -> dict[str, Any]:
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.problem(path, "missing table")
+            return {}
+        if not isinstance(value, dict):
+            self.problem(path, "expected a table")
+            return {}
+        return value
+
+    def string(
+        self,
+        data: dict[str, Any],
+        key: str,
+        path: str,
+        *,
+        required: bool = True,
+        default: str = "",
+        pattern: re.Pattern[str] | None = None,
+        pattern_hint: str = "",
+        choices: tuple[str, ...] = (),
+    ) -> str:
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.problem(path, "missing")
+            return default
+        if not isinstance(value, str) or not value.strip():
+            self.problem(path, "expected a non-empty string")
+            return default
+        value = value.strip()
+        if pattern is not None and not pattern.match(value):
+            self.problem(path, f"expected {pattern_hint}, got {value!r}")
+        if choices and value not in choices:
+            self.problem(path, f"expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def id_list(
+        self, data: dict[str, Any], key: str, path: str, *, what: str, pattern: re.Pattern[str] | None,
+        required: bool = True, allow_empty: bool = False, item_hint: str = "",
+    ) -> tuple[str, ...]:
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.problem(path, f"missing: expected a list of {what}")
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            self.problem(path, f"expected a list of {what}")
+            return ()
+        items = tuple(v.strip() for v in value)
+        if not items and not allow_empty:
+            self.problem(path, f"must not be empty: expected a list of {what}")
+        for i, item in enumerate(items):
+            if pattern is not None and not pattern.match(item):
+                self.problem(f"{path}[{i}]", f"expected {item_hint}, got {item!r}")
+        if len(set(items)) != len(items):
+            self.problem(path, "lists the same entry twice")
+        return items
+
+    def unknown_keys(self, data: dict[str, Any], known: tuple[str, ...], path: str) -> None:
+        for key in data:
+            if key not in known:
+                self.problem(f"{path}.{key}" if path else key, f"unknown key (known: {', '.join(known)})")
+
+
+SLACK_USER_IDS = "Slack user ids"
+SLACK_USER_HINT = "a Slack user id such as U012AB3CD"
+SLACK_CHANNEL_HINT = "a Slack channel id such as C012AB3CD (not the #name)"
+
+
+def parse_organization(data: dict[str, Any], source: Path | str = "<organisation file>") -> Organization:
+    c = _Checker()
+    c.unknown_keys(data, ("organization", "pr_office", "emergency", "departments", "accounts"), "")
+
+    org = c.table(data, "organization", "organization")
+    c.unknown_keys(org, ("name", "locale", "timezone", "admins"), "organization")
+    name = c.string(org, "name", "organization.name")
+    locale = c.string(org, "locale", "organization.locale", required=False, default="ja", choices=LOCALES)
+    timezone = c.string(org, "timezone", "organization.timezone", required=False, default="Asia/Tokyo")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        c.problem("organization.timezone", f"unknown time zone {timezone!r} (expected e.g. Asia/Tokyo)")
+    admins = c.id_list(org, "admins", "organization.admins", what=SLACK_USER_IDS, pattern=USER_ID, item_hint=SLACK_USER_HINT,
+                       required=False, allow_empty=True)
+
+    pr = c.table(data, "pr_office", "pr_office")
+    c.unknown_keys(pr, ("name", "channel", "approvers"), "pr_office")
+    pr_office = Department(
+        id=PR_OFFICE_ID,
+        name=c.string(pr, "name", "pr_office.name", required=False, default="広報広聴課"),
+        channel=c.string(pr, "channel", "pr_office.channel", pattern=CHANNEL_ID, pattern_hint=SLACK_CHANNEL_HINT),
+        approvers=c.id_list(pr, "approvers", "pr_office.approvers", what=SLACK_USER_IDS, pattern=USER_ID, item_hint=SLACK_USER_HINT),
+    )
+
+    em = c.table(data, "emergency", "emergency")
+    c.unknown_keys(em, ("channel", "on_call"), "emergency")
+    emergency_channel = c.string(em, "channel", "emergency.channel", pattern=CHANNEL_ID,
+                                 pattern_hint=SLACK_CHANNEL_HINT)
+    on_call = c.id_list(em, "on_call", "emergency.on_call", what=SLACK_USER_IDS, pattern=USER_ID, item_hint=SLACK_USER_HINT)
+
+    departments = _parse_list(c, data, "departments", lambda item, path: _parse_department(c, item, path))
+    _check_unique(c, "departments", [d.id for d in departments])
+    known_departments = {d.id for d in departments} | {PR_OFFICE_ID}
+
+    accounts = _parse_list(c, data, "accounts", lambda item, path: _parse_account(c, item, path, known_departments))
+    _check_unique(c, "accounts", [a.id for a in accounts])
+
+    if c.problems:
+        raise OrganizationError(source, c.problems)
+    return Organization(
+        name=name,
+        locale=locale,
+        timezone=timezone,
+        pr_office=pr_office,
+        emergency_channel=emergency_channel,
+        on_call=on_call,
+        departments=tuple(departments),
+        accounts=tuple(accounts),
+        admins=admins,
+    )
+
+
+def _parse_list(c: _Checker, data: dict[str, Any], key: str, parse_item: Callable[[dict[str, Any], str], Any]) -> list:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        c.problem(key, f"expected an array of tables ([[{key}]])")
+        return []
+    parsed = []
+    for i, item in enumerate(value):
+        path = f"{key}[{i}]"
+        if not isinstance(item, dict):
+            c.problem(path, "expected a table")
+            continue
+        parsed.append(parse_item(item, path))
+    return parsed
+
+
+def _check_unique(c: _Checker, key: str, ids: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for i, item_id in enumerate(ids):
+        if item_id and item_id in seen:
+            c.problem(f"{key}[{i}].id", f"duplicate id {item_id!r} (also {key}[{seen[item_id]}])")
+        seen.setdefault(item_id, i)
+
+
+def _parse_department(c: _Checker, item: dict[str, Any], path: str) -> Department:
+    c.unknown_keys(item, ("id", "name", "channel", "approvers", "members", "keywords"), path)
+    dept_id = c.string(item, "id", f"{path}.id", pattern=DEPARTMENT_ID,
+                       pattern_hint="a short lower-case id such as kankyo")
+    if dept_id == PR_OFFICE_ID:
+        c.problem(f"{path}.id", f"{PR_OFFICE_ID!r} is reserved for the [pr_office] table")
+    return Department(
+        id=dept_id,
+        name=c.string(item, "name", f"{path}.name"),
+        channel=c.string(item, "channel", f"{path}.channel", pattern=CHANNEL_ID, pattern_hint=SLACK_CHANNEL_HINT),
+        approvers=c.id_list(item, "approvers", f"{path}.approvers", what=SLACK_USER_IDS, pattern=USER_ID, item_hint=SLACK_USER_HINT),
+        members=c.id_list(item, "members", f"{path}.members", what=SLACK_USER_IDS, pattern=USER_ID, item_hint=SLACK_USER_HINT,
+                          required=False, allow_empty=True),
+        keywords=c.id_list(item, "keywords", f"{path}.keywords", what="keywords", pattern=None,
+                           required=False, allow_empty=True),
+    )
+
+
+def _parse_account(c: _Checker, item: dict[str, Any], path: str, departments: set[str]) -> Account:
+    c.unknown_keys(item, ("id", "platform", "name", "handle", "department"), path)
+    department = c.string(item, "department", f"{path}.department")
+    if department and department not in departments:
+        c.problem(f"{path}.department",
+                  f"unknown department {department!r} (expected one of: {', '.join(sorted(departments))})")
+    return Account(
+        id=c.string(item, "id", f"{path}.id", pattern=DEPARTMENT_ID, pattern_hint="a short lower-case id"),
+        platform=c.string(item, "platform", f"{path}.platform", choices=PLATFORMS),
+        name=c.string(item, "name", f"{path}.name"),
+        handle=c.string(item, "handle", f"{path}.handle"),
+        department=department,
+    )
+
+
+def load_organization(path: Path | str) -> Organization:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise OrganizationError(path, [f"cannot read the file ({e.strerror})"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise OrganizationError(path, ["the file is not UTF-8 text"]) from None
+    except tomllib.TOMLDecodeError as e:
+        raise OrganizationError(path, [f"not valid TOML: {e}"]) from None
+    return parse_organization(data, path)

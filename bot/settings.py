@@ -1,0 +1,149 @@
+"""Settings: the environment (and `.env`) turned into one typed, validated object.
+
+Every problem is collected and reported at once, in words an operator can act on: which
+setting, what was wrong, where to get the right value. `python -m bot` turns a
+`SettingsError` into that paragraph and exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_DATABASE_URL = "sqlite:///koho.db"
+DEFAULT_CONFIG_PATH = "config/organization.toml"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# Where each secret comes from, so the error message can say it.
+WHERE_TO_GET = {
+    "SLACK_BOT_TOKEN": "Slack app settings > OAuth & Permissions > Bot User OAuth Token (starts with xoxb-)",
+    "SLACK_SIGNING_SECRET": "Slack app settings > Basic Information > App Credentials > Signing Secret",
+    "SLACK_APP_TOKEN": "Slack app settings > Basic Information > App-Level Tokens, scope connections:write "
+    "(starts with xapp-)",
+}
+
+
+class SettingsError(Exception):
+    """One or more settings are missing or wrong; `problems` lists each, ready to print."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str
+    slack_signing_secret: str
+    slack_app_token: str | None
+    slack_api_url: str
+    database_url: str
+    port: int
+    config_path: Path
+    comment_webhook_secret: str | None
+    log_level: str
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+    def secrets(self) -> list[str]:
+        """Values that must never reach a log line."""
+        values = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
+                  self.comment_webhook_secret]
+        return [v for v in values if v]
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env") -> Settings:
+    """Read settings from `environ` (default: the process environment after loading `.env`).
+
+    Real environment variables win over `.env`, so a deployment can override a developer file.
+    """
+    if environ is None:
+        if dotenv_path is not None and Path(dotenv_path).is_file():
+            from dotenv import load_dotenv
+
+            load_dotenv(dotenv_path, override=False)
+        environ = os.environ
+
+    def get(name: str) -> str | None:
+        value = environ.get(name, "").strip()
+        return value or None
+
+    problems: list[str] = []
+    app_token = get("SLACK_APP_TOKEN")
+
+    def required(name: str, prefix: str | None = None) -> str:
+        value = get(name)
+        if value is None:
+            problems.append(f"{name} is not set. Get it from {WHERE_TO_GET[name]} and put it into .env.")
+            return ""
+        if prefix and not value.startswith(prefix):
+            problems.append(
+                f"{name} should start with {prefix!r} but does not. Get it from {WHERE_TO_GET[name]}."
+            )
+        return value
+
+    bot_token = required("SLACK_BOT_TOKEN", "xoxb-")
+    # Socket Mode requests arrive over the app's own WebSocket, so no signature to check there.
+    signing_secret = required("SLACK_SIGNING_SECRET") if app_token is None else (get("SLACK_SIGNING_SECRET") or "")
+    if app_token is not None and not app_token.startswith("xapp-"):
+        problems.append(
+            f"SLACK_APP_TOKEN should start with 'xapp-' but does not. Get it from {WHERE_TO_GET['SLACK_APP_TOKEN']},"
+            " or leave it empty to serve HTTP instead of Socket Mode."
+        )
+
+    api_url = get("SLACK_API_URL") or DEFAULT_SLACK_API_URL
+    if not api_url.startswith(("http://", "https://")):
+        problems.append(f"SLACK_API_URL must be an http(s) URL such as {DEFAULT_SLACK_API_URL}, got {api_url!r}.")
+    if not api_url.endswith("/"):
+        api_url += "/"
+
+    database_url = get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    try:
+        backend = make_url(database_url).get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            problems.append(f"DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL, got a {backend} URL.")
+    except ArgumentError:
+        problems.append(
+            "DATABASE_URL is not a database URL. Use sqlite:///koho.db or postgresql+psycopg://user@host/dbname."
+        )
+
+    port_text = get("PORT") or "3000"
+    port = 0
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        problems.append(f"PORT must be a number from 1 to 65535, got {port_text!r}.")
+    else:
+        port = int(port_text)
+
+    log_level = (get("LOG_LEVEL") or "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}.")
+
+    config_path = Path(get("KOHO_CONFIG") or DEFAULT_CONFIG_PATH)
+    if not config_path.is_file():
+        problems.append(
+            f"KOHO_CONFIG points to {str(config_path)!r}, which does not exist. Copy "
+            "config/organization.example.toml to config/organization.toml and fill in your channels and people, "
+            "or set KOHO_CONFIG to your organisation file."
+        )
+
+    if problems:
+        raise SettingsError(problems)
+    return Settings(
+        slack_bot_token=bot_token,
+        slack_signing_secret=signing_secret,
+        slack_app_token=app_token,
+        slack_api_url=api_url,
+        database_url=database_url,
+        port=port,
+        config_path=config_path,
+        comment_webhook_secret=get("COMMENT_WEBHOOK_SECRET"),
+        log_level=log_level,
+    )

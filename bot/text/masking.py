@@ -1,0 +1,189 @@
+"""Mask citizens' personal data in everything the bot posts to Slack.
+
+The original comment is stored elsewhere; Slack only ever sees the masked text. Detection works on
+the original characters (full-width digits, Japanese dashes, ＠) rather than on a normalised copy, so
+everything that is not masked reaches staff exactly as the citizen wrote it.
+
+Masking errs towards recall for things that are clearly personal (a phone-shaped number, anything
+after 〒) and towards precision for city text that merely contains digits (dates, times, amounts,
+article numbers, URLs of the city's own pages).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+MaskKind = Literal["phone", "email", "my_number", "postal_address"]
+
+# One placeholder per kind, whatever the length of what it hides, so nothing about the data leaks.
+# Placeholders contain no digits, @ or 〒, so masking them again finds nothing.
+PHONE_PLACEHOLDER = "[電話番号]"
+EMAIL_PLACEHOLDER = "[メールアドレス]"
+MY_NUMBER_PLACEHOLDER = "[個人番号]"
+ADDRESS_PLACEHOLDER = "[住所]"
+
+
+@dataclass(frozen=True)
+class MaskResult:
+    text: str
+    # One kind per masked item ("phone", "phone", "email", …), so callers can count or de-duplicate.
+    found: tuple[MaskKind, ...]
+
+
+_DIGIT = "[0-9０-９]"
+# Hyphen-likes people put in numbers, including the katakana ー an IME produces for "-".
+_DASH = "[-‐‑‒–—―−－ー─━ｰ﹣]"
+_SPACE = "[ \u3000]"
+# Between two digit groups: a dash (maybe spaced), one space or a dot.
+_SEP = rf"(?:{_SPACE}?{_DASH}{_SPACE}?|{_SPACE}|[.．])"
+_OPEN = "[(（]"
+_CLOSE = "[)）]"
+# A number glued to more digits (directly or via a dash) is part of something longer: not ours.
+_NOT_AFTER_DIGITS = rf"(?<!{_DIGIT})(?<!{_DIGIT}{_DASH})"
+_NOT_BEFORE_DIGITS = rf"(?!{_DIGIT})(?!{_DASH}{_DIGIT})"
+
+_ZERO = "[0０]"
+_AREA = rf"{_ZERO}{_DIGIT}{{1,4}}"
+_PHONE_DOMESTIC = "|".join(
+    (
+        rf"{_AREA}{_SEP}{_DIGIT}{{1,4}}{_SEP}{_DIGIT}{{3,4}}",  # 03-1234-5678, 0120 123 456
+        rf"{_OPEN}{_AREA}{_CLOSE}{_SPACE}?{_DIGIT}{{1,4}}{_SEP}{_DIGIT}{{3,4}}",  # (03)1234-5678
+        rf"{_AREA}{_OPEN}{_DIGIT}{{1,4}}{_CLOSE}{_DIGIT}{{3,4}}",  # 03(1234)5678
+        rf"{_AREA}{_SEP}{_DIGIT}{{6,8}}",  # 090-12345678
+        rf"{_ZERO}{_DIGIT}{{9,10}}",  # 09012345678
+    )
+)
+# +81 90-1234-5678, ＋８１ (0)3 1234 5678, +819012345678
+_PHONE_INTERNATIONAL = (
+    rf"[+＋]{_SPACE}?[8８][1１](?:{_SEP}?{_OPEN}{_ZERO}{_CLOSE})?{_SEP}?"
+    rf"(?:{_DIGIT}{{1,4}}{_SEP}{_DIGIT}{{1,4}}{_SEP}{_DIGIT}{{3,4}}|{_DIGIT}{{9,10}})"
+)
+_PHONE_RE = re.compile(
+    rf"{_NOT_AFTER_DIGITS}(?:{_PHONE_INTERNATIONAL}|{_PHONE_DOMESTIC}){_NOT_BEFORE_DIGITS}"
+)
+# Numbering plan: 11-digit numbers exist only for these prefixes (mobile, IP phone, M2M, 0800
+# toll-free); every other Japanese number has 10 digits. Checked in code: a regex would be unreadable.
+_ELEVEN_DIGIT_PREFIXES = ("020", "050", "060", "070", "080", "090", "0800")
+
+# My Number: 12 digits, plain or 4-4-4. Also not followed by " 1234" so the first 12 digits of a
+# 16-digit card number in groups of four are not mistaken for one.
+_GROUP_SEP = rf"(?:{_SPACE}?{_DASH}{_SPACE}?|{_SPACE})"
+_MY_NUMBER_RE = re.compile(
+    rf"{_NOT_AFTER_DIGITS}(?<!{_DIGIT}{_SPACE})"
+    rf"{_DIGIT}{{4}}{_GROUP_SEP}?{_DIGIT}{{4}}{_GROUP_SEP}?{_DIGIT}{{4}}"
+    rf"{_NOT_BEFORE_DIGITS}(?!{_SPACE}{_DIGIT})"
+)
+
+_LOCAL_CHAR = r"A-Za-z0-9Ａ-Ｚａ-ｚ０-９._%+\-．＿－＋"
+_LABEL = "[A-Za-z0-9Ａ-Ｚａ-ｚ０-９](?:[A-Za-z0-9Ａ-Ｚａ-ｚ０-９\\-－]*[A-Za-z0-9Ａ-Ｚａ-ｚ０-９])?"
+# The lookbehind makes each run of e-mail characters start one match attempt, not one per
+# character (keeps long junk strings linear); `++` never gives back what it took.
+_EMAIL_RE = re.compile(
+    rf"(?<![{_LOCAL_CHAR}])[{_LOCAL_CHAR}]++[@＠](?:{_LABEL}[.．])+[A-Za-zＡ-Ｚａ-ｚ]{{2,}}"
+)
+
+_POSTAL_CODE = rf"{_DIGIT}{{3}}{_DASH}?{_DIGIT}{{4}}{_NOT_BEFORE_DIGITS}"
+_KANJI = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆ヶ]"
+# An address runs to the end of the line/sentence/clause, or to where contact details start
+# ("… 千葉港1-1 TEL 043-…"), or to an earlier placeholder.
+_ADDRESS_STOP = r"(?:電話|携帯|メール|☎|℡|[Tt][Ee][Ll]|[Ff][Aa][Xx]|[@＠\[])"
+_ADDRESS_REST = rf"(?:(?!{_ADDRESS_STOP})[^\n\r。、，,！？!?])*"
+_ADDRESS_AFTER_CODE = rf"(?:{_SPACE}*{_KANJI}{_ADDRESS_REST})?"
+# 〒 says "a mailing address follows": the code and the address after it are masked, 〒 included.
+_POSTAL_MARK_RE = re.compile(rf"(?P<secret>〒{_SPACE}*{_POSTAL_CODE}{_ADDRESS_AFTER_CODE})")
+# With a word label the label stays visible ("郵便番号：[住所]") so the sentence still reads.
+_LABEL_SEP = rf"[はが]?[:：]?{_SPACE}*"
+_POSTAL_LABEL_RE = re.compile(rf"郵便番号{_LABEL_SEP}(?P<secret>{_POSTAL_CODE}{_ADDRESS_AFTER_CODE})")
+# "住所：千葉市中央区千葉港1-1": the text must start like a place name (…都/道/府/県/市/区/町/村/郡)
+# and contain a block number, so that "住所が変わったので…" is left alone.
+_ADDRESS_LABEL_RE = re.compile(
+    rf"住所{_LABEL_SEP}(?P<secret>{_KANJI}{{1,6}}?[都道府県市区町村郡]{_ADDRESS_REST})"
+)
+_BLOCK_NUMBER_RE = re.compile(rf"{_DIGIT}|丁目|番地")
+
+# Numbers inside URLs are page ids on the city's own site, not phone numbers.
+_URL_RE = re.compile(r"https?://[\x21-\x7e]+")
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text) if ch.isascii() and ch.isdigit())
+
+
+def _is_japanese_phone_number(candidate: str) -> bool:
+    digits = _digits(candidate)
+    if candidate.lstrip().startswith(("+", "＋")):
+        # +81 (0)3… and the common mistake +81 03…: drop the country code and one trunk 0.
+        digits = "0" + digits[2:].removeprefix("0")
+    if len(digits) == 10:
+        return digits[1] != "0"  # 00… is an international call prefix, not a number
+    return len(digits) == 11 and digits.startswith(_ELEVEN_DIGIT_PREFIXES)
+
+
+def _has_block_number(address: str) -> bool:
+    return _BLOCK_NUMBER_RE.search(address) is not None
+
+
+@dataclass(frozen=True)
+class _Detector:
+    kind: MaskKind
+    pattern: re.Pattern[str]
+    placeholder: str
+    accepts: Callable[[str], bool] = lambda _: True
+    # E-mail addresses are personal even inside a URL (?mail=…); numbers in URLs are not.
+    applies_inside_urls: bool = False
+
+
+# Order matters: e-mails first (their local part may look like a phone number), then addresses
+# (they contain house numbers), then phone numbers (+819012345678 has 12 digits, like a My Number).
+_DETECTORS = (
+    _Detector("email", _EMAIL_RE, EMAIL_PLACEHOLDER, applies_inside_urls=True),
+    _Detector("postal_address", _POSTAL_MARK_RE, ADDRESS_PLACEHOLDER),
+    _Detector("postal_address", _POSTAL_LABEL_RE, ADDRESS_PLACEHOLDER),
+    _Detector("postal_address", _ADDRESS_LABEL_RE, ADDRESS_PLACEHOLDER, accepts=_has_block_number),
+    _Detector("phone", _PHONE_RE, PHONE_PLACEHOLDER, accepts=_is_japanese_phone_number),
+    _Detector("my_number", _MY_NUMBER_RE, MY_NUMBER_PLACEHOLDER),
+)
+
+
+def _apply(detector: _Detector, text: str) -> tuple[str, list[MaskKind]]:
+    protected = [] if detector.applies_inside_urls else [m.span() for m in _URL_RE.finditer(text)]
+    pieces: list[str] = []
+    found: list[MaskKind] = []
+    position = 0
+    for match in detector.pattern.finditer(text):
+        group = "secret" if "secret" in detector.pattern.groupindex else 0
+        start, end = match.span(group)
+        secret = text[start:end].rstrip(" \u3000\t")  # trailing spaces belong to the sentence
+        end = start + len(secret)
+        if not secret or not detector.accepts(secret):
+            continue
+        if any(url_start < end and start < url_end for url_start, url_end in protected):
+            continue
+        pieces += [text[position:start], detector.placeholder]
+        found.append(detector.kind)
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces), found
+
+
+def mask_personal_data(text: str) -> MaskResult:
+    """Replace phone numbers, e-mail addresses, My Number-like numbers and postal addresses.
+
+    Idempotent: `mask_personal_data(r.text).text == r.text` for any result r.
+    """
+    found: list[MaskKind] = []
+    # Repeat until nothing changes, so idempotence holds by construction instead of depending on
+    # how the detectors interact (a placeholder can unglue a number from its neighbour). It ends
+    # because every replacement removes digits, an @ or 丁目/番地, and placeholders add none.
+    while True:
+        round_found: list[MaskKind] = []
+        for detector in _DETECTORS:
+            text, kinds = _apply(detector, text)
+            round_found += kinds
+        if not round_found:
+            return MaskResult(text, tuple(found))
+        found += round_found

@@ -1,0 +1,93 @@
+"""The WSGI application: Slack's requests, health, and (later) webhooks. Served by waitress."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.db import Database
+
+log = logging.getLogger(__name__)
+MAX_SLACK_BODY = 2 * 1024 * 1024  # Slack's largest payloads (big modal submissions) stay far below this
+
+StartResponse = Callable[..., Any]
+Route = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def json_response(start_response: StartResponse, status: str, payload: dict[str, Any]) -> list[bytes]:
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    start_response(status, [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class KohoWeb:
+    def __init__(self, app: App, db: Database):
+        self.slack = SlackRequestHandler(app, path="/slack/events")
+        self.db = db
+        self.routes: dict[tuple[str, str], Route] = {
+            ("POST", "/slack/events"): self.slack_events,
+            ("GET", "/healthz"): self.healthz,
+        }
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/")
+        route = self.routes.get((method, path))
+        if route is None:
+            if any(p == path for _, p in self.routes):
+                return json_response(start_response, "405 Method Not Allowed", {"error": "method not allowed"})
+            return json_response(start_response, "404 Not Found", {"error": "not found"})
+        return route(environ, start_response)
+
+    def slack_events(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length > MAX_SLACK_BODY:
+            return json_response(start_response, "413 Request Entity Too Large", {"error": "request body too large"})
+        return self.slack(environ, start_response)
+
+    def healthz(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if self.db.ping():
+            return json_response(start_response, "200 OK", {"status": "ok", "database": "ok"})
+        return json_response(start_response, "503 Service Unavailable", {"status": "unavailable", "database": "down"})
+
+
+class Server:
+    """waitress on a port, startable and stoppable from code (the CLI and the tests use it)."""
+
+    def __init__(self, wsgi_app: Any, host: str, port: int, threads: int = 16):
+        from waitress.server import create_server
+
+        self._server = create_server(wsgi_app, host=host, port=port, threads=threads, ident="koho",
+                                     max_request_body_size=MAX_SLACK_BODY + 1024, clear_untrusted_proxy_headers=True)
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    @property
+    def port(self) -> int:
+        return self._server.effective_port
+
+    def serve_forever(self) -> None:
+        """Serve until `stop()`; then finish the requests in flight and close every socket."""
+        server = self._server
+        while not self._stopping.is_set():
+            server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=server._map,
+                                 use_poll=server.adj.asyncore_use_poll, count=1)
+        server.task_dispatcher.shutdown()
+        for channel in list(server._map.values()):
+            channel.close()
+        server.close()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.serve_forever, name="waitress", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._server.pull_trigger()  # wake the loop now rather than at its next timeout
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)

@@ -1,0 +1,1 @@
+"""The domain, Slack-free: each module is one concept's use cases, one transaction each."""

@@ -1,0 +1,66 @@
+"""People's language: chosen with `/koho language`, else learnt from Slack, else the organisation's."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.clock import Clock
+from bot.db import Database, insert_for
+from bot.i18n import LOCALES
+from bot.models import UserPreference
+from bot.workflows import audit
+
+log = logging.getLogger(__name__)
+SLACK_LOCALE_FRESH_FOR = timedelta(days=7)
+
+
+class LocaleResolver:
+    def __init__(
+        self, db: Database, clock: Clock, default: str, fetch_slack_locale: Callable[[str], str | None]
+    ):
+        self.db = db
+        self.clock = clock
+        self.default = default
+        self.fetch_slack_locale = fetch_slack_locale
+
+    def locale_for(self, user_id: str | None) -> str:
+        if not user_id:
+            return self.default
+        with self.db.read() as session:
+            pref = session.get(UserPreference, user_id)
+            if pref is not None and (
+                pref.source == "explicit" or self.clock.now() - pref.updated_at < SLACK_LOCALE_FRESH_FOR
+            ):
+                return pref.locale
+        fetched = self.fetch_slack_locale(user_id)
+        if fetched is None:
+            return pref.locale if pref is not None else self.default
+        self._store(user_id, fetched, source="slack")
+        return fetched
+
+    def set_explicit(self, user_id: str, locale: str) -> None:
+        if locale not in LOCALES:
+            raise ValueError(f"unknown locale {locale!r}")
+        self._store(user_id, locale, source="explicit")
+
+    def _store(self, user_id: str, locale: str, *, source: str) -> None:
+        """Upsert, so two requests learning the same person's locale at once cannot collide."""
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            previous = session.scalar(select(UserPreference.locale).where(UserPreference.user_id == user_id))
+            insert = insert_for(session)
+            statement = insert(UserPreference).values(user_id=user_id, locale=locale, source=source, updated_at=now)
+            statement = statement.on_conflict_do_update(
+                index_elements=[UserPreference.user_id],
+                set_={"locale": locale, "source": source, "updated_at": now},
+                # a person's own choice outranks what Slack says
+                where=(UserPreference.source != "explicit") if source == "slack" else None,
+            )
+            session.execute(statement)
+            if source == "explicit":
+                audit.record(session, at=now, actor=user_id, action="language.set", subject_type="user",
+                             subject_id=user_id, from_state=previous, to_state=locale)

@@ -1,0 +1,161 @@
+"""Fixtures every test shares: both databases, the fake Slack, and the real app on loopback.
+
+Database-touching tests take the `db_url` fixture (directly or through `koho`) and so run
+twice: `[sqlite]` and `[postgresql]`. PostgreSQL comes from KOHO_TEST_POSTGRES_URL; when it
+cannot be reached those runs skip with the reason, unless KOHO_REQUIRE_POSTGRES=1 (CI), which
+turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from bot import migrate
+from bot.app import Services, create_app
+from bot.clock import ManualClock
+from bot.db import Database
+from bot.organization import Organization, load_organization
+from bot.settings import Settings, load_settings
+from bot.web import KohoWeb, Server
+from tests.harness.fake_slack import FakeSlack
+from tests.harness.slack_requests import SlackRequests
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_ORG = Path(__file__).resolve().parent / "data" / "organization.toml"
+SIGNING_SECRET = "test-signing-secret-0123456789"
+BOT_TOKEN = "xoxb-test-token"
+POSTGRES_URL = os.environ.get("KOHO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+# A Tuesday morning in Chiba: a business day, office open.
+TEST_START = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
+
+_postgres_problem: str | None = None
+_postgres_checked = False
+
+
+def postgres_unavailable() -> str | None:
+    """Why PostgreSQL cannot be used for tests, or None when it can (checked once)."""
+    global _postgres_checked, _postgres_problem
+    if not _postgres_checked:
+        _postgres_checked = True
+        engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except Exception as e:  # noqa: BLE001 - any reason means "not here"
+            _postgres_problem = f"PostgreSQL not reachable at {POSTGRES_URL} ({type(e).__name__}); set KOHO_TEST_POSTGRES_URL"
+        finally:
+            engine.dispose()
+    return _postgres_problem
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database URL: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'koho.db'}"
+        return
+    problem = postgres_unavailable()
+    if problem:
+        if os.environ.get("KOHO_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"KOHO_REQUIRE_POSTGRES=1 but {problem}")
+        pytest.skip(problem)
+    schema = f"koho_test_{secrets.token_hex(6)}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def database(db_url: str) -> Iterator[Database]:
+    db = Database(db_url)
+    migrate.upgrade(db)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(scope="session")
+def org() -> Organization:
+    return load_organization(TEST_ORG)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(TEST_START)
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack(bot_token=BOT_TOKEN)
+    fake.start()
+    yield fake
+    fake.stop()
+    fake.assert_no_validation_errors()
+
+
+def test_environ(fake: FakeSlack, db_url: str, **overrides: str) -> dict[str, str]:
+    environ = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake.api_url,
+        "DATABASE_URL": db_url,
+        "KOHO_CONFIG": str(TEST_ORG),
+        "COMMENT_WEBHOOK_SECRET": "test-webhook-secret-0123456789",
+        "PORT": "3000",
+        "LOG_LEVEL": "INFO",
+    }
+    environ.update(overrides)
+    return environ
+
+
+test_environ.__test__ = False  # a helper, not a test
+
+
+@dataclass
+class Koho:
+    """The running bot, as a test talks to it: over HTTP, as Slack does."""
+
+    url: str
+    slack: SlackRequests
+    fake: FakeSlack
+    db: Database
+    clock: ManualClock
+    services: Services
+    settings: Settings
+
+
+@pytest.fixture
+def koho(fake_slack: FakeSlack, database: Database, db_url: str, clock: ManualClock, org: Organization) -> Iterator[Koho]:
+    settings = load_settings(test_environ(fake_slack, db_url))
+    app = create_app(settings, org, database, clock=clock)
+    server = Server(KohoWeb(app, database), host="127.0.0.1", port=0)
+    server.start()
+    url = f"http://127.0.0.1:{server.port}"
+    yield Koho(
+        url=url,
+        slack=SlackRequests(url, SIGNING_SECRET, fake=fake_slack),
+        fake=fake_slack,
+        db=database,
+        clock=clock,
+        services=app.koho_services,
+        settings=settings,
+    )
+    server.stop()
+    # Let listeners still running after their ack finish before the fake Slack goes away.
+    app.listener_runner.listener_executor.shutdown(wait=True)

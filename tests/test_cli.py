@@ -1,0 +1,132 @@
+"""`python -m bot` as an operator runs it: clear refusals, a real boot, a clean stop."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET, test_environ
+from tests.harness.slack_requests import SlackRequests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_bot(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot", *args], env={**clean_environ(), **env}, cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def clean_environ() -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "PYTHONPATH", "SYSTEMROOT")
+    return {k: v for k, v in os.environ.items() if k in keep}
+
+
+def assert_clean_refusal(result: subprocess.CompletedProcess, *expected: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    for text in expected:
+        assert text in result.stderr
+
+
+def test_missing_settings_stop_the_bot_with_what_to_do(tmp_path):
+    result = run_bot("serve", env={"KOHO_CONFIG": str(ROOT / "tests/data/organization.toml")})
+    assert_clean_refusal(result, "SLACK_BOT_TOKEN is not set", "OAuth & Permissions", "SLACK_SIGNING_SECRET")
+
+
+def test_a_broken_organisation_file_is_refused_with_every_key(tmp_path, fake_slack):
+    broken = tmp_path / "org.toml"
+    text = (ROOT / "tests/data/organization.toml").read_text(encoding="utf-8")
+    broken.write_text(text.replace('approvers = ["U0KENSETSUHEAD"]', "approvers = []")
+                      .replace('department = "kankyo"', 'department = "nowhere"'), encoding="utf-8")
+    env = test_environ(fake_slack, f"sqlite:///{tmp_path}/k.db", KOHO_CONFIG=str(broken))
+    for command in ("check-config", "serve"):
+        result = run_bot(command, env=env)
+        assert_clean_refusal(result, "2 problem(s)", "departments[1].approvers: must not be empty",
+                             "accounts[2].department: unknown department 'nowhere'")
+
+
+def test_check_config_accepts_the_shipped_example(tmp_path, fake_slack):
+    env = test_environ(fake_slack, f"sqlite:///{tmp_path}/k.db",
+                       KOHO_CONFIG=str(ROOT / "config/organization.example.toml"))
+    result = run_bot("check-config", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "is valid: 千葉市" in result.stdout
+
+
+def test_a_token_slack_refuses_is_reported(tmp_path, fake_slack):
+    env = test_environ(fake_slack, f"sqlite:///{tmp_path}/k.db", SLACK_BOT_TOKEN="xoxb-revoked")
+    assert_clean_refusal(run_bot("serve", env=env), "Slack refused the bot token", "invalid_auth")
+
+
+def test_an_unreachable_slack_is_reported(tmp_path, fake_slack):
+    env = test_environ(fake_slack, f"sqlite:///{tmp_path}/k.db",
+                       SLACK_API_URL=f"http://127.0.0.1:{free_port()}/api/")
+    assert_clean_refusal(run_bot("serve", env=env), "cannot reach Slack")
+
+
+def test_boots_serves_and_stops_cleanly(db_url, fake_slack, tmp_path):
+    port = free_port()
+    env = {**clean_environ(), **test_environ(fake_slack, db_url, PORT=str(port), LOG_LEVEL="DEBUG")}
+    if db_url.startswith("postgresql"):
+        migrate = run_bot("migrate", env=env)
+        assert migrate.returncode == 0 and "revision" in migrate.stdout, migrate.stderr
+    log_file = tmp_path / "bot.log"
+    with log_file.open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "bot"], env=env, cwd=ROOT, stdout=log, stderr=log)
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}/healthz", process)
+        requests = SlackRequests(f"http://127.0.0.1:{port}", SIGNING_SECRET, fake=fake_slack)
+        assert requests.command("/koho", "help", user_id="U0STAFF1").status == 200
+        (reply,) = fake_slack.wait_for("response_url")
+        assert "/propose-post" in reply.args["text"]
+        assert requests.post(b"command=/koho", "application/x-www-form-urlencoded", sign=False).status == 401
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    output = log_file.read_text()
+    assert "serving HTTP" in output
+    assert BOT_TOKEN not in output and SIGNING_SECRET not in output
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the bot exited with {process.returncode} before it was healthy")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:  # noqa: S310 - loopback
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"{url} did not answer 200 within {timeout} s")
+
+
+def test_postgresql_with_an_old_schema_is_refused(fake_slack, db_url):
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite migrates itself")
+    result = run_bot("serve", env=test_environ(fake_slack, db_url))
+    assert_clean_refusal(result, "schema is not current", "python -m bot migrate")
+
+
+def test_version():
+    result = run_bot("version", env={})
+    assert result.returncode == 0 and result.stdout.strip() == __import__("bot").__version__
+
+
+def test_the_readme_commands_exist():
+    readme = Path(ROOT / "README.md").read_text(encoding="utf-8")
+    makefile = Path(ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "make run" in readme and "make test" in readme
+    assert "\nrun:" in makefile and "\ntest:" in makefile
+    assert "make test" in Path(ROOT / ".ci/run").read_text(encoding="utf-8")

@@ -1,0 +1,111 @@
+"""The organisation file: the documented shape is accepted; every mistake is reported with its key."""
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bot.organization import OrganizationError, load_organization, parse_organization
+
+ROOT = Path(__file__).resolve().parent.parent
+
+MINIMAL = """
+[organization]
+name = "千葉市"
+locale = "ja"
+timezone = "Asia/Tokyo"
+
+[pr_office]
+name = "広報広聴課"
+channel = "C0PR"
+approvers = ["U0PR1", "U0PR2"]
+
+[emergency]
+channel = "C0EMERG"
+on_call = ["U0ONCALL1", "U0ONCALL2"]
+
+[[departments]]
+id = "kankyo"
+name = "環境局"
+channel = "C0KANKYO"
+approvers = ["U0KANKYOHEAD"]
+members = ["U0STAFF1"]
+keywords = ["ごみ", "粗大ごみ", "リサイクル"]
+
+[[accounts]]
+id = "city-x"
+platform = "x"
+name = "千葉市 公式X"
+handle = "@chiba_city"
+department = "pr_office"
+"""
+
+
+def problems_of(toml_text: str) -> list[str]:
+    with pytest.raises(OrganizationError) as caught:
+        parse_organization(tomllib.loads(toml_text))
+    return caught.value.problems
+
+
+def test_the_documented_shape_is_accepted_as_is():
+    org = parse_organization(tomllib.loads(MINIMAL))
+    assert org.name == "千葉市"
+    assert org.department("kankyo").approvers == ("U0KANKYOHEAD",)
+    assert org.department("pr_office").channel == "C0PR"
+    assert org.home_department("U0STAFF1").id == "kankyo"
+    assert org.home_department("U0KANKYOHEAD").id == "kankyo"
+    assert org.home_department("U0NOBODY") is None
+    assert org.account("city-x").platform == "x"
+    assert org.is_on_call("U0ONCALL2") and not org.is_on_call("U0STAFF1")
+    assert org.roles_of("U0PR1") == ["proposer", "pr_approver"]
+
+
+@pytest.mark.parametrize("path", ["config/organization.example.toml", "tests/data/organization.toml"])
+def test_shipped_files_are_valid(path):
+    org = load_organization(ROOT / path)
+    assert org.departments and org.accounts
+
+
+def test_wrong_types_name_their_key():
+    text = MINIMAL.replace('approvers = ["U0KANKYOHEAD"]', 'approvers = "U0KANKYOHEAD"')
+    assert problems_of(text) == ["departments[0].approvers: expected a list of Slack user ids"]
+
+
+def test_an_empty_approver_list_is_refused():
+    text = MINIMAL.replace('approvers = ["U0PR1", "U0PR2"]', "approvers = []")
+    assert problems_of(text) == ["pr_office.approvers: must not be empty: expected a list of Slack user ids"]
+
+
+def test_unknown_department_reference_and_duplicates_are_all_reported():
+    text = MINIMAL.replace('department = "pr_office"', 'department = "doboku"') + (
+        '\n[[departments]]\nid = "kankyo"\nname = "重複"\nchannel = "#kankyo"\napprovers = ["someone"]\n'
+    )
+    problems = problems_of(text)
+    assert any(p.startswith("accounts[0].department: unknown department 'doboku'") for p in problems)
+    assert "departments[1].id: duplicate id 'kankyo' (also departments[0])" in problems
+    assert any(p.startswith("departments[1].channel: expected a Slack channel id") for p in problems)
+    assert any(p.startswith("departments[1].approvers[0]: expected a Slack user id") for p in problems)
+
+
+def test_missing_tables_bad_choices_and_unknown_keys():
+    text = MINIMAL.replace('locale = "ja"', 'locale = "fr"').replace('platform = "x"', 'platform = "myspace"')
+    text = text.replace("[emergency]", "[emergencies]")
+    problems = problems_of(text)
+    assert "organization.locale: expected one of ja, en, got 'fr'" in problems
+    assert "accounts[0].platform: expected one of x, facebook, instagram, line, youtube, threads, bluesky, other, got 'myspace'" in problems
+    assert "emergency: missing table" in problems
+    assert any(p.startswith("emergencies: unknown key") for p in problems)
+
+
+def test_pr_office_id_is_reserved():
+    text = MINIMAL.replace('id = "kankyo"', 'id = "pr_office"')
+    assert any("reserved" in p for p in problems_of(text))
+
+
+def test_file_level_errors(tmp_path):
+    broken = tmp_path / "org.toml"
+    broken.write_text("[organization\nname=", encoding="utf-8")
+    with pytest.raises(OrganizationError, match="not valid TOML"):
+        load_organization(broken)
+    with pytest.raises(OrganizationError, match="cannot read the file"):
+        load_organization(tmp_path / "missing.toml")

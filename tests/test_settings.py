@@ -1,0 +1,63 @@
+"""Settings: read from the environment, refused clearly when missing or wrong."""
+
+from pathlib import Path
+
+import pytest
+
+from bot.settings import DEFAULT_SLACK_API_URL, SettingsError, load_settings
+
+ORG = str(Path(__file__).parent / "data" / "organization.toml")
+BASE = {"SLACK_BOT_TOKEN": "xoxb-1-2-abc", "SLACK_SIGNING_SECRET": "s3cret", "KOHO_CONFIG": ORG}
+
+
+def test_defaults_fill_everything_optional():
+    settings = load_settings(BASE)
+    assert settings.slack_api_url == DEFAULT_SLACK_API_URL
+    assert settings.database_url == "sqlite:///koho.db"
+    assert settings.port == 3000
+    assert settings.log_level == "INFO"
+    assert settings.socket_mode is False
+    assert settings.comment_webhook_secret is None
+
+
+def test_a_missing_token_names_the_setting_and_where_to_get_it():
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**BASE, "SLACK_BOT_TOKEN": ""})
+    (problem,) = caught.value.problems
+    assert "SLACK_BOT_TOKEN is not set" in problem
+    assert "OAuth & Permissions" in problem
+
+
+def test_every_problem_is_listed_at_once():
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"PORT": "http", "LOG_LEVEL": "loud", "DATABASE_URL": "mysql://x/y", "KOHO_CONFIG": "/nope.toml"})
+    text = "\n".join(caught.value.problems)
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PORT", "LOG_LEVEL", "DATABASE_URL", "KOHO_CONFIG"):
+        assert name in text
+
+
+def test_socket_mode_needs_an_app_token_but_no_signing_secret():
+    settings = load_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1-A", "KOHO_CONFIG": ORG})
+    assert settings.socket_mode
+    with pytest.raises(SettingsError, match="SLACK_APP_TOKEN should start with 'xapp-'"):
+        load_settings({**BASE, "SLACK_APP_TOKEN": "xoxb-wrong"})
+
+
+def test_a_bot_token_of_the_wrong_kind_is_refused():
+    with pytest.raises(SettingsError, match="should start with 'xoxb-'"):
+        load_settings({**BASE, "SLACK_BOT_TOKEN": "xoxp-user-token"})
+
+
+def test_api_url_gets_its_trailing_slash():
+    assert load_settings({**BASE, "SLACK_API_URL": "http://127.0.0.1:9/api"}).slack_api_url == "http://127.0.0.1:9/api/"
+
+
+def test_dotenv_is_read_but_the_environment_wins(tmp_path, monkeypatch):
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"SLACK_BOT_TOKEN=xoxb-from-file\nSLACK_SIGNING_SECRET=file\nPORT=4000\nKOHO_CONFIG={ORG}\n")
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "KOHO_CONFIG", "SLACK_APP_TOKEN", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PORT", "5000")
+    settings = load_settings(dotenv_path=env_file)
+    assert settings.slack_bot_token == "xoxb-from-file"
+    assert settings.port == 5000
