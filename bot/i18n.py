@@ -1,6 +1,6 @@
 """Every sentence a person reads, per locale, from `bot/templates/<locale>/`.
 
-Short texts live in `messages.toml` (Jinja2 strings under dotted keys); longer ones are
+Short texts live in `*.toml` catalogs, one per flow (Jinja2 strings under dotted keys); longer ones are
 `*.j2` files beside it. Values put into a template are mrkdwn-escaped unless they are
 `Mrkdwn` (a mention or link built by `bot.text.mrkdwn`): citizen text can never ping or
 disguise a link, whatever the template does. `plain()` renders for plain_text fields, where
@@ -51,8 +51,16 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 @cache
 def catalog(locale: str) -> dict[str, str]:
-    with (TEMPLATES_DIR / locale / "messages.toml").open("rb") as f:
-        return _flatten(tomllib.load(f))
+    """All `*.toml` catalogs of a locale (one per flow), merged; a key defined twice is an error."""
+    merged: dict[str, str] = {}
+    for path in sorted((TEMPLATES_DIR / locale).glob("*.toml")):
+        with path.open("rb") as f:
+            entries = _flatten(tomllib.load(f))
+        clash = merged.keys() & entries.keys()
+        if clash:
+            raise ValueError(f"{path}: keys already defined in another catalog: {sorted(clash)}")
+        merged.update(entries)
+    return merged
 
 
 def template_names(locale: str) -> list[str]:

@@ -38,6 +38,10 @@ POSTGRES_URL = os.environ.get("KOHO_TEST_POSTGRES_URL", "postgresql+psycopg://po
 # A Tuesday morning in Chiba: a business day, office open.
 TEST_START = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
 
+# slack_sdk honours HTTP(S)_PROXY and ignores NO_PROXY: keep the fake Slack on loopback reachable.
+for _proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+    os.environ.pop(_proxy, None)
+
 _postgres_problem: str | None = None
 _postgres_checked = False
 
