@@ -88,6 +88,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as e:
         fail("cannot reach Slack.", [f"{settings.slack_api_url}: {e}. Check the network or SLACK_API_URL."])
 
+    services = app.koho_services
+    services.start_background()
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

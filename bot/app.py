@@ -17,9 +17,11 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.clock import Clock, SystemClock
 from bot.db import Database
+from bot.delivery import Dispatcher
 from bot.i18n import Translator, normalize_locale
 from bot.organization import Organization
 from bot.settings import Settings
+from bot.views import load_all as load_views
 from bot.workflows.preferences import LocaleResolver
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,14 @@ class Services:
     db: Database
     clock: Clock
     locales: LocaleResolver
+    dispatcher: Dispatcher
+
+    def start_background(self) -> None:
+        """Delivery (and, later, timed sweeps) for this process."""
+        self.dispatcher.start()
+
+    def stop_background(self) -> None:
+        self.dispatcher.stop()
 
     def translator_for(self, user_id: str | None) -> Translator:
         return Translator(self.locales.locale_for(user_id), self.org.timezone)
@@ -77,12 +87,17 @@ def create_app(settings: Settings, org: Organization, db: Database, *, clock: Cl
     client = make_web_client(settings)
     # A short, retry-free client for look-ups made while a person waits.
     lookup_client = make_web_client(settings, timeout=2, retries=False)
+    locales = LocaleResolver(db, clock, org.locale, _slack_locale_fetcher(lookup_client))
+    # Delivery retries through the outbox itself, so its client must not sleep on a 429.
+    delivery_client = make_web_client(settings, retries=False)
+    load_views()
     services = Services(
         settings=settings,
         org=org,
         db=db,
         clock=clock,
-        locales=LocaleResolver(db, clock, org.locale, _slack_locale_fetcher(lookup_client)),
+        locales=locales,
+        dispatcher=Dispatcher(db, delivery_client, clock, org, locales),
     )
     app = App(
         signing_secret=settings.slack_signing_secret or None,

@@ -70,3 +70,44 @@ class UserPreference(Base):
     locale: Mapped[str] = mapped_column(String(8))
     source: Mapped[str] = mapped_column(String(16))  # "explicit" | "slack"
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OutboxItem(Base):
+    """A Slack side effect, recorded in the same transaction as the change that causes it.
+
+    It holds *what* to show (a view name and a reference into the database), not the rendered
+    message: the dispatcher renders at delivery time, so Slack always shows the current state.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    action: Mapped[str] = mapped_column(String(16))  # post | update | dm | home
+    channel: Mapped[str] = mapped_column(String(64))  # pacing and ordering key: channel, user or home:user
+    view: Mapped[str] = mapped_column(String(64))
+    ref: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    message_key: Mapped[str | None] = mapped_column(String(128))
+    thread_key: Mapped[str | None] = mapped_column(String(128))
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_outbox_status_channel", "status", "channel", "id"),)
+
+
+class SlackMessage(Base):
+    """Where a rendered view lives in Slack, so it can be updated in place later."""
+
+    __tablename__ = "slack_messages"
+
+    message_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[str] = mapped_column(String(32))
+    posted_at: Mapped[datetime] = mapped_column(UTCDateTime())

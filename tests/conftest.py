@@ -150,6 +150,7 @@ def koho(fake_slack: FakeSlack, database: Database, db_url: str, clock: ManualCl
     app = create_app(settings, org, database, clock=clock)
     server = Server(KohoWeb(app, database), host="127.0.0.1", port=0)
     server.start()
+    app.koho_services.start_background()
     url = f"http://127.0.0.1:{server.port}"
     yield Koho(
         url=url,
@@ -161,5 +162,6 @@ def koho(fake_slack: FakeSlack, database: Database, db_url: str, clock: ManualCl
         settings=settings,
     )
     server.stop()
+    app.koho_services.stop_background()
     # Let listeners still running after their ack finish before the fake Slack goes away.
     app.listener_runner.listener_executor.shutdown(wait=True)

@@ -9,15 +9,7 @@ from slack_bolt import Ack, App, Respond
 from bot.app import Services
 from bot.handlers.ids import Command
 from bot.i18n import LOCALES, Translator
-
-
-def help_text(services: Services, tr: Translator, user_id: str) -> str:
-    roles = "、".join if tr.locale == "ja" else ", ".join
-    return tr.render(
-        "help.md.j2",
-        org=services.org.name,
-        roles=roles(tr.plain(f"roles.{r}") for r in services.org.roles_of(user_id)),
-    )
+from bot.views.home import help_text
 
 
 def register(app: App, services: Services) -> None:
@@ -38,7 +30,7 @@ def register(app: App, services: Services) -> None:
             respond(text=Translator(choice, services.org.timezone).t("language.set"), response_type="ephemeral")
             return
 
-        text = help_text(services, tr, user_id)
+        text = help_text(tr, services.org, user_id)
         if subcommand not in ("help", "ヘルプ"):
             text = tr.t("help.unknown_subcommand", subcommand=subcommand) + "\n\n" + text
         respond(text=text, response_type="ephemeral")

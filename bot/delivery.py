@@ -1,0 +1,300 @@
+"""The dispatcher: delivers the outbox to Slack, in order per channel, until Slack has it.
+
+- Normal case: a workflow commits, the handler calls `kick()`, a delivery thread wakes and
+  delivers at once.
+- Slack says 429: the channel waits `Retry-After` seconds; nothing is dropped.
+- 5xx, timeouts, connection errors: retried with exponential backoff, then marked failed.
+- Errors that retrying cannot fix (channel_not_found, not_in_channel, invalid_blocks): failed at once.
+- Claims are leases (`claimed_until`): conditional updates make each item claimed by one
+  dispatcher, even with several processes on one PostgreSQL; a crashed process's claims expire.
+- Per channel only the oldest pending item is ever in flight, so messages keep their order and a
+  channel's rate limit is never hammered.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import and_, func, or_, select, update
+
+from bot.clock import Clock
+from bot.db import Database, insert_for
+from bot.i18n import Translator
+from bot.models import OutboxItem, SlackMessage
+from bot.organization import Organization
+from bot.views import RENDERERS, NothingToRender, RenderContext
+from bot.workflows.outbox import DM, HOME, POST, UPDATE
+from bot.workflows.preferences import LocaleResolver
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 8
+MAX_BACKOFF = timedelta(minutes=10)
+PERMANENT_ERRORS = {
+    "channel_not_found", "not_in_channel", "is_archived", "invalid_blocks", "invalid_blocks_format",
+    "msg_too_long", "no_text", "user_not_found", "cant_update_message", "message_not_found", "invalid_auth",
+    "account_inactive", "token_revoked", "missing_scope", "invalid_arguments", "channel_is_archived",
+}
+
+
+class ChannelPacer:
+    """Slack allows about one message per second per channel, with short bursts: keep below it.
+
+    A token bucket per channel (in this process; 429 handling covers what several processes do).
+    """
+
+    def __init__(self, per_second: float = 1.0, burst: int = 3):
+        self.per_second = per_second
+        self.burst = burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, channel: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(channel, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.per_second)
+            if tokens < 1:
+                self._buckets[channel] = (tokens, now)
+                return False
+            self._buckets[channel] = (tokens - 1, now)
+            return True
+
+
+class Dispatcher:
+    def __init__(self, db: Database, client: WebClient, clock: Clock, org: Organization, locales: LocaleResolver,
+                 *, workers: int = 8, batch: int = 50):
+        self.db = db
+        self.client = client
+        self.clock = clock
+        self.org = org
+        self.locales = locales
+        self.batch = batch
+        self.identity = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._pacer = ChannelPacer()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver")
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- running -------------------------------------------------------------------------------
+
+    def kick(self) -> None:
+        """Something was enqueued: deliver now rather than at the next poll."""
+        self._wake.set()
+
+    def start(self, poll_seconds: float = 1.0) -> None:
+        def loop() -> None:
+            while not self._stopping.is_set():
+                try:
+                    if self.run_once():
+                        continue  # there may be more right behind
+                except Exception:
+                    log.exception("delivery round failed; retrying shortly")
+                self._wake.wait(poll_seconds)
+                self._wake.clear()
+
+        self._thread = threading.Thread(target=loop, name="dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._pool.shutdown(wait=True)
+
+    def run_once(self) -> int:
+        """Claim what is due (the head of each channel's queue) and deliver it. Returns how many."""
+        claimed = self._claim()
+        if not claimed:
+            return 0
+        list(self._pool.map(self._deliver, claimed))
+        return len(claimed)
+
+    def drain(self, max_rounds: int = 100) -> None:
+        """Deliver until nothing is due (tests, the CLI)."""
+        for _ in range(max_rounds):
+            if not self.run_once():
+                return
+
+    # -- claiming ------------------------------------------------------------------------------
+
+    def _claim(self) -> list[int]:
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            heads = select(func.min(OutboxItem.id)).where(OutboxItem.status == "pending").group_by(OutboxItem.channel)
+            due = session.execute(
+                select(OutboxItem.id, OutboxItem.channel, OutboxItem.action)
+                .where(
+                    OutboxItem.id.in_(heads),
+                    OutboxItem.next_attempt_at <= now,
+                    or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),
+                )
+                .order_by(OutboxItem.id)
+                .limit(self.batch)
+            ).all()
+            claimed = []
+            for item_id, channel, action in due:
+                if action in (POST, DM) and not self._pacer.take(channel):
+                    continue  # this channel had its share for now; it comes round next time
+                # Conditional: of several dispatchers, exactly one gets each item.
+                result = session.execute(
+                    update(OutboxItem)
+                    .where(
+                        OutboxItem.id == item_id,
+                        OutboxItem.status == "pending",
+                        or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),
+                    )
+                    .values(claimed_until=now + LEASE, claimed_by=self.identity, attempts=OutboxItem.attempts + 1)
+                )
+                if result.rowcount == 1:
+                    claimed.append(item_id)
+            return claimed
+
+    # -- delivering ----------------------------------------------------------------------------
+
+    def _deliver(self, item_id: int) -> None:
+        try:
+            with self.db.read() as session:
+                item = session.get(OutboxItem, item_id)
+                if item is None or item.status != "pending" or item.claimed_by != self.identity:
+                    return
+                if self._superseded(session, item):
+                    self._finish(item_id, result={"superseded": True})
+                    return
+                rendered = self._render(session, item)
+                target = self._target(session, item)
+            result = self._send(item, rendered, target)
+        except NothingToRender as e:
+            self._finish(item_id, result={"skipped": str(e) or "nothing to render"})
+        except SlackApiError as e:
+            self._failed_attempt(item_id, e)
+        except OSError as e:  # timeouts, refused connections
+            self._retry_later(item_id, f"{type(e).__name__}: {e}", None)
+        except Exception as e:  # a bug in a renderer must not stop the queue
+            log.exception("delivering outbox item %s failed", item_id)
+            self._give_up(item_id, f"{type(e).__name__}: {e}")
+        else:
+            self._finish(item_id, result=result, posted=(item.message_key, result) if item.action in (POST, DM)
+                         and item.message_key else None)
+
+    def _superseded(self, session: Any, item: OutboxItem) -> bool:
+        """A newer pending update or home publish makes this one pointless."""
+        if item.action not in (UPDATE, HOME):
+            return False
+        newer = select(OutboxItem.id).where(
+            OutboxItem.status == "pending", OutboxItem.action == item.action, OutboxItem.id > item.id,
+            OutboxItem.channel == item.channel,
+            OutboxItem.message_key == item.message_key if item.message_key else OutboxItem.message_key.is_(None),
+        ).limit(1)
+        return session.scalar(newer) is not None
+
+    def _render(self, session: Any, item: OutboxItem) -> dict[str, Any]:
+        recipient = item.channel if item.action == DM else item.ref.get("user_id") if item.action == HOME else None
+        locale = self.locales.locale_for(recipient) if recipient else self.org.locale
+        ctx = RenderContext(session=session, tr=Translator(locale, self.org.timezone), org=self.org,
+                            now=self.clock.now(), recipient=recipient)
+        try:
+            renderer = RENDERERS[item.view]
+        except KeyError:
+            raise NothingToRender(f"no renderer for view {item.view!r}") from None
+        return renderer(ctx, item.ref)
+
+    def _target(self, session: Any, item: OutboxItem) -> dict[str, Any]:
+        target: dict[str, Any] = {}
+        if item.action == UPDATE:
+            message = session.get(SlackMessage, item.message_key)
+            if message is None:
+                raise NothingToRender(f"message {item.message_key} was never posted")
+            target = {"channel": message.channel, "ts": message.ts}
+        if item.thread_key:
+            parent = session.get(SlackMessage, item.thread_key)
+            if parent is not None:
+                target["thread_ts"] = parent.ts
+        return target
+
+    def _send(self, item: OutboxItem, rendered: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+        if item.action == HOME:
+            self.client.views_publish(user_id=item.ref["user_id"], view=rendered)
+            return {}
+        if item.action == UPDATE:
+            response = self.client.chat_update(channel=target["channel"], ts=target["ts"], **rendered)
+            return {"channel": response["channel"], "ts": response["ts"]}
+        kwargs = {**rendered}
+        if "thread_ts" in target:
+            kwargs["thread_ts"] = target["thread_ts"]
+        response = self.client.chat_postMessage(channel=item.channel, **kwargs)
+        return {"channel": response["channel"], "ts": response["ts"]}
+
+    # -- outcomes ------------------------------------------------------------------------------
+
+    def _finish(self, item_id: int, *, result: dict[str, Any], posted: tuple[str, dict[str, Any]] | None = None) -> None:
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            session.execute(
+                update(OutboxItem).where(OutboxItem.id == item_id)
+                .values(status="delivered", delivered_at=now, result=result, claimed_until=None, last_error=None)
+            )
+            if posted is not None:
+                key, where = posted
+                session.execute(
+                    insert_for(session)(SlackMessage)
+                    .values(message_key=key, channel=where["channel"], ts=where["ts"], posted_at=now)
+                    .on_conflict_do_update(index_elements=[SlackMessage.message_key],
+                                           set_={"channel": where["channel"], "ts": where["ts"]})
+                )
+
+    def _failed_attempt(self, item_id: int, error: SlackApiError) -> None:
+        code = error.response.get("error") if isinstance(error.response.data, dict) else None
+        status = error.response.status_code
+        if status == 429:
+            retry_after = int(error.response.headers.get("Retry-After", error.response.headers.get("retry-after", 1)))
+            self._retry_later(item_id, "ratelimited", timedelta(seconds=max(1, retry_after)), count_attempt=False)
+        elif status >= 500:
+            self._retry_later(item_id, f"HTTP {status}", None)
+        elif code in PERMANENT_ERRORS:
+            self._give_up(item_id, code or f"HTTP {status}")
+        else:
+            self._retry_later(item_id, code or f"HTTP {status}", None)
+
+    def _retry_later(self, item_id: int, reason: str, delay: timedelta | None, *, count_attempt: bool = True) -> None:
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            item = session.get(OutboxItem, item_id)
+            if item is None:
+                return
+            if count_attempt and item.attempts >= MAX_ATTEMPTS:
+                item.status, item.last_error, item.claimed_until = "failed", reason, None
+                log.error("outbox item %s failed after %s attempts: %s", item_id, item.attempts, reason)
+                return
+            if not count_attempt:
+                item.attempts -= 1  # a rate limit is Slack pacing us, not a failure
+            backoff = delay or min(MAX_BACKOFF, timedelta(seconds=2 ** max(0, item.attempts - 1)))
+            item.next_attempt_at, item.claimed_until, item.last_error = now + backoff, None, reason
+            if delay is not None:  # the whole channel waits, not just this item
+                session.execute(
+                    update(OutboxItem)
+                    .where(and_(OutboxItem.channel == item.channel, OutboxItem.status == "pending",
+                                OutboxItem.next_attempt_at < now + backoff))
+                    .values(next_attempt_at=now + backoff)
+                )
+        log.warning("outbox item %s will be retried: %s", item_id, reason)
+
+    def _give_up(self, item_id: int, reason: str) -> None:
+        with self.db.transaction() as session:
+            session.execute(
+                update(OutboxItem).where(OutboxItem.id == item_id)
+                .values(status="failed", last_error=reason, claimed_until=None)
+            )
+        log.error("outbox item %s failed: %s", item_id, reason)

@@ -1,0 +1,65 @@
+"""Recording what Slack must be told, inside the transaction that makes it true.
+
+A workflow says *what* people should see (a view name and a reference such as a proposal id);
+`bot.delivery` renders and delivers it after the commit, retrying until Slack has it. If the
+transaction rolls back, nobody is told anything; if it commits, somebody will be.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot.db import insert_for
+from bot.models import OutboxItem
+
+POST, UPDATE, DM, HOME = "post", "update", "dm", "home"
+
+
+def _enqueue(
+    session: Session,
+    *,
+    action: str,
+    channel: str,
+    view: str,
+    ref: dict[str, Any],
+    now: Any,
+    message_key: str | None = None,
+    thread_key: str | None = None,
+    dedupe_key: str | None = None,
+) -> None:
+    values = dict(
+        created_at=now, action=action, channel=channel, view=view, ref=ref, message_key=message_key,
+        thread_key=thread_key, dedupe_key=dedupe_key, status="pending", attempts=0, next_attempt_at=now,
+    )
+    if dedupe_key is None:
+        session.add(OutboxItem(**values))
+        return
+    # Idempotent: the same notification asked for twice (a retried request, two sweeps) goes once.
+    session.execute(insert_for(session)(OutboxItem).values(**values).on_conflict_do_nothing(
+        index_elements=[OutboxItem.dedupe_key]))
+
+
+def post(session: Session, *, channel: str, view: str, ref: dict[str, Any], now: Any, message_key: str,
+         thread_key: str | None = None, dedupe_key: str | None = None) -> None:
+    """Post a new message in a channel; `message_key` names it for later updates."""
+    _enqueue(session, action=POST, channel=channel, view=view, ref=ref, now=now, message_key=message_key,
+             thread_key=thread_key, dedupe_key=dedupe_key)
+
+
+def update(session: Session, *, channel: str, view: str, ref: dict[str, Any], now: Any, message_key: str) -> None:
+    """Re-render a posted message in place (after the post, in the same channel's order)."""
+    _enqueue(session, action=UPDATE, channel=channel, view=view, ref=ref, now=now, message_key=message_key)
+
+
+def direct_message(session: Session, *, user_id: str, view: str, ref: dict[str, Any], now: Any,
+                   message_key: str | None = None, dedupe_key: str | None = None) -> None:
+    """A DM from the bot, rendered in the recipient's language."""
+    _enqueue(session, action=DM, channel=user_id, view=view, ref=ref, now=now, message_key=message_key,
+             dedupe_key=dedupe_key)
+
+
+def home(session: Session, *, user_id: str, now: Any) -> None:
+    """Re-publish a person's App Home (only the newest request matters)."""
+    _enqueue(session, action=HOME, channel=f"home:{user_id}", view="home", ref={"user_id": user_id}, now=now)
