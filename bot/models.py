@@ -111,3 +111,8 @@ class SlackMessage(Base):
     channel: Mapped[str] = mapped_column(String(32))
     ts: Mapped[str] = mapped_column(String(32))
     posted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+def load_domain_models() -> None:
+    """Import the tables that live beside their workflows, so `Base.metadata` is complete."""
+    from bot.workflows.proposals import models as _proposals  # noqa: F401

@@ -5,7 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from bot.models import Base
+from bot.models import Base, UTCDateTime, load_domain_models
+
+load_domain_models()
 
 config = context.config
 target_metadata = Base.metadata
@@ -23,8 +25,17 @@ def run_migrations() -> None:
     engine.dispose()
 
 
+def render_item(type_: str, obj, autogen_context):  # noqa: ANN001, ANN201
+    """Autogenerate writes our column type as `UTCDateTime()` with its import."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        autogen_context.imports.add("from bot.models import UTCDateTime")
+        return "UTCDateTime()"
+    return False
+
+
 def _run(connection) -> None:  # noqa: ANN001
     context.configure(
+        render_item=render_item,
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them

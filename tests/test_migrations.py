@@ -7,7 +7,9 @@ from alembic.runtime.migration import MigrationContext
 
 from bot import migrate
 from bot.db import Database
-from bot.models import AuditEvent, Base
+from bot.models import AuditEvent, Base, load_domain_models
+
+load_domain_models()
 from bot.workflows import audit
 
 
