@@ -63,22 +63,29 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from slack_bolt.error import BoltError
-    from slack_sdk.errors import SlackApiError
-
-    from bot import logs, migrate
-    from bot.app import create_app
+def _database_or_exit(settings):  # noqa: ANN001, ANN202
+    from bot import migrate
     from bot.db import Database
 
-    settings = load_settings_or_exit()
-    logs.configure(settings.log_level, settings.secrets())
-    org = load_organization_or_exit(settings.config_path)
     db = Database(settings.database_url)
     if db.dialect == "sqlite":
         migrate.upgrade(db)  # one process, one file: keep the schema current by itself
     elif migrate.current_revision(db) != migrate.head_revision():
         fail("the PostgreSQL schema is not current.", ["Run `python -m bot migrate` (the Procfile's release step)."])
+    return db
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from slack_bolt.error import BoltError
+    from slack_sdk.errors import SlackApiError
+
+    from bot import logs
+    from bot.app import create_app
+
+    settings = load_settings_or_exit()
+    logs.configure(settings.log_level, settings.secrets())
+    org = load_organization_or_exit(settings.config_path)
+    db = _database_or_exit(settings)
     try:
         app = create_app(settings, org, db)
     except SlackApiError as e:
@@ -107,11 +114,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(_: argparse.Namespace) -> int:
+    """Delivery and timed sweeps without HTTP: for extra instances beside the web process."""
+    import threading
+
+    from bot import logs
+    from bot.app import create_app
+
+    settings = load_settings_or_exit()
+    logs.configure(settings.log_level, settings.secrets())
+    org = load_organization_or_exit(settings.config_path)
+    db = _database_or_exit(settings)
+    services = create_app(settings, org, db).koho_services
+    services.start_background()
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    log.info("koho %s: worker running (delivery and timed sweeps)", __version__)
+    with contextlib.suppress(KeyboardInterrupt):
+        stopping.wait()
+    services.stop_background()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Koho (広報): the city's social-media bot.")
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the bot (default): HTTP on PORT, or Socket Mode with SLACK_APP_TOKEN")
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")  # noqa: S104
+    sub.add_parser("worker", help="run delivery and timed sweeps only (extra instances; serve runs them too)")
     sub.add_parser("migrate", help="bring the database schema up to date")
     sub.add_parser("check-config", help="validate the settings and the organisation file")
     sub.add_parser("version", help="print the version")
@@ -121,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "version":
         print(__version__)
         return 0
-    handlers = {"serve": cmd_serve, "migrate": cmd_migrate, "check-config": cmd_check_config}
+    handlers = {"serve": cmd_serve, "worker": cmd_worker, "migrate": cmd_migrate, "check-config": cmd_check_config}
     return handlers[args.command](args)
 
 

@@ -15,6 +15,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from bot.business_time import BusinessCalendar
 from bot.clock import Clock, SystemClock
 from bot.db import Database
 from bot.delivery import Dispatcher
@@ -22,7 +23,10 @@ from bot.i18n import Translator, normalize_locale
 from bot.organization import Organization
 from bot.settings import Settings
 from bot.views import load_all as load_views
+from bot.worker import Sweeper
 from bot.workflows.preferences import LocaleResolver
+from bot.workflows.sweeps import SweepContext
+from bot.workflows.sweeps import load_all as load_sweeps
 
 log = logging.getLogger(__name__)
 LISTENER_THREADS = 16
@@ -38,13 +42,22 @@ class Services:
     clock: Clock
     locales: LocaleResolver
     dispatcher: Dispatcher
+    sweeper: Sweeper
+    calendar: BusinessCalendar
 
-    def start_background(self) -> None:
-        """Delivery (and, later, timed sweeps) for this process."""
+    def start_background(self, *, sweeps: bool = True) -> None:
+        """Delivery and timed sweeps for this process (tests run sweeps by hand instead)."""
         self.dispatcher.start()
+        if sweeps:
+            self.sweeper.start()
 
     def stop_background(self) -> None:
+        self.sweeper.stop()
         self.dispatcher.stop()
+
+    def notify(self) -> None:
+        """A workflow committed outbox items: deliver them now."""
+        self.dispatcher.kick()
 
     def translator_for(self, user_id: str | None) -> Translator:
         return Translator(self.locales.locale_for(user_id), self.org.timezone)
@@ -91,13 +104,18 @@ def create_app(settings: Settings, org: Organization, db: Database, *, clock: Cl
     # Delivery retries through the outbox itself, so its client must not sleep on a 429.
     delivery_client = make_web_client(settings, retries=False)
     load_views()
+    load_sweeps()
+    dispatcher = Dispatcher(db, delivery_client, clock, org, locales)
+    calendar = BusinessCalendar(org.timezone)
     services = Services(
         settings=settings,
         org=org,
         db=db,
         clock=clock,
         locales=locales,
-        dispatcher=Dispatcher(db, delivery_client, clock, org, locales),
+        dispatcher=dispatcher,
+        sweeper=Sweeper(SweepContext(db=db, org=org, clock=clock, calendar=calendar), dispatcher),
+        calendar=calendar,
     )
     app = App(
         signing_secret=settings.slack_signing_secret or None,

@@ -143,6 +143,10 @@ class Koho:
     services: Services
     settings: Settings
 
+    def sweep(self) -> dict[str, int]:
+        """Run every timed sweep once, now (move `clock` first)."""
+        return self.services.sweeper.run_once()
+
 
 @pytest.fixture
 def koho(fake_slack: FakeSlack, database: Database, db_url: str, clock: ManualClock, org: Organization) -> Iterator[Koho]:
@@ -150,7 +154,7 @@ def koho(fake_slack: FakeSlack, database: Database, db_url: str, clock: ManualCl
     app = create_app(settings, org, database, clock=clock)
     server = Server(KohoWeb(app, database), host="127.0.0.1", port=0)
     server.start()
-    app.koho_services.start_background()
+    app.koho_services.start_background(sweeps=False)  # tests run sweeps by hand: koho.sweep()
     url = f"http://127.0.0.1:{server.port}"
     yield Koho(
         url=url,

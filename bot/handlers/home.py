@@ -17,4 +17,4 @@ def register(app: App, services: Services) -> None:
             return
         with services.db.transaction() as session:
             outbox.home(session, user_id=event["user"], now=services.clock.now())
-        services.dispatcher.kick()
+        services.notify()

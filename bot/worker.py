@@ -1,0 +1,47 @@
+"""Runs the registered sweeps every few seconds, then wakes the dispatcher for what they enqueued."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from bot.delivery import Dispatcher
+from bot.workflows.sweeps import SWEEPS, SweepContext
+
+log = logging.getLogger(__name__)
+DEFAULT_INTERVAL_SECONDS = 30.0
+
+
+class Sweeper:
+    def __init__(self, context: SweepContext, dispatcher: Dispatcher, interval: float = DEFAULT_INTERVAL_SECONDS):
+        self.context = context
+        self.dispatcher = dispatcher
+        self.interval = interval
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> dict[str, int]:
+        """Every sweep once; one failing sweep does not stop the others. Returns what each did."""
+        done: dict[str, int] = {}
+        for name, func in sorted(SWEEPS.items()):
+            try:
+                done[name] = func(self.context)
+            except Exception:
+                log.exception("sweep %s failed; it runs again next round", name)
+                done[name] = 0
+        if any(done.values()):
+            self.dispatcher.kick()
+        return done
+
+    def start(self) -> None:
+        def loop() -> None:
+            while not self._stopping.wait(self.interval):
+                self.run_once()
+
+        self._thread = threading.Thread(target=loop, name="sweeper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
