@@ -123,6 +123,8 @@ def create_app(settings: Settings, org: Organization, db: Database, *, clock: Cl
         logger=logging.getLogger("bot.bolt"),
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
     )
+    # Bolt has called auth.test with this client already; the workspace URL makes permalinks.
+    dispatcher.workspace_url = client.auth_test().get("url", "") or ""
     from bot.handlers import register_all
 
     register_all(app, services)

@@ -11,6 +11,7 @@ SECTION_TEXT_MAX = 3000
 HEADER_TEXT_MAX = 150
 CONTEXT_ELEMENTS_MAX = 10
 BUTTON_TEXT_MAX = 75
+OPTION_TEXT_MAX = 75
 MODAL_TITLE_MAX = 24
 MESSAGE_BLOCKS_MAX = 50
 VIEW_BLOCKS_MAX = 100
@@ -75,9 +76,12 @@ def divider() -> Block:
 
 
 def button(
-    text: str, action_id: str, value: str | None = None, *, style: str | None = None, url: str | None = None
+    text: str, action_id: str, value: str | None = None, *, style: str | None = None, url: str | None = None,
+    confirm: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     element: dict[str, Any] = {"type": "button", "text": plain_text(text, BUTTON_TEXT_MAX), "action_id": action_id}
+    if confirm:
+        element["confirm"] = confirm
     if value is not None:
         element["value"] = value
     if style in ("primary", "danger"):
@@ -110,3 +114,22 @@ def modal(
     if external_id:
         view["external_id"] = external_id
     return view
+
+
+def confirm_dialog(title: str, text: str, yes: str, no: str) -> dict[str, Any]:
+    """Slack's own "are you sure?" dialog on a button."""
+    return {"title": plain_text(title, 100), "text": plain_text(text, 300), "confirm": plain_text(yes, 30),
+            "deny": plain_text(no, 30), "style": "danger"}
+
+
+def option(text: str, value: str) -> dict[str, Any]:
+    return {"text": plain_text(text, OPTION_TEXT_MAX), "value": value}
+
+
+def input_block(block_id: str, label: str, element: dict[str, Any], *, optional: bool = False,
+                hint: str | None = None) -> Block:
+    block: Block = {"type": "input", "block_id": block_id, "label": plain_text(label, 2000), "element": element,
+                    "optional": optional}
+    if hint:
+        block["hint"] = plain_text(hint, 2000)
+    return block

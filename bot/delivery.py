@@ -80,6 +80,7 @@ class Dispatcher:
         self.org = org
         self.locales = locales
         self.batch = batch
+        self.workspace_url = ""  # https://<team>.slack.com/, learnt from auth.test, for permalinks
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._pacer = ChannelPacer()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver")
@@ -201,10 +202,10 @@ class Dispatcher:
         return session.scalar(newer) is not None
 
     def _render(self, session: Any, item: OutboxItem) -> dict[str, Any]:
-        recipient = item.channel if item.action == DM else item.ref.get("user_id") if item.action == HOME else None
+        recipient = item.ref["to"] if item.action == DM else item.ref.get("user_id") if item.action == HOME else None
         locale = self.locales.locale_for(recipient) if recipient else self.org.locale
         ctx = RenderContext(session=session, tr=Translator(locale, self.org.timezone), org=self.org,
-                            now=self.clock.now(), recipient=recipient)
+                            now=self.clock.now(), recipient=recipient, workspace_url=self.workspace_url)
         try:
             renderer = RENDERERS[item.view]
         except KeyError:
@@ -234,7 +235,8 @@ class Dispatcher:
         kwargs = {**rendered}
         if "thread_ts" in target:
             kwargs["thread_ts"] = target["thread_ts"]
-        response = self.client.chat_postMessage(channel=item.channel, **kwargs)
+        destination = item.ref["to"] if item.action == DM else item.channel
+        response = self.client.chat_postMessage(channel=destination, **kwargs)
         return {"channel": response["channel"], "ts": response["ts"]}
 
     # -- outcomes ------------------------------------------------------------------------------

@@ -50,6 +50,15 @@ class Account:
 
 
 @dataclass(frozen=True)
+class ApprovalTimes:
+    """How long a step may wait before its approvers are reminded, then the PR office is told."""
+
+    reminder_hours: float = 4.0  # business hours (the city office's calendar)
+    escalation_hours: float = 8.0
+    fast_track_reminder_minutes: float = 15.0  # emergencies run on the clock, not office hours
+
+
+@dataclass(frozen=True)
 class Organization:
     name: str
     locale: str
@@ -60,6 +69,7 @@ class Organization:
     departments: tuple[Department, ...]
     accounts: tuple[Account, ...]
     admins: tuple[str, ...] = ()
+    approval: ApprovalTimes = field(default_factory=lambda: ApprovalTimes())
     _by_id: dict[str, Department] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -194,7 +204,7 @@ SLACK_CHANNEL_HINT = "a Slack channel id such as C012AB3CD (not the #name)"
 
 def parse_organization(data: dict[str, Any], source: Path | str = "<organisation file>") -> Organization:
     c = _Checker()
-    c.unknown_keys(data, ("organization", "pr_office", "emergency", "departments", "accounts"), "")
+    c.unknown_keys(data, ("organization", "pr_office", "emergency", "departments", "accounts", "approval"), "")
 
     org = c.table(data, "organization", "organization")
     c.unknown_keys(org, ("name", "locale", "timezone", "admins"), "organization")
@@ -230,6 +240,8 @@ def parse_organization(data: dict[str, Any], source: Path | str = "<organisation
     accounts = _parse_list(c, data, "accounts", lambda item, path: _parse_account(c, item, path, known_departments))
     _check_unique(c, "accounts", [a.id for a in accounts])
 
+    approval = _parse_approval(c, c.table(data, "approval", "approval", required=False))
+
     if c.problems:
         raise OrganizationError(source, c.problems)
     return Organization(
@@ -242,7 +254,24 @@ def parse_organization(data: dict[str, Any], source: Path | str = "<organisation
         departments=tuple(departments),
         accounts=tuple(accounts),
         admins=admins,
+        approval=approval,
     )
+
+
+def _parse_approval(c: _Checker, table: dict[str, Any]) -> ApprovalTimes:
+    defaults = ApprovalTimes()
+    names = ("reminder_hours", "escalation_hours", "fast_track_reminder_minutes")
+    c.unknown_keys(table, names, "approval")
+    values: dict[str, float] = {}
+    for name in names:
+        value = table.get(name, getattr(defaults, name))
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            c.problem(f"approval.{name}", "expected a positive number")
+            value = getattr(defaults, name)
+        values[name] = float(value)
+    if values["escalation_hours"] <= values["reminder_hours"]:
+        c.problem("approval.escalation_hours", "must be more than approval.reminder_hours")
+    return ApprovalTimes(**values)
 
 
 def _parse_list(c: _Checker, data: dict[str, Any], key: str, parse_item: Callable[[dict[str, Any], str], Any]) -> list:

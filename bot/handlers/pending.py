@@ -12,7 +12,7 @@ from slack_bolt import Ack, App
 from bot.app import Services
 from bot.handlers.ids import Command
 
-NOT_YET_BUILT = (Command.PROPOSE_POST, Command.FORWARD_COMMENT, Command.EMERGENCY)
+NOT_YET_BUILT = tuple(c for c in (Command.FORWARD_COMMENT, Command.EMERGENCY))
 
 
 def register(app: App, services: Services) -> None:

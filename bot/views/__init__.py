@@ -29,6 +29,16 @@ class RenderContext:
     org: Organization
     now: datetime
     recipient: str | None = None  # the user a DM or Home tab is for
+    workspace_url: str = ""
+
+    def permalink(self, message_key: str) -> str | None:
+        """A link to a message the bot posted earlier, if it has been posted."""
+        from bot.models import SlackMessage
+
+        message = self.session.get(SlackMessage, message_key)
+        if message is None or not self.workspace_url:
+            return None
+        return f"{self.workspace_url}archives/{message.channel}/p{message.ts.replace('.', '')}"
 
 
 def renders(name: str) -> Callable[[Renderer], Renderer]:
@@ -47,4 +57,4 @@ class NothingToRender(Exception):
 
 def load_all() -> None:
     """Import every module that registers renderers (called once when the app is built)."""
-    from bot.views import home  # noqa: F401
+    from bot.views import home, proposals  # noqa: F401

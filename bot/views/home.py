@@ -6,6 +6,7 @@ from typing import Any
 
 from bot import blocks
 from bot.views import RenderContext, renders
+from bot.views.proposals import home_sections
 
 
 def help_text(ctx_tr: Any, org: Any, user_id: str) -> str:
@@ -23,6 +24,7 @@ def home(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         "blocks": [
             blocks.header(tr.plain("home.title")),
             blocks.section(tr.t("home.intro", org=ctx.org.name)),
+            *home_sections(ctx, user_id),
             blocks.divider(),
             *blocks.long_text_sections(help_text(tr, ctx.org, user_id)),
         ],

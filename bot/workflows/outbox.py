@@ -54,10 +54,13 @@ def update(session: Session, *, channel: str, view: str, ref: dict[str, Any], no
 
 
 def direct_message(session: Session, *, user_id: str, view: str, ref: dict[str, Any], now: Any,
-                   message_key: str | None = None, dedupe_key: str | None = None) -> None:
-    """A DM from the bot, rendered in the recipient's language."""
-    _enqueue(session, action=DM, channel=user_id, view=view, ref=ref, now=now, message_key=message_key,
-             dedupe_key=dedupe_key)
+                   message_key: str | None = None, dedupe_key: str | None = None, after: str | None = None) -> None:
+    """A DM from the bot, rendered in the recipient's language.
+
+    `after`: a channel whose earlier messages must be posted first (so the DM can link to them).
+    """
+    _enqueue(session, action=DM, channel=after or user_id, view=view, ref={**ref, "to": user_id}, now=now,
+             message_key=message_key, dedupe_key=dedupe_key)
 
 
 def home(session: Session, *, user_id: str, now: Any) -> None:

@@ -41,3 +41,4 @@ def sweep(name: str) -> Callable[[Sweep], Sweep]:
 
 def load_all() -> None:
     """Import every module that registers sweeps."""
+    from bot.workflows.proposals import sweeps as _proposals  # noqa: F401

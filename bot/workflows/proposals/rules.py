@@ -1,0 +1,233 @@
+"""The pure rules of proposing: what a valid proposal is, which chain approves it, who may act.
+
+No database, no Slack: these functions take plain values and return plain values, so the
+policy can be read (and unit-tested) in one place.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from bot.organization import PR_OFFICE_ID, Organization
+from bot.text.post_rules import find_shortened_urls, measure, over_limit
+
+TEXT_MAX = 3000  # Slack's plain_text_input limit; longer than every platform but Facebook allows
+LINKS_MAX = 10
+URL = re.compile(r"^https?://[^\s<>|]+$")
+
+
+class Kind(StrEnum):
+    NORMAL = "normal"
+    EMERGENCY = "emergency"
+    CORRECTION = "correction"
+
+
+class Status(StrEnum):
+    PENDING = "pending"  # waiting for an approval step
+    CHANGES_REQUESTED = "changes_requested"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    APPROVED = "approved"  # waiting for publication
+    ON_HOLD = "on_hold"  # paused by an emergency
+    PUBLISHED = "published"
+
+
+class StepStatus(StrEnum):
+    WAITING = "waiting"  # a later step, not asked yet
+    PENDING = "pending"
+    APPROVED = "approved"
+    CHANGES_REQUESTED = "changes_requested"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+class Stage(StrEnum):
+    DEPARTMENT = "department"
+    PR_OFFICE = "pr_office"
+    FAST_TRACK = "fast_track"
+
+
+class Decision(StrEnum):
+    APPROVE = "approve"
+    REQUEST_CHANGES = "request_changes"
+    REJECT = "reject"
+
+
+# The state machine, in one table: (proposal status, action) -> new status. Who may act is below.
+TRANSITIONS: dict[tuple[Status, str], Status] = {
+    (Status.PENDING, Decision.APPROVE): Status.PENDING,  # a later step is next; APPROVED after the last
+    (Status.PENDING, Decision.REQUEST_CHANGES): Status.CHANGES_REQUESTED,
+    (Status.PENDING, Decision.REJECT): Status.REJECTED,
+    (Status.CHANGES_REQUESTED, "resubmit"): Status.PENDING,
+    (Status.PENDING, "withdraw"): Status.WITHDRAWN,
+    (Status.CHANGES_REQUESTED, "withdraw"): Status.WITHDRAWN,
+    (Status.APPROVED, "withdraw"): Status.WITHDRAWN,
+    (Status.ON_HOLD, "withdraw"): Status.WITHDRAWN,
+    (Status.APPROVED, "publish"): Status.PUBLISHED,
+}
+STEP_OUTCOME = {
+    Decision.APPROVE: StepStatus.APPROVED,
+    Decision.REQUEST_CHANGES: StepStatus.CHANGES_REQUESTED,
+    Decision.REJECT: StepStatus.REJECTED,
+}
+FINAL = {Status.REJECTED, Status.WITHDRAWN, Status.PUBLISHED}
+
+# The posting checklist (投稿前チェックリスト): keys; the words are in the catalogs.
+CHECKLIST = (
+    "facts", "details", "typos", "privacy", "rights", "confidential",
+    "neutral", "human_rights", "advertising", "misreading", "links", "contact",
+)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What a person submitted in the proposal modal."""
+
+    text: str
+    accounts: tuple[str, ...]
+    department_id: str
+    kind: Kind = Kind.NORMAL
+    links: tuple[str, ...] = ()
+    media_description: str | None = None
+    publish_at: datetime | None = None
+    checklist: tuple[str, ...] = ()
+    correction_note: str | None = None
+    corrects_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a draft: the form field, the catalog key, the values for the message."""
+
+    field: str
+    key: str
+    values: dict[str, object] = field(default_factory=dict)
+
+
+def composed_text(text: str, links: tuple[str, ...]) -> str:
+    """The post as it will appear: the text, then each link not already in it, one per line."""
+    extra = [link for link in links if link not in text]
+    return "\n".join([text.strip(), *extra]) if extra else text.strip()
+
+
+def parse_links(raw: str | None) -> tuple[str, ...]:
+    return tuple(line.strip() for line in (raw or "").splitlines() if line.strip())
+
+
+def validate(draft: Draft, org: Organization, now: datetime, *, correcting: bool = False) -> list[Problem]:
+    """Every problem with a draft, each saying exactly what is wrong and by how much."""
+    problems: list[Problem] = []
+    text = draft.text.strip()
+    if not text:
+        problems.append(Problem("text", "proposal.error.empty_text"))
+    elif len(text) > TEXT_MAX:
+        problems.append(Problem("text", "proposal.error.text_too_long", {"limit": TEXT_MAX, "over": len(text) - TEXT_MAX}))
+
+    if not draft.accounts:
+        problems.append(Problem("accounts", "proposal.error.no_accounts"))
+    unknown = [a for a in draft.accounts if org.account(a) is None]
+    if unknown:
+        problems.append(Problem("accounts", "proposal.error.unknown_accounts", {"accounts": ", ".join(unknown)}))
+
+    if org.department(draft.department_id) is None:
+        problems.append(Problem("department", "proposal.error.unknown_department"))
+
+    bad_links = [link for link in draft.links if not URL.match(link)]
+    if bad_links:
+        problems.append(Problem("links", "proposal.error.bad_links", {"links": " ".join(bad_links)}))
+    if len(draft.links) > LINKS_MAX:
+        problems.append(Problem("links", "proposal.error.too_many_links", {"limit": LINKS_MAX}))
+
+    shortened = find_shortened_urls(text) + [u for link in draft.links for u in find_shortened_urls(link)]
+    if shortened:
+        target = "text" if find_shortened_urls(text) else "links"
+        problems.append(Problem(target, "proposal.error.shortened_urls", {"urls": " ".join(dict.fromkeys(shortened))}))
+
+    if text and not unknown:
+        post = composed_text(text, draft.links)
+        for platform in dict.fromkeys(org.account(a).platform for a in draft.accounts):
+            over = over_limit(post, platform)
+            if over:
+                m = measure(post, platform)
+                problems.append(Problem("text", f"proposal.error.too_long_{m.unit}", {
+                    "platform": platform, "length": m.length, "limit": m.limit, "over": over,
+                    "remove": (over + 1) // 2,  # in full-width characters, which weigh 2 on X
+                }))
+
+    if draft.publish_at is not None and draft.publish_at < now:
+        problems.append(Problem("publish_at", "proposal.error.publish_in_past"))
+
+    missing = [item for item in CHECKLIST if item not in draft.checklist]
+    if missing:
+        problems.append(Problem("checklist", "proposal.error.checklist_incomplete",
+                                {"missing": len(missing), "total": len(CHECKLIST), "items": missing}))
+
+    if draft.kind == Kind.CORRECTION and not correcting:
+        problems.append(Problem("kind", "proposal.error.correction_needs_original"))
+    if correcting and not (draft.correction_note or "").strip():
+        problems.append(Problem("correction_note", "proposal.error.correction_note_missing"))
+    return problems
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    stage: Stage
+    department_id: str  # whose channel the request goes to and whose approvers decide
+
+
+def plan_chain(kind: Kind, department_id: str, org: Organization, *, emergency_active: bool = False) -> list[PlannedStep]:
+    """The approval chain: the department approver, then the PR office (always for corrections).
+
+    During a declared emergency, an emergency post needs one approval (PR office or on-call).
+    A proposal from the PR office itself has one step: the PR office.
+    """
+    if kind == Kind.EMERGENCY and emergency_active:
+        return [PlannedStep(Stage.FAST_TRACK, PR_OFFICE_ID)]
+    if department_id == PR_OFFICE_ID:
+        return [PlannedStep(Stage.PR_OFFICE, PR_OFFICE_ID)]
+    return [PlannedStep(Stage.DEPARTMENT, department_id), PlannedStep(Stage.PR_OFFICE, PR_OFFICE_ID)]
+
+
+def step_approvers(stage: str, department_id: str, org: Organization) -> tuple[str, ...]:
+    if stage == Stage.FAST_TRACK:
+        return tuple(dict.fromkeys(org.pr_office.approvers + org.on_call))
+    department = org.department(department_id)
+    return department.approvers if department else ()
+
+
+def eligible_approvers(stage: str, department_id: str, proposer: str, org: Organization) -> tuple[str, ...]:
+    """Who may decide a step: its approvers, never the proposer.
+
+    When the proposer is the step's only approver, nobody else in the department can decide:
+    the PR office's approvers stand in, so the proposal is never stuck.
+    """
+    eligible = tuple(a for a in step_approvers(stage, department_id, org) if a != proposer)
+    if not eligible:
+        eligible = tuple(a for a in org.pr_office.approvers if a != proposer)
+    return eligible
+
+
+def refusal_reason(actor: str, proposer: str, stage: str, department_id: str, org: Organization) -> str | None:
+    """Why `actor` may not decide this step (a catalog key), or None when they may."""
+    if actor == proposer:
+        return "proposal.refused.own_proposal"
+    if actor not in eligible_approvers(stage, department_id, proposer, org):
+        return "proposal.refused.not_an_approver"
+    return None
+
+
+def may_publish(actor: str, account_department: str, org: Organization) -> bool:
+    """Marking as published: the owning department's people, or the PR office."""
+    if org.is_pr_approver(actor):
+        return True
+    department = org.department(account_department)
+    return department is not None and (actor in department.approvers or actor in department.members)
+
+
+def changes_between(old: object, new: object) -> list[str]:
+    """Which fields a resubmission changed (catalog field names), for the approver's eye."""
+    names = ("text", "links", "media_description", "accounts", "publish_at")
+    return [name for name in names if getattr(old, name) != getattr(new, name)]

@@ -1,0 +1,444 @@
+"""Proposal use cases: each one transaction, each state change conditional and audited.
+
+Handlers call these and then `services.notify()`; every Slack side effect is an outbox item
+written in the same transaction, so a change and the news of it commit (or vanish) together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.clock import Clock
+from bot.db import Database
+from bot.organization import PR_OFFICE_ID, Organization
+from bot.workflows import audit, outbox
+from bot.workflows.proposals.models import ApprovalStep, Proposal, ProposalVersion, Publication
+from bot.workflows.proposals.rules import (
+    FINAL,
+    STEP_OUTCOME,
+    TRANSITIONS,
+    Decision,
+    Draft,
+    Kind,
+    Stage,
+    Status,
+    StepStatus,
+    eligible_approvers,
+    may_publish,
+    plan_chain,
+    refusal_reason,
+)
+
+SUBJECT = "proposal"
+
+
+class ProposalError(Exception):
+    """Something the person asked cannot be done; `key` is the catalog message explaining why."""
+
+    def __init__(self, key: str, **values: object):
+        super().__init__(key)
+        self.key = key
+        self.values = values
+
+
+class _LostRace(Exception):
+    """A conditional update matched nothing: someone else changed the row first."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a decision click, for the handler to tell the person."""
+
+    result: str  # decided | refused | already_decided
+    step_status: str | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    reason_key: str | None = None
+    proposal_status: str | None = None
+
+
+def step_channel(step: ApprovalStep, org: Organization) -> str:
+    if step.stage == Stage.FAST_TRACK:
+        return org.emergency_channel
+    department = org.department(step.department_id)
+    return department.channel if department else org.pr_office.channel
+
+
+def step_message_key(step_id: int) -> str:
+    return f"step:{step_id}"
+
+
+def publication_message_key(publication_id: int) -> str:
+    return f"publication:{publication_id}"
+
+
+class ProposalService:
+    def __init__(self, db: Database, org: Organization, clock: Clock):
+        self.db = db
+        self.org = org
+        self.clock = clock
+
+    # -- proposing -----------------------------------------------------------------------------
+
+    def submit(self, actor: str, draft: Draft, *, emergency_active: bool = False) -> int:
+        """Store a valid draft as version 1 and ask the first step. Returns the proposal id."""
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            if draft.corrects_id is not None:
+                self._check_correctable(session, draft.corrects_id)
+            proposal = Proposal(
+                proposer=actor, department_id=draft.department_id, kind=draft.kind, status=Status.PENDING,
+                current_version=1, corrects_id=draft.corrects_id, created_at=now, updated_at=now,
+            )
+            session.add(proposal)
+            session.flush()
+            self._add_version(session, proposal, draft, 1, actor, now)
+            audit.record(session, at=now, actor=actor, action="proposal.submitted", subject_type=SUBJECT,
+                         subject_id=proposal.id, to_state=Status.PENDING, version=1, kind=draft.kind,
+                         accounts=list(draft.accounts), department=draft.department_id,
+                         corrects=draft.corrects_id)
+            self._start_chain(session, proposal, draft, now, emergency_active=emergency_active)
+            outbox.direct_message(session, user_id=actor, view="proposal_dm",
+                                  ref={"proposal_id": proposal.id, "event": "received", "version": 1}, now=now)
+            outbox.home(session, user_id=actor, now=now)
+            return proposal.id
+
+    def resubmit(self, actor: str, proposal_id: int, draft: Draft, *, emergency_active: bool = False) -> int:
+        """After 差し戻し: the proposer's edit becomes version N+1 and the chain starts again."""
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            proposal = self._proposal(session, proposal_id)
+            if actor != proposal.proposer:
+                raise ProposalError("proposal.refused.not_proposer")
+            if proposal.status != Status.CHANGES_REQUESTED:
+                raise ProposalError("proposal.refused.not_awaiting_changes", status=proposal.status)
+            number = proposal.current_version + 1
+            self._transition(session, proposal, "resubmit", now, current_version=number,
+                             department_id=draft.department_id)
+            self._add_version(session, proposal, draft, number, actor, now)
+            audit.record(session, at=now, actor=actor, action="proposal.resubmitted", subject_type=SUBJECT,
+                         subject_id=proposal.id, from_state=Status.CHANGES_REQUESTED, to_state=Status.PENDING,
+                         version=number)
+            session.refresh(proposal)
+            self._start_chain(session, proposal, draft, now, emergency_active=emergency_active)
+            outbox.direct_message(session, user_id=actor, view="proposal_dm",
+                                  ref={"proposal_id": proposal.id, "event": "received", "version": number}, now=now)
+            outbox.home(session, user_id=actor, now=now)
+            return number
+
+    def _check_correctable(self, session: Session, original_id: int) -> None:
+        original = session.get(Proposal, original_id)
+        if original is None or original.status != Status.PUBLISHED:
+            raise ProposalError("proposal.refused.correct_only_published")
+
+    def _add_version(self, session: Session, proposal: Proposal, draft: Draft, number: int, actor: str,
+                     now: datetime) -> None:
+        session.add(ProposalVersion(
+            proposal_id=proposal.id, number=number, text=draft.text.strip(), links=list(draft.links),
+            media_description=(draft.media_description or "").strip() or None, accounts=list(draft.accounts),
+            publish_at=draft.publish_at, checklist=list(draft.checklist),
+            correction_note=(draft.correction_note or "").strip() or None, created_at=now, created_by=actor,
+        ))
+
+    def _start_chain(self, session: Session, proposal: Proposal, draft: Draft, now: datetime, *,
+                     emergency_active: bool) -> None:
+        planned = plan_chain(Kind(draft.kind), draft.department_id, self.org, emergency_active=emergency_active)
+        steps = []
+        for position, plan in enumerate(planned, start=1):
+            step = ApprovalStep(
+                proposal_id=proposal.id, version_number=proposal.current_version, position=position,
+                stage=plan.stage, department_id=plan.department_id,
+                status=StepStatus.PENDING if position == 1 else StepStatus.WAITING,
+            )
+            session.add(step)
+            steps.append(step)
+        session.flush()
+        self._ask(session, proposal, steps[0], now)
+
+    def _ask(self, session: Session, proposal: Proposal, step: ApprovalStep, now: datetime) -> None:
+        step.status, step.requested_at = StepStatus.PENDING, now
+        audit.record(session, at=now, actor=audit.SYSTEM, action="step.requested", subject_type=SUBJECT,
+                     subject_id=proposal.id, to_state=StepStatus.PENDING, step=step.id, stage=step.stage,
+                     version=step.version_number)
+        outbox.post(session, channel=step_channel(step, self.org), view="approval_request",
+                    ref={"step_id": step.id}, now=now, message_key=step_message_key(step.id))
+        for approver in eligible_approvers(step.stage, step.department_id, proposal.proposer, self.org):
+            outbox.home(session, user_id=approver, now=now)
+
+    # -- deciding ------------------------------------------------------------------------------
+
+    def check_may_decide(self, actor: str, step_id: int) -> Outcome | None:
+        """Before opening a reason modal: None if `actor` may decide now, else why not."""
+        with self.db.read() as session:
+            step = self._step(session, step_id)
+            reason = refusal_reason(actor, step.proposal.proposer, step.stage, step.department_id, self.org)
+            if reason:
+                return Outcome("refused", reason_key=reason)
+            if step.status != StepStatus.PENDING:
+                return Outcome("already_decided", step.status, step.decided_by, step.decided_at)
+            return None
+
+    def decide(self, actor: str, step_id: int, decision: Decision, reason: str | None = None) -> Outcome:
+        """承認 / 差し戻し / 却下 on one step. Exactly one of several simultaneous clicks wins."""
+        if decision != Decision.APPROVE and not (reason or "").strip():
+            raise ProposalError("proposal.error.reason_required")
+        try:
+            return self._decide(actor, step_id, decision, (reason or "").strip() or None)
+        except _LostRace:
+            with self.db.read() as session:
+                step = self._step(session, step_id)
+                return Outcome("already_decided", step.status, step.decided_by, step.decided_at)
+
+    def _decide(self, actor: str, step_id: int, decision: Decision, reason: str | None) -> Outcome:
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            step = self._step(session, step_id)
+            proposal = step.proposal
+            refusal = refusal_reason(actor, proposal.proposer, step.stage, step.department_id, self.org)
+            if refusal:
+                audit.record(session, at=now, actor=actor, action="step.refused", subject_type=SUBJECT,
+                             subject_id=proposal.id, reason=refusal, step=step.id, attempted=decision)
+                return Outcome("refused", reason_key=refusal)
+            if step.status != StepStatus.PENDING or proposal.status != Status.PENDING:
+                return Outcome("already_decided", step.status, step.decided_by, step.decided_at,
+                               proposal_status=proposal.status)
+            outcome = STEP_OUTCOME[decision]
+            won = session.execute(
+                update(ApprovalStep)
+                .where(ApprovalStep.id == step.id, ApprovalStep.status == StepStatus.PENDING)
+                .values(status=outcome, decided_by=actor, decided_at=now, reason=reason)
+            ).rowcount
+            if won != 1:
+                raise _LostRace
+            later = [s for s in proposal.steps if s.version_number == step.version_number
+                     and s.status == StepStatus.WAITING]
+            if decision == Decision.APPROVE and later:
+                new_status = Status.PENDING
+            elif decision == Decision.APPROVE:
+                new_status = Status.APPROVED
+            else:
+                new_status = TRANSITIONS[(Status.PENDING, decision)]
+            self._transition(session, proposal, decision, now, status=new_status)
+            audit.record(session, at=now, actor=actor, action=f"step.{outcome}", subject_type=SUBJECT,
+                         subject_id=proposal.id, from_state=StepStatus.PENDING, to_state=outcome, reason=reason,
+                         step=step.id, stage=step.stage, version=step.version_number)
+            session.refresh(step)
+            outbox.update(session, channel=step_channel(step, self.org), view="approval_request",
+                          ref={"step_id": step.id}, now=now, message_key=step_message_key(step.id))
+
+            if decision == Decision.APPROVE and later:
+                self._ask(session, proposal, later[0], now)
+                event = "step_approved"
+            elif decision == Decision.APPROVE:
+                audit.record(session, at=now, actor=audit.SYSTEM, action="proposal.approved", subject_type=SUBJECT,
+                             subject_id=proposal.id, from_state=Status.PENDING, to_state=Status.APPROVED,
+                             version=proposal.current_version)
+                self._schedule_publications(session, proposal, now)
+                event = "approved"
+            else:
+                for waiting in later:
+                    waiting.status = StepStatus.CANCELLED
+                event = str(outcome)
+            outbox.direct_message(session, user_id=proposal.proposer, view="proposal_dm",
+                                  ref={"proposal_id": proposal.id, "event": event, "step_id": step.id}, now=now)
+            outbox.home(session, user_id=proposal.proposer, now=now)
+            outbox.home(session, user_id=actor, now=now)
+            return Outcome("decided", outcome, actor, now, proposal_status=new_status)
+
+    # -- withdrawing ---------------------------------------------------------------------------
+
+    def withdraw(self, actor: str, proposal_id: int) -> None:
+        """取り下げ: the proposer's, at any time before publication."""
+        now = self.clock.now()
+        refused = False
+        with self.db.transaction() as session:
+            proposal = self._proposal(session, proposal_id)
+            if actor != proposal.proposer:
+                # Recorded, then refused: the refusal must commit, so it is not raised in here.
+                audit.record(session, at=now, actor=actor, action="proposal.withdraw_refused",
+                             subject_type=SUBJECT, subject_id=proposal.id, reason="not the proposer")
+                refused = True
+            else:
+                self._withdraw(session, proposal, actor, now)
+        if refused:
+            raise ProposalError("proposal.refused.not_proposer")
+
+    def _withdraw(self, session: Session, proposal: Proposal, actor: str, now: datetime) -> None:
+        if (Status(proposal.status), "withdraw") not in TRANSITIONS:
+            raise ProposalError("proposal.refused.cannot_withdraw", status=proposal.status)
+        previous = proposal.status
+        self._transition(session, proposal, "withdraw", now, status=Status.WITHDRAWN)
+        for step in proposal.steps:
+            if step.status in (StepStatus.PENDING, StepStatus.WAITING):
+                was_pending = step.status == StepStatus.PENDING
+                step.status = StepStatus.CANCELLED
+                if was_pending:
+                    outbox.update(session, channel=step_channel(step, self.org), view="approval_request",
+                                  ref={"step_id": step.id}, now=now, message_key=step_message_key(step.id))
+        for publication in proposal.publications:
+            if publication.status in ("scheduled", "handed_off", "held"):
+                handed_off = publication.status == "handed_off"
+                publication.status = "cancelled"
+                if handed_off:
+                    self._update_publication_message(session, publication, now)
+        audit.record(session, at=now, actor=actor, action="proposal.withdrawn", subject_type=SUBJECT,
+                     subject_id=proposal.id, from_state=previous, to_state=Status.WITHDRAWN)
+        outbox.home(session, user_id=actor, now=now)
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    def _schedule_publications(self, session: Session, proposal: Proposal, now: datetime) -> None:
+        version = proposal.version
+        for account_id in version.accounts:
+            session.add(Publication(proposal_id=proposal.id, account_id=account_id, status="scheduled",
+                                    due_at=max(version.publish_at or now, now)))
+        session.flush()
+        hand_off_due(session, self.org, now, proposal_id=proposal.id)
+
+    def mark_published(self, actor: str, publication_id: int, url: str, published_at: datetime | None = None) -> None:
+        """掲載しました: the operator records where and when the post went out."""
+        now = self.clock.now()
+        refusal: str | None = None
+        with self.db.transaction() as session:
+            publication = session.get(Publication, publication_id)
+            if publication is None:
+                raise ProposalError("proposal.error.not_found")
+            account = self.org.account(publication.account_id)
+            if not may_publish(actor, account.department if account else PR_OFFICE_ID, self.org):
+                audit.record(session, at=now, actor=actor, action="publication.refused", subject_type=SUBJECT,
+                             subject_id=publication.proposal_id, publication=publication.id)
+                refusal = "proposal.refused.not_operator"
+            elif session.execute(
+                update(Publication)
+                .where(Publication.id == publication_id, Publication.status == "handed_off")
+                .values(status="published", url=url, published_at=published_at or now, published_by=actor)
+            ).rowcount != 1:
+                session.refresh(publication)
+                refusal = ("proposal.refused.already_published" if publication.status == "published"
+                           else "proposal.refused.not_publishable")
+            else:
+                self._after_publication(session, publication, actor, url, now)
+        if refusal:
+            raise ProposalError(refusal)
+
+    def _after_publication(self, session: Session, publication: Publication, actor: str, url: str,
+                           now: datetime) -> None:
+        session.refresh(publication)
+        proposal = publication.proposal
+        audit.record(session, at=now, actor=actor, action="publication.published", subject_type=SUBJECT,
+                     subject_id=proposal.id, to_state="published", publication=publication.id,
+                     account=publication.account_id, url=url)
+        self._update_publication_message(session, publication, now)
+        session.refresh(proposal)
+        if proposal.status == Status.APPROVED and all(p.status in ("published", "cancelled")
+                                                        for p in proposal.publications):
+            self._transition(session, proposal, "publish", now, status=Status.PUBLISHED, published_at=now)
+            audit.record(session, at=now, actor=actor, action="proposal.published", subject_type=SUBJECT,
+                         subject_id=proposal.id, from_state=Status.APPROVED, to_state=Status.PUBLISHED)
+            outbox.direct_message(session, user_id=proposal.proposer, view="proposal_dm",
+                                  ref={"proposal_id": proposal.id, "event": "published"}, now=now)
+            outbox.home(session, user_id=proposal.proposer, now=now)
+
+    def _update_publication_message(self, session: Session, publication: Publication, now: datetime) -> None:
+        outbox.update(session, channel=publication_channel(publication, self.org), view="publication",
+                      ref={"publication_id": publication.id}, now=now,
+                      message_key=publication_message_key(publication.id))
+
+    def check_may_publish(self, actor: str, publication_id: int) -> str | None:
+        with self.db.read() as session:
+            publication = session.get(Publication, publication_id)
+            if publication is None:
+                return "proposal.error.not_found"
+            account = self.org.account(publication.account_id)
+            if not may_publish(actor, account.department if account else PR_OFFICE_ID, self.org):
+                return "proposal.refused.not_operator"
+            if publication.status != "handed_off":
+                return "proposal.refused.already_published" if publication.status == "published" \
+                    else "proposal.refused.not_publishable"
+            return None
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def draft_for_edit(self, actor: str, proposal_id: int) -> tuple[Proposal, ProposalVersion]:
+        with self.db.read() as session:
+            proposal = self._proposal(session, proposal_id)
+            if actor != proposal.proposer:
+                raise ProposalError("proposal.refused.not_proposer")
+            if proposal.status != Status.CHANGES_REQUESTED:
+                raise ProposalError("proposal.refused.not_awaiting_changes", status=proposal.status)
+            return proposal, proposal.version
+
+    def original_for_correction(self, actor: str, proposal_id: int) -> tuple[Proposal, ProposalVersion]:
+        with self.db.read() as session:
+            proposal = self._proposal(session, proposal_id)
+            self._check_correctable(session, proposal_id)
+            return proposal, proposal.version
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _proposal(self, session: Session, proposal_id: int) -> Proposal:
+        proposal = session.get(Proposal, proposal_id)
+        if proposal is None:
+            raise ProposalError("proposal.error.not_found")
+        return proposal
+
+    def _step(self, session: Session, step_id: int) -> ApprovalStep:
+        step = session.get(ApprovalStep, step_id)
+        if step is None:
+            raise ProposalError("proposal.error.not_found")
+        return step
+
+    def _transition(self, session: Session, proposal: Proposal, action: str, now: datetime, **values: object) -> None:
+        """Move a proposal on, only if nobody else moved it since we read it (row_version)."""
+        if (Status(proposal.status), action) not in TRANSITIONS:
+            raise ProposalError("proposal.refused.invalid_transition", status=proposal.status)
+        values.setdefault("status", TRANSITIONS[(Status(proposal.status), action)])
+        won = session.execute(
+            update(Proposal)
+            .where(Proposal.id == proposal.id, Proposal.row_version == proposal.row_version)
+            .values(row_version=Proposal.row_version + 1, updated_at=now, **values)
+        ).rowcount
+        if won != 1:
+            raise _LostRace
+
+
+def publication_channel(publication: Publication, org: Organization) -> str:
+    account = org.account(publication.account_id)
+    department = org.department(account.department) if account else None
+    return department.channel if department else org.pr_office.channel
+
+
+def hand_off_due(session: Session, org: Organization, now: datetime, *, proposal_id: int | None = None) -> int:
+    """Scheduled publications whose time has come go to their account's people. Returns how many."""
+    query = (
+        select(Publication.id)
+        .join(Proposal, Proposal.id == Publication.proposal_id)
+        .where(Publication.status == "scheduled", Publication.due_at <= now, Proposal.status == Status.APPROVED)
+    )
+    if proposal_id is not None:
+        query = query.where(Publication.proposal_id == proposal_id)
+    handed = 0
+    for publication_id in session.scalars(query).all():
+        won = session.execute(
+            update(Publication).where(Publication.id == publication_id, Publication.status == "scheduled")
+            .values(status="handed_off", handed_off_at=now)
+        ).rowcount
+        if won != 1:
+            continue  # another process handed it off
+        publication = session.get(Publication, publication_id)
+        audit.record(session, at=now, actor=audit.SYSTEM, action="publication.handed_off", subject_type=SUBJECT,
+                     subject_id=publication.proposal_id, to_state="handed_off", publication=publication_id,
+                     account=publication.account_id)
+        outbox.post(session, channel=publication_channel(publication, org), view="publication",
+                    ref={"publication_id": publication_id}, now=now,
+                    message_key=publication_message_key(publication_id))
+        handed += 1
+    return handed
+
+
+def is_final(status: str) -> bool:
+    return Status(status) in FINAL

@@ -1,0 +1,62 @@
+"""Timed work of the proposal flow: remind, escalate, hand off at the publish time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from bot.workflows import audit, outbox
+from bot.workflows.proposals.models import ApprovalStep
+from bot.workflows.proposals.rules import Stage, StepStatus
+from bot.workflows.proposals.service import SUBJECT, hand_off_due, step_channel, step_message_key
+from bot.workflows.sweeps import SweepContext, sweep
+
+
+def reminder_due(step: ApprovalStep, ctx: SweepContext) -> datetime:
+    if step.stage == Stage.FAST_TRACK:
+        return step.requested_at + timedelta(minutes=ctx.org.approval.fast_track_reminder_minutes)
+    return ctx.calendar.add_business_hours(step.requested_at, ctx.org.approval.reminder_hours)
+
+
+def escalation_due(step: ApprovalStep, ctx: SweepContext) -> datetime:
+    if step.stage == Stage.FAST_TRACK:
+        return step.requested_at + timedelta(minutes=2 * ctx.org.approval.fast_track_reminder_minutes)
+    return ctx.calendar.add_business_hours(step.requested_at, ctx.org.approval.escalation_hours)
+
+
+@sweep("proposals.remind_and_escalate")
+def remind_and_escalate(ctx: SweepContext) -> int:
+    """A step waiting too long reminds its approvers once, then tells the PR office once."""
+    now = ctx.clock.now()
+    done = 0
+    with ctx.db.transaction() as session:
+        waiting = session.scalars(
+            select(ApprovalStep).where(ApprovalStep.status == StepStatus.PENDING, ApprovalStep.escalated_at.is_(None))
+        ).all()
+        for step in waiting:
+            if step.reminded_at is None and now >= reminder_due(step, ctx):
+                column, action, view = ApprovalStep.reminded_at, "step.reminded", "step_reminder"
+                channel, thread_key = step_channel(step, ctx.org), step_message_key(step.id)
+            elif step.reminded_at is not None and now >= escalation_due(step, ctx):
+                column, action, view = ApprovalStep.escalated_at, "step.escalated", "step_escalation"
+                channel, thread_key = ctx.org.pr_office.channel, None
+            else:
+                continue
+            won = session.execute(
+                update(ApprovalStep).where(ApprovalStep.id == step.id, column.is_(None)).values({column: now})
+            ).rowcount
+            if won != 1:
+                continue  # another process did it
+            audit.record(session, at=now, actor=audit.SYSTEM, action=action, subject_type=SUBJECT,
+                         subject_id=step.proposal_id, step=step.id)
+            outbox.post(session, channel=channel, view=view, ref={"step_id": step.id}, now=now,
+                        message_key=f"{view}:{step.id}", thread_key=thread_key, dedupe_key=f"{view}:{step.id}")
+            done += 1
+    return done
+
+
+@sweep("proposals.hand_off")
+def hand_off(ctx: SweepContext) -> int:
+    with ctx.db.transaction() as session:
+        return hand_off_due(session, ctx.org, ctx.clock.now())
