@@ -8,9 +8,9 @@ from alembic.runtime.migration import MigrationContext
 from bot import migrate
 from bot.db import Database
 from bot.models import AuditEvent, Base, load_domain_models
+from bot.workflows import audit
 
 load_domain_models()
-from bot.workflows import audit
 
 
 def test_migrations_match_the_models(database):
