@@ -136,6 +136,35 @@ def cmd_worker(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the record (for public-records requests) to stdout or a file."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.db import Database
+    from bot.workflows.proposals import export
+
+    settings = load_settings_or_exit()
+    org = load_organization_or_exit(settings.config_path)
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            fail("--since is not a date.", [f"Got {args.since!r}; use YYYY-MM-DD or an ISO 8601 date-time."])
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=ZoneInfo(org.timezone))  # a plain date means the city's day
+    db = Database(settings.database_url)
+    records = export.proposal_records(db, since)
+    text = export.to_json(records) if args.format == "json" else export.to_csv(records)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Koho (広報): the city's social-media bot.")
     sub = parser.add_subparsers(dest="command")
@@ -144,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("worker", help="run delivery and timed sweeps only (extra instances; serve runs them too)")
     sub.add_parser("migrate", help="bring the database schema up to date")
     sub.add_parser("check-config", help="validate the settings and the organisation file")
+    export = sub.add_parser("export", help="export the record (proposals with versions and decisions)")
+    export.add_argument("what", choices=["proposals"], help="what to export")
+    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    export.add_argument("--since", help="only what was created on or after this date (YYYY-MM-DD)")
+    export.add_argument("--output", help="write to this file instead of standard output")
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
     if args.command is None:
@@ -151,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "version":
         print(__version__)
         return 0
-    handlers = {"serve": cmd_serve, "worker": cmd_worker, "migrate": cmd_migrate, "check-config": cmd_check_config}
+    handlers = {"serve": cmd_serve, "worker": cmd_worker, "export": cmd_export, "migrate": cmd_migrate, "check-config": cmd_check_config}
     return handlers[args.command](args)
 
 
