@@ -59,6 +59,15 @@ class ApprovalTimes:
 
 
 @dataclass(frozen=True)
+class EmergencyOptions:
+    """Optional `[emergency]` keys (docs/emergency.md): the checklist, post templates, timed updates."""
+
+    checklist: tuple[str, ...] = ()  # step labels replacing the default 緊急時投稿チェックリスト
+    templates_dir: str | None = None  # <dir>/<locale>/<name>.j2 replace the built-in post templates
+    update_interval_minutes: int = 60  # 定時更新: how often the emergency channel is reminded
+
+
+@dataclass(frozen=True)
 class Organization:
     name: str
     locale: str
@@ -70,6 +79,7 @@ class Organization:
     accounts: tuple[Account, ...]
     admins: tuple[str, ...] = ()
     approval: ApprovalTimes = field(default_factory=lambda: ApprovalTimes())
+    emergency: EmergencyOptions = field(default_factory=lambda: EmergencyOptions())
     _by_id: dict[str, Department] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -228,10 +238,11 @@ def parse_organization(data: dict[str, Any], source: Path | str = "<organisation
     )
 
     em = c.table(data, "emergency", "emergency")
-    c.unknown_keys(em, ("channel", "on_call"), "emergency")
+    c.unknown_keys(em, ("channel", "on_call", "checklist", "templates_dir", "update_interval_minutes"), "emergency")
     emergency_channel = c.string(em, "channel", "emergency.channel", pattern=CHANNEL_ID,
                                  pattern_hint=SLACK_CHANNEL_HINT)
     on_call = c.id_list(em, "on_call", "emergency.on_call", what=SLACK_USER_IDS, pattern=USER_ID, item_hint=SLACK_USER_HINT)
+    emergency_options = _parse_emergency_options(c, em, source)
 
     departments = _parse_list(c, data, "departments", lambda item, path: _parse_department(c, item, path))
     _check_unique(c, "departments", [d.id for d in departments])
@@ -255,6 +266,7 @@ def parse_organization(data: dict[str, Any], source: Path | str = "<organisation
         accounts=tuple(accounts),
         admins=admins,
         approval=approval,
+        emergency=emergency_options,
     )
 
 
@@ -272,6 +284,29 @@ def _parse_approval(c: _Checker, table: dict[str, Any]) -> ApprovalTimes:
     if values["escalation_hours"] <= values["reminder_hours"]:
         c.problem("approval.escalation_hours", "must be more than approval.reminder_hours")
     return ApprovalTimes(**values)
+
+
+def _parse_emergency_options(c: _Checker, table: dict[str, Any], source: Path | str) -> EmergencyOptions:
+    checklist = c.id_list(table, "checklist", "emergency.checklist", what="step names", pattern=None,
+                          required=False)
+    if len(checklist) > 20:
+        c.problem("emergency.checklist", "at most 20 steps (one Slack message shows them all)")
+    for i, step in enumerate(checklist):
+        if len(step) > 150:
+            c.problem(f"emergency.checklist[{i}]", "at most 150 characters")
+    templates_dir = c.string(table, "templates_dir", "emergency.templates_dir", required=False) or None
+    if templates_dir is not None:
+        path = Path(templates_dir)
+        if not path.is_absolute() and isinstance(source, Path):
+            path = source.parent / path  # relative to the organisation file
+        if not path.is_dir():
+            c.problem("emergency.templates_dir", f"no such directory: {str(path)!r}")
+        templates_dir = str(path.resolve())
+    interval = table.get("update_interval_minutes", EmergencyOptions.update_interval_minutes)
+    if isinstance(interval, bool) or not isinstance(interval, int) or not 5 <= interval <= 1440:
+        c.problem("emergency.update_interval_minutes", "expected whole minutes between 5 and 1440")
+        interval = EmergencyOptions.update_interval_minutes
+    return EmergencyOptions(checklist=checklist, templates_dir=templates_dir, update_interval_minutes=interval)
 
 
 def _parse_list(c: _Checker, data: dict[str, Any], key: str, parse_item: Callable[[dict[str, Any], str], Any]) -> list:

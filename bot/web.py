@@ -28,11 +28,14 @@ def json_response(start_response: StartResponse, status: str, payload: dict[str,
 
 class KohoWeb:
     def __init__(self, app: App, db: Database):
+        from bot.webhooks import CommentWebhook
+
         self.slack = SlackRequestHandler(app, path="/slack/events")
         self.db = db
         self.routes: dict[tuple[str, str], Route] = {
             ("POST", "/slack/events"): self.slack_events,
             ("GET", "/healthz"): self.healthz,
+            ("POST", "/webhooks/comments"): CommentWebhook(app.koho_services),  # type: ignore[attr-defined]
         }
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

@@ -4,8 +4,6 @@ import json
 import time
 import urllib.request
 
-import pytest
-
 from tests.conftest import SIGNING_SECRET
 
 
@@ -105,11 +103,15 @@ def test_app_home_shows_what_koho_does(koho):
     assert "広報広聴課（最終承認）" in texts
 
 
-@pytest.mark.parametrize("command", [c.value for c in __import__("bot.handlers.pending", fromlist=["x"]).NOT_YET_BUILT])
-def test_commands_not_built_yet_say_so(koho, command):
-    response = koho.slack.command(command, "", user_id="U0STAFF1")
-    assert response.status == 200
-    assert "準備中" in response.json()["text"]
+def test_commands_not_built_yet_say_so(koho):
+    """Declared commands whose flow has not landed answer "準備中" (none today: the loop may be empty,
+    so it is not parametrized — an empty parameter set would only show up as a skip)."""
+    from bot.handlers.pending import NOT_YET_BUILT
+
+    for command in NOT_YET_BUILT:
+        response = koho.slack.command(command.value, "", user_id="U0STAFF1")
+        assert response.status == 200
+        assert "準備中" in response.json()["text"]
 
 
 def test_an_error_gives_a_reference_not_a_stack_trace(koho, monkeypatch, caplog):

@@ -8,10 +8,12 @@ from bot.app import Services
 
 
 def register_all(app: App, services: Services) -> None:
-    from bot.handlers import errors, help, home, pending, proposals
+    from bot.handlers import comments, emergency, errors, help, home, pending, proposals
 
     errors.register(app, services)
     help.register(app, services)
     home.register(app, services)
     pending.register(app, services)
     proposals.register(app, services)
+    comments.register(app, services)
+    emergency.register(app, services)

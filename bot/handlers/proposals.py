@@ -17,6 +17,7 @@ from bot.handlers.proposal_ids import FormBlock, ProposalAction, ProposalCallbac
 from bot.i18n import Translator
 from bot.text.mrkdwn import mention
 from bot.views.proposal_form import FormPrefill, default_department, proposal_form
+from bot.workflows.emergencies.service import real_emergency_active
 from bot.workflows.proposals.rules import URL, Decision, Draft, Kind, Problem, parse_links, validate
 from bot.workflows.proposals.service import Outcome, ProposalError, ProposalService
 
@@ -74,10 +75,12 @@ def register(app: App, services: Services) -> None:
             ack(response_action="errors", errors=errors_for(tr, problems))
             return
         try:  # store first: if the database fails, the modal stays open with everything typed
+            # During a real (not drill) emergency, 緊急 posts take the one-approval fast track.
+            emergency_active = real_emergency_active(services.db)
             if "resubmit" in metadata:
-                proposals.resubmit(user_id, int(metadata["resubmit"]), draft)
+                proposals.resubmit(user_id, int(metadata["resubmit"]), draft, emergency_active=emergency_active)
             else:
-                proposals.submit(user_id, draft)
+                proposals.submit(user_id, draft, emergency_active=emergency_active)
         except ProposalError as e:
             ack(response_action="errors", errors={FormBlock.TEXT: tr.plain(e.key, **e.values)})
             return

@@ -67,6 +67,10 @@ TRANSITIONS: dict[tuple[Status, str], Status] = {
     (Status.APPROVED, "withdraw"): Status.WITHDRAWN,
     (Status.ON_HOLD, "withdraw"): Status.WITHDRAWN,
     (Status.APPROVED, "publish"): Status.PUBLISHED,
+    # A real emergency holds approved routine posts; after it, each is resumed or cancelled (emergencies flow).
+    (Status.APPROVED, "hold"): Status.ON_HOLD,
+    (Status.ON_HOLD, "resume"): Status.APPROVED,
+    (Status.ON_HOLD, "cancel"): Status.WITHDRAWN,
 }
 STEP_OUTCOME = {
     Decision.APPROVE: StepStatus.APPROVED,

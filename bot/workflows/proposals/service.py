@@ -297,6 +297,12 @@ class ProposalService:
             session.add(Publication(proposal_id=proposal.id, account_id=account_id, status="scheduled",
                                     due_at=max(version.publish_at or now, now)))
         session.flush()
+        # While a real emergency is active a routine post is held, not handed off (issue #5): the emergency
+        # flow puts it on hold, tells its proposer and the PR office, and lists it for review at the end.
+        from bot.workflows.emergencies.service import hold_if_emergency  # (it imports this module)
+
+        if hold_if_emergency(session, self.org, proposal, now):
+            return
         hand_off_due(session, self.org, now, proposal_id=proposal.id)
 
     def mark_published(self, actor: str, publication_id: int, url: str, published_at: datetime | None = None) -> None:

@@ -1,0 +1,168 @@
+"""POST /webhooks/comments: citizen comments from the city's social-media monitoring tools.
+
+The contract (docs/comments.md has examples):
+
+- Body: a JSON object, UTF-8, at most 64 KB: `source`, `external_id`, `text`, `received_at`
+  (ISO 8601 with a time zone) are required; `account`, `author`, `author_handle`, `url` optional.
+- Signed like Slack and Stripe: `X-Koho-Timestamp: <unix seconds>` and
+  `X-Koho-Signature: v1=<hex HMAC-SHA256(COMMENT_WEBHOOK_SECRET, "{timestamp}.{raw body}")>`;
+  the timestamp must be within 5 minutes of our clock. Several `v1=` values, comma-separated, are
+  accepted (for rotating the secret).
+- Answers: 202 stored and accepted; 200 already received (same `source` and `external_id`: never
+  posted twice); 400 not JSON, or fields missing/invalid (each named); 401 bad or old signature;
+  413 body over 64 KB; 503 no secret configured, or the database is down (send it again later).
+
+The comment is committed to the database before 202 is answered: a 202 is never lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.app import Services
+from bot.organization import Organization
+from bot.workflows.comments.rules import SOURCES
+from bot.workflows.comments.service import CommentService, NewComment
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+MAX_SKEW_SECONDS = 5 * 60
+TIMESTAMP_HEADER = "HTTP_X_KOHO_TIMESTAMP"
+SIGNATURE_HEADER = "HTTP_X_KOHO_SIGNATURE"
+_SHORT_FIELDS = {"external_id": 255, "author": 200, "author_handle": 200, "url": 2000}
+
+StartResponse = Callable[..., Any]
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The signature a sender puts in X-Koho-Signature."""
+    digest = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256).hexdigest()
+    return f"v1={digest}"
+
+
+def signature_problem(secret: str, timestamp: str | None, signatures: str | None, body: bytes,
+                      now: float) -> str | None:
+    """Why the request is not authentic, or None when it is."""
+    if not timestamp or not timestamp.isdigit():
+        return "missing or malformed X-Koho-Timestamp (unix seconds)"
+    if abs(now - int(timestamp)) > MAX_SKEW_SECONDS:
+        return "X-Koho-Timestamp is more than 5 minutes away from now"
+    expected = sign(secret, timestamp, body)
+    offered = [s.strip() for s in (signatures or "").split(",") if s.strip().startswith("v1=")]
+    if not any(hmac.compare_digest(expected.encode(), s.encode()) for s in offered):
+        return "missing or wrong X-Koho-Signature"
+    return None
+
+
+def parse_comment(payload: Any, org: Organization) -> tuple[dict[str, Any], dict[str, str]]:
+    """(clean values, problems by field name) of a webhook body."""
+    if not isinstance(payload, dict):
+        return {}, {"(body)": "must be a JSON object"}
+    problems: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+
+    def text_field(name: str, *, required: bool) -> None:
+        value = payload.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and name == "external_id":
+            value = str(value)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                problems[name] = "required"
+            return
+        if not isinstance(value, str):
+            problems[name] = "must be a string"
+            return
+        if name in _SHORT_FIELDS and len(value) > _SHORT_FIELDS[name]:
+            problems[name] = f"at most {_SHORT_FIELDS[name]} characters"
+            return
+        clean[name] = value.strip() if name != "text" else value
+
+    for name, required in (("source", True), ("external_id", True), ("text", True), ("received_at", True),
+                           ("account", False), ("author", False), ("author_handle", False), ("url", False)):
+        text_field(name, required=required)
+    if "source" in clean and clean["source"] not in SOURCES:
+        problems["source"] = f"must be one of {', '.join(SOURCES)}"
+    if "account" in clean and org.account(clean["account"]) is None:
+        known = ", ".join(a.id for a in org.accounts) or "none configured"
+        problems["account"] = f"unknown account (known: {known})"
+    if "url" in clean and not clean["url"].lower().startswith(("http://", "https://")):
+        problems["url"] = "must be an http(s) URL"
+    if "received_at" in clean:
+        try:
+            received = datetime.fromisoformat(clean["received_at"])
+        except ValueError:
+            problems["received_at"] = "must be an ISO 8601 date and time, e.g. 2026-11-24T10:00:00+09:00"
+        else:
+            if received.tzinfo is None:
+                problems["received_at"] = "must include a time zone (e.g. +09:00 or Z)"
+            else:
+                clean["received_at"] = received
+    return clean, problems
+
+
+def _json(start_response: StartResponse, status: str, payload: dict[str, Any]) -> list[bytes]:
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    start_response(status, [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class CommentWebhook:
+    """The WSGI route; `clock_seconds` is injectable so tests can age requests."""
+
+    def __init__(self, services: Services, clock_seconds: Callable[[], float] = time.time):
+        self.services = services
+        self.secret = services.settings.comment_webhook_secret
+        self.clock_seconds = clock_seconds
+        self.comments = CommentService(services.db, services.org, services.calendar, services.clock)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if not self.secret:
+            return _json(start_response, "503 Service Unavailable", {
+                "error": "comment webhook disabled: COMMENT_WEBHOOK_SECRET is not set on the server"})
+        try:
+            declared = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > MAX_BODY:
+            return _json(start_response, "413 Request Entity Too Large", {"error": f"body over {MAX_BODY} bytes"})
+        body = environ["wsgi.input"].read(min(declared, MAX_BODY + 1) if declared else MAX_BODY + 1)
+        if len(body) > MAX_BODY:
+            return _json(start_response, "413 Request Entity Too Large", {"error": f"body over {MAX_BODY} bytes"})
+
+        problem = signature_problem(self.secret, environ.get(TIMESTAMP_HEADER), environ.get(SIGNATURE_HEADER),
+                                    body, self.clock_seconds())
+        if problem is not None:
+            return _json(start_response, "401 Unauthorized", {"error": problem})
+        try:
+            payload = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return _json(start_response, "400 Bad Request", {"error": "body is not UTF-8 JSON"})
+        clean, problems = parse_comment(payload, self.services.org)
+        if problems:
+            return _json(start_response, "400 Bad Request", {"error": "invalid fields", "fields": problems})
+
+        try:
+            received = self.comments.receive(NewComment(
+                origin="webhook", source=clean["source"], external_id=clean["external_id"], text=clean["text"],
+                received_at=clean["received_at"], account_id=clean.get("account"), author=clean.get("author"),
+                author_handle=clean.get("author_handle"), url=clean.get("url"),
+            ))
+        except SQLAlchemyError:
+            log.exception("could not store a webhook comment")
+            return _json(start_response, "503 Service Unavailable",
+                         {"error": "the comment could not be stored; send it again later"})
+        if not received.created:
+            return _json(start_response, "200 OK", {"status": "duplicate", "id": received.comment_id})
+        if received.new_post:  # joining a waiting digest needs no wake-up: it is on its way already
+            self.services.notify()
+        return _json(start_response, "202 Accepted", {"status": "accepted", "id": received.comment_id})

@@ -1,0 +1,115 @@
+"""Tables of the citizen-comment flow (市民の声).
+
+The original text stays here; Slack only ever sees `masked_text`. Where a comment is shown in Slack
+is recorded too (`message_key`, and the listings it appears in), so every change can re-render it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.models import Base, UTCDateTime
+from bot.workflows.proposals import models as _proposals  # noqa: F401  (comments.proposal_id refers to it)
+
+
+class Comment(Base):
+    __tablename__ = "comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    origin: Mapped[str] = mapped_column(String(16))  # webhook | shortcut | command
+    source: Mapped[str] = mapped_column(String(32))  # x, line, …, phone, email, counter, other
+    external_id: Mapped[str] = mapped_column(String(255))
+    account_id: Mapped[str | None] = mapped_column(String(64))
+    author: Mapped[str | None] = mapped_column(String(200))
+    author_handle: Mapped[str | None] = mapped_column(String(200))
+    # As the citizen wrote them; Slack only ever sees them masked (text masked once, here; names when shown).
+    text: Mapped[str] = mapped_column(Text)
+    masked_text: Mapped[str] = mapped_column(Text)
+    masked_kinds: Mapped[list[str]] = mapped_column(JSON, default=list)
+    url: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    forwarded_by: Mapped[str | None] = mapped_column(String(32))  # the staff member (shortcut, command)
+    slack_ref: Mapped[str | None] = mapped_column(String(128), unique=True)  # "C…:ts" of a forwarded message
+
+    category: Mapped[str] = mapped_column(String(32))
+    suggested_category: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(24))
+    department_id: Mapped[str | None] = mapped_column(String(64))  # None: waiting for PR-office triage
+    routed_reason: Mapped[str] = mapped_column(String(16))  # matched | account | tie | no_match | override | triage | reassigned
+    routing_scores: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    proposal_id: Mapped[int | None] = mapped_column(ForeignKey("proposals.id"))
+    linked_url: Mapped[str | None] = mapped_column(Text)  # the published post it refers to
+
+    # Where it is shown: one message per assignment (a department channel, or triage).
+    assignment: Mapped[int] = mapped_column(default=1)
+    channel: Mapped[str] = mapped_column(String(32))
+    # Set in the intake transaction right after the insert (the key needs the id): never NULL once committed.
+    message_key: Mapped[str | None] = mapped_column(String(128))
+    message_view: Mapped[str | None] = mapped_column(String(32))  # comment | comment_digest
+
+    routed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ack_due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    escalate_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_by: Mapped[str | None] = mapped_column(String(32))
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_by: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)  # what was done (対応済), or why it was reassigned
+    emergency_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Optimistic lock: every state change is `UPDATE … WHERE status = :expected AND row_version = :seen`.
+    row_version: Mapped[int] = mapped_column(default=1)
+
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_comments_source_external_id"),
+        Index("ix_comments_status_due", "status", "ack_due_at"),
+    )
+
+
+class CommentListing(Base):
+    """One Slack message listing several comments: a surge digest, a reminder or an escalation."""
+
+    __tablename__ = "comment_listings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # digest | emergency | reminder | escalation
+    channel: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(default=0)  # comments listed (a digest grows until it is sent)
+    more: Mapped[int] = mapped_column(default=0)  # further comments counted but not listed
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CommentListingItem(Base):
+    __tablename__ = "comment_listing_items"
+
+    listing_id: Mapped[int] = mapped_column(ForeignKey("comment_listings.id"), primary_key=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id"), primary_key=True)
+    # The comment's assignment when listed: after a reassignment the row shows where it went instead.
+    assignment: Mapped[int] = mapped_column(default=1)
+
+    __table_args__ = (Index("ix_comment_listing_items_comment", "comment_id"),)
+
+
+class HidingRequest(Base):
+    """A department asks the PR office to hide or delete a comment on the platform, naming a criterion."""
+
+    __tablename__ = "comment_hiding_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id"))
+    criterion: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending | confirmed | declined
+    requested_by: Mapped[str] = mapped_column(String(32))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(32))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    row_version: Mapped[int] = mapped_column(default=1)
+
+    __table_args__ = (Index("ix_comment_hiding_requests_comment", "comment_id", "status"),)

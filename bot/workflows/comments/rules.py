@@ -1,0 +1,138 @@
+"""The rules of the comment flow, pure and Slack-free: statuses, who may do what, sources, criteria.
+
+The state machine is one table, `TRANSITIONS`: (status, action) -> (new status, who may). A pair that
+is not in the table is not allowed. `None` as the new status means "the status does not change"
+(a hiding request, a category change). Who may act is decided here, on the server, for every click.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.organization import PLATFORMS, PR_OFFICE_ID, Organization
+
+
+class Status(StrEnum):
+    NEW = "new"  # 未確認: nobody matched yet; the PR office triages it
+    ROUTED = "routed"  # 振分済: shared with a department, not acknowledged yet
+    IN_PROGRESS = "in_progress"  # 対応中: the department acknowledged it
+    DONE = "done"  # 対応済
+    NO_ACTION = "no_action"  # 対応不要
+    HIDDEN = "hidden"  # 非表示・削除 (confirmed by the PR office)
+
+
+OPEN_STATUSES = (Status.NEW, Status.ROUTED, Status.IN_PROGRESS)
+# Waiting for someone to look at it: the 1-business-day target applies.
+WAITING_STATUSES = (Status.NEW, Status.ROUTED)
+
+
+class Action(StrEnum):
+    ACKNOWLEDGE = "acknowledge"
+    REASSIGN = "reassign"  # also the PR office's triage of a NEW comment
+    DONE = "done"
+    NO_ACTION = "no_action"
+    CHANGE_CATEGORY = "change_category"
+    REQUEST_HIDING = "request_hiding"
+    CONFIRM_HIDING = "confirm_hiding"
+    DECLINE_HIDING = "decline_hiding"
+
+
+class Who(StrEnum):
+    DEPARTMENT_OR_PR = "department_or_pr"  # members/approvers of the comment's department, PR approvers
+    PR_OFFICE = "pr_office"  # PR office approvers only
+
+
+@dataclass(frozen=True)
+class Rule:
+    to: Status | None  # None: unchanged
+    who: Who
+
+
+_D, _P = Who.DEPARTMENT_OR_PR, Who.PR_OFFICE
+TRANSITIONS: dict[tuple[Status, Action], Rule] = {
+    # Triage: nobody's department yet, so only the PR office can act.
+    (Status.NEW, Action.REASSIGN): Rule(Status.ROUTED, _P),
+    (Status.NEW, Action.NO_ACTION): Rule(Status.NO_ACTION, _P),
+    (Status.NEW, Action.CHANGE_CATEGORY): Rule(None, _P),
+    (Status.NEW, Action.REQUEST_HIDING): Rule(None, _P),
+    (Status.ROUTED, Action.ACKNOWLEDGE): Rule(Status.IN_PROGRESS, _D),
+    (Status.ROUTED, Action.REASSIGN): Rule(Status.ROUTED, _D),
+    (Status.ROUTED, Action.DONE): Rule(Status.DONE, _D),
+    (Status.ROUTED, Action.NO_ACTION): Rule(Status.NO_ACTION, _D),
+    (Status.ROUTED, Action.CHANGE_CATEGORY): Rule(None, _D),
+    (Status.ROUTED, Action.REQUEST_HIDING): Rule(None, _D),
+    (Status.IN_PROGRESS, Action.REASSIGN): Rule(Status.ROUTED, _D),
+    (Status.IN_PROGRESS, Action.DONE): Rule(Status.DONE, _D),
+    (Status.IN_PROGRESS, Action.NO_ACTION): Rule(Status.NO_ACTION, _D),
+    (Status.IN_PROGRESS, Action.CHANGE_CATEGORY): Rule(None, _D),
+    (Status.IN_PROGRESS, Action.REQUEST_HIDING): Rule(None, _D),
+    # A closed comment can still be offensive where it was posted.
+    (Status.DONE, Action.REQUEST_HIDING): Rule(None, _D),
+    (Status.NO_ACTION, Action.REQUEST_HIDING): Rule(None, _D),
+    **{(s, Action.CONFIRM_HIDING): Rule(Status.HIDDEN, _P) for s in (*OPEN_STATUSES, Status.DONE, Status.NO_ACTION)},
+    **{(s, Action.DECLINE_HIDING): Rule(None, _P) for s in (*OPEN_STATUSES, Status.DONE, Status.NO_ACTION)},
+}
+
+# What a department message offers, in this order (hiding decisions are made on the PR office's message).
+MESSAGE_ACTIONS = (Action.ACKNOWLEDGE, Action.REASSIGN, Action.DONE, Action.NO_ACTION, Action.REQUEST_HIDING)
+
+
+def rule_for(status: str, action: Action) -> Rule | None:
+    return TRANSITIONS.get((Status(status), action))
+
+
+def actions_in(status: str) -> list[Action]:
+    """The message actions a comment in this status offers."""
+    return [a for a in MESSAGE_ACTIONS if (Status(status), a) in TRANSITIONS]
+
+
+def may(org: Organization, user_id: str, who: Who, department_id: str | None) -> bool:
+    """Whether `user_id` is one of `who` for a comment of `department_id` (None: not triaged yet)."""
+    if org.is_pr_approver(user_id):
+        return True
+    if who is Who.PR_OFFICE or department_id is None:
+        return False
+    department = org.department(department_id)
+    return department is not None and (user_id in department.members or user_id in department.approvers)
+
+
+def channel_for(org: Organization, department_id: str | None) -> str:
+    department = org.department(department_id) if department_id else None
+    return department.channel if department is not None else org.pr_office.channel
+
+
+def can_escalate(department_id: str | None) -> bool:
+    """Escalation goes to the PR office; comments it already holds have nobody above to go to."""
+    return department_id not in (None, PR_OFFICE_ID)
+
+
+# Where a comment came from: the organisation's platforms, and the ways staff receive comments.
+SOURCES: tuple[str, ...] = (
+    *(p for p in PLATFORMS if p != "other"),
+    "web_form", "email", "phone", "letter", "counter", "slack", "other",
+)
+# A comment forwarded from Slack came through one of these (the platforms too: a screenshot, a DM).
+FORWARD_SOURCES: tuple[str, ...] = ("phone", "email", "letter", "counter", "slack", "web_form",
+                                    *(p for p in PLATFORMS if p != "other"), "other")
+
+
+class HidingCriterion(StrEnum):
+    """Why a comment may be hidden or deleted (the city's policy); the PR office confirms each."""
+
+    UNLAWFUL = "unlawful"  # 法令違反
+    PUBLIC_ORDER = "public_order"  # 公序良俗違反
+    CAMPAIGNING = "campaigning"  # 政治・宗教活動
+    CRIME = "crime"  # 犯罪助長
+    DISCRIMINATION = "discrimination"  # 差別
+    DEFAMATION = "defamation"  # 誹謗中傷・名誉毀損
+    PRIVACY = "privacy"  # 個人情報・プライバシー侵害
+    COPYRIGHT = "copyright"  # 著作権等侵害
+    ADVERTISING = "advertising"  # 広告・宣伝・営利目的
+    FALSEHOOD = "falsehood"  # 虚偽・デマ
+    IMPERSONATION = "impersonation"  # なりすまし
+    MALWARE = "malware"  # 有害プログラム
+    OBSCENITY = "obscenity"  # わいせつ
+    FLOODING = "flooding"  # 連続投稿
+    OFF_TOPIC = "off_topic"  # 記事と無関係
+    HARMFUL_LINKS = "harmful_links"  # 上記を含むサイトへのリンク

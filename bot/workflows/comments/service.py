@@ -1,0 +1,567 @@
+"""Use cases of the comment flow: receive, route, acknowledge, reassign, close, hide. One transaction each.
+
+Every change is a conditional update (`… WHERE status = :expected AND row_version = :seen`), so of
+two clicks on the same message exactly one wins; it records an audit event and enqueues the Slack
+updates in the same transaction. Refusals change nothing but are recorded too.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.business_time import BusinessCalendar
+from bot.clock import Clock
+from bot.db import Database
+from bot.organization import PR_OFFICE_ID, Organization
+from bot.text.categories import Category, suggest_category
+from bot.text.japanese import route_by_keywords
+from bot.text.masking import mask_personal_data
+from bot.workflows import audit, outbox
+from bot.workflows.comments import digest
+from bot.workflows.comments.links import find_published_post, urls_in
+from bot.workflows.comments.models import Comment, HidingRequest
+from bot.workflows.comments.rules import (
+    Action,
+    HidingCriterion,
+    Status,
+    Who,
+    can_escalate,
+    channel_for,
+    may,
+    rule_for,
+)
+
+log = logging.getLogger(__name__)
+
+SUBJECT = "comment"
+ACK_TARGET_BUSINESS_DAYS = 1
+# After the reminder (at the target), the PR office hears of it this many office hours later.
+ESCALATE_AFTER_BUSINESS_HOURS = 4.0
+MAX_NOTE = 2000
+
+
+class Outcome(StrEnum):
+    DONE = "done"
+    REFUSED = "refused"  # the person may not do this (recorded)
+    STALE = "stale"  # someone changed it first, or it no longer allows this
+    NOT_FOUND = "not_found"
+    INVALID = "invalid"  # e.g. an unknown department
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    comment_id: int | None = None
+    status: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.DONE
+
+
+@dataclass(frozen=True)
+class NewComment:
+    """A comment as it arrives, from the webhook or forwarded by staff in Slack."""
+
+    origin: str  # webhook | shortcut | command
+    source: str
+    external_id: str
+    text: str
+    received_at: datetime
+    account_id: str | None = None
+    author: str | None = None
+    author_handle: str | None = None
+    url: str | None = None
+    forwarded_by: str | None = None
+    slack_ref: str | None = None
+    department_id: str | None = None  # staff's override of the routing
+    category: Category | None = None  # staff's choice; otherwise suggested
+
+
+@dataclass(frozen=True)
+class Received:
+    comment_id: int
+    created: bool  # False: the same (source, external_id) or Slack message was received before
+    department_id: str | None
+    channel: str
+    category: str
+    status: str
+    new_post: bool = False  # a new Slack message was enqueued (not only a place in a waiting digest)
+
+
+@dataclass(frozen=True)
+class Routing:
+    department_id: str | None
+    reason: str
+    scores: dict[str, int]
+
+
+def route_comment(org: Organization, text: str, account_id: str | None = None,
+                  override: str | None = None) -> Routing:
+    """Which department a comment goes to: the override, else the keywords, else the account's owner.
+
+    Most keyword matches wins. On a tie or no match the account's department decides when it is one of
+    the leaders (or nobody matched); otherwise the PR office triages it (department None).
+    """
+    if override and org.department(override) is not None:
+        return Routing(override, "override", {})
+    keywords = {d.id: d.keywords for d in org.departments}
+    routed = route_by_keywords(text, keywords)
+    scores = {k: v for k, v in routed.scores.items() if v}
+    if routed.department_id is not None:
+        return Routing(routed.department_id, "matched", scores)
+    account = org.account(account_id) if account_id else None
+    owner = account.department if account is not None and account.department != PR_OFFICE_ID else None
+    if owner is not None and (routed.reason == "no_match" or scores.get(owner) == max(scores.values())):
+        return Routing(owner, "account", scores)
+    return Routing(None, routed.reason, scores)
+
+
+_BY_EXTERNAL_ID = select(Comment.id).where(Comment.source == bindparam("source"),
+                                           Comment.external_id == bindparam("external_id"))
+_BY_SLACK_REF = select(Comment.id).where(Comment.slack_ref == bindparam("slack_ref"))
+
+
+class CommentService:
+    def __init__(self, db: Database, org: Organization, calendar: BusinessCalendar, clock: Clock):
+        self.db = db
+        self.org = org
+        self.calendar = calendar
+        self.clock = clock
+
+    # -- reading (for handlers: modals and permission checks before opening them) ---------------
+
+    def get(self, comment_id: int) -> Comment | None:
+        with self.db.read() as session:
+            return session.get(Comment, comment_id)
+
+    def find_forwarded(self, slack_ref: str) -> Comment | None:
+        with self.db.read() as session:
+            return session.scalar(select(Comment).where(Comment.slack_ref == slack_ref))
+
+    def get_hiding_request(self, request_id: int) -> HidingRequest | None:
+        with self.db.read() as session:
+            return session.get(HidingRequest, request_id)
+
+    # -- intake ----------------------------------------------------------------------------------
+
+    def receive(self, new: NewComment) -> Received:
+        """Store a comment, route it and enqueue its messages, in one transaction; idempotent."""
+        try:
+            return self._receive(new)
+        except IntegrityError:
+            # The same comment was delivered twice at the same moment (PostgreSQL): the other delivery
+            # stored it; this one rolled back whole and reports the stored one.
+            with self.db.read() as session:
+                existing = self._existing(session, new)
+                if existing is None:
+                    raise
+                return self._received(existing, created=False)
+
+    def _receive(self, new: NewComment) -> Received:
+        now = self.clock.now()
+        suggestion = suggest_category(new.text)
+        category = new.category or suggestion.category
+        routing = route_comment(self.org, new.text, new.account_id, new.department_id)
+        status = Status.ROUTED if routing.department_id else Status.NEW
+        masked = mask_personal_data(new.text)
+        channel = channel_for(self.org, routing.department_id)
+        ack_due, escalate_at = self._targets(now, routing.department_id)
+        with self.db.transaction() as session:
+            existing = self._existing(session, new)
+            if existing is not None:
+                return self._received(existing, created=False)
+            linked = find_published_post(session, ([new.url] if new.url else []) + urls_in(new.text))
+            comment = Comment(
+                origin=new.origin, source=new.source, external_id=new.external_id, account_id=new.account_id,
+                author=new.author, author_handle=new.author_handle, text=new.text, masked_text=masked.text,
+                masked_kinds=list(masked.found), url=new.url, received_at=new.received_at, created_at=now,
+                forwarded_by=new.forwarded_by, slack_ref=new.slack_ref, category=str(category),
+                suggested_category=str(suggestion.category), status=str(status),
+                department_id=routing.department_id, routed_reason=routing.reason, routing_scores=routing.scores,
+                proposal_id=linked[0] if linked else None, linked_url=linked[1] if linked else None,
+                assignment=1, channel=channel, routed_at=now, ack_due_at=ack_due, escalate_at=escalate_at,
+                updated_at=now, row_version=1,
+            )
+            session.add(comment)
+            session.flush()  # the unique keys decide between two simultaneous deliveries
+            audit.record(
+                session, at=now, actor=new.forwarded_by or audit.SYSTEM, action="comment.received",
+                subject_type=SUBJECT, subject_id=comment.id, to_state=str(status), reason=routing.reason,
+                origin=new.origin, source=new.source, department=routing.department_id, category=str(category),
+                suggested=str(suggestion.category), masked=list(masked.found), proposal_id=comment.proposal_id,
+            )
+            # Last, because joining a digest locks the channel's newest outbox row until the commit.
+            if category is Category.EMERGENCY:
+                self._alert_emergency(session, comment, now)
+            new_post = self._show(session, comment, now) or category is Category.EMERGENCY
+            return self._received(comment, created=True, new_post=new_post)
+
+    def _existing(self, session: Session, new: NewComment) -> Comment | None:
+        found = session.execute(_BY_EXTERNAL_ID, {"source": new.source, "external_id": new.external_id}).first()
+        if found is None and new.slack_ref:
+            found = session.execute(_BY_SLACK_REF, {"slack_ref": new.slack_ref}).first()
+        return session.get(Comment, found.id) if found is not None else None
+
+    @staticmethod
+    def _received(comment: Comment, *, created: bool, new_post: bool = False) -> Received:
+        return Received(comment.id, created, comment.department_id, comment.channel, comment.category,
+                        comment.status, new_post)
+
+    def _targets(self, routed_at: datetime, department_id: str | None) -> tuple[datetime, datetime | None]:
+        ack_due = self.calendar.add_business_days(routed_at, ACK_TARGET_BUSINESS_DAYS)
+        escalate_at = (self.calendar.add_business_hours(ack_due, ESCALATE_AFTER_BUSINESS_HOURS)
+                       if can_escalate(department_id) else None)
+        return ack_due, escalate_at
+
+    def _show(self, session: Session, comment: Comment, now: datetime) -> bool:
+        """Its message in its channel: on its own, or in a digest while the channel is busy."""
+        placed = digest.place(
+            session, channel=comment.channel, comment_id=comment.id, assignment=comment.assignment,
+            kind="digest", now=now, view="comment", ref={"comment_id": comment.id, "assignment": comment.assignment},
+            message_key=f"comment:{comment.id}:{comment.assignment}",
+        )
+        comment.message_view, comment.message_key = placed.view, placed.message_key
+        session.flush()
+        return placed.new_post
+
+    def _alert_emergency(self, session: Session, comment: Comment, now: datetime) -> bool:
+        """Someone may be in danger: the emergency channel hears of it at once (once per comment)."""
+        if comment.emergency_alerted_at is not None:
+            return False
+        placed = digest.place(
+            session, channel=self.org.emergency_channel, comment_id=comment.id, assignment=comment.assignment,
+            kind="emergency", now=now, view="comment_emergency", ref={"comment_id": comment.id},
+            message_key=f"comment-emergency:{comment.id}",
+        )
+        comment.emergency_alerted_at = now
+        audit.record(session, at=now, actor=audit.SYSTEM, action="comment.emergency_alerted", subject_type=SUBJECT,
+                     subject_id=comment.id, to_state=comment.status, channel=self.org.emergency_channel)
+        return placed.new_post
+
+    def _refresh_messages(self, session: Session, comment: Comment, now: datetime,
+                          previous: tuple[str, str, str, dict[str, Any]] | None = None) -> None:
+        """Re-render in place every message that shows the comment.
+
+        After a reassignment `previous` is the old department's message; the new one was just
+        enqueued and will be rendered as it is now, so it needs no update.
+        """
+        targets: dict[str, tuple[str, str, dict[str, Any]]] = {}
+        if previous is not None:
+            channel, view, key, ref = previous
+            targets[key] = (channel, view, ref)
+        elif comment.message_view == "comment":
+            targets[comment.message_key] = (comment.channel, "comment",
+                                            {"comment_id": comment.id, "assignment": comment.assignment})
+        for listing_id, kind, channel in digest.listings_showing(session, comment.id):
+            key = digest.listing_key(listing_id)
+            if previous is not None and key == comment.message_key:
+                continue
+            targets[key] = (channel, digest.listing_view(kind), {"listing_id": listing_id})
+        for key, (channel, view, ref) in targets.items():
+            outbox.update(session, channel=channel, view=view, ref=ref, now=now, message_key=key)
+
+    @staticmethod
+    def _primary(comment: Comment) -> tuple[str, str, str, dict[str, Any]]:
+        ref = ({"comment_id": comment.id, "assignment": comment.assignment} if comment.message_view == "comment"
+               else {"listing_id": int(comment.message_key.rsplit(":", 1)[1])})
+        return comment.channel, comment.message_view, comment.message_key, ref
+
+    # -- permission and state ------------------------------------------------------------------
+
+    def may_act(self, user_id: str, comment: Comment, action: Action) -> bool:
+        rule = rule_for(comment.status, action)
+        who = rule.who if rule is not None else Who.DEPARTMENT_OR_PR
+        return may(self.org, user_id, who, comment.department_id)
+
+    def _refuse(self, session: Session, comment: Comment, actor: str, action: Action, now: datetime,
+                reason: str = "not_authorized") -> Result:
+        audit.record(session, at=now, actor=actor, action="comment.refused", subject_type=SUBJECT,
+                     subject_id=comment.id, from_state=comment.status, to_state=comment.status,
+                     reason=reason, attempted=str(action))
+        log.info("refused %s on comment %s for %s (%s)", action, comment.id, actor, reason)
+        rule = rule_for(comment.status, action)
+        pr_only = comment.department_id is None or (rule is not None and rule.who is Who.PR_OFFICE)
+        return Result(Outcome.REFUSED, comment.id, comment.status,
+                      {"department_id": comment.department_id, "pr_only": pr_only, "reason": reason})
+
+    def check(self, comment_id: int, actor: str, action: Action, seen_version: int | None) -> Result:
+        """May `actor` start `action` (before a modal asks for details)? A refusal is recorded."""
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            comment, refused = self._begin(session, comment_id, actor, action, seen_version, now)
+            if refused is not None:
+                return refused
+            if action is Action.REQUEST_HIDING and self.pending_hiding_request(session, comment.id) is not None:
+                return Result(Outcome.STALE, comment.id, comment.status, {"already_requested": True})
+            return Result(Outcome.DONE, comment.id, comment.status)
+
+    def _begin(self, session: Session, comment_id: int, actor: str, action: Action, seen_version: int | None,
+               now: datetime) -> tuple[Comment | None, Result | None]:
+        """Load, authorise and check the state; a Result when the action cannot go ahead."""
+        comment = session.get(Comment, comment_id)
+        if comment is None:
+            return None, Result(Outcome.NOT_FOUND, comment_id)
+        if not self.may_act(actor, comment, action):
+            return None, self._refuse(session, comment, actor, action, now)
+        stale = Result(Outcome.STALE, comment.id, comment.status)
+        if rule_for(comment.status, action) is None:
+            return None, stale
+        if seen_version is not None and seen_version != comment.row_version:
+            return None, stale
+        return comment, None
+
+    def _change(self, session: Session, comment: Comment, now: datetime, **values: Any) -> bool:
+        """The conditional update: only if nobody changed the comment since we read it."""
+        done = session.execute(
+            update(Comment)
+            .where(Comment.id == comment.id, Comment.status == comment.status,
+                   Comment.row_version == comment.row_version)
+            .values(**values, updated_at=now, row_version=Comment.row_version + 1)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if done == 1:
+            session.refresh(comment)
+        return done == 1
+
+    @staticmethod
+    def _lost(session: Session, comment_id: int) -> Result:
+        """Someone else's change committed between our read and our write: say what it is now."""
+        status = session.scalar(select(Comment.status).where(Comment.id == comment_id))
+        return Result(Outcome.STALE, comment_id, status)
+
+    # -- department actions ----------------------------------------------------------------------
+
+    def acknowledge(self, comment_id: int, actor: str, seen_version: int | None) -> Result:
+        return self._simple(comment_id, actor, seen_version, Action.ACKNOWLEDGE)
+
+    def no_action(self, comment_id: int, actor: str, seen_version: int | None) -> Result:
+        return self._simple(comment_id, actor, seen_version, Action.NO_ACTION)
+
+    def done(self, comment_id: int, actor: str, seen_version: int | None, note: str) -> Result:
+        return self._simple(comment_id, actor, seen_version, Action.DONE, note=note.strip()[:MAX_NOTE])
+
+    def _simple(self, comment_id: int, actor: str, seen_version: int | None, action: Action,
+                note: str | None = None) -> Result:
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            comment, refused = self._begin(session, comment_id, actor, action, seen_version, now)
+            if refused is not None:
+                return refused
+            before = comment.status
+            target = rule_for(before, action).to
+            values: dict[str, Any] = {"status": str(target)}
+            if comment.acknowledged_at is None:  # closing it says "seen" as well
+                values.update(acknowledged_at=now, acknowledged_by=actor)
+            if target in (Status.DONE, Status.NO_ACTION):
+                values.update(closed_at=now, closed_by=actor)
+            if note is not None:
+                values["note"] = note
+            if not self._change(session, comment, now, **values):
+                return self._lost(session, comment_id)
+            audit.record(session, at=now, actor=actor, action=f"comment.{action}", subject_type=SUBJECT,
+                         subject_id=comment.id, from_state=before, to_state=comment.status, reason=note)
+            self._refresh_messages(session, comment, now)
+            return Result(Outcome.DONE, comment.id, comment.status)
+
+    def reassign(self, comment_id: int, actor: str, seen_version: int | None, department_id: str,
+                 note: str | None = None) -> Result:
+        """To another department (or, from triage, to the first one): a new message in its channel."""
+        now = self.clock.now()
+        if self.org.department(department_id) is None:
+            return Result(Outcome.INVALID, comment_id, detail={"department_id": department_id})
+        with self.db.transaction() as session:
+            comment, refused = self._begin(session, comment_id, actor, Action.REASSIGN, seen_version, now)
+            if refused is not None:
+                return refused
+            before, from_department = comment.status, comment.department_id
+            if department_id == from_department:
+                return Result(Outcome.INVALID, comment_id, comment.status, {"department_id": department_id,
+                                                                             "same": True})
+            previous = self._primary(comment)
+            ack_due, escalate_at = self._targets(now, department_id)
+            changed = self._change(
+                session, comment, now, status=str(Status.ROUTED), department_id=department_id,
+                routed_reason="triage" if before == Status.NEW else "reassigned",
+                channel=channel_for(self.org, department_id), assignment=comment.assignment + 1,
+                routed_at=now, ack_due_at=ack_due, escalate_at=escalate_at, acknowledged_at=None,
+                acknowledged_by=None, reminded_at=None, escalated_at=None,
+                note=note.strip()[:MAX_NOTE] if note and note.strip() else None,
+            )
+            if not changed:
+                return self._lost(session, comment_id)
+            self._show(session, comment, now)
+            audit.record(session, at=now, actor=actor, action=f"comment.{Action.REASSIGN}", subject_type=SUBJECT,
+                         subject_id=comment.id, from_state=before, to_state=comment.status, reason=comment.note,
+                         from_department=from_department, to_department=department_id)
+            self._refresh_messages(session, comment, now, previous=previous)
+            return Result(Outcome.DONE, comment.id, comment.status, {"department_id": department_id,
+                                                                     "channel": comment.channel})
+
+    def change_category(self, comment_id: int, actor: str, seen_version: int | None, category: Category) -> Result:
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            comment, refused = self._begin(session, comment_id, actor, Action.CHANGE_CATEGORY, seen_version, now)
+            if refused is not None:
+                return refused
+            before = comment.category
+            if before == category:
+                return Result(Outcome.DONE, comment.id, comment.status)
+            if not self._change(session, comment, now, category=str(category)):
+                return self._lost(session, comment_id)
+            audit.record(session, at=now, actor=actor, action="comment.category_changed", subject_type=SUBJECT,
+                         subject_id=comment.id, from_state=before, to_state=str(category))
+            if category is Category.EMERGENCY:
+                self._alert_emergency(session, comment, now)
+            self._refresh_messages(session, comment, now)
+            return Result(Outcome.DONE, comment.id, comment.status)
+
+    # -- hiding ----------------------------------------------------------------------------------
+
+    def pending_hiding_request(self, session: Session, comment_id: int) -> HidingRequest | None:
+        return session.scalar(select(HidingRequest).where(HidingRequest.comment_id == comment_id,
+                                                          HidingRequest.status == "pending"))
+
+    def request_hiding(self, comment_id: int, actor: str, seen_version: int | None, criterion: HidingCriterion,
+                       note: str | None = None) -> Result:
+        """Ask the PR office to hide or delete the comment on its platform; it confirms or declines."""
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            comment, refused = self._begin(session, comment_id, actor, Action.REQUEST_HIDING, seen_version, now)
+            if refused is not None:
+                return refused
+            if self.pending_hiding_request(session, comment.id) is not None:
+                return Result(Outcome.STALE, comment.id, comment.status, {"already_requested": True})
+            # Bumping the comment's version makes two simultaneous requests conflict: one wins.
+            if not self._change(session, comment, now):
+                return self._lost(session, comment_id)
+            request = HidingRequest(comment_id=comment.id, criterion=str(criterion),
+                                    note=note.strip()[:MAX_NOTE] if note and note.strip() else None,
+                                    status="pending", requested_by=actor, requested_at=now, row_version=1)
+            session.add(request)
+            session.flush()
+            audit.record(session, at=now, actor=actor, action="comment.hiding_requested", subject_type=SUBJECT,
+                         subject_id=comment.id, from_state=comment.status, to_state=comment.status,
+                         reason=request.note, criterion=str(criterion), request_id=request.id)
+            outbox.post(session, channel=self.org.pr_office.channel, view="comment_hiding_request",
+                        ref={"request_id": request.id}, now=now, message_key=f"comment-hiding:{request.id}")
+            self._refresh_messages(session, comment, now)
+            return Result(Outcome.DONE, comment.id, comment.status, {"request_id": request.id})
+
+    def decide_hiding(self, request_id: int, actor: str, seen_version: int | None, *, confirm: bool) -> Result:
+        """The PR office confirms (the comment is hidden) or declines a hiding request."""
+        try:
+            return self._decide_hiding(request_id, actor, seen_version, confirm=confirm)
+        except _LostRace as lost:
+            return Result(Outcome.STALE, lost.comment_id)
+
+    def _decide_hiding(self, request_id: int, actor: str, seen_version: int | None, *, confirm: bool) -> Result:
+        now = self.clock.now()
+        action = Action.CONFIRM_HIDING if confirm else Action.DECLINE_HIDING
+        with self.db.transaction() as session:
+            request = session.get(HidingRequest, request_id)
+            if request is None:
+                return Result(Outcome.NOT_FOUND, None)
+            comment, refused = self._begin(session, request.comment_id, actor, action, None, now)
+            if refused is not None:
+                return refused
+            if confirm and actor == request.requested_by:
+                # Four eyes: whoever asked for it does not also decide it.
+                return self._refuse(session, comment, actor, action, now, reason="own_request")
+            if request.status != "pending" or (seen_version is not None and seen_version != request.row_version):
+                return Result(Outcome.STALE, comment.id, comment.status)
+            decided = session.execute(
+                update(HidingRequest)
+                .where(HidingRequest.id == request.id, HidingRequest.status == "pending",
+                       HidingRequest.row_version == request.row_version)
+                .values(status="confirmed" if confirm else "declined", decided_by=actor, decided_at=now,
+                        row_version=HidingRequest.row_version + 1)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if decided != 1:
+                return Result(Outcome.STALE, comment.id, comment.status)
+            before = comment.status
+            values: dict[str, Any] = {}
+            if confirm:
+                values = {"status": str(Status.HIDDEN), "closed_at": now, "closed_by": actor}
+            if not self._change(session, comment, now, **values):
+                raise _LostRace(comment.id)  # the comment changed meanwhile: roll the decision back too
+            audit.record(session, at=now, actor=actor, action=f"comment.{action}", subject_type=SUBJECT,
+                         subject_id=comment.id, from_state=before, to_state=comment.status,
+                         reason=request.criterion, request_id=request.id)
+            outbox.update(session, channel=self.org.pr_office.channel, view="comment_hiding_request",
+                          ref={"request_id": request.id}, now=now, message_key=f"comment-hiding:{request.id}")
+            self._refresh_messages(session, comment, now)
+            return Result(Outcome.DONE, comment.id, comment.status)
+
+    # -- targets (sweeps) ------------------------------------------------------------------------
+
+    def remind_overdue(self, limit: int = 2000) -> int:
+        """Comments nobody acknowledged by the target: one reminder message per channel."""
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            due = session.execute(
+                select(Comment.id, Comment.channel, Comment.assignment, Comment.row_version)
+                .where(Comment.status.in_([str(s) for s in (Status.NEW, Status.ROUTED)]),
+                       Comment.reminded_at.is_(None), Comment.ack_due_at <= now)
+                .order_by(Comment.id).limit(limit)
+            ).all()
+            by_channel: dict[str, list[tuple[int, int]]] = {}
+            for comment_id, channel, assignment, _version in due:
+                # Conditional, so two sweepers at once remind each comment once.
+                claimed = session.execute(
+                    update(Comment).where(Comment.id == comment_id, Comment.reminded_at.is_(None),
+                                          Comment.assignment == assignment)
+                    .values(reminded_at=now).execution_options(synchronize_session=False)
+                ).rowcount
+                if claimed == 1:
+                    by_channel.setdefault(channel, []).append((comment_id, assignment))
+                    audit.record(session, at=now, actor=audit.SYSTEM, action="comment.reminded",
+                                 subject_type=SUBJECT, subject_id=comment_id, channel=channel)
+            for channel, entries in by_channel.items():
+                digest.notice(session, kind="reminder", channel=channel, entries=entries[:digest.NOTICE_MAX],
+                              total=len(entries), now=now)
+            return sum(len(e) for e in by_channel.values())
+
+    def escalate_overdue(self, limit: int = 2000) -> int:
+        """Still not acknowledged some hours after the reminder: the PR office is told, in one message."""
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            due = session.execute(
+                select(Comment.id, Comment.assignment)
+                .where(Comment.status == str(Status.ROUTED), Comment.reminded_at.is_not(None),
+                       Comment.escalated_at.is_(None), Comment.escalate_at.is_not(None), Comment.escalate_at <= now)
+                .order_by(Comment.id).limit(limit)
+            ).all()
+            entries = []
+            for comment_id, assignment in due:
+                claimed = session.execute(
+                    update(Comment).where(Comment.id == comment_id, Comment.escalated_at.is_(None),
+                                          Comment.assignment == assignment)
+                    .values(escalated_at=now).execution_options(synchronize_session=False)
+                ).rowcount
+                if claimed == 1:
+                    entries.append((comment_id, assignment))
+                    audit.record(session, at=now, actor=audit.SYSTEM, action="comment.escalated",
+                                 subject_type=SUBJECT, subject_id=comment_id, channel=self.org.pr_office.channel)
+            if entries:
+                digest.notice(session, kind="escalation", channel=self.org.pr_office.channel,
+                              entries=entries[:digest.NOTICE_MAX], total=len(entries), now=now)
+            return len(entries)
+
+
+class _LostRace(Exception):  # noqa: N818 - internal signal, never leaves this module
+    """Rolls a transaction back when a second conditional update in it lost a race."""
+
+    def __init__(self, comment_id: int):
+        super().__init__(comment_id)
+        self.comment_id = comment_id

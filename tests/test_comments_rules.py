@@ -1,0 +1,168 @@
+"""The pure rules of the comment flow: routing on real Japanese, the state machine, post URLs,
+the webhook's signature and fields, and labels in both languages."""
+
+import time
+
+import pytest
+
+from bot.handlers.comments import slack_to_plain
+from bot.i18n import LOCALES, catalog
+from bot.organization import load_organization
+from bot.text.categories import Category
+from bot.webhooks import parse_comment, sign, signature_problem
+from bot.workflows.comments.links import normalize_url, urls_in
+from bot.workflows.comments.rules import (
+    MESSAGE_ACTIONS,
+    SOURCES,
+    TRANSITIONS,
+    Action,
+    HidingCriterion,
+    Status,
+    Who,
+    actions_in,
+    may,
+)
+from bot.workflows.comments.service import route_comment
+from tests.conftest import TEST_ORG
+
+ORG = load_organization(TEST_ORG)
+
+
+# -- routing -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "department", "reason"), [
+    ("ゴミ出しのルールが分かりにくい", "kankyo", "matched"),
+    ("ｺﾞﾐ収集車が来ません", "kankyo", "matched"),  # half-width katakana
+    ("ＧＯＭＩ…じゃなくて ごみ の日", "kankyo", "matched"),
+    ("りさいくるセンターの場所は？", "kankyo", "matched"),  # hiragana for リサイクル
+    ("ﾘｻｲｸﾙ工房の開館日", "kankyo", "matched"),
+    ("道路が陥没しています", "kensetsu", "matched"),  # two of 建設局's keywords
+    ("ガイトウが消えています", "no one", "no_match"),  # 街灯 written in katakana is another word
+    ("街灯が消えていて道路が暗い", "kensetsu", "matched"),
+    ("粗大ゴミが道路に捨てられている", "kankyo", "matched"),  # 粗大ごみ + ごみ outweigh 道路
+    ("道路にごみが落ちています", None, "tie"),
+    ("市長の方針に賛成です", None, "no_match"),
+])
+def test_routing_by_keywords_whatever_the_script_or_width(text, department, reason):
+    routed = route_comment(ORG, text)
+    assert routed.reason == reason
+    assert routed.department_id == (None if department == "no one" else department)
+
+
+def test_a_departments_own_account_decides_when_keywords_do_not():
+    assert route_comment(ORG, "素敵な写真ですね", "kankyo-instagram").department_id == "kankyo"
+    assert route_comment(ORG, "道路にごみが", "kankyo-instagram").reason == "account"  # a tie it takes part in
+    assert route_comment(ORG, "道路が陥没", "kankyo-instagram").department_id == "kensetsu"  # keywords first
+    assert route_comment(ORG, "素敵な写真ですね", "city-x").department_id is None  # the PR office's account
+
+
+def test_staff_override_wins_unless_it_names_no_department():
+    assert route_comment(ORG, "ごみ", override="kensetsu").reason == "override"
+    assert route_comment(ORG, "ごみ", override="nowhere").department_id == "kankyo"
+
+
+# -- the state machine -------------------------------------------------------------------------
+
+def test_the_state_machine_table_is_complete_and_closed_comments_stay_closed():
+    assert actions_in(Status.ROUTED) == list(MESSAGE_ACTIONS)
+    assert actions_in(Status.IN_PROGRESS) == [Action.REASSIGN, Action.DONE, Action.NO_ACTION, Action.REQUEST_HIDING]
+    assert actions_in(Status.NEW) == [Action.REASSIGN, Action.NO_ACTION, Action.REQUEST_HIDING]
+    assert actions_in(Status.DONE) == actions_in(Status.NO_ACTION) == [Action.REQUEST_HIDING]
+    assert actions_in(Status.HIDDEN) == []
+    assert not [key for key in TRANSITIONS if key[0] is Status.HIDDEN]
+    # Every hiding decision and every triage belongs to the PR office.
+    for (status, action), rule in TRANSITIONS.items():
+        if action in (Action.CONFIRM_HIDING, Action.DECLINE_HIDING) or status is Status.NEW:
+            assert rule.who is Who.PR_OFFICE, (status, action)
+
+
+@pytest.mark.parametrize(("user", "department", "who", "allowed"), [
+    ("U0STAFF1", "kankyo", Who.DEPARTMENT_OR_PR, True),  # member
+    ("U0KANKYOHEAD", "kankyo", Who.DEPARTMENT_OR_PR, True),  # approver
+    ("U0KENSETSU1", "kankyo", Who.DEPARTMENT_OR_PR, False),  # another department
+    ("U0ONCALL1", "kankyo", Who.DEPARTMENT_OR_PR, False),
+    ("U0PR2", "kankyo", Who.DEPARTMENT_OR_PR, True),  # the PR office may act on any comment
+    ("U0STAFF1", None, Who.DEPARTMENT_OR_PR, False),  # not triaged yet: the PR office's
+    ("U0KANKYOHEAD", "kankyo", Who.PR_OFFICE, False),
+    ("U0PR1", None, Who.PR_OFFICE, True),
+])
+def test_who_may_act_on_a_comment(user, department, who, allowed):
+    assert may(ORG, user, who, department) is allowed
+
+
+# -- links to our published posts --------------------------------------------------------------
+
+@pytest.mark.parametrize(("one", "other"), [
+    ("https://twitter.com/chiba_city/status/123?s=20&t=AbC", "http://x.com/chiba_city/status/123/"),
+    ("https://x.com/i/web/status/123", "https://mobile.twitter.com/someone/status/123"),
+    ("HTTPS://WWW.City.Chiba.jp/news/2026/1124.html?utm_source=x&utm_medium=social",
+     "https://city.chiba.jp/news/2026/1124.html"),
+    ("https://www.instagram.com/p/Cabc123/?igsh=xyz", "https://instagram.com/p/Cabc123"),
+    ("https://youtu.be/dQw4w9WgXcQ?si=share", "https://www.youtube.com/watch?v=dQw4w9WgXcQ&feature=shared"),
+    ("https://www.facebook.com/chibacity/posts/987?fbclid=IwAR0", "https://facebook.com/chibacity/posts/987/"),
+])
+def test_the_same_post_has_one_normal_form(one, other):
+    assert normalize_url(one) == normalize_url(other) is not None
+
+
+@pytest.mark.parametrize(("one", "other"), [
+    ("https://x.com/chiba_city/status/123", "https://x.com/chiba_city/status/124"),
+    ("https://city.chiba.jp/page?id=1", "https://city.chiba.jp/page?id=2"),
+    ("https://city.chiba.jp/a", "https://city.chiba.jp:8443/a"),
+])
+def test_different_posts_stay_different(one, other):
+    assert normalize_url(one) != normalize_url(other)
+
+
+def test_urls_are_found_in_japanese_text_and_non_web_links_are_ignored():
+    text = "この投稿（https://x.com/chiba_city/status/5）を見ました。詳細は https://city.chiba.jp/a.html。"
+    assert urls_in(text) == ["https://x.com/chiba_city/status/5", "https://city.chiba.jp/a.html"]
+    assert normalize_url("javascript:alert(1)") is None and normalize_url("mailto:a@b.jp") is None
+
+
+# -- the webhook's signature and fields --------------------------------------------------------
+
+SECRET = "s3cret"
+
+
+def test_a_signature_is_accepted_only_when_fresh_and_made_with_our_secret():
+    body, now = b'{"a": 1}', time.time()
+    ts = str(int(now))
+    assert signature_problem(SECRET, ts, sign(SECRET, ts, body), body, now) is None
+    assert signature_problem(SECRET, ts, f"v1=deadbeef, {sign(SECRET, ts, body)}", body, now) is None  # rotation
+    assert "wrong" in signature_problem(SECRET, ts, sign("other", ts, body), body, now)
+    assert "wrong" in signature_problem(SECRET, ts, sign(SECRET, ts, body + b" "), body, now)
+    assert "wrong" in signature_problem(SECRET, ts, sign(SECRET, ts, body).replace("v1=", "v0="), body, now)
+    assert "5 minutes" in signature_problem(SECRET, str(int(now) - 301), sign(SECRET, str(int(now) - 301), body),
+                                            body, now)
+    assert "Timestamp" in signature_problem(SECRET, None, sign(SECRET, ts, body), body, now)
+
+
+def test_fields_are_checked_and_each_problem_named():
+    clean, problems = parse_comment({"source": "line", "external_id": 42, "text": " 道路 ", "received_at":
+                                     "2026-11-24T01:00:00Z", "unknown": "ignored"}, ORG)
+    assert problems == {} and clean["external_id"] == "42" and clean["text"] == " 道路 "
+    assert clean["received_at"].utcoffset().total_seconds() == 0
+    _, problems = parse_comment({"source": 1, "external_id": "x" * 256, "text": ["a"], "received_at": "yesterday",
+                                 "author": 5}, ORG)
+    assert set(problems) == {"source", "external_id", "text", "received_at", "author"}
+    assert parse_comment([], ORG)[1] == {"(body)": "must be a JSON object"}
+
+
+# -- Slack text and labels ---------------------------------------------------------------------
+
+def test_a_forwarded_slack_message_reads_as_the_person_wrote_it():
+    assert slack_to_plain("a &lt;b&gt; &amp; <https://x.jp|here> <https://y.jp> <@U0PR1> <!channel> "
+                          "<#C0PR|koho>") == "a <b> & here (https://x.jp) https://y.jp @U0PR1 @channel #koho"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_category_status_source_and_criterion_has_a_label_in_each_language(locale):
+    keys = catalog(locale)
+    wanted = [f"comments.category.{c}" for c in Category] + [f"comments.status.{s}" for s in Status] \
+        + [f"comments.source.{s}" for s in SOURCES] + [f"comments.criterion.{c}" for c in HidingCriterion] \
+        + [f"comments.routed.{r}" for r in ("matched", "account", "override", "triage", "reassigned", "tie",
+                                             "no_match")] \
+        + [f"comments.masked_kind.{k}" for k in ("phone", "email", "my_number", "postal_address")]
+    assert [k for k in wanted if k not in keys] == []
+    assert keys["comments.category.emergency"] == ("緊急" if locale == "ja" else "Emergency")

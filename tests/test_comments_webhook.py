@@ -1,0 +1,207 @@
+"""Citizen comments from monitoring tools: the signed webhook, every answer code, and what reaches Slack."""
+
+import json
+import time
+
+from sqlalchemy import select
+
+from bot.organization import PR_OFFICE_ID
+from bot.webhooks import sign
+from bot.workflows.audit import events_for
+from bot.workflows.comments.models import Comment
+from bot.workflows.proposals.models import Proposal, Publication
+from tests.comments_support import (
+    WEBHOOK_SECRET,
+    comment,
+    comment_ids_shown,
+    message_showing,
+    post_webhook,
+    receive,
+    settle,
+    texts,
+)
+
+
+def stored(koho, comment_id):
+    with koho.db.read() as session:
+        return session.get(Comment, comment_id)
+
+
+def test_a_comment_about_rubbish_reaches_the_environment_bureau_masked(koho):
+    status, answer = post_webhook(koho, comment(
+        "粗大ゴミの回収日を教えてください。連絡先は090-1234-5678、taro@example.jp です。",
+        author="山田（yamada@example.jp）"))
+    assert status == 202 and answer["status"] == "accepted"
+
+    message = message_showing(koho, "C0KANKYO", answer["id"])
+    shown = texts(message)
+    assert "粗大ゴミの回収日を教えてください" in shown
+    assert "090-1234-5678" not in shown and "taro@example.jp" not in shown and "yamada@" not in shown
+    assert "[電話番号]" in shown and "[メールアドレス]" in shown
+    assert "相談・問合せ" in shown and "千葉市 公式X" in shown and "環境局" in shown
+    assert [b["text"] for b in message["blocks"][-1]["elements"] if b["type"] == "button"] == [
+        {"type": "plain_text", "text": t, "emoji": True}
+        for t in ("確認しました", "担当変更", "対応済", "対応不要", "非表示・削除を依頼")]
+    # The original stays in the database, for those entitled to it.
+    original = stored(koho, answer["id"])
+    assert "090-1234-5678" in original.text and original.author == "山田（yamada@example.jp）"
+    assert original.status == "routed"
+    assert original.department_id == "kankyo" and original.routed_reason == "matched"
+
+
+def test_the_comment_is_stored_before_202_is_answered(koho):
+    koho.services.dispatcher.stop()  # nothing is delivered: the answer must not depend on Slack
+    status, answer = post_webhook(koho, comment("道路に大きな穴が開いています"))
+    assert status == 202
+    saved = stored(koho, answer["id"])
+    assert saved is not None and saved.department_id == "kensetsu"
+    with koho.db.read() as session:
+        (event,) = events_for(session, "comment", answer["id"])
+    assert (event.action, event.actor, event.to_state) == ("comment.received", "system", "routed")
+
+
+def test_the_same_comment_sent_twice_is_posted_once(koho):
+    payload = comment("街灯が切れています")
+    first = post_webhook(koho, payload)
+    second = post_webhook(koho, payload)
+    assert first[0] == 202 and second == (200, {"status": "duplicate", "id": first[1]["id"]})
+    settle(koho)
+    shown = [i for m in koho.fake.messages("C0KENSETSU") for i in comment_ids_shown(m)]
+    assert shown == [first[1]["id"]]
+
+
+def test_the_same_external_id_from_another_platform_is_another_comment(koho):
+    one = post_webhook(koho, comment("街灯が切れています", external_id="123"))
+    other = post_webhook(koho, comment("街灯が切れています", external_id="123", source="facebook", account=None))
+    assert one[0] == other[0] == 202 and one[1]["id"] != other[1]["id"]
+
+
+def test_requests_not_signed_with_our_secret_just_now_are_refused(koho):
+    for how, kwargs in [
+        ("unsigned", {"signature": ""}),
+        ("wrong secret", {"secret": "someone-elses-secret"}),
+        ("ten minutes old", {"timestamp": int(time.time()) - 600}),
+        ("from the future", {"timestamp": int(time.time()) + 600}),
+        ("garbage timestamp", {"headers": {"X-Koho-Timestamp": "yesterday"}}),
+    ]:
+        status, answer = post_webhook(koho, comment("ごみ"), **kwargs)
+        assert status == 401 and answer["error"], how
+    with koho.db.read() as session:
+        assert session.scalars(select(Comment)).all() == []
+
+
+def test_a_tampered_body_is_refused(koho):
+    payload = json.dumps(comment("ごみ")).encode()
+    ts = str(int(time.time()))
+    signature = sign(WEBHOOK_SECRET, ts, payload)
+    status, _ = post_webhook(koho, body=payload.replace(b"x-", b"y-"), signature=signature,
+                             headers={"X-Koho-Timestamp": ts})
+    assert status == 401
+
+
+def test_a_body_that_is_not_json_is_refused_with_a_reason(koho):
+    status, answer = post_webhook(koho, body=b"{not json")
+    assert status == 400 and "JSON" in answer["error"]
+    status, answer = post_webhook(koho, body=b"[1, 2]")
+    assert status == 400 and answer["fields"] == {"(body)": "must be a JSON object"}
+
+
+def test_missing_and_invalid_fields_are_each_named(koho):
+    status, answer = post_webhook(koho, {"source": "myspace", "account": "nope", "text": "  ",
+                                         "url": "javascript:alert(1)", "received_at": "2026-11-24T10:00:00"})
+    assert status == 400
+    assert set(answer["fields"]) == {"source", "account", "external_id", "text", "url", "received_at"}
+    assert answer["fields"]["text"] == "required" and "time zone" in answer["fields"]["received_at"]
+    assert "x, facebook" in answer["fields"]["source"] and "city-x" in answer["fields"]["account"]
+
+
+def test_a_body_over_64_kb_is_refused_unread(koho):
+    status, answer = post_webhook(koho, comment("ごみ" * 40_000))
+    assert status == 413 and "65536" in answer["error"]
+
+
+def test_without_a_configured_secret_the_webhook_says_it_is_off(koho):
+    import dataclasses
+    import io
+
+    from bot.webhooks import CommentWebhook
+
+    services = dataclasses.replace(koho.services, settings=dataclasses.replace(koho.settings,
+                                                                              comment_webhook_secret=None))
+    answered = {}
+    body = b"".join(CommentWebhook(services)(
+        {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": "2", "wsgi.input": io.BytesIO(b"{}")},
+        lambda status, headers: answered.update(status=status)))
+    assert answered["status"].startswith("503") and "COMMENT_WEBHOOK_SECRET" in json.loads(body)["error"]
+
+
+def test_citizen_text_can_neither_ping_nor_disguise_a_link(koho):
+    comment_id = receive(koho, "<!channel> <!here> <@U0PR1> ごみ <https://evil.example/|city.jp> & 終わり",
+                         author="<!everyone>", author_handle="<@U0KANKYOHEAD>")
+    message = message_showing(koho, "C0KANKYO", comment_id)
+    shown = texts(message)
+    for dangerous in ("<!channel>", "<!here>", "<@U0PR1>", "<https://evil.example/|city.jp>", "<!everyone>",
+                      "<@U0KANKYOHEAD>"):
+        assert dangerous not in shown
+    assert "&lt;!channel&gt;" in shown and "&lt;https://evil.example/|city.jp&gt;" in shown
+    assert "&amp; 終わり" in shown
+    assert "<!channel>" not in message["text"]
+
+
+def test_someone_in_danger_is_also_posted_in_the_emergency_channel_at_once(koho):
+    comment_id = receive(koho, "川の中州に取り残されています。助けてください", account=None, source="x")
+    shown = texts(message_showing(koho, "C0EMERG", comment_id))
+    assert "119番" in shown and "110番" in shown
+    assert "<@U0ONCALL1>" in shown and "<@U0ONCALL2>" in shown
+    triage = message_showing(koho, "C0PR", comment_id)  # no department matched: the PR office routes it
+    assert "緊急" in texts(triage)
+
+
+def test_a_comment_linking_one_of_our_published_posts_is_linked_to_its_proposal(koho):
+    now = koho.clock.now()
+    with koho.db.transaction() as session:
+        proposal = Proposal(proposer="U0STAFF1", department_id="kankyo", kind="normal", status="published",
+                            current_version=1, created_at=now, updated_at=now, published_at=now, row_version=1)
+        session.add(proposal)
+        session.flush()
+        session.add(Publication(proposal_id=proposal.id, account_id="city-x", status="published", due_at=now,
+                                url="https://twitter.com/chiba_city/status/1790000000000000042", published_at=now))
+        proposal_id = proposal.id
+    comment_id = receive(koho, "この投稿のごみ出しルール、わかりやすいです！ありがとう",
+                         url="https://x.com/chiba_city/status/1790000000000000042?s=20&t=abc")
+    saved = stored(koho, comment_id)
+    assert saved.proposal_id == proposal_id
+    assert f"起案 #{proposal_id}" in texts(message_showing(koho, "C0KANKYO", comment_id))
+
+
+def test_nobody_matched_goes_to_pr_office_triage_with_a_department_picker(koho):
+    comment_id = receive(koho, "市長の方針について意見があります", account=None)
+    saved = stored(koho, comment_id)
+    assert (saved.department_id, saved.status, saved.routed_reason) == (None, "new", "no_match")
+    message = message_showing(koho, "C0PR", comment_id)
+    picker = next(e for e in message["blocks"][-1]["elements"] if e["type"] == "static_select")
+    assert {o["text"]["text"] for o in picker["options"]} >= {"環境局", "建設局", "広報広聴課"}
+
+    koho.slack.block_action("U0PR1", picker["action_id"], message=message,
+                            selected_option=next(o["value"] for o in picker["options"] if o["text"]["text"] == "建設局"))
+    routed = message_showing(koho, "C0KENSETSU", comment_id)
+    assert "広報広聴課が振り分け" in texts(routed)
+    settle(koho)
+    moved = koho.fake.message("C0PR", message["ts"])
+    assert "建設局 に担当を変更しました" in texts(moved)
+    assert not any(b["type"] == "actions" for b in moved["blocks"])
+
+
+def test_a_tie_goes_to_triage_and_says_who_tied(koho):
+    comment_id = receive(koho, "道路にごみが捨てられています", account=None)
+    saved = stored(koho, comment_id)
+    assert (saved.department_id, saved.routed_reason) == (None, "tie")
+    assert saved.routing_scores == {"kankyo": 1, "kensetsu": 1}
+    assert "複数の部署が同数: 環境局 1、建設局 1" in texts(message_showing(koho, "C0PR", comment_id))
+
+
+def test_a_comment_on_a_departments_own_account_goes_there_when_no_keyword_matches(koho):
+    comment_id = receive(koho, "素敵な写真ですね", source="instagram", account="kankyo-instagram")
+    saved = stored(koho, comment_id)
+    assert (saved.department_id, saved.routed_reason) == ("kankyo", "account")
+    assert saved.department_id != PR_OFFICE_ID

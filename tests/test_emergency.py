@@ -1,0 +1,461 @@
+"""Running an emergency, as the on-call officers live it — declaring, working the checklist, timed updates,
+the status, the end with its timeline, and a drill — through signed requests to the running bot, answers
+read back from the fake Slack, on SQLite and PostgreSQL."""
+
+import threading
+from datetime import timedelta
+
+from bot.workflows.emergencies.models import Emergency
+from tests.conftest import TEST_START
+from tests.emergency_support import (
+    EMERGENCY_CHANNEL,
+    approve,
+    approve_routine,
+    audit_actions,
+    checklist,
+    click,
+    declaration_values,
+    declare,
+    ephemerals,
+    header,
+    last_ephemeral,
+    message_with,
+    open_declare_modal,
+    proposal_status,
+    propose,
+    publications,
+    request_for,
+    step_ids,
+    submit_proposal_form,
+    texts,
+    views_opened,
+    wait_for_modal,
+    wait_updated,
+)
+
+# -- declaring -----------------------------------------------------------------------------------------
+
+
+def test_only_on_call_officers_may_declare_and_a_refusal_is_recorded(koho):
+    response = koho.slack.command("/emergency", "", user_id="U0STAFF1", channel_id=EMERGENCY_CHANNEL)
+    assert response.status == 200
+    (text,) = ephemerals(koho)
+    assert "緊急時当番だけ" in text and "<@U0ONCALL1>" in text and "<@U0ONCALL2>" in text
+    assert koho.fake.calls_to("views.open") == []  # no modal for them
+    assert audit_actions(koho, "emergency", "-") == ["emergency.declare_refused"]
+
+
+def test_the_modal_asks_what_happened_where_and_whether_it_is_a_drill(koho):
+    view = open_declare_modal(koho, "U0ONCALL1")
+    assert view["title"]["text"] == "緊急事態の宣言" and view["submit"]["text"] == "宣言する"
+    by_id = {b.get("block_id"): b for b in view["blocks"]}
+    types = [o["text"]["text"] for o in by_id["emergency_type"]["element"]["options"]]
+    assert types == ["地震", "津波", "風水害（台風・大雨）", "土砂災害", "火災", "大規模停電", "感染症", "国民保護", "その他"]
+    assert by_id["emergency_areas"]["optional"] is True  # areas may be unknown at first
+    modes = by_id["emergency_mode"]["element"]
+    assert [o["value"] for o in modes["options"]] == ["drill", "real"] and "initial_option" not in modes
+    assert by_id["emergency_interval"]["element"]["initial_option"]["value"] == "60"
+
+    # Drill or real is never assumed: forgetting it is a field error, and nothing is declared.
+    response = koho.slack.view_submission("U0ONCALL1", view, declaration_values(mode=None, title=" "), strict=False)
+    errors = response.json()["errors"]
+    assert "訓練か本番か" in errors["emergency_mode"] and "件名" in errors["emergency_title"]
+    with koho.db.read() as session:
+        assert session.query(Emergency).count() == 0
+
+
+def test_declaring_posts_the_header_and_the_checklist_and_pages_the_other_on_call_officer(koho):
+    emergency_id = declare(koho, "U0ONCALL1")
+    top = header(koho, emergency_id)
+    shown = texts(top)
+    assert "緊急事態 #1 地震: 市内で震度5強" in shown
+    assert "*モード:* 本番" in shown and "<@U0ONCALL1>（2026年11月24日(火) 10:00）" in shown
+    assert "中央区・美浜区" in shown and "10:02 気象庁発表" in shown
+    assert "<@U0ONCALL2> 当番の方は対応に加わってください" in shown  # paged by mention…
+    assert "次の定時更新: 11:00" in shown
+
+    items = checklist(koho, emergency_id)
+    shown = texts(items)
+    for number, label in enumerate(["平時準備", "状況確認", "連絡・報告", "予約投稿・平常投稿の停止", "体制確立", "第一報",
+                                    "行動指示", "一次情報へ誘導", "監視・デマ対策", "定時更新", "公的機関の情報共有", "振り返り"]):
+        assert f"*{number}. {label}*" in shown
+    assert "信頼できる2つ以上の情報源" in shown  # what each step means, for whoever reads it at 3 a.m.
+    actions = [b for b in items["blocks"] if b["type"] == "actions"]
+    assert len(actions) == 12 and len(items["blocks"]) <= 50
+    assert {tuple(e["action_id"] for e in b["elements"]) for b in actions} == {
+        ("emergency_step_done", "emergency_step_assign", "emergency_step_note")}
+
+    # …and by DM, linking to the header; the declarer is not paged.
+    (dm,) = koho.fake.wait_for("chat.postMessage", channel="U0ONCALL2", predicate=lambda c: c.ok)
+    assert "<@U0ONCALL1> が緊急事態を宣言しました" in dm.args["text"]
+    assert f"archives/{EMERGENCY_CHANNEL}/p{top['ts'].replace('.', '')}" in dm.args["text"]
+    assert koho.fake.calls_to("chat.postMessage", channel="U0ONCALL1") == []
+    assert audit_actions(koho, "emergency", emergency_id) == ["emergency.declared"]
+
+
+def test_an_active_emergency_is_offered_instead_of_a_duplicate(koho):
+    first = declare(koho, "U0ONCALL1")
+    koho.slack.command("/emergency", "", user_id="U0ONCALL2", channel_id=EMERGENCY_CHANNEL)
+    offer = last_ephemeral(koho)
+    shown = texts(offer)
+    assert "対応中の緊急事態があります" in shown and "#1 地震: 市内で震度5強" in shown
+    assert views_opened(koho, "emergency_declare") == 1  # no second modal yet
+
+    # Its status, at a click…
+    shown_offer = koho.fake.ephemerals("U0ONCALL2")[-1]
+    click(koho, "U0ONCALL2", shown_offer, "emergency_status", block_id=f"offer:{first}")
+    assert "完了 0/12" in texts(last_ephemeral(koho, count=2))
+
+    # …or, if it really is another event (a tsunami after the earthquake), a second emergency of its own.
+    before = views_opened(koho, "emergency_declare")
+    click(koho, "U0ONCALL2", shown_offer, "emergency_declare_anyway")
+    view = wait_for_modal(koho, "emergency_declare", before, "U0ONCALL2")
+    response = koho.slack.view_submission("U0ONCALL2", view, declaration_values(type="tsunami", title="津波警報"))
+    assert response.body == ""
+    koho.fake.wait_for("chat.postMessage", channel=EMERGENCY_CHANNEL, count=4, predicate=lambda c: c.ok)
+    second = header(koho, first + 1)
+    assert "緊急事態 #2 津波: 津波警報" in texts(second) and second["ts"] != header(koho, first)["ts"]
+
+
+def test_a_colleague_declaring_while_the_modal_is_open_is_shown_before_a_duplicate(koho):
+    view = open_declare_modal(koho, "U0ONCALL2")  # nothing active when it opened
+    declare(koho, "U0ONCALL1")
+    response = koho.slack.view_submission("U0ONCALL2", view, declaration_values())
+    answer = response.json()
+    assert answer["response_action"] == "update"
+    assert "別の緊急事態が宣言されました" in texts(answer["view"]) and "#1 地震: 市内で震度5強" in texts(answer["view"])
+    with koho.db.read() as session:
+        assert session.query(Emergency).count() == 1  # not yet: they decide
+    # A second press means it is another event.
+    view = answer["view"]  # as Slack now shows it (the fake keeps views.open's version under the old id)
+    assert koho.slack.view_submission("U0ONCALL2", view, declaration_values(type="fire", title="工場火災")).body == ""
+    with koho.db.read() as session:
+        assert session.query(Emergency).count() == 2
+
+
+def test_english_speaking_officers_get_the_modal_and_their_page_in_english(koho):
+    koho.fake.users["U0ONCALL2"] = {"id": "U0ONCALL2", "locale": "en-US"}
+    view = open_declare_modal(koho, "U0ONCALL2")
+    assert view["title"]["text"] == "Declare an emergency"
+    by_id = {b.get("block_id"): b for b in view["blocks"]}
+    assert by_id["emergency_mode"]["element"]["options"][0]["text"]["text"] == "Drill — routine posts continue"
+
+    declare(koho, "U0ONCALL1", mode="drill")
+    (dm,) = koho.fake.wait_for("chat.postMessage", channel="U0ONCALL2", predicate=lambda c: c.ok)
+    assert dm.args["text"].startswith(":rotating_light: <@U0ONCALL1> declared an emergency: *#1 Earthquake: 市内で震度5強* (Drill)")
+
+
+# -- the checklist -------------------------------------------------------------------------------------
+
+
+def test_ticking_a_step_records_who_and_when_and_updates_the_message_in_place(koho):
+    emergency_id = declare(koho)
+    items = checklist(koho, emergency_id)
+    verify = step_ids(koho, emergency_id)[1]
+    koho.clock.advance(timedelta(minutes=5))
+    click(koho, "U0ONCALL2", items, "emergency_step_done", block_id=f"step_actions:{verify}")
+    wait_updated(koho, EMERGENCY_CHANNEL, "完了 1/12")
+    shown = texts(koho.fake.message(EMERGENCY_CHANNEL, items["ts"]))
+    assert ":white_check_mark: *1. 状況確認* — 完了 <@U0ONCALL2>（10:05）" in shown
+    undo = next(b for b in koho.fake.message(EMERGENCY_CHANNEL, items["ts"])["blocks"]
+                if b.get("block_id") == f"step_actions:{verify}")
+    assert undo["elements"][0]["action_id"] == "emergency_step_reopen"
+    assert audit_actions(koho, "emergency", emergency_id)[-1] == "emergency.step_done"
+
+
+def test_two_officers_ticking_the_same_step_at_once_make_one_record_and_the_other_is_told_who(koho):
+    emergency_id = declare(koho)
+    items = checklist(koho, emergency_id)
+    verify = step_ids(koho, emergency_id)[1]
+    barrier = threading.Barrier(2)
+
+    def tick(user):
+        barrier.wait()
+        click(koho, user, items, "emergency_step_done", block_id=f"step_actions:{verify}")
+
+    threads = [threading.Thread(target=tick, args=(u,)) for u in ("U0ONCALL1", "U0ONCALL2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    (told,) = ephemerals(koho)
+    with koho.db.read() as session:
+        winner = session.get(Emergency, emergency_id).steps[1].done_by
+    assert f"すでに <@{winner}> が" in told and "完了にしています" in told
+    assert audit_actions(koho, "emergency", emergency_id).count("emergency.step_done") == 1
+
+
+def test_someone_not_on_call_cannot_tick_but_an_assigned_person_can_and_notes_are_kept(koho):
+    emergency_id = declare(koho)
+    items = checklist(koho, emergency_id)
+    notify = step_ids(koho, emergency_id)[2]
+
+    click(koho, "U0STAFF1", items, "emergency_step_done", block_id=f"step_actions:{notify}")
+    assert "当番か、この項目の担当者だけ" in ephemerals(koho)[0]
+
+    # An on-call officer assigns the step: the assignee is told, and may tick it.
+    click(koho, "U0ONCALL1", items, "emergency_step_assign", block_id=f"step_actions:{notify}",
+          selected_user="U0STAFF1")
+    wait_updated(koho, EMERGENCY_CHANNEL, "担当: <@U0STAFF1>")
+    (dm,) = koho.fake.wait_for("chat.postMessage", channel="U0STAFF1", predicate=lambda c: c.ok)
+    assert "<@U0ONCALL1> があなたを担当にしました" in dm.args["text"] and "2. 連絡・報告" in dm.args["text"]
+
+    # A note: who was told, and how.
+    before = views_opened(koho, "emergency_note")
+    click(koho, "U0STAFF1", items, "emergency_step_note", block_id=f"step_actions:{notify}")
+    note_modal = wait_for_modal(koho, "emergency_note", before, "U0STAFF1")
+    assert "「2. 連絡・報告」のメモ" in texts(note_modal)
+    empty = koho.slack.view_submission("U0STAFF1", note_modal, {"emergency_note": {"emergency_note": " "}}, strict=False)
+    assert "メモを入力してください" in empty.json()["errors"]["emergency_note"]
+    koho.slack.view_submission("U0STAFF1", note_modal,
+                               {"emergency_note": {"emergency_note": "10:06 危機管理課 山田さんに電話で報告 <!channel>"}})
+    wait_updated(koho, EMERGENCY_CHANNEL, "危機管理課 山田さんに電話で報告")
+    shown = texts(koho.fake.message(EMERGENCY_CHANNEL, items["ts"]))
+    assert "&lt;!channel&gt;" in shown and "<!channel>" not in shown  # typed text never pings
+
+    click(koho, "U0STAFF1", items, "emergency_step_done", block_id=f"step_actions:{notify}")
+    wait_updated(koho, EMERGENCY_CHANNEL, "完了 1/12")
+    assert audit_actions(koho, "emergency", emergency_id) == [
+        "emergency.declared", "emergency.step_done_refused", "emergency.step_assigned", "emergency.note_added",
+        "emergency.step_done"]
+
+
+def test_an_assignment_by_someone_not_on_call_is_refused_and_the_menu_put_back(koho):
+    emergency_id = declare(koho)
+    items = checklist(koho, emergency_id)
+    first = step_ids(koho, emergency_id)[0]
+    updates = len(koho.fake.calls_to("chat.update", channel=EMERGENCY_CHANNEL))
+    click(koho, "U0STAFF2", items, "emergency_step_assign", block_id=f"step_actions:{first}", selected_user="U0STAFF2")
+    assert "緊急時当番だけ" in ephemerals(koho)[0]
+    koho.fake.wait_for("chat.update", channel=EMERGENCY_CHANNEL, count=updates + 1)  # re-rendered as it was
+    assert "担当:" not in texts(koho.fake.message(EMERGENCY_CHANNEL, items["ts"]))
+    assert "emergency.step_assign_refused" in audit_actions(koho, "emergency", emergency_id)
+
+
+# -- drafting from templates, and the fast track ---------------------------------------------------------
+
+
+def test_a_post_is_drafted_from_a_template_and_fast_tracked_by_one_approver(koho):
+    emergency_id = declare(koho)
+    top = header(koho, emergency_id)
+    koho.clock.advance(timedelta(minutes=12))
+    before = views_opened(koho, "proposal_form")
+    click(koho, "U0STAFF1", top, "emergency_draft", selected_option=f"{emergency_id}:first_report:ja")
+    form = wait_for_modal(koho, "proposal_form", before, "U0STAFF1")
+    by_id = {b.get("block_id"): b for b in form["blocks"]}
+    draft = by_id["text"]["element"]["initial_value"]
+    assert draft.startswith("【地震】10時12分現在")
+    assert "中央区・美浜区で市内で震度5強を確認し、千葉市は対応にあたっています。" in draft
+    assert "続報は11時00分頃" in draft and "【訓練】" not in draft
+    assert by_id["kind"]["element"]["initial_option"]["value"] == "emergency"
+    assert [o["value"] for o in by_id["accounts"]["element"]["initial_options"]] == ["city-x", "city-line"]
+
+    # The person edits the ○○ and submits: one request, in the emergency channel, for the PR office or on call.
+    text = draft.replace("テレビ・ラジオや市の防災情報", "防災行政無線や市の防災ポータル")
+    proposal_id = submit_proposal_form(koho, "U0STAFF1", form, text=text, accounts=("city-x",))
+    request = request_for(koho, EMERGENCY_CHANNEL, proposal_id)
+    shown = texts(request)
+    assert "緊急時承認（ファストトラック）" in shown
+    assert "<@U0PR1>" in shown and "<@U0ONCALL1>" in shown and "<@U0STAFF1>" not in shown.split("承認をお願いします")[0]
+    approve(koho, "U0ONCALL2", EMERGENCY_CHANNEL, proposal_id)
+    assert proposal_status(koho, proposal_id) == "approved"
+    assert publications(koho, proposal_id) == [("city-x", "handed_off")]  # an emergency post is never held
+
+
+def test_the_english_template_is_offered_too(koho):
+    emergency_id = declare(koho)
+    top = header(koho, emergency_id)
+    groups = next(e for b in top["blocks"] if b["type"] == "actions" for e in b["elements"]
+                  if e["action_id"] == "emergency_draft")["option_groups"]
+    assert [g["label"]["text"] for g in groups] == ["日本語の投稿", "英語の投稿（English）"]
+    assert [o["text"]["text"] for o in groups[0]["options"]] == ["第一報", "避難情報", "避難所開設", "通行止め",
+                                                                  "デマ注意", "定時更新", "解除"]
+    before = views_opened(koho, "proposal_form")
+    click(koho, "U0STAFF1", top, "emergency_draft", selected_option=f"{emergency_id}:shelters:en")
+    form = wait_for_modal(koho, "proposal_form", before, "U0STAFF1")
+    draft = {b.get("block_id"): b for b in form["blocks"]}["text"]["element"]["initial_value"]
+    assert draft.startswith("[Shelters open] As of 10:00") and "in 中央区・美浜区" in draft
+
+
+# -- timed updates ---------------------------------------------------------------------------------------
+
+
+def test_timed_update_reminders_come_every_interval_until_the_end(koho):
+    emergency_id = declare(koho, interval="30")
+    koho.clock.advance(timedelta(minutes=29))
+    assert koho.sweep()["emergencies.timed_updates"] == 0
+    koho.clock.advance(timedelta(minutes=1))  # 10:30
+    assert koho.sweep()["emergencies.timed_updates"] == 1
+    assert koho.sweep()["emergencies.timed_updates"] == 0  # once per slot
+    koho.fake.wait_for("chat.postMessage", channel=EMERGENCY_CHANNEL, count=3, predicate=lambda c: c.ok)
+    reminder = message_with(koho, EMERGENCY_CHANNEL, "定時更新の時刻です")
+    shown = texts(reminder)
+    assert "<@U0ONCALL1>" in shown and "*定時更新の時刻です*（10:30" in shown and "11:00頃" in shown
+    wait_updated(koho, EMERGENCY_CHANNEL, "次の定時更新: 11:00")
+
+    # Its button drafts the 定時更新, stamped with the time and the next update.
+    koho.clock.advance(timedelta(minutes=2))
+    before = views_opened(koho, "proposal_form")
+    click(koho, "U0ONCALL2", reminder, "emergency_draft_button")
+    form = wait_for_modal(koho, "proposal_form", before, "U0ONCALL2")
+    draft = {b.get("block_id"): b for b in form["blocks"]}["text"]["element"]["initial_value"]
+    assert draft.startswith("【地震・定時更新】10時32分現在") and "次回の更新は11時00分頃です。" in draft
+
+    # A worker that was down sends one reminder, not one per missed slot.
+    koho.clock.advance(timedelta(minutes=75))  # 11:47: the 11:00 and 11:30 slots were missed
+    assert koho.sweep()["emergencies.timed_updates"] == 1
+    with koho.db.read() as session:
+        assert session.get(Emergency, emergency_id).next_update_at == TEST_START + timedelta(hours=2)
+
+    end(koho, emergency_id)
+    koho.clock.advance(timedelta(hours=2))
+    assert koho.sweep()["emergencies.timed_updates"] == 0
+
+
+# -- status ----------------------------------------------------------------------------------------------
+
+
+def test_status_summarises_steps_posts_and_held_posts_for_the_asker_alone(koho):
+    routine = propose(koho)
+    approve_routine(koho, routine)
+    emergency_id = declare(koho)
+    items = checklist(koho, emergency_id)
+    click(koho, "U0ONCALL1", items, "emergency_step_done", block_id=f"step_actions:{step_ids(koho, emergency_id)[1]}")
+    wait_updated(koho, EMERGENCY_CHANNEL, "完了 1/12")
+    koho.clock.advance(timedelta(minutes=65))
+    koho.slack.command("/emergency", "status", user_id="U0STAFF2", channel_id="C0KANKYO")
+    answer = last_ephemeral(koho)
+    shown = texts(answer)
+    assert "*#1 地震: 市内で震度5強*（本番・対応中）" in shown and "1時間5分経過" in shown
+    assert "完了 1/12" in shown and "未完了: 0. 平時準備、2. 連絡・報告" in shown
+    assert "承認待ち 0 ・ 承認済み 0 ・ 掲載済み 0" in shown
+    assert "*保留中の平常投稿:* 1件" in shown and f"#{routine} 【粗大ごみの収集日変更】" in shown
+    assert "次の定時更新: 11:00" in shown or "次の定時更新: 12:00" in shown
+
+
+def test_status_with_nothing_active_says_so(koho):
+    koho.slack.command("/emergency", "status", user_id="U0STAFF2")
+    assert "対応中の緊急事態はありません" in ephemerals(koho)[0]
+
+
+# -- ending ----------------------------------------------------------------------------------------------
+
+
+def end(koho, emergency_id, user="U0ONCALL1", note=None):
+    before = views_opened(koho, "emergency_end_confirm")
+    koho.slack.command("/emergency", "end", user_id=user, channel_id=EMERGENCY_CHANNEL)
+    modal = wait_for_modal(koho, "emergency_end_confirm", before, user)
+    values = {"emergency_closing_note": {"emergency_closing_note": note}} if note else {}
+    response = koho.slack.view_submission(user, modal, values)
+    assert response.status == 200 and response.body == "", response.body
+    koho.fake.wait_for("chat.postMessage", channel=EMERGENCY_CHANNEL,
+                       predicate=lambda c: c.ok and f"緊急事態 #{emergency_id} が終了しました" in c.args["text"])
+    return message_with(koho, EMERGENCY_CHANNEL, f"緊急事態 #{emergency_id} が終了しました")
+
+
+def test_ending_needs_an_on_call_officer_and_a_confirmation(koho):
+    declare(koho)
+    koho.slack.command("/emergency", "end", user_id="U0PR1", channel_id=EMERGENCY_CHANNEL)
+    assert "緊急時当番だけ" in ephemerals(koho)[0]
+    assert "emergency.end_refused" in audit_actions(koho, "emergency", "-")
+
+    before = views_opened(koho, "emergency_end_confirm")
+    koho.slack.command("/emergency", "end", user_id="U0ONCALL2", channel_id=EMERGENCY_CHANNEL)
+    modal = wait_for_modal(koho, "emergency_end_confirm", before, "U0ONCALL2")
+    shown = texts(modal)
+    assert modal["submit"]["text"] == "終了する" and "*緊急事態 #1 地震: 市内で震度5強*（本番）を終了しますか？" in shown
+    assert "未完了の項目が 12 件" in shown and "自動では再開しません" in shown and "「解除」" in shown
+    with koho.db.read() as session:
+        assert session.query(Emergency).one().status == "active"  # nothing happens until they confirm
+
+
+def test_the_end_posts_a_timeline_for_the_review(koho):
+    from tests.comments_support import receive
+
+    emergency_id = declare(koho)
+    items = checklist(koho, emergency_id)
+    koho.clock.advance(timedelta(minutes=4))
+    click(koho, "U0ONCALL2", items, "emergency_step_done", block_id=f"step_actions:{step_ids(koho, emergency_id)[1]}")
+    wait_updated(koho, EMERGENCY_CHANNEL, "完了 1/12")
+    koho.clock.advance(timedelta(minutes=8))
+    top = header(koho, emergency_id)
+    before = views_opened(koho, "proposal_form")
+    click(koho, "U0STAFF1", top, "emergency_draft", selected_option=f"{emergency_id}:first_report:ja")
+    form = wait_for_modal(koho, "proposal_form", before, "U0STAFF1")
+    proposal_id = submit_proposal_form(koho, "U0STAFF1", form, accounts=("city-x",))
+    koho.clock.advance(timedelta(minutes=3))
+    approve(koho, "U0PR2", EMERGENCY_CHANNEL, proposal_id)
+    hand_off = message_with(koho, "C0PR", "掲載依頼")
+    koho.clock.advance(timedelta(minutes=2))
+    click(koho, "U0PR2", hand_off, "proposal_mark_published")
+    modal = wait_for_modal(koho, "proposal_published", 0, "U0PR2")
+    koho.slack.view_submission("U0PR2", modal, {"url": {"url": "https://x.com/chiba_city/status/9"}})
+    koho.fake.wait_for("chat.update", channel="C0PR", predicate=lambda c: "掲載済み" in texts(c.args))
+    koho.clock.advance(timedelta(minutes=1))
+    receive(koho, "近所で火事です、家が燃えています。助けて", received_at="2026-11-24T10:19:00+09:00")
+    koho.clock.advance(timedelta(minutes=42))  # 11:00
+
+    summary = end(koho, emergency_id, "U0ONCALL1", note="気象庁の発表で余震の心配が小さくなったため。")
+    shown = texts(summary)
+    assert "緊急事態 #1 終了 — 地震: 市内で震度5強" in shown and "終了の理由・引き継ぎ:* 気象庁の発表" in shown
+    assert "完了 1/12" in shown and "掲載済み 1" in shown and "保留した平常投稿はありません" in shown
+    timeline = shown[shown.index("タイムライン"):]
+    expected = ["`11/24 10:00` :rotating_light: 宣言（本番） — <@U0ONCALL1>",
+                "`11/24 10:04` :white_check_mark: 1. 状況確認 — <@U0ONCALL2>",
+                f"`11/24 10:12` :pencil: 起案 #{proposal_id} 【地震】10時12分現在 — <@U0STAFF1>",
+                f"`11/24 10:15` :ok: 承認（緊急時承認（ファストトラック）） #{proposal_id} 【地震】10時12分現在 — <@U0PR2>",
+                f"`11/24 10:17` :mega: 掲載 #{proposal_id} 千葉市 公式X <https://x.com/chiba_city/status/9> — <@U0PR2>",
+                "`11/24 10:19` :sos: 緊急の可能性がある市民の声 #1",
+                "`11/24 11:00` :checkered_flag: 終了 — <@U0ONCALL1>"]
+    positions = [timeline.index(line) for line in expected]
+    assert positions == sorted(positions), timeline
+
+    # The header and the checklist are frozen, and say so; the 定時更新 reminders stop.
+    wait_updated(koho, EMERGENCY_CHANNEL, "終了 — 緊急事態 #1")
+    frozen = koho.fake.message(EMERGENCY_CHANNEL, top["ts"])
+    assert not any(b["type"] == "actions" for b in frozen["blocks"]) and "振り返り用のタイムライン" in texts(frozen)
+    wait_updated(koho, EMERGENCY_CHANNEL, "緊急事態は終了しました")
+    assert not any(b["type"] == "actions" for b in koho.fake.message(EMERGENCY_CHANNEL, items["ts"])["blocks"])
+
+    # A stale button does nothing but say why; ending twice is refused.
+    koho.slack.block_action("U0ONCALL1", "emergency_step_done", str(step_ids(koho, emergency_id)[3]), message=items,
+                            strict=False)  # a client still showing the old buttons
+    assert any("は <@U0ONCALL1> が 2026年11月24日(火) 11:00 に終了しています" in t for t in ephemerals(koho))
+    assert audit_actions(koho, "emergency", emergency_id)[-1] == "emergency.ended"
+    koho.slack.command("/emergency", "end", user_id="U0ONCALL2", channel_id=EMERGENCY_CHANNEL)
+    assert any("対応中の緊急事態はありません" in t for t in ephemerals(koho, count=2))
+
+
+# -- a drill ---------------------------------------------------------------------------------------------
+
+
+def test_a_drill_pauses_nothing_and_says_so(koho):
+    routine = propose(koho)
+    approve_routine(koho, routine)
+
+    emergency_id = declare(koho, mode="drill")
+    top = header(koho, emergency_id)
+    shown = texts(top)
+    assert "【訓練】緊急事態 #1" in shown and "*訓練です。* 平常投稿は止めず" in shown
+    assert proposal_status(koho, routine) == "approved" and publications(koho, routine) == [("city-x", "handed_off")]
+
+    # A routine post approved during the drill goes out as usual.
+    later = propose(koho, text="【図書館】年末年始の開館日のお知らせ。問い合わせ: 中央図書館 043-000-0000")
+    approve_routine(koho, later)
+    assert proposal_status(koho, later) == "approved" and publications(koho, later) == [("city-x", "handed_off")]
+
+    # Its drafts are marked 【訓練】, and an emergency post takes the normal route, not the fast track.
+    before = views_opened(koho, "proposal_form")
+    click(koho, "U0STAFF1", top, "emergency_draft", selected_option=f"{emergency_id}:first_report:ja")
+    form = wait_for_modal(koho, "proposal_form", before, "U0STAFF1")
+    draft = {b.get("block_id"): b for b in form["blocks"]}["text"]["element"]["initial_value"]
+    assert draft.startswith("【訓練】【地震】")
+    drill_post = submit_proposal_form(koho, "U0STAFF1", form, accounts=("city-x",))
+    assert "所属長承認" in texts(request_for(koho, "C0KANKYO", drill_post))
+
+    koho.clock.advance(timedelta(minutes=60))  # timed updates are practised too
+    assert koho.sweep()["emergencies.timed_updates"] == 1
+    # The PR office heard nothing about it: its channel has the routine requests and hand-offs only.
+    koho.fake.wait_for("chat.postMessage", channel="C0PR", count=2,
+                       predicate=lambda c: c.ok and "掲載依頼" in c.args["text"])
+    assert not any("緊急事態" in m["text"] for m in koho.fake.messages("C0PR"))

@@ -1,0 +1,207 @@
+"""Routine posts during a real emergency: held the moment it is declared (and when approved while it lasts),
+never published silently afterwards — the PR office resumes or cancels each one. On SQLite and PostgreSQL."""
+
+from datetime import timedelta
+
+from bot.workflows.emergencies.models import HeldPost
+from tests.conftest import TEST_START
+from tests.emergency_support import (
+    EMERGENCY_CHANNEL,
+    approve_routine,
+    audit_actions,
+    click,
+    count_posts,
+    declare,
+    ephemerals,
+    header,
+    message_with,
+    proposal_status,
+    propose,
+    publications,
+    texts,
+    views_opened,
+    wait_for_modal,
+    wait_updated,
+)
+from tests.test_emergency import end
+
+LIBRARY = "【図書館】年末年始の開館日のお知らせ。問い合わせ: 中央図書館 043-000-0000"
+
+
+def held_rows(koho, proposal_id):
+    with koho.db.read() as session:
+        return [(h.emergency_id, h.status) for h in session.query(HeldPost).filter_by(proposal_id=proposal_id)
+                .order_by(HeldPost.id)]
+
+
+def review_message(koho, emergency_id):
+    return message_with(koho, "C0PR", f"保留中の投稿の確認（緊急事態 #{emergency_id}）")
+
+
+def test_declaring_holds_every_approved_routine_post_and_tells_its_proposer_and_the_pr_office(koho):
+    handed_off = propose(koho)  # approved and handed off to its operators: not yet published
+    approve_routine(koho, handed_off)
+    hand_off = message_with(koho, "C0PR", "掲載依頼")
+    scheduled = propose(koho, "U0STAFF2", text=LIBRARY, publish_at=int((TEST_START + timedelta(days=2)).timestamp()))
+    approve_routine(koho, scheduled)
+    waiting = propose(koho, "U0KENSETSU1", text="【お知らせ】道路清掃ボランティア募集。問い合わせ: 建設局 043-111-1111")
+
+    emergency_id = declare(koho)
+    assert proposal_status(koho, handed_off) == "on_hold" and proposal_status(koho, scheduled) == "on_hold"
+    assert publications(koho, handed_off) == [("city-x", "held")]
+    assert publications(koho, scheduled) == [("city-x", "held")]
+    assert proposal_status(koho, waiting) == "pending"  # not approved yet: it is held if approved during it
+
+    # The operators' hand-off says so, in place: nobody publishes it by mistake.
+    wait_updated(koho, "C0PR", "保留")
+    assert not any(b["type"] == "actions" for b in koho.fake.message("C0PR", hand_off["ts"])["blocks"])
+
+    notice = message_with(koho, "C0PR", "平常投稿を保留しています")
+    shown = texts(notice)
+    assert "緊急事態 #1（地震: 市内で震度5強）が宣言されました" in shown and "保留した承認済みの投稿（2件）" in shown
+    assert f"#{handed_off} 【粗大ごみの収集日変更】" in shown and f"#{scheduled} 【図書館】" in shown
+    for proposer in ("U0STAFF1", "U0STAFF2"):
+        (dm,) = koho.fake.wait_for("chat.postMessage", channel=proposer, timeout=10,  # DMs: one a second per person
+                                   predicate=lambda c: c.ok and "保留" in c.args["text"])
+        assert "緊急事態 #1（地震）の対応中のため掲載を保留しています" in dm.args["text"]
+    assert "承認済みの平常投稿は保留中です（2件）" in texts(header(koho, emergency_id))
+    assert audit_actions(koho, "proposal", handed_off)[-1] == "proposal.held"
+    assert "emergency.posts_held" in audit_actions(koho, "emergency", emergency_id)
+
+
+def test_a_routine_post_approved_while_it_lasts_is_held_not_handed_off(koho):
+    emergency_id = declare(koho)
+    notices = count_posts(koho, "C0PR")
+    proposal_id = propose(koho)
+    approve_routine(koho, proposal_id)
+    assert proposal_status(koho, proposal_id) == "on_hold"
+    assert publications(koho, proposal_id) == [("city-x", "held")]
+    koho.fake.wait_for("chat.postMessage", channel="C0PR", predicate=lambda c: c.ok and "保留" in c.args["text"],
+                       count=2)  # the declaration's notice, then this one
+    assert "承認された投稿を保留しました" in texts(message_with(koho, "C0PR", "平常投稿を保留しています"))
+    assert not any("掲載依頼" in m["text"] for m in koho.fake.messages("C0PR"))
+    assert count_posts(koho, "C0PR") >= notices + 2  # its PR-office request, and the notice
+    assert held_rows(koho, proposal_id) == [(emergency_id, "held")]
+    wait_updated(koho, EMERGENCY_CHANNEL, "承認済みの平常投稿は保留中です（1件）")
+    # The safety-net sweep finds nothing more to hold, and the hand-off sweep nothing to hand off.
+    koho.clock.advance(timedelta(minutes=1))
+    done = koho.sweep()
+    assert done["emergencies.hold_routine_posts"] == 0 and done["proposals.hand_off"] == 0
+
+
+def test_at_the_end_held_posts_are_listed_for_review_and_resumed_or_cancelled_one_by_one(koho):
+    overdue = propose(koho)  # "as soon as approved": by the end its time has passed
+    approve_routine(koho, overdue)
+    later = propose(koho, "U0STAFF2", text=LIBRARY, publish_at=int((TEST_START + timedelta(days=2)).timestamp()))
+    approve_routine(koho, later)
+    unwanted = propose(koho, "U0KENSETSU1", text="【イベント】道路フェスタ開催！問い合わせ: 建設局 043-111-1111")
+    approve_routine(koho, unwanted, "U0KENSETSUHEAD", "C0KENSETSU")
+    emergency_id = declare(koho)
+    koho.clock.advance(timedelta(hours=3))
+
+    summary = end(koho, emergency_id)
+    assert "*保留中の平常投稿 3件* は自動では再開しません。<#C0PR> で1件ずつ" in texts(summary)
+    review = review_message(koho, emergency_id)
+    shown = texts(review)
+    assert "自動では再開しません" in shown and f"#{overdue} 【粗大ごみ" in shown and f"#{later} 【図書館】" in shown
+    assert "掲載予定を過ぎています" in shown
+    assert sum(1 for b in review["blocks"] if b["type"] == "actions") == 3
+    for proposal_id in (overdue, later, unwanted):
+        assert proposal_status(koho, proposal_id) == "on_hold"  # nothing resumed by itself
+
+    # Only the PR office or on call decide.
+    click(koho, "U0STAFF1", review, "emergency_held_resume", block_id=f"held_actions:{held_id(koho, later)}")
+    assert "広報広聴課か当番だけ" in ephemerals(koho)[0]
+
+    # Its time is still ahead: resumed as it was, handed off at its time.
+    click(koho, "U0PR1", review, "emergency_held_resume", block_id=f"held_actions:{held_id(koho, later)}")
+    wait_updated(koho, "C0PR", "再開 — <@U0PR1>")
+    assert proposal_status(koho, later) == "approved" and publications(koho, later) == [("city-x", "scheduled")]
+
+    # Its time has passed: a new one is asked for first (a past one is refused).
+    before = views_opened(koho, "emergency_resume")
+    click(koho, "U0PR2", review, "emergency_held_resume", block_id=f"held_actions:{held_id(koho, overdue)}")
+    modal = wait_for_modal(koho, "emergency_resume", before, "U0PR2")
+    assert "掲載予定（2026年11月24日(火) 10:00）は過ぎています" in texts(modal)
+    past = koho.slack.view_submission("U0PR2", modal, {"emergency_publish_at": {
+        "emergency_publish_at": int((koho.clock.now() - timedelta(hours=1)).timestamp())}}, strict=False)
+    assert "掲載日時が過去です" in past.json()["errors"]["emergency_publish_at"]
+    assert proposal_status(koho, overdue) == "on_hold"
+    response = koho.slack.view_submission("U0PR2", modal, {"emergency_publish_at": {
+        "emergency_publish_at": int(koho.clock.now().timestamp())}})
+    assert response.body == ""
+    assert proposal_status(koho, overdue) == "approved" and publications(koho, overdue) == [("city-x", "handed_off")]
+    koho.fake.wait_for("chat.postMessage", channel="C0PR", count=2,
+                       predicate=lambda c: c.ok and "掲載依頼" in c.args["text"])  # a fresh hand-off
+
+    # Cancel: after Slack's own "are you sure?".
+    cancel_button = next(e for b in review["blocks"] if b.get("block_id") == f"held_actions:{held_id(koho, unwanted)}"
+                         for e in b["elements"] if e["action_id"] == "emergency_held_cancel")
+    assert cancel_button["confirm"]["title"]["text"] == "投稿を取り消しますか？"
+    click(koho, "U0ONCALL1", review, "emergency_held_cancel", block_id=f"held_actions:{held_id(koho, unwanted)}")
+    wait_updated(koho, "C0PR", "取り消し — <@U0ONCALL1>")
+    assert proposal_status(koho, unwanted) == "withdrawn" and publications(koho, unwanted) == [("city-x", "cancelled")]
+
+    # A second click on a decided post is told who decided.
+    koho.slack.block_action("U0PR2", "emergency_held_cancel", str(held_id(koho, later)), message=review,
+                            strict=False)  # a client still showing the old buttons
+    assert any("すでに <@U0PR1> が" in t and "再開しています" in t for t in ephemerals(koho, count=2))
+
+    for proposer, told in (("U0STAFF1", "<@U0PR2> が再開しました"), ("U0STAFF2", "<@U0PR1> が再開しました"),
+                           ("U0KENSETSU1", "<@U0ONCALL1> が取り消しました")):
+        koho.fake.wait_for("chat.postMessage", channel=proposer, timeout=10,
+                           predicate=lambda c, told=told: c.ok and told in c.args["text"])
+    assert audit_actions(koho, "proposal", unwanted)[-1] == "proposal.cancelled"
+    assert audit_actions(koho, "proposal", later)[-1] == "proposal.resumed"
+
+
+def held_id(koho, proposal_id):
+    with koho.db.read() as session:
+        return session.query(HeldPost).filter_by(proposal_id=proposal_id).order_by(HeldPost.id.desc()).first().id
+
+
+def test_nothing_resumes_while_another_real_emergency_still_runs(koho):
+    proposal_id = propose(koho)
+    approve_routine(koho, proposal_id)
+    earthquake = declare(koho, "U0ONCALL1")
+    koho.slack.command("/emergency", "", user_id="U0ONCALL2", channel_id=EMERGENCY_CHANNEL)
+    offer = koho.fake.wait_for("response_url", predicate=lambda c: "対応中の緊急事態があります" in c.args.get("text", ""))
+    assert offer
+    before = views_opened(koho, "emergency_declare")
+    koho.slack.block_action("U0ONCALL2", "emergency_declare_anyway", "new", message=koho.fake.ephemerals("U0ONCALL2")[-1])
+    view = wait_for_modal(koho, "emergency_declare", before, "U0ONCALL2")
+    from tests.emergency_support import declaration_values
+
+    koho.slack.view_submission("U0ONCALL2", view, declaration_values(type="tsunami", title="津波警報"))
+    koho.fake.wait_for("chat.postMessage", channel=EMERGENCY_CHANNEL, count=4, predicate=lambda c: c.ok)
+    tsunami = earthquake + 1
+
+    # The earthquake ends first: its held post waits for the tsunami's end.
+    before = views_opened(koho, "emergency_end_confirm")
+    koho.slack.command("/emergency", "end", user_id="U0ONCALL1", channel_id=EMERGENCY_CHANNEL)
+    modal = wait_for_modal(koho, "emergency_end_confirm", before, "U0ONCALL1")
+    assert "終了する緊急事態" in texts(modal)  # two are running: which one?
+    koho.slack.view_submission("U0ONCALL1", modal, {"emergency_which": {"emergency_which": str(earthquake)}})
+    summary = message_with(koho, EMERGENCY_CHANNEL, f"緊急事態 #{earthquake} が終了しました")
+    assert f"続いている緊急事態 #{tsunami} の終了時に確認します" in texts(summary)
+    assert held_rows(koho, proposal_id) == [(earthquake, "carried_over"), (tsunami, "held")]
+    assert proposal_status(koho, proposal_id) == "on_hold"
+    assert not any("保留中の投稿の確認" in m["text"] for m in koho.fake.messages("C0PR"))
+
+    end(koho, tsunami, "U0ONCALL2")
+    review = review_message(koho, tsunami)
+    assert f"#{proposal_id} 【粗大ごみ" in texts(review)
+
+
+def test_a_real_emergency_declared_before_a_review_is_done_takes_over_the_waiting_posts(koho):
+    proposal_id = propose(koho)
+    approve_routine(koho, proposal_id)
+    first = declare(koho)
+    end(koho, first)
+    review = review_message(koho, first)
+
+    second = declare(koho, title="余震（震度5弱）")  # before anyone pressed 再開: it waits on, for this one
+    assert held_rows(koho, proposal_id) == [(first, "carried_over"), (second, "held")]
+    assert proposal_status(koho, proposal_id) == "on_hold"
+    wait_updated(koho, "C0PR", "続いている別の緊急事態の終了時に確認します")
+    assert not any(b["type"] == "actions" for b in koho.fake.message("C0PR", review["ts"])["blocks"])
