@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint migrate check-config clean
+.PHONY: run test lint migrate check-config clean bench
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Koho needs Python 3.11 or newer (set PYTHON=python3.12, for example).")'
@@ -33,3 +33,6 @@ check-config: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
+
+bench: $(VENV)/.installed
+	$(PY) -m bench.run
