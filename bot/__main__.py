@@ -142,6 +142,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
 
     from bot.db import Database
+    from bot.workflows.export import to_csv
     from bot.workflows.proposals import export
 
     settings = load_settings_or_exit()
@@ -155,8 +156,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         if since.tzinfo is None:
             since = since.replace(tzinfo=ZoneInfo(org.timezone))  # a plain date means the city's day
     db = Database(settings.database_url)
-    records = export.proposal_records(db, since)
-    text = export.to_json(records) if args.format == "json" else export.to_csv(records)
+    if args.what == "proposals":
+        records = export.proposal_records(db, since)
+        text = export.to_json(records) if args.format == "json" else export.to_csv(records)
+    else:
+        from bot.workflows.export import EXPORTS
+
+        read, columns = EXPORTS[args.what]
+        records = read(db, since)
+        text = export.to_json(records) if args.format == "json" else to_csv(records, columns)
     if args.output:
         with open(args.output, "w", encoding="utf-8", newline="") as f:
             f.write(text)
@@ -173,10 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("worker", help="run delivery and timed sweeps only (extra instances; serve runs them too)")
     sub.add_parser("migrate", help="bring the database schema up to date")
     sub.add_parser("check-config", help="validate the settings and the organisation file")
-    export = sub.add_parser("export", help="export the record (proposals with versions and decisions)")
-    export.add_argument("what", choices=["proposals"], help="what to export")
+    export = sub.add_parser("export", help="export the record: proposals (versions and decisions), the account "
+                            "register, citizen comments (masked) or the audit events")
+    export.add_argument("what", choices=["proposals", "accounts", "comments", "audit"], help="what to export")
     export.add_argument("--format", choices=["csv", "json"], default="csv")
-    export.add_argument("--since", help="only what was created on or after this date (YYYY-MM-DD)")
+    export.add_argument("--since", help="only what was created (comments: received; accounts: changed; audit: "
+                        "recorded) on or after this date (YYYY-MM-DD)")
     export.add_argument("--output", help="write to this file instead of standard output")
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)

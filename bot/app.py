@@ -105,6 +105,9 @@ def create_app(settings: Settings, org: Organization, db: Database, *, clock: Cl
     delivery_client = make_web_client(settings, retries=False)
     load_views()
     load_sweeps()
+    from bot.workflows.accounts.service import seed as seed_accounts
+
+    seed_accounts(db, org, clock)  # the organisation file's accounts into the register, once per id
     dispatcher = Dispatcher(db, delivery_client, clock, org, locales)
     calendar = BusinessCalendar(org.timezone)
     services = Services(

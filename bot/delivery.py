@@ -32,7 +32,7 @@ from bot.i18n import Translator
 from bot.models import OutboxItem, SlackMessage
 from bot.organization import Organization
 from bot.views import RENDERERS, NothingToRender, RenderContext
-from bot.workflows.outbox import DM, HOME, POST, UPDATE
+from bot.workflows.outbox import DM, HOME, POST, UPDATE, UPLOAD
 from bot.workflows.preferences import LocaleResolver
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ class Dispatcher:
             ).all()
             claimed = []
             for item_id, channel, action in due:
-                if action in (POST, DM) and not self._pacer.take(channel):
+                if action in (POST, DM, UPLOAD) and not self._pacer.take(channel):
                     continue  # this channel had its share for now; it comes round next time
                 # Conditional: of several dispatchers, exactly one gets each item.
                 result = session.execute(
@@ -229,6 +229,13 @@ class Dispatcher:
         if item.action == HOME:
             self.client.views_publish(user_id=item.ref["user_id"], view=rendered)
             return {}
+        if item.action == UPLOAD:
+            # files.getUploadURLExternal, the upload itself, files.completeUploadExternal (slack_sdk).
+            response = self.client.files_upload_v2(
+                channel=item.channel, file=rendered["file"], filename=rendered["filename"], title=rendered["title"],
+                alt_txt=rendered.get("alt_txt"), initial_comment=rendered.get("initial_comment"),
+            )
+            return {"files": [f.get("id") for f in response.get("files") or []]}
         if item.action == UPDATE:
             response = self.client.chat_update(channel=target["channel"], ts=target["ts"], **rendered)
             return {"channel": response["channel"], "ts": response["ts"]}

@@ -115,6 +115,7 @@ class SlackMessage(Base):
 
 def load_domain_models() -> None:
     """Import the tables that live beside their workflows, so `Base.metadata` is complete."""
+    from bot.workflows.accounts import models as _accounts  # noqa: F401
     from bot.workflows.comments import models as _comments  # noqa: F401
     from bot.workflows.emergencies import models as _emergencies  # noqa: F401
     from bot.workflows.proposals import models as _proposals  # noqa: F401
