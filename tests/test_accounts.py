@@ -17,7 +17,7 @@ from bot.workflows.audit import events_for
 from bot.workflows.proposals.models import Publication
 from tests.comments_support import receive
 from tests.conftest import ROOT, TEST_START, test_environ
-from tests.test_proposals import click, propose, request_message
+from tests.test_proposals import click, form_values, propose, request_message
 from tests.test_proposals_lifecycle import approve_all, hand_off_message, record_publication
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -70,6 +70,20 @@ def updated(koho, message, fragment):
     koho.fake.wait_for("chat.update", channel=message["channel"],
                        predicate=lambda c: c.ok and c.args.get("ts") == message["ts"] and fragment in texts(c.args))
     return current(koho, message)
+
+
+def open_form(koho, user="U0STAFF1"):
+    """/propose-post's modal (waiting for that modal, whatever else was opened before)."""
+    before = len([c for c in koho.fake.calls_to("views.open") if c.args["view"]["callback_id"] == "proposal_form"])
+    koho.slack.command("/propose-post", "", user_id=user)
+    koho.fake.wait_for("views.open", count=before + 1,
+                       predicate=lambda c: c.ok and c.args["view"]["callback_id"] == "proposal_form")
+    return next(v for v in reversed(koho.fake.open_views(user)) if v["callback_id"] == "proposal_form")
+
+
+def account_options(view):
+    block = next(b for b in view["blocks"] if b.get("block_id") == "accounts")
+    return [o["value"] for o in block["element"]["options"]]
 
 
 def account(koho, account_id):
@@ -159,6 +173,9 @@ def test_opening_an_account_waits_for_another_pr_office_approver(koho):
     koho.fake.wait_for("chat.postMessage", channel="U0PR1", predicate=lambda c: c.ok and "承認されました" in c.args["text"])
     assert actions(koho, "kensetsu-x") == ["account.change_requested", "account.change_refused",
                                            "account.change_refused", "account.change_approved", "account.opened"]
+
+    offered = account_options(open_form(koho, "U0KENSETSU1"))
+    assert offered == ["city-x", "city-line", "kankyo-instagram", "kensetsu-x"]  # it takes posts now
 
     # A click from a stale copy of the message (the buttons are gone now) changes nothing.
     koho.slack.block_action("U0PR2", AccountAction.REJECT_CHANGE, "1", message=request, strict=False)
@@ -327,6 +344,13 @@ def test_quiet_accounts_are_flagged_and_the_pr_office_decides(koho):
 
     koho.clock.advance(timedelta(days=1))
     assert koho.sweep()["accounts.review_candidates"] == 0  # reviewed, withdrawn or still open: none again
+
+    form = open_form(koho)  # a withdrawn account takes no new posts
+    assert "city-line" not in account_options(form)
+    response = koho.slack.view_submission("U0STAFF1", form, form_values(accounts=("city-x",)) | {
+        "accounts": {"accounts": {"type": "multi_static_select", "selected_options": [
+            {"text": {"type": "plain_text", "text": "x"}, "value": "city-line"}]}}}, strict=False)
+    assert "city-line" in response.json()["errors"]["accounts"]
 
 
 # -- App Home and export -------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from bot.views.emergency import (
     status_message,
 )
 from bot.views.proposal_form import FormPrefill, default_department, proposal_form
+from bot.workflows.accounts.service import postable_accounts
 from bot.workflows.emergencies.models import Emergency
 from bot.workflows.emergencies.rules import Declaration, may_declare, validate
 from bot.workflows.emergencies.service import (
@@ -266,7 +267,8 @@ def register(app: App, services: Services) -> None:
                               accounts=main_accounts)
         # The normal proposal submission takes it from here (fast track while a real emergency is active).
         client.views_open(trigger_id=body["trigger_id"], view=proposal_form(
-            services.translator_for(user_id), org, prefill, metadata={"mode": "new", "emergency": emergency_id}))
+            services.translator_for(user_id), org, prefill, metadata={"mode": "new", "emergency": emergency_id},
+            accounts=postable_accounts(services.db, org)))
 
     app.action(EmergencyAction.DRAFT)(draft)
     app.action(EmergencyAction.DRAFT_BUTTON)(draft)

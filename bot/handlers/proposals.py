@@ -17,6 +17,7 @@ from bot.handlers.proposal_ids import FormBlock, ProposalAction, ProposalCallbac
 from bot.i18n import Translator
 from bot.text.mrkdwn import mention
 from bot.views.proposal_form import FormPrefill, default_department, proposal_form
+from bot.workflows.accounts.service import postable_accounts
 from bot.workflows.emergencies.service import real_emergency_active
 from bot.workflows.proposals.rules import URL, Decision, Draft, Kind, Problem, parse_links, validate
 from bot.workflows.proposals.service import Outcome, ProposalError, ProposalService
@@ -38,7 +39,8 @@ def register(app: App, services: Services) -> None:
     def open_form(client: WebClient, trigger_id: str, user_id: str, prefill: FormPrefill, metadata: dict[str, Any],
                   **extra: Any) -> None:
         tr = services.translator_for(user_id)
-        client.views_open(trigger_id=trigger_id, view=proposal_form(tr, org, prefill, metadata=metadata, **extra))
+        client.views_open(trigger_id=trigger_id, view=proposal_form(
+            tr, org, prefill, metadata=metadata, accounts=postable_accounts(services.db, org), **extra))
 
     # -- proposing ------------------------------------------------------------------------------
 
@@ -70,7 +72,8 @@ def register(app: App, services: Services) -> None:
         tr = services.translator_for(user_id)
         metadata = _metadata(view)
         draft = parse_form(view, metadata)
-        problems = validate(draft, org, services.clock.now(), correcting="corrects" in metadata)
+        known = {a.id for a in postable_accounts(services.db, org)}  # withdrawn accounts take no new posts
+        problems = validate(draft, org, services.clock.now(), correcting="corrects" in metadata, known_accounts=known)
         if problems:
             ack(response_action="errors", errors=errors_for(tr, problems))
             return

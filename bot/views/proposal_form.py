@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,14 +30,16 @@ class FormPrefill:
 
 
 def proposal_form(tr: Translator, org: Organization, prefill: FormPrefill, *, metadata: dict[str, Any],
-                  original_text: str | None = None, original_version: int | None = None) -> dict[str, Any]:
+                  original_text: str | None = None, original_version: int | None = None,
+                  accounts: Sequence[Any] | None = None) -> dict[str, Any]:
+    """`accounts`: what may be chosen (the register's postable accounts); default the organisation file's."""
     correcting = "corrects" in metadata
     title_key = ("proposal.form.title_correction" if correcting
                  else "proposal.form.title_resubmit" if "resubmit" in metadata else "proposal.form.title")
     departments = [org.pr_office, *org.departments]
     department_options = [blocks.option(d.name, d.id) for d in departments]
     account_options = [blocks.option(f"{a.name} ({tr.plain(f'proposal.platform.{a.platform}')})", a.id)
-                       for a in org.accounts]
+                       for a in (org.accounts if accounts is None else accounts)]
     accounts_element: dict[str, Any] = {
         "type": "multi_static_select", "action_id": FormBlock.ACCOUNTS, "options": account_options[:100],
         "placeholder": blocks.plain_text(tr.plain("proposal.form.accounts_placeholder"), 150),

@@ -119,6 +119,14 @@ def activity(session: Session, now: datetime, days: int) -> dict[str, Activity]:
     return {account_id: Activity(counts.get(account_id, 0), last.get(account_id)) for account_id in counts | last}
 
 
+def postable_accounts(db: Database, org: Organization) -> list[RegisterAccount]:
+    """Accounts a post may go to: registered and not withdrawn, the organisation file's order first."""
+    order = {a.id: i for i, a in enumerate(org.accounts)}
+    with db.read() as session:
+        found = session.scalars(select(RegisterAccount).where(RegisterAccount.status != AccountStatus.WITHDRAWN)).all()
+    return sorted(found, key=lambda a: (order.get(a.id, len(order)), a.created_at, a.id))
+
+
 def since_of(account: RegisterAccount, org: Organization) -> date:
     """When the account came into the register, for its first review window."""
     return account.opened_on or local_date(account.created_at, org)

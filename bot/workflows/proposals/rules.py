@@ -121,8 +121,12 @@ def parse_links(raw: str | None) -> tuple[str, ...]:
     return tuple(line.strip() for line in (raw or "").splitlines() if line.strip())
 
 
-def validate(draft: Draft, org: Organization, now: datetime, *, correcting: bool = False) -> list[Problem]:
-    """Every problem with a draft, each saying exactly what is wrong and by how much."""
+def validate(draft: Draft, org: Organization, now: datetime, *, correcting: bool = False,
+             known_accounts: set[str] | None = None) -> list[Problem]:
+    """Every problem with a draft, each saying exactly what is wrong and by how much.
+
+    `known_accounts`: the ids a post may go to (the register's); default the organisation file's.
+    """
     problems: list[Problem] = []
     text = draft.text.strip()
     if not text:
@@ -132,7 +136,8 @@ def validate(draft: Draft, org: Organization, now: datetime, *, correcting: bool
 
     if not draft.accounts:
         problems.append(Problem("accounts", "proposal.error.no_accounts"))
-    unknown = [a for a in draft.accounts if org.account(a) is None]
+    known = {a.id for a in org.accounts} if known_accounts is None else known_accounts
+    unknown = [a for a in draft.accounts if a not in known]
     if unknown:
         problems.append(Problem("accounts", "proposal.error.unknown_accounts", {"accounts": ", ".join(unknown)}))
 
