@@ -8,7 +8,14 @@ import pytest
 
 from bot.organization import OrganizationError, RegisterOptions, parse_organization
 from bot.workflows.accounts.chart import weekly_chart
-from bot.workflows.accounts.rules import AccountDraft, change_refusal, percentile, review_reason, validate, warnings
+from bot.workflows.accounts.rules import (
+    AccountDraft,
+    change_refusal,
+    percentile,
+    review_reason,
+    validate,
+    warnings,
+)
 from bot.workflows.accounts.sweeps import last_report_time
 
 TODAY = date(2026, 11, 24)
