@@ -183,6 +183,21 @@ def test_opening_an_account_waits_for_another_pr_office_approver(koho):
     assert account(koho, "kensetsu-x").status == "active"
 
 
+def test_withdrawing_by_command_waits_for_approval_and_a_rejection_keeps_the_account(koho):
+    koho.slack.command("/koho", "accounts withdraw kankyo-instagram 投稿がなく運用終了", user_id="U0STAFF1")
+    assert "広報広聴課の承認者" in ephemeral(koho, "U0STAFF1")["text"]
+    koho.slack.command("/koho", "accounts withdraw kankyo-instagram 投稿がなく運用終了", user_id="U0PR1")
+    assert "撤退申請（kankyo-instagram）" in ephemeral(koho, "U0PR1", count=2)["text"]
+    koho.slack.command("/koho", "accounts withdraw kankyo-instagram", user_id="U0PR2")
+    assert "承認待ちの申請があります" in ephemeral(koho, "U0PR2", count=3)["text"]  # one pending change at a time
+    request = posted(koho, "C0PR", "アカウント撤退申請")
+    assert "投稿がなく運用終了" in texts(request)
+    click(koho, "U0PR2", request, AccountAction.REJECT_CHANGE)
+    updated(koho, request, "が却下しました")
+    assert account(koho, "kankyo-instagram").status == "active"
+    assert actions(koho, "kankyo-instagram")[-2:] == ["account.change_requested", "account.change_rejected"]
+
+
 def test_a_rejected_opening_leaves_nothing_in_the_register(koho):
     koho.slack.view_submission("U0PR1", open_add_form(koho), NEW_ACCOUNT)
     click(koho, "U0PR2", posted(koho, "C0PR", "アカウント開設申請"), AccountAction.REJECT_CHANGE)

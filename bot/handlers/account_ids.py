@@ -8,7 +8,6 @@ from enum import StrEnum
 class AccountAction(StrEnum):
     ADD = "account_add"
     EDIT = "account_edit"
-    WITHDRAW = "account_withdraw"
     APPROVE_CHANGE = "account_change_approve"
     REJECT_CHANGE = "account_change_reject"
     REVIEW_CONTINUE = "account_review_continue"

@@ -46,6 +46,16 @@ def koho_accounts(services: Services, command: dict[str, Any], words: list[str],
         open_form(services, client, command["trigger_id"], user_id, None, respond)
     elif action in ("list", "一覧"):
         list_accounts(services, user_id, respond)
+    elif action in ("withdraw", "撤退") and len(words) > 2:
+        tr = services.translator_for(user_id)
+        try:
+            AccountService(services.db, services.org, services.clock).request_withdraw(
+                user_id, words[2], " ".join(words[3:]) or None)
+        except AccountError as e:
+            _ephemeral(respond, tr.t(e.key, **e.values))
+            return
+        services.notify()
+        _ephemeral(respond, tr.t("accounts.ack.requested", kind=tr.plain("accounts.change_kind.withdraw"), id=words[2]))
     else:
         _ephemeral(respond, services.translator_for(user_id).t("accounts.list.usage"))
 
