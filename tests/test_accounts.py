@@ -17,7 +17,8 @@ from bot.workflows.audit import events_for
 from bot.workflows.proposals.models import Publication
 from tests.comments_support import receive
 from tests.conftest import ROOT, TEST_START, test_environ
-from tests.test_proposals import click, form_values, propose, request_message
+from tests.emergency_support import declare
+from tests.test_proposals import click, form_values, latest_proposal, request_message
 from tests.test_proposals_lifecycle import approve_all, hand_off_message, record_publication
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -79,6 +80,12 @@ def open_form(koho, user="U0STAFF1"):
     koho.fake.wait_for("views.open", count=before + 1,
                        predicate=lambda c: c.ok and c.args["view"]["callback_id"] == "proposal_form")
     return next(v for v in reversed(koho.fake.open_views(user)) if v["callback_id"] == "proposal_form")
+
+
+def propose(koho, user="U0STAFF1", **values):
+    response = koho.slack.view_submission(user, open_form(koho, user), form_values(**values))
+    assert response.status == 200 and response.body == "", response.body
+    return latest_proposal(koho)
 
 
 def account_options(view):
@@ -264,7 +271,8 @@ def test_report_on_demand_has_the_figures_and_its_chart_is_uploaded(koho):
     assert rejected
     receive(koho, "家の前の道路が陥没しています")  # routed to 建設局
     receive(koho, "素敵な写真をありがとう")  # nobody matched: the PR office triages it
-    koho.clock.advance(timedelta(hours=1))
+    declare(koho, title="総合防災訓練", mode="drill")
+    koho.clock.set(datetime(2026, 11, 26, 12, 0, tzinfo=TOKYO))  # Thursday: both comments are past their target
 
     koho.slack.command("/koho", "report week", user_id="U0STAFF1")  # not the PR office
     assert "広報広聴課の承認者" in ephemeral(koho, "U0STAFF1")["text"]
@@ -279,6 +287,8 @@ def test_report_on_demand_has_the_figures_and_its_chart_is_uploaded(koho):
     assert "千葉市 公式X: 2 / 1 / 0 / 1" in body
     assert "所属長承認:" in body and "広報広聴課確認:" in body and "90パーセンタイル" in body
     assert "*市民の声* 2件" in body and "建設局 1" in body and "振り分け待ち 1" in body
+    assert "確認期限（1営業日）超過: 2件" in body
+    assert "総合防災訓練（訓練）: 2026年11月24日(火)" in body and "〜 対応中" in body and "チェックリスト 0/" in body
     assert "千葉市 LINE: 運用者が2人未満" in body
 
     koho.fake.wait_for("files.completeUploadExternal", predicate=lambda c: c.ok)
