@@ -93,6 +93,17 @@ def account_options(view):
     return [o["value"] for o in block["element"]["options"]]
 
 
+def reject(koho, user, request, reason):
+    """却下: the button opens a modal asking why; returns the submission's response."""
+    before = len([c for c in koho.fake.calls_to("views.open") if c.ok
+                  and c.args["view"]["callback_id"] == "account_change_reject_reason"])
+    click(koho, user, request, AccountAction.REJECT_CHANGE)
+    koho.fake.wait_for("views.open", count=before + 1, predicate=lambda c: c.ok
+                       and c.args["view"]["callback_id"] == "account_change_reject_reason")
+    modal = next(v for v in reversed(koho.fake.open_views(user)) if v["callback_id"] == "account_change_reject_reason")
+    return koho.slack.view_submission(user, modal, {"reason": {"reason": reason}}, strict=False)
+
+
 def account(koho, account_id):
     with koho.db.read() as session:
         return session.get(RegisterAccount, account_id)
@@ -199,20 +210,29 @@ def test_withdrawing_by_command_waits_for_approval_and_a_rejection_keeps_the_acc
     assert "承認待ちの申請があります" in ephemeral(koho, "U0PR2", count=3)["text"]  # one pending change at a time
     request = posted(koho, "C0PR", "アカウント撤退申請")
     assert "投稿がなく運用終了" in texts(request)
-    click(koho, "U0PR2", request, AccountAction.REJECT_CHANGE)
+    click(koho, "U0PR1", request, AccountAction.REJECT_CHANGE)  # the requester: refused before any modal
+    assert "自分の申請は承認・却下できません" in ephemeral(koho, "U0PR1", count=4)["text"]
+    reject(koho, "U0PR2", request, "防災情報の発信に使うため継続")
     updated(koho, request, "が却下しました")
     assert account(koho, "kankyo-instagram").status == "active"
-    assert actions(koho, "kankyo-instagram")[-2:] == ["account.change_requested", "account.change_rejected"]
+    assert actions(koho, "kankyo-instagram")[-3:] == ["account.change_requested", "account.change_refused",
+                                                       "account.change_rejected"]
 
 
 def test_a_rejected_opening_leaves_nothing_in_the_register(koho):
     koho.slack.view_submission("U0PR1", open_add_form(koho), NEW_ACCOUNT)
-    click(koho, "U0PR2", posted(koho, "C0PR", "アカウント開設申請"), AccountAction.REJECT_CHANGE)
-    assert "却下しました" in ephemeral(koho, "U0PR2")["text"]
+    request = posted(koho, "C0PR", "アカウント開設申請")
+    assert reject(koho, "U0PR2", request, "  ").json()["errors"]["reason"] == "却下の理由を入力してください"
+    assert reject(koho, "U0PR2", request, "既存の建設局アカウントで足ります").body == ""
+    shown = updated(koho, request, "が却下しました")
+    assert "既存の建設局アカウントで足ります" in texts(shown)
+    koho.fake.wait_for("chat.postMessage", channel="U0PR1",
+                       predicate=lambda c: c.ok and "既存の建設局アカウントで足ります" in c.args["text"])
     assert account(koho, "kensetsu-x") is None
     with koho.db.read() as session:
         (change,) = session.query(AccountChange).all()
         assert (change.status, change.decided_by, change.pending_key) == ("rejected", "U0PR2", None)
+        assert change.decision_reason == "既存の建設局アカウントで足ります"
 
 
 def test_editing_applies_at_once_and_a_new_department_is_a_hand_over(koho):

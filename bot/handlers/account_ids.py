@@ -16,6 +16,7 @@ class AccountAction(StrEnum):
 
 class AccountCallback(StrEnum):
     FORM = "account_form"
+    REJECT_REASON = "account_change_reject_reason"
 
 
 class AccountBlock(StrEnum):
@@ -35,3 +36,4 @@ class AccountBlock(StrEnum):
     POSTING_HOURS = "posting_hours"
     POLICY_URL = "policy_url"
     PASSWORD_CHANGED = "password_changed_on"  # noqa: S105 - a block id, not a secret
+    REASON = "reason"  # the rejection modal

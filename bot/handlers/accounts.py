@@ -180,27 +180,70 @@ def register(app: App, services: Services) -> None:
         ack(response_action="update", view=_done_view(tr, text))
         services.notify()
 
-    def decide_change(approve: bool):  # noqa: ANN202
-        def handler(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-            ack()
-            user_id = body["user"]["id"]
-            tr = services.translator_for(user_id)
-            try:
-                outcome = accounts.decide(user_id, int(action["value"]), approve)
-            except AccountError as e:
-                _ephemeral(respond, tr.t(e.key, **e.values))
-                return
-            services.notify()
-            change = accounts.change(int(action["value"]))
-            if outcome.result == "already_decided":
-                outcome = replace(outcome, status=tr.plain(f"accounts.change_status.{outcome.status}"))
-            _tell(services, respond, user_id, outcome, "accounts.ack.approved" if approve else "accounts.ack.rejected",
-                  kind=tr.plain(f"accounts.change_kind.{change.kind}"), id=change.account_id)
+    def tell_change(user_id: str, change_id: int, outcome: Outcome, respond: Respond) -> None:
+        tr = services.translator_for(user_id)
+        change = accounts.change(change_id)
+        if outcome.result == "already_decided":
+            outcome = replace(outcome, status=tr.plain(f"accounts.change_status.{outcome.status}"))
+        _tell(services, respond, user_id, outcome,
+              "accounts.ack.approved" if change.status == "approved" else "accounts.ack.rejected",
+              kind=tr.plain(f"accounts.change_kind.{change.kind}"), id=change.account_id)
 
-        return handler
+    @app.action(AccountAction.APPROVE_CHANGE)
+    def approve(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        user_id, change_id = body["user"]["id"], int(action["value"])
+        try:
+            outcome = accounts.decide(user_id, change_id, True)
+        except AccountError as e:
+            _ephemeral(respond, services.translator_for(user_id).t(e.key, **e.values))
+            return
+        services.notify()
+        tell_change(user_id, change_id, outcome, respond)
 
-    app.action(AccountAction.APPROVE_CHANGE)(decide_change(True))
-    app.action(AccountAction.REJECT_CHANGE)(decide_change(False))
+    @app.action(AccountAction.REJECT_CHANGE)
+    def ask_rejection_reason(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,
+                             respond: Respond) -> None:
+        ack()
+        user_id, change_id = body["user"]["id"], int(action["value"])
+        tr = services.translator_for(user_id)
+        try:
+            problem = accounts.check_may_decide(user_id, change_id)
+            if problem is not None and problem.result == "refused":  # recorded through the same rule
+                problem = accounts.decide(user_id, change_id, False, reason="(refused before asking)")
+        except AccountError as e:
+            _ephemeral(respond, tr.t(e.key, **e.values))
+            return
+        if problem is not None:
+            tell_change(user_id, change_id, problem, respond)
+            return
+        reason = {"type": "plain_text_input", "action_id": AccountBlock.REASON, "multiline": True, "max_length": 2000}
+        client.views_open(trigger_id=body["trigger_id"], view=blocks.modal(
+            title=tr.plain("accounts.reject_modal.title"), callback_id=AccountCallback.REJECT_REASON,
+            submit=tr.plain("accounts.reject_modal.submit"), close=tr.plain("accounts.form.cancel"),
+            private_metadata=json.dumps({"change_id": change_id}),
+            blocks=[blocks.input_block(AccountBlock.REASON, tr.plain("accounts.reject_modal.label"), reason)],
+        ))
+
+    @app.view(AccountCallback.REJECT_REASON)
+    def reject(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user_id = body["user"]["id"]
+        tr = services.translator_for(user_id)
+        change_id = int(json.loads(view.get("private_metadata") or "{}")["change_id"])
+        reason = (_state(view, AccountBlock.REASON).get("value") or "").strip()
+        try:
+            outcome = accounts.decide(user_id, change_id, False, reason)
+        except AccountError as e:
+            ack(response_action="errors", errors={AccountBlock.REASON: tr.plain(e.key, **e.values)})
+            return
+        if outcome.result != "decided":
+            key = outcome.reason_key if outcome.result == "refused" else "accounts.ack.already"
+            status = tr.plain(f"accounts.change_status.{outcome.status}") if outcome.status else ""
+            ack(response_action="errors", errors={AccountBlock.REASON: tr.plain(key or "accounts.ack.already",
+                                                                                status=status)})
+            return
+        ack()
+        services.notify()
 
     def decide_review(decision: ReviewDecision):  # noqa: ANN202
         def handler(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:

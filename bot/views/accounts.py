@@ -229,6 +229,8 @@ def account_change(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
     else:
         out.append(blocks.context(tr.t(f"accounts.change.decided_{change.status}", who=mention(change.decided_by or ""),
                                        when=tr.datetime(change.decided_at or ctx.now))))
+        if change.decision_reason:
+            out.append(blocks.context(tr.t("accounts.change.rejection_reason", reason=change.decision_reason)))
     text = tr.plain("accounts.change.title", kind=kind) + f": {name}"
     return {"text": text, "blocks": out}
 
@@ -240,7 +242,7 @@ def account_change_dm(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]
     if change is None or change.status == ChangeStatus.PENDING:
         raise NothingToRender("not decided")
     text = tr.t(f"accounts.dm.{change.status}", kind=tr.plain(f"accounts.change_kind.{change.kind}"),
-                id=change.account_id, who=mention(change.decided_by or ""))
+                id=change.account_id, who=mention(change.decided_by or ""), reason=change.decision_reason or "")
     return {"text": text, "blocks": [blocks.section(text)]}
 
 

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("decided_by", sa.String(length=32), nullable=True),
         sa.Column("decided_at", UTCDateTime(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("decision_reason", sa.Text(), nullable=True),
         sa.Column("review_id", sa.Integer(), nullable=True),
         sa.Column("pending_key", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_account_changes")),

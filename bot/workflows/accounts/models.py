@@ -56,7 +56,8 @@ class AccountChange(Base):
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
     decided_by: Mapped[str | None] = mapped_column(String(32))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    reason: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)  # the requester's
+    decision_reason: Mapped[str | None] = mapped_column(Text)  # why it was rejected
     review_id: Mapped[int | None] = mapped_column()
     # The account id while pending, NULL once decided: one pending change per account, by the database.
     pending_key: Mapped[str | None] = mapped_column(String(64), unique=True)

@@ -264,7 +264,21 @@ class AccountService:
 
     # -- deciding ------------------------------------------------------------------------------
 
-    def decide(self, actor: str, change_id: int, approve: bool) -> Outcome:
+    def check_may_decide(self, actor: str, change_id: int) -> Outcome | None:
+        """Before opening the rejection modal: None if `actor` may decide now, else why not."""
+        change = self.change(change_id)
+        refusal = change_refusal(actor, change.requested_by, self.org)
+        if refusal:
+            return Outcome("refused", reason_key=refusal)
+        if change.status != ChangeStatus.PENDING:
+            return Outcome("already_decided", change.status, change.decided_by)
+        return None
+
+    def decide(self, actor: str, change_id: int, approve: bool, reason: str | None = None) -> Outcome:
+        """承認 / 却下 (with a reason). Of several simultaneous clicks exactly one wins."""
+        reason = (reason or "").strip() or None
+        if not approve and reason is None:
+            raise AccountError("accounts.error.reason_required")
         now = self.clock.now()
         with self.db.transaction() as session:
             change = session.get(AccountChange, change_id)
@@ -280,14 +294,14 @@ class AccountService:
             won = session.execute(
                 update(AccountChange)
                 .where(AccountChange.id == change_id, AccountChange.status == ChangeStatus.PENDING)
-                .values(status=status, decided_by=actor, decided_at=now, pending_key=None)
+                .values(status=status, decided_by=actor, decided_at=now, pending_key=None, decision_reason=reason)
             ).rowcount
             if won != 1:
                 session.refresh(change)
                 return Outcome("already_decided", change.status, change.decided_by)
             audit.record(session, at=now, actor=actor, action=f"account.change_{status}", subject_type=SUBJECT,
                          subject_id=change.account_id, from_state=ChangeStatus.PENDING, to_state=status,
-                         change=change.id, kind=change.kind)
+                         reason=reason, change=change.id, kind=change.kind)
             if approve:
                 self._carry_out(session, change, actor, now)
             elif change.kind == ChangeKind.WITHDRAW:
