@@ -217,12 +217,11 @@ def register(app: App, services: Services) -> None:
         if problem is not None:
             tell_change(user_id, change_id, problem, respond)
             return
-        reason = {"type": "plain_text_input", "action_id": AccountBlock.REASON, "multiline": True, "max_length": 2000}
-        client.views_open(trigger_id=body["trigger_id"], view=blocks.modal(
+        client.views_open(trigger_id=body["trigger_id"], view=blocks.reason_modal(
             title=tr.plain("accounts.reject_modal.title"), callback_id=AccountCallback.REJECT_REASON,
             submit=tr.plain("accounts.reject_modal.submit"), close=tr.plain("accounts.form.cancel"),
-            private_metadata=json.dumps({"change_id": change_id}),
-            blocks=[blocks.input_block(AccountBlock.REASON, tr.plain("accounts.reject_modal.label"), reason)],
+            label=tr.plain("accounts.reject_modal.label"), block_id=AccountBlock.REASON,
+            metadata={"change_id": change_id},
         ))
 
     @app.view(AccountCallback.REJECT_REASON)

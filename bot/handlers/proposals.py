@@ -112,13 +112,11 @@ def register(app: App, services: Services) -> None:
                 tell_outcome(services, respond, user_id, problem, step_id)
                 return
             tr = services.translator_for(user_id)
-            reason_input = {"type": "plain_text_input", "action_id": FormBlock.REASON, "multiline": True,
-                            "max_length": 2000}
-            client.views_open(trigger_id=body["trigger_id"], view=blocks.modal(
+            client.views_open(trigger_id=body["trigger_id"], view=blocks.reason_modal(
                 title=tr.plain(f"proposal.reason_modal.title_{decision}"), callback_id=ProposalCallback.REASON,
                 submit=tr.plain("proposal.reason_modal.submit"), close=tr.plain("proposal.form.cancel"),
-                private_metadata=json.dumps({"step_id": step_id, "decision": decision}),
-                blocks=[blocks.input_block(FormBlock.REASON, tr.plain("proposal.reason_modal.label"), reason_input)],
+                label=tr.plain("proposal.reason_modal.label"), block_id=FormBlock.REASON,
+                metadata={"step_id": step_id, "decision": decision},
             ))
 
         return open_reason_modal
