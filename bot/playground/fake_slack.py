@@ -431,6 +431,10 @@ class FakeSlack:
         self.latency = 0.0
         #: seconds a trigger_id issued by ``issue_trigger`` stays valid (Slack: 3); None = forever.
         self.trigger_ttl: float | None = None
+        #: where another server serves this fake (the playground's), instead of ``start()``'s own.
+        self.served_at: str | None = None
+        #: message ts from the wall clock (the playground) instead of a fixed, predictable sequence.
+        self.real_time_ts = False
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._stopping = threading.Event()
@@ -497,6 +501,8 @@ class FakeSlack:
 
     @property
     def base_url(self) -> str:
+        if self.served_at is not None:
+            return self.served_at
         return f"http://127.0.0.1:{self.port}"
 
     @property
@@ -520,6 +526,8 @@ class FakeSlack:
             self._channel_rate: tuple[float, float] | None = None
             self._buckets: dict[str, tuple[float, float]] = {}
             self.validation_errors: list[str] = []
+            self._closed_views: set[str] = set()
+            self._touch()
 
     # ---- recorded calls -------------------------------------------------------------
 
@@ -634,6 +642,7 @@ class FakeSlack:
                 {"thread_ts": thread_ts, "user": user, "team": TEAM_ID, "history": [], "deleted": False}
             )
             self._messages[(channel, ts)] = message
+            self._touch()
             return copy.deepcopy(message)
 
     @property
@@ -811,7 +820,82 @@ class FakeSlack:
     def _record(self, call: Call) -> None:
         with self._changed:
             self._calls.append(call)
-            self._changed.notify_all()
+            self._touch()
+
+    # ---- changes, and what a Slack client does with modals (the playground) ------------
+
+    def _touch(self) -> None:
+        """Something changed: bump ``revision`` and wake ``wait_change``. Hold the lock."""
+        self.revision = getattr(self, "revision", 0) + 1
+        self._changed.notify_all()
+
+    def touch(self) -> None:
+        with self._changed:
+            self._touch()
+
+    def wait_change(self, since: int, timeout: float) -> int:
+        """Block until ``revision`` moves past ``since`` (or ``timeout`` passes); return it."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self.revision <= since and not self._stopping.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._changed.wait(remaining)
+            return self.revision
+
+    def modal_stack(self, user_id: str) -> list[dict]:
+        """The modals a user sees, bottom first: the stack of the newest modal not closed."""
+        with self._lock:
+            for vid in reversed(self._modal_order):
+                if self._view_users.get(vid) == user_id and vid not in self._closed_views:
+                    root = self._views[vid]["root_view_id"]
+                    return [copy.deepcopy(v) for v in self._views.values()
+                            if v["type"] == "modal" and v["root_view_id"] == root and v["id"] not in self._closed_views]
+            return []
+
+    def close_view(self, view_id: str, *, whole_stack: bool = False) -> None:
+        """The person closed the modal (or the app answered ``clear``): it is gone from their screen."""
+        with self._changed:
+            view = self._views.get(view_id)
+            if view is None:
+                return
+            if whole_stack:
+                self._closed_views.update(v for v, spec in self._views.items()
+                                          if spec.get("root_view_id") == view["root_view_id"])
+            else:
+                self._closed_views.add(view_id)
+            self._touch()
+
+    def apply_response_action(self, view_id: str, answer: dict) -> list[str]:
+        """What Slack does with a view_submission's answer; returns Block Kit problems (then nothing changes).
+
+        ``update`` replaces the submitted view, ``push`` puts a new one on its stack, ``clear`` closes
+        the stack, ``errors`` leaves it open (the caller shows them); no answer closes the view.
+        """
+        action = answer.get("response_action")
+        with self._changed:
+            view = self._views.get(view_id)
+            if view is None:
+                return [f"unknown view {view_id!r}"]
+            if action in ("update", "push"):
+                spec = answer.get("view")
+                problems = validate_view(spec, expected_type="modal")
+                if problems:
+                    self.validation_errors.extend(f"response_action {action}: {p}" for p in problems)
+                    self._touch()
+                    return problems
+                if action == "update":
+                    self._replace_view(view, spec)
+                else:
+                    self._new_view(spec, user_id=self._view_users.get(view_id), root=view["root_view_id"],
+                                   previous=view_id)
+            elif action == "clear":
+                self._closed_views.update(v for v, s in self._views.items() if s.get("root_view_id") == view["root_view_id"])
+            elif action != "errors":
+                self._closed_views.add(view_id)
+            self._touch()
+            return []
 
     def _reject(self, method: str, problems: list[str], error: str = "invalid_blocks") -> None:
         self.validation_errors.extend(f"{method}: {p}" for p in problems)
@@ -874,6 +958,9 @@ class FakeSlack:
     # ---- ids and lookups ------------------------------------------------------------
 
     def _next_ts(self) -> str:
+        if self.real_time_ts:  # the playground: times people can read, still unique and increasing
+            self._last_ts = max(getattr(self, "_last_ts", 0) + 1, int(time.time() * 1_000_000))
+            return f"{self._last_ts // 1_000_000}.{self._last_ts % 1_000_000:06d}"
         micros = _FIRST_TS + 100 * next(self._ts_counter)
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
