@@ -109,6 +109,7 @@ def test_staff_propose_the_head_and_the_pr_office_approve_and_the_proposer_reads
     form.get_by_test_id("modal-submit").click()
     checklist_error = field(form, "checklist_1").get_by_test_id("field-error")
     expect(checklist_error).not_to_be_empty()
+    field(form, "checklist_1").scroll_into_view_if_needed()
     screenshot(page, "playground-proposal-form")
     for block_id in ("checklist_1", "checklist_2"):
         for box in field(form, block_id).locator("input[type=checkbox]").all():
@@ -219,6 +220,7 @@ def test_an_on_call_officer_declares_and_ends_a_drill(page, playground):
     checklist = message_with(page, "緊急時投稿チェックリスト")
     checklist.get_by_role("button", name="完了").first.click()
     expect(checklist).to_contain_text("完了 1/")
+    header.scroll_into_view_if_needed()
     screenshot(page, "playground-emergency")
 
     type_in(page, "/emergency end")

@@ -36,10 +36,12 @@ const T = {
     hint: "Commands:", thread: "Thread replies",
   },
 };
-const EMOJI = { rotating_light: "🚨", white_check_mark: "✅", pencil: "📝", ok: "🆗", mega: "📣", sos: "🆘",
-  checkered_flag: "🏁", warning: "⚠️", bell: "🔔", hourglass: "⏳", x: "❌", memo: "📝", speech_balloon: "💬",
-  inbox_tray: "📥", eyes: "👀", lock: "🔒", link: "🔗", calendar: "📅", clock3: "🕒", arrows_counterclockwise: "🔄",
-  leftwards_arrow_with_hook: "↩️", no_entry: "⛔", heavy_check_mark: "✔️", information_source: "ℹ️", pushpin: "📌" };
+const EMOJI = { rotating_light: "🚨", white_check_mark: "✅", pause_button: "⏸️", warning: "⚠️", alarm_clock: "⏰",
+  no_entry_sign: "🚫", memo: "📝", leftwards_arrow_with_hook: "↩️", heavy_minus_sign: "➖", checkered_flag: "🏁", x: "❌",
+  no_entry: "⛔", test_tube: "🧪", point_right: "👉", mega: "📣", inbox_tray: "📥", arrow_forward: "▶️",
+  white_large_square: "⬜", tada: "🎉", speech_balloon: "💬", sos: "🆘", repeat: "🔁", pencil: "📝", ok: "🆗", mag: "🔍",
+  lock: "🔒", link: "🔗", incoming_envelope: "📨", hourglass_flowing_sand: "⏳", hourglass: "⌛", eyes: "👀", bulb: "💡",
+  bell: "🔔", arrow_right: "➡️" };
 
 const state = { lang: localStorage.getItem("koho.lang") || "ja", me: localStorage.getItem("koho.me") || "",
   channel: localStorage.getItem("koho.channel") || "", dir: null, snapshot: null, revision: 0,
@@ -117,8 +119,8 @@ function mrkdwn(text, plainOnly) {
     else {
       part.split("\n").forEach((line, j) => {
         if (j > 0) frag.append(el("br"));
-        if (line.startsWith("&gt; ") || line.startsWith("> ")) {
-          const q = el("blockquote"); inline(line.replace(/^(&gt;|>) /, ""), q); frag.append(q);
+        if (line.startsWith("&gt;") || line.startsWith(">")) {
+          const q = el("blockquote"); inline(line.replace(/^(&gt;|>) ?/, ""), q); frag.append(q);
         } else inline(line, frag);
       });
     }
@@ -388,7 +390,7 @@ function renderChrome() {
     $("comment-form").elements.account.replaceChildren(el("option", { value: "" }, t("none")),
       ...dir.accounts.map((a) => el("option", { value: a.id }, a.name)));
   }
-  state.shownMessages = ""; state.shownHome = "";
+  state.shownMessages = ""; state.shownHome = ""; state.shownCount = -1;
   if (state.snapshot) render(state.snapshot);
 }
 
@@ -425,6 +427,8 @@ const shownNotices = new Set();
 function renderMessages(messages) {
   const box = $("conversation");
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  const grew = messages.length !== state.shownCount;
+  state.shownCount = messages.length;
   const roots = messages.filter((m) => !m.thread_ts || m.thread_ts === m.ts || !messages.some((p) => p.ts === m.thread_ts));
   const nodes = roots.map((m) => {
     const node = renderMessage(m);
@@ -433,7 +437,7 @@ function renderMessages(messages) {
     return node;
   });
   box.replaceChildren(...(nodes.length ? nodes : [el("p", { class: "empty" }, t("empty"))]));
-  if (atBottom || true) box.scrollTop = box.scrollHeight;
+  if (atBottom || grew) box.scrollTop = box.scrollHeight;
 }
 
 function renderMessage(m) {
