@@ -1379,6 +1379,13 @@ class FakeSlack:
 # --------------------------------------------------------------------------------------
 
 
+def encode_answer(payload: Any) -> tuple[bytes, str]:
+    """The body and Content-Type of an answer of ``FakeSlack._serve`` (here and in the playground's server)."""
+    if isinstance(payload, (dict, list)):
+        return json.dumps(payload).encode(), "application/json; charset=utf-8"
+    return str(payload).encode(), "text/plain; charset=utf-8"
+
+
 def _title_case(header: str) -> str:
     return "-".join(part.capitalize() for part in header.split("-"))
 
@@ -1404,10 +1411,7 @@ class _Handler(BaseHTTPRequestHandler):
             authorization=self.headers.get("Authorization"),
         )
         status, payload, headers = self.fake._serve(request)
-        if isinstance(payload, (dict, list)):
-            data, content_type = json.dumps(payload).encode(), "application/json; charset=utf-8"
-        else:
-            data, content_type = str(payload).encode(), "text/plain; charset=utf-8"
+        data, content_type = encode_answer(payload)
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up (hang)
             self.send_response(status)
             self.send_header("Content-Type", content_type)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from bot.playground.fake_slack import FakeSlack, _Request
+from bot.playground.fake_slack import FakeSlack, _Request, encode_answer
 from bot.playground.workspace import PlaygroundError, Workspace
 from bot.web import StartResponse, json_response
 
@@ -151,10 +151,7 @@ class PlaygroundWeb:
                            content_type=environ.get("CONTENT_TYPE", ""),
                            authorization=environ.get("HTTP_AUTHORIZATION"))
         status, payload, extra = self.fake._serve(request)
-        if isinstance(payload, (dict, list)):
-            data, content_type = json.dumps(payload).encode(), "application/json; charset=utf-8"
-        else:
-            data, content_type = str(payload).encode(), "text/plain; charset=utf-8"
+        data, content_type = encode_answer(payload)
         reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests"}.get(status, "Error")
         start_response(f"{status} {reason}", [("Content-Type", content_type), ("Content-Length", str(len(data))),
                                                *extra.items()])
