@@ -137,6 +137,8 @@ def test_the_page_api_refuses_other_sites_and_other_hosts(playground):
         urllib.request.build_opener(urllib.request.ProxyHandler({})).open(form, timeout=5)
     assert refused.value.code == 415
     assert playground.fake.messages("C0KANKYO") == []
+    response_url = playground.fake.response_url("command", channel="C0KANKYO", user_id="U0STAFF1")
+    assert request(response_url, {"text": "偽物", "response_type": "in_channel"}, {"Origin": "http://evil.example"})[0] == 403
     assert request(ui, body, {"Origin": playground.url.rstrip("/")})[0] == 200
     assert [m["text"] for m in playground.fake.messages("C0KANKYO")] == ["こんにちは"]
 

@@ -61,6 +61,8 @@ class PlaygroundWeb:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/")
         if path.startswith(("/api/", "/response/", "/upload/")):
+            if environ.get("HTTP_ORIGIN") is not None:  # the bot never sends one; a web page always does
+                return json_response(start_response, "403 Forbidden", {"error": "for the bot, not for web pages"})
             return self._slack_api(environ, start_response, path)
         # The page's API changes things: only from our own page (no other site, no DNS rebinding).
         if environ.get("HTTP_HOST", "") not in self.allowed_hosts:
