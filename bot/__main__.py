@@ -60,25 +60,46 @@ def cmd_check_config(_: argparse.Namespace) -> int:
 
 def cmd_migrate(_: argparse.Namespace) -> int:
     from bot import migrate
-    from bot.db import Database
 
     settings = load_settings_or_exit()
-    db = Database(settings.database_url)
-    migrate.upgrade(db)
+    db = open_database_or_exit(settings, always_upgrade=True)
     print(f"koho: database at revision {migrate.current_revision(db)}.")
     return 0
 
 
-def _database_or_exit(settings):  # noqa: ANN001, ANN202
+def open_database_or_exit(settings, *, always_upgrade: bool = False):  # noqa: ANN001, ANN202
+    """The database, reachable and migrated — or a message saying why not.
+
+    SQLite (one process, one file) keeps its schema current by itself; PostgreSQL is migrated by
+    `python -m bot migrate` on release, and a process refuses an outdated schema.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
     from bot import migrate
     from bot.db import Database
 
     db = Database(settings.database_url)
-    if db.dialect == "sqlite":
-        migrate.upgrade(db)  # one process, one file: keep the schema current by itself
-    elif migrate.current_revision(db) != migrate.head_revision():
-        fail("the PostgreSQL schema is not current.", ["Run `python -m bot migrate` (the Procfile's release step)."])
+    try:
+        if always_upgrade or db.dialect == "sqlite":
+            migrate.upgrade(db)
+        elif migrate.current_revision(db) != migrate.head_revision():
+            fail("the PostgreSQL schema is not current.", ["Run `python -m bot migrate` (the Procfile's release step)."])
+    except (SQLAlchemyError, OSError) as e:
+        where = db.url.render_as_string(hide_password=True)
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        fail("cannot open the database.", [f"{where}: {reason}. Check DATABASE_URL (does the server run? "
+                                           "does the directory of a SQLite file exist?)."])
     return db
+
+
+def serve_http_or_exit(app, db, host: str, port: int):  # noqa: ANN001, ANN201
+    from bot.web import KohoWeb, Server
+
+    try:
+        return Server(KohoWeb(app, db), host=host, port=port)
+    except OSError as e:
+        fail(f"cannot listen on {host}:{port}.", [f"{e.strerror or e}. Is another program using PORT={port}? "
+                                                 "Stop it or set PORT to a free port."])
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -91,7 +112,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings_or_exit()
     logs.configure(settings.log_level, settings.secrets())
     org = load_organization_or_exit(settings.config_path)
-    db = _database_or_exit(settings)
+    db = open_database_or_exit(settings)
     try:
         app = create_app(settings, org, db)
     except SlackApiError as e:
@@ -101,18 +122,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as e:
         fail("cannot reach Slack.", [f"{settings.slack_api_url}: {e}. Check the network or SLACK_API_URL."])
 
+    # HTTP in both modes: in Socket Mode Slack's requests come over the WebSocket, but the comment
+    # webhook and /healthz still need a port.
+    server = serve_http_or_exit(app, db, args.host, settings.port)
     services = app.koho_services
     services.start_background()
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-        log.info("koho %s: connecting to Slack in Socket Mode", __version__)
-        SocketModeHandler(app, settings.slack_app_token).start()
+        server.start()
+        log.info("koho %s: connecting to Slack in Socket Mode; HTTP on %s:%s (POST /webhooks/comments, GET /healthz)",
+                 __version__, args.host, server.port)
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                SocketModeHandler(app, settings.slack_app_token).start()
+        except SlackApiError as e:
+            server.stop()
+            fail("Slack refused the app-level token.", [
+                f"apps.connections.open answered {e.response.get('error')!r}: check SLACK_APP_TOKEN "
+                "(Basic Information → App-Level Tokens, scope connections:write), or unset it for HTTP mode."])
+        server.stop()
         return 0
 
-    from bot.web import KohoWeb, Server
-
-    server = Server(KohoWeb(app, db), host=args.host, port=settings.port)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     log.info("koho %s: serving HTTP on %s:%s (POST /slack/events, GET /healthz)", __version__, args.host, server.port)
     with contextlib.suppress(KeyboardInterrupt):
@@ -161,7 +192,7 @@ def cmd_worker(_: argparse.Namespace) -> int:
     settings = load_settings_or_exit()
     logs.configure(settings.log_level, settings.secrets())
     org = load_organization_or_exit(settings.config_path)
-    db = _database_or_exit(settings)
+    db = open_database_or_exit(settings)
     services = create_app(settings, org, db).koho_services
     services.start_background()
     stopping = threading.Event()

@@ -91,6 +91,14 @@ class Settings:
         return [v for v in values if v]
 
 
+def normalize_database_url(url: str) -> str:
+    """Hosting platforms hand out `postgres://` or `postgresql://`; both mean psycopg 3 here."""
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme):]
+    return url
+
+
 def load_settings(environ: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env") -> Settings:
     """Read settings from `environ` (default: the process environment after loading `.env`).
 
@@ -136,11 +144,17 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv_path: str 
     if not api_url.endswith("/"):
         api_url += "/"
 
-    database_url = get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    database_url = normalize_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL)
     try:
-        backend = make_url(database_url).get_backend_name()
+        url = make_url(database_url)
+        backend = url.get_backend_name()
         if backend not in ("sqlite", "postgresql"):
             problems.append(f"DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL, got a {backend} URL.")
+        elif backend == "postgresql" and url.get_driver_name() != "psycopg":
+            problems.append(
+                f"DATABASE_URL asks for the {url.get_driver_name()} driver; Koho installs psycopg 3: "
+                "use postgresql+psycopg://user@host/dbname."
+            )
     except ArgumentError:
         problems.append(
             "DATABASE_URL is not a database URL. Use sqlite:///koho.db or postgresql+psycopg://user@host/dbname."

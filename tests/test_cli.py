@@ -130,3 +130,27 @@ def test_the_readme_commands_exist():
     assert "make run" in readme and "make test" in readme
     assert "\nrun:" in makefile and "\ntest:" in makefile
     assert "make test" in Path(ROOT / ".ci/run").read_text(encoding="utf-8")
+
+
+def test_a_database_that_cannot_be_opened_is_reported(tmp_path, fake_slack):
+    missing_directory = f"sqlite:///{tmp_path}/no/such/dir/k.db"
+    for command in ("serve", "migrate"):
+        result = run_bot(command, env=test_environ(fake_slack, missing_directory))
+        assert_clean_refusal(result, "cannot open the database", "DATABASE_URL")
+    unreachable = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test"
+    assert_clean_refusal(run_bot("serve", env=test_environ(fake_slack, unreachable)), "cannot open the database")
+
+
+def test_a_busy_port_is_reported(tmp_path, fake_slack):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_bot("serve", "--host", "127.0.0.1",
+                         env=test_environ(fake_slack, f"sqlite:///{tmp_path}/k.db", PORT=str(port)))
+    assert_clean_refusal(result, f"cannot listen on 127.0.0.1:{port}", "PORT")
+
+
+def test_an_app_token_slack_refuses_is_reported(tmp_path, fake_slack):
+    env = test_environ(fake_slack, f"sqlite:///{tmp_path}/k.db", PORT=str(free_port()), SLACK_APP_TOKEN="xapp-1-revoked")
+    assert_clean_refusal(run_bot("serve", env=env), "Slack refused the app-level token", "SLACK_APP_TOKEN")

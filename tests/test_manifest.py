@@ -32,6 +32,28 @@ def test_every_declared_command_is_answered(koho, command):
     assert response.status == 200, f"{command} is declared in manifest.yml but the bot does not answer it"
 
 
+def test_every_shortcut_the_bot_registers_is_declared(monkeypatch, fake_slack, database, db_url, org):
+    """The reverse of the test below: a shortcut registered in code but missing from the manifest
+    would never reach the bot in a real workspace."""
+    from slack_bolt import App
+
+    from bot.app import create_app
+    from bot.settings import load_settings
+    from tests.conftest import test_environ
+
+    registered: list[str] = []
+    original = App.shortcut
+
+    def recording(self, constraints, *args, **kwargs):  # noqa: ANN001, ANN202
+        registered.append(str(constraints))
+        return original(self, constraints, *args, **kwargs)
+
+    monkeypatch.setattr(App, "shortcut", recording)
+    create_app(load_settings(test_environ(fake_slack, db_url)), org, database)
+    assert registered, "no shortcut was registered: the recording no longer sees them"
+    assert sorted(registered) == sorted(callback_id for _, callback_id in DECLARED_SHORTCUTS)
+
+
 @pytest.mark.parametrize(("kind", "callback_id"), DECLARED_SHORTCUTS)
 def test_every_declared_shortcut_is_answered(koho, kind, callback_id):
     if kind == "message":

@@ -61,3 +61,10 @@ def test_dotenv_is_read_but_the_environment_wins(tmp_path, monkeypatch):
     settings = load_settings(dotenv_path=env_file)
     assert settings.slack_bot_token == "xoxb-from-file"
     assert settings.port == 5000
+
+
+def test_hosting_platforms_postgres_urls_mean_psycopg_and_other_drivers_are_refused():
+    for given in ("postgres://u@db:5432/koho", "postgresql://u@db:5432/koho"):
+        assert load_settings({**BASE, "DATABASE_URL": given}).database_url == "postgresql+psycopg://u@db:5432/koho"
+    with pytest.raises(SettingsError, match="postgresql\\+psycopg://"):
+        load_settings({**BASE, "DATABASE_URL": "postgresql+psycopg2://u@db/koho"})
