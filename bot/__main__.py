@@ -1,13 +1,19 @@
-"""`python -m bot [serve|migrate|check-config|version]` — the bot's one entry point."""
+"""`python -m bot [serve|playground|worker|migrate|check-config|export|version]` — the bot's one entry point.
+
+Without a command it serves Slack, or, when no Slack token is configured at all, starts the
+playground (a local workspace in the browser) and says so.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 import textwrap
+import threading
 from typing import NoReturn
 
 from bot import __version__
@@ -145,10 +151,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_playground(args: argparse.Namespace) -> int:
+    """The bot and a local workspace in the browser, on loopback, with a database of its own."""
+    from bot import logs
+    from bot.organization import OrganizationError
+    from bot.playground.server import Playground
+    from bot.settings import LOG_LEVELS, playground_config_path
+
+    level = (os.environ.get("LOG_LEVEL") or "INFO").strip().upper()
+    logs.configure(level if level in LOG_LEVELS else "INFO", [])
+    config = playground_config_path()
+    if config is None:
+        fail("the playground needs an organisation file.",
+             ["Copy config/organization.example.toml to config/organization.toml, or set KOHO_CONFIG."])
+    port = args.port
+    bot_port = args.bot_port if args.bot_port is not None else (port + 1 if port else 0)
+    try:
+        playground = Playground(config, args.db, port=port, bot_port=bot_port)
+    except OrganizationError as e:
+        fail(f"the organisation file {e.path} has {len(e.problems)} problem(s):", e.problems)
+    except OSError as e:
+        fail("the playground cannot listen.", [f"127.0.0.1:{port} or :{bot_port}: {e}. "
+                                               "Choose other ports with --port and --bot-port."])
+    playground.start()
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    print(f"koho playground: open {playground.url} — a local sandbox, not Slack: the bot runs on "
+          f"{playground.bot_url} with its own database {args.db} (organisation file {config}).", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        stopping.wait()
+    playground.stop()
+    return 0
+
+
 def cmd_worker(_: argparse.Namespace) -> int:
     """Delivery and timed sweeps without HTTP: for extra instances beside the web process."""
-    import threading
-
     from bot import logs
     from bot.app import create_app
 
@@ -204,11 +241,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_env(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() else default
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Koho (広報): the city's social-media bot.")
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the bot (default): HTTP on PORT, or Socket Mode with SLACK_APP_TOKEN")
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")  # noqa: S104
+    playground = sub.add_parser("playground", help="run the bot with a local workspace in the browser (no Slack)")
+    playground.add_argument("--port", type=int, default=_int_env("KOHO_PLAYGROUND_PORT", 3000),
+                            help="the workspace's port on 127.0.0.1 (default 3000; KOHO_PLAYGROUND_PORT)")
+    playground.add_argument("--bot-port", type=int, default=None, help="the bot's port (default: --port + 1)")
+    playground.add_argument("--db", default=os.environ.get("KOHO_PLAYGROUND_DB") or "playground.db",
+                            help="the playground's own SQLite file (default playground.db; KOHO_PLAYGROUND_DB)")
     sub.add_parser("worker", help="run delivery and timed sweeps only (extra instances; serve runs them too)")
     sub.add_parser("migrate", help="bring the database schema up to date")
     sub.add_parser("check-config", help="validate the settings and the organisation file")
@@ -222,11 +270,19 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
     if args.command is None:
-        args = parser.parse_args(["serve", *(argv or [])])
+        from bot.settings import SLACK_TOKENS, slack_tokens_configured
+
+        if slack_tokens_configured():
+            args = parser.parse_args(["serve", *(argv or [])])
+        else:
+            print(f"koho: no Slack tokens are configured ({', '.join(SLACK_TOKENS)} are all empty), so this starts "
+                  "the local playground instead of connecting to Slack. Put the tokens into .env to use Slack.",
+                  flush=True)
+            args = parser.parse_args(["playground"])
     if args.command == "version":
         print(__version__)
         return 0
-    handlers = {"serve": cmd_serve, "worker": cmd_worker, "export": cmd_export, "migrate": cmd_migrate, "check-config": cmd_check_config}
+    handlers = {"serve": cmd_serve, "playground": cmd_playground, "worker": cmd_worker, "export": cmd_export, "migrate": cmd_migrate, "check-config": cmd_check_config}
     return handlers[args.command](args)
 
 

@@ -29,6 +29,37 @@ WHERE_TO_GET = {
 }
 
 
+SLACK_TOKENS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
+
+
+def _environ_with_dotenv(dotenv_path: str | Path | None) -> dict[str, str]:
+    """The environment over `.env` (the environment wins), without changing os.environ."""
+    values: dict[str, str] = {}
+    if dotenv_path is not None and Path(dotenv_path).is_file():
+        from dotenv import dotenv_values
+
+        values = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None}
+    return {**values, **os.environ}
+
+
+def slack_tokens_configured(environ: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env") -> bool:
+    """Whether any Slack token or secret is set. None at all: `python -m bot` starts the playground;
+    some but not all: `load_settings` names what is missing, as ever."""
+    if environ is None:
+        environ = _environ_with_dotenv(dotenv_path)
+    return any(environ.get(name, "").strip() for name in SLACK_TOKENS)
+
+
+def playground_config_path(environ: Mapping[str, str] | None = None, *,
+                           dotenv_path: str | Path | None = ".env") -> Path | None:
+    """The organisation file the playground shows: KOHO_CONFIG, else config/organization.toml, else the example."""
+    if environ is None:
+        environ = _environ_with_dotenv(dotenv_path)
+    configured = environ.get("KOHO_CONFIG", "").strip()
+    candidates = [configured] if configured else [DEFAULT_CONFIG_PATH, "config/organization.example.toml"]
+    return next((Path(c) for c in candidates if Path(c).is_file()), None)
+
+
 class SettingsError(Exception):
     """One or more settings are missing or wrong; `problems` lists each, ready to print."""
 

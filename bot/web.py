@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -91,6 +92,9 @@ class Server:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._server.pull_trigger()  # wake the loop now rather than at its next timeout
+        # Wake the loop now rather than at its next timeout. If it woke by itself in between, it has
+        # closed its sockets (the trigger too) already: nothing left to wake.
+        with contextlib.suppress(OSError):
+            self._server.pull_trigger()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=10)
