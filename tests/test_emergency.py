@@ -459,3 +459,41 @@ def test_a_drill_pauses_nothing_and_says_so(koho):
     koho.fake.wait_for("chat.postMessage", channel="C0PR", count=2,
                        predicate=lambda c: c.ok and "掲載依頼" in c.args["text"])
     assert not any("緊急事態" in m["text"] for m in koho.fake.messages("C0PR"))
+
+
+# -- 緊急 posts submitted before the declaration ---------------------------------------------------------
+
+
+def test_a_pending_emergency_post_moves_to_the_fast_track_when_a_real_emergency_is_declared(koho):
+    proposal_id = propose(koho, text="【緊急】市内で大きな揺れ。身の安全を確保してください。", kind="emergency")
+    old = request_for(koho, "C0KANKYO", proposal_id)  # no emergency yet: the ordinary two-step chain
+    assert "緊急時承認" not in texts(old)
+
+    declare(koho)
+    request = request_for(koho, EMERGENCY_CHANNEL, proposal_id)
+    shown = texts(request)
+    assert "緊急時承認（ファストトラック）" in shown and "<@U0ONCALL1>" in shown and "<@U0PR1>" in shown
+    wait_updated(koho, "C0KANKYO", "ファストトラック）に移りました")
+    assert "proposal.fast_tracked" in audit_actions(koho, "proposal", proposal_id)
+
+    approve(koho, "U0ONCALL2", EMERGENCY_CHANNEL, proposal_id)  # one approval is enough now
+    assert proposal_status(koho, proposal_id) == "approved"
+    assert publications(koho, proposal_id) == [("city-x", "handed_off")]
+
+
+def test_a_drill_does_not_move_emergency_posts_to_the_fast_track(koho):
+    proposal_id = propose(koho, text="【緊急】訓練前の投稿です。", kind="emergency")
+    declare(koho, mode="drill")
+    assert "proposal.fast_tracked" not in audit_actions(koho, "proposal", proposal_id)
+    request_for(koho, "C0KANKYO", proposal_id)  # still with the department
+
+
+def test_an_emergency_post_on_the_ordinary_chain_is_chased_in_real_minutes(koho):
+    proposal_id = propose(koho, text="【緊急】断水のお知らせ。", kind="emergency")
+    request_for(koho, "C0KANKYO", proposal_id)
+    koho.clock.advance(timedelta(minutes=14))
+    assert koho.sweep()["proposals.remind_and_escalate"] == 0
+    koho.clock.advance(timedelta(minutes=1))  # 15 real minutes, not 4 office hours
+    assert koho.sweep()["proposals.remind_and_escalate"] == 1
+    reminder = message_with(koho, "C0KANKYO", "緊急時の承認依頼が15分以上")
+    assert "<@U0KANKYOHEAD>" in texts(reminder)

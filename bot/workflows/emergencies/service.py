@@ -48,6 +48,7 @@ from bot.workflows.proposals.models import Proposal, Publication
 from bot.workflows.proposals.rules import TRANSITIONS, Kind
 from bot.workflows.proposals.rules import Status as ProposalStatus
 from bot.workflows.proposals.service import (
+    fast_track_pending,
     hand_off_due,
     publication_channel,
     publication_message_key,
@@ -291,6 +292,7 @@ class EmergencyService:
                                           after=channel)
             if not emergency.drill:
                 self._carry_over_ended_reviews(session, emergency, now)
+                fast_track_pending(session, self.org, now, emergency_id=emergency.id)
                 held = hold_routine_posts(session, self.org, now, trigger="declared")
                 if not held:  # the PR office hears that routine posting is paused even when nothing was held
                     outbox.post(session, channel=self.org.pr_office.channel, view="emergency_held_notice",
