@@ -193,6 +193,37 @@ def _notes(tr: Translator, org: Organization, comment: Comment, hiding: HidingRe
     return lines
 
 
+def has_masked(comment: Comment) -> bool:
+    """Whether Slack sees anything of the comment masked (then 原文を表示 is offered)."""
+    return bool(comment.masked_kinds) or any(
+        value and mask_personal_data(value).text != value for value in (comment.author, comment.author_handle, comment.url))
+
+
+def show_original_button(tr: Translator, comment: Comment) -> dict[str, Any]:
+    return blocks.button(tr.plain("comments.button.show_original"), CommentAction.SHOW_ORIGINAL, str(comment.id))
+
+
+ORIGINAL_TEXT_MAX = 12000  # of the original in the ephemeral message (sections of 3,000, well within 50 blocks)
+
+
+def original_message(tr: Translator, comment_id: int, original: dict[str, Any]) -> dict[str, Any]:
+    """The unmasked comment, for one entitled person's eyes (ephemeral); still escaped: it pings nobody."""
+    text = original.get("text") or ""
+    shown: list[Block] = [blocks.section(tr.t("comments.original.title", id=comment_id))]
+    shown += blocks.long_text_sections(str(quote(text[:ORIGINAL_TEXT_MAX])))
+    if len(text) > ORIGINAL_TEXT_MAX:
+        shown.append(blocks.context(tr.t("comments.message.truncated", length=len(text))))
+    facts = []
+    author = " ".join(v for v in (original.get("author"), original.get("author_handle")) if v)
+    if author:
+        facts.append(tr.t("comments.original.author", author=author))
+    if original.get("url"):
+        facts.append(tr.t("comments.original.url", url=original["url"]))
+    facts.append(tr.t("comments.original.recorded"))
+    shown.append(blocks.context(*facts))
+    return {"text": tr.t("comments.original.text", id=comment_id), "blocks": shown}
+
+
 def _available(comment: Comment, hiding: HidingRequest | None) -> list[Action]:
     pending = hiding is not None and hiding.status == "pending"
     return [a for a in actions_in(comment.status) if not (a is Action.REQUEST_HIDING and pending)]
@@ -254,6 +285,8 @@ def comment_message(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         notes.append(tr.t("comments.message.triage"))
     if notes:
         shown.append(blocks.context(*notes))
+    if has_masked(comment):  # on its own, apart from the workflow's buttons: it changes nothing
+        shown.append(blocks.actions(show_original_button(tr, comment), block_id=f"comment-original-{comment.id}"))
     if current:
         shown += _action_elements(tr, org, comment, hiding)
     text = tr.t("comments.message.text", id=comment.id, category=category_label(tr, comment.category),
@@ -306,6 +339,8 @@ def _row(ctx: RenderContext, listing: CommentListing, item: CommentListingItem, 
                 else _ROW_ACTION_LABELS[action]
             options.append(blocks.option(tr.plain(label), f"{action}:{_value(comment)}"))
         accessory = {"type": "overflow", "action_id": CommentAction.ROW_MENU, "options": options[:5]}
+    elif listing.kind == "emergency" and has_masked(comment):  # an alert's row: the on-call officer may need it
+        accessory = show_original_button(tr, comment)
     return blocks.section("\n".join(lines), block_id=f"comment-row-{comment.id}", accessory=accessory)
 
 
@@ -361,6 +396,8 @@ def emergency_message(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]
         blocks.context(routed, tr.t("comments.emergency.on_call",
                                     people=mrkdwn.Mrkdwn(" ".join(mrkdwn.mention(u) for u in org.on_call)))),
     ]
+    if has_masked(comment):
+        shown.append(blocks.actions(show_original_button(tr, comment), block_id=f"comment-emergency-actions-{comment.id}"))
     return {"text": tr.t("comments.emergency.text", id=comment.id, excerpt=excerpt(comment.masked_text, 80)),
             "blocks": shown}
 
