@@ -305,3 +305,17 @@ def test_a_comment_with_nothing_masked_offers_no_original(koho):
     comment_id = receive(koho, "粗大ごみの予約方法を教えてください")
     message = message_showing(koho, "C0KANKYO", comment_id)
     assert CommentAction.SHOW_ORIGINAL not in json.dumps(message)
+
+
+def test_masking_placeholders_are_shown_in_each_readers_language(koho):
+    comment_id = receive(koho, "ごみの件で折り返してください 090-1234-5678 taro@example.jp")
+    message = message_showing(koho, "C0KANKYO", comment_id)
+    assert "[電話番号]" in texts(message) and "[メールアドレス]" in texts(message)  # the channel reads Japanese
+    masked = stored(koho, comment_id).masked_text  # stored neutral: no language in the database
+    assert "電話番号" not in masked and "090-1234-5678" not in masked
+
+    koho.fake.users["U0STAFF2"] = {"id": "U0STAFF2", "name": "staff2", "locale": "en-US"}
+    form = modal(koho, "U0STAFF2", lambda: click(koho, "U0STAFF2", message, CommentAction.DONE))
+    shown = json.dumps(form, ensure_ascii=False)
+    assert "[phone number]" in shown and "[email address]" in shown
+    assert "電話番号" not in shown and "090-1234-5678" not in shown

@@ -20,11 +20,14 @@ from typing import Literal
 MaskKind = Literal["phone", "email", "my_number", "postal_address"]
 
 # One placeholder per kind, whatever the length of what it hides, so nothing about the data leaks.
-# Placeholders contain no digits, @ or 〒, so masking them again finds nothing.
-PHONE_PLACEHOLDER = "[電話番号]"
-EMAIL_PLACEHOLDER = "[メールアドレス]"
-MY_NUMBER_PLACEHOLDER = "[個人番号]"
-ADDRESS_PLACEHOLDER = "[住所]"
+# Placeholders contain no digits, @ or 〒, so masking them again finds nothing. They are neutral markers,
+# stored as they are (`comments.masked_text`) and shown in each reader's language by `render_placeholders`
+# with the words of the catalogs (`comments.placeholder.*`): "[電話番号]" for one reader, "[phone number]" for another.
+PHONE_PLACEHOLDER = "⟦phone⟧"
+EMAIL_PLACEHOLDER = "⟦email⟧"
+MY_NUMBER_PLACEHOLDER = "⟦my_number⟧"
+ADDRESS_PLACEHOLDER = "⟦postal_address⟧"
+_PLACEHOLDER_RE = re.compile(r"⟦(phone|email|my_number|postal_address)⟧")
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ _POSTAL_CODE = rf"{_DIGIT}{{3}}{_DASH}?{_DIGIT}{{4}}{_NOT_BEFORE_DIGITS}"
 _KANJI = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆ヶ]"
 # An address runs to the end of the line/sentence/clause, or to where contact details start
 # ("… 千葉港1-1 TEL 043-…"), or to an earlier placeholder.
-_ADDRESS_STOP = r"(?:電話|携帯|メール|☎|℡|[Tt][Ee][Ll]|[Ff][Aa][Xx]|[@＠\[])"
+_ADDRESS_STOP = r"(?:電話|携帯|メール|☎|℡|[Tt][Ee][Ll]|[Ff][Aa][Xx]|[@＠\[⟦])"
 _ADDRESS_REST = rf"(?:(?!{_ADDRESS_STOP})[^\n\r。、，,！？!?])*"
 _ADDRESS_AFTER_CODE = rf"(?:{_SPACE}*{_KANJI}{_ADDRESS_REST})?"
 # 〒 says "a mailing address follows": the code and the address after it are masked, 〒 included.
@@ -204,6 +207,11 @@ def _apply(detector: _Detector, text: str) -> tuple[str, list[MaskKind]]:
         position = end
     pieces.append(text[position:])
     return "".join(pieces), found
+
+
+def render_placeholders(text: str, word: Callable[[str], str]) -> str:
+    """Masked text as a reader sees it: each placeholder replaced by `word(kind)` (the reader's language)."""
+    return _PLACEHOLDER_RE.sub(lambda m: word(m.group(1)), text)
 
 
 def mask_personal_data(text: str) -> MaskResult:

@@ -18,7 +18,7 @@ from bot.i18n import Translator
 from bot.organization import Organization
 from bot.text import mrkdwn
 from bot.text.categories import Category
-from bot.text.masking import mask_personal_data
+from bot.text.masking import mask_personal_data, render_placeholders
 from bot.views import NothingToRender, RenderContext, renders
 from bot.workflows.comments.models import Comment, CommentListing, CommentListingItem, HidingRequest
 from bot.workflows.comments.rules import (
@@ -59,6 +59,11 @@ def criterion_label(tr: Translator, criterion: str) -> str:
 def department_name(org: Organization, department_id: str | None) -> str:
     department = org.department(department_id) if department_id else None
     return department.name if department is not None else org.pr_office.name
+
+
+def shown_masked(tr: Translator, masked: str) -> str:
+    """Masked text with its placeholders in the reader's language ("[電話番号]", "[phone number]")."""
+    return render_placeholders(masked, lambda kind: tr.plain(f"comments.placeholder.{kind}"))
 
 
 def quote(text: str) -> mrkdwn.Mrkdwn:
@@ -114,7 +119,7 @@ def _title(tr: Translator, comment: Comment) -> str:
 
 
 def _shown_text(tr: Translator, comment: Comment) -> list[Block]:
-    text = comment.masked_text
+    text = shown_masked(tr, comment.masked_text)
     shown = [blocks.section(quote(text[:SHOWN_TEXT_MAX]))]
     if len(text) > SHOWN_TEXT_MAX:
         shown.append(blocks.context(tr.t("comments.message.truncated", length=len(text))))
@@ -129,7 +134,8 @@ def _facts(tr: Translator, org: Organization, comment: Comment) -> Block:
         tr.t("comments.message.source_account", source=source, account=account.name) if account
         else tr.t("comments.message.source", source=source),
     ]
-    author, handle = (mask_personal_data(v).text if v else None for v in (comment.author, comment.author_handle))
+    author, handle = (shown_masked(tr, mask_personal_data(v).text) if v else None
+                      for v in (comment.author, comment.author_handle))
     if author and handle:
         facts.append(tr.t("comments.message.author_handle", author=author, handle=handle))
     elif author or handle:
@@ -137,8 +143,8 @@ def _facts(tr: Translator, org: Organization, comment: Comment) -> Block:
     if comment.url:
         # A URL can carry an e-mail address (?mail=…): then it is shown masked, as text, not as a link.
         masked_url = mask_personal_data(comment.url).text
-        facts.append(tr.t("comments.message.link",
-                          link=mrkdwn.link(comment.url) if masked_url == comment.url else masked_url))
+        facts.append(tr.t("comments.message.link", link=mrkdwn.link(comment.url) if masked_url == comment.url
+                          else shown_masked(tr, masked_url)))
     if comment.department_id:
         facts.append(tr.t("comments.message.department", department=department_name(org, comment.department_id),
                           reason=_reason(tr, org, comment)))
@@ -290,7 +296,7 @@ def comment_message(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
     if current:
         shown += _action_elements(tr, org, comment, hiding)
     text = tr.t("comments.message.text", id=comment.id, category=category_label(tr, comment.category),
-                excerpt=excerpt(comment.masked_text, 80))
+                excerpt=excerpt(shown_masked(tr, comment.masked_text), 80))
     return {"text": text, "blocks": shown}
 
 
@@ -320,7 +326,7 @@ def _row(ctx: RenderContext, listing: CommentListing, item: CommentListingItem, 
     show_department = listing.kind in ("escalation", "emergency") or comment.department_id is None
     head = (tr.t("comments.listing.row_department", department=department_name(org, comment.department_id), **values)
             if show_department else tr.t("comments.listing.row", **values))
-    lines = [head, quote(excerpt(comment.masked_text))]
+    lines = [head, quote(excerpt(shown_masked(tr, comment.masked_text)))]
     current = item.assignment == comment.assignment
     if not current:
         lines.append(tr.t("comments.listing.moved", department=department_name(org, comment.department_id),
@@ -398,7 +404,7 @@ def emergency_message(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]
     ]
     if has_masked(comment):
         shown.append(blocks.actions(show_original_button(tr, comment), block_id=f"comment-emergency-actions-{comment.id}"))
-    return {"text": tr.t("comments.emergency.text", id=comment.id, excerpt=excerpt(comment.masked_text, 80)),
+    return {"text": tr.t("comments.emergency.text", id=comment.id, excerpt=excerpt(shown_masked(tr, comment.masked_text), 80)),
             "blocks": shown}
 
 
@@ -413,7 +419,7 @@ def hiding_request_message(ctx: RenderContext, ref: dict[str, Any]) -> dict[str,
         blocks.section(tr.t("comments.hiding.title", id=comment.id,
                             department=department_name(org, comment.department_id)),
                        block_id=f"comment-hiding-{request.id}"),
-        blocks.section(quote(excerpt(comment.masked_text, 1000))),
+        blocks.section(quote(excerpt(shown_masked(tr, comment.masked_text), 1000))),
         blocks.section(tr.t("comments.hiding.request", who=mrkdwn.mention(request.requested_by),
                             criterion=criterion_label(tr, request.criterion))),
     ]
@@ -505,7 +511,7 @@ def already_forwarded_modal(tr: Translator, org: Organization, comment: Comment)
 def _summary(tr: Translator, comment: Comment) -> Block:
     return blocks.section(tr.t("comments.modal.comment_summary", id=comment.id,
                                category=category_label(tr, comment.category),
-                               status=status_label(tr, comment.status), excerpt=quote(excerpt(comment.masked_text))))
+                               status=status_label(tr, comment.status), excerpt=quote(excerpt(shown_masked(tr, comment.masked_text)))))
 
 
 def _metadata(comment: Comment) -> str:
