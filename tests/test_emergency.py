@@ -3,9 +3,10 @@ the status, the end with its timeline, and a drill — through signed requests t
 read back from the fake Slack, on SQLite and PostgreSQL."""
 
 import threading
+import time
 from datetime import timedelta
 
-from bot.workflows.emergencies.models import Emergency
+from bot.workflows.emergencies.models import Emergency, EmergencyStep
 from tests.conftest import TEST_START
 from tests.emergency_support import (
     EMERGENCY_CHANNEL,
@@ -218,6 +219,29 @@ def test_someone_not_on_call_cannot_tick_but_an_assigned_person_can_and_notes_ar
     assert audit_actions(koho, "emergency", emergency_id) == [
         "emergency.declared", "emergency.step_done_refused", "emergency.step_assigned", "emergency.note_added",
         "emergency.step_done"]
+
+
+def test_of_two_officers_assigning_one_step_from_the_same_message_the_second_is_told_who_assigned_whom(koho):
+    emergency_id = declare(koho)
+    items = checklist(koho, emergency_id)  # both look at the checklist: nobody is assigned yet
+    step = step_ids(koho, emergency_id)[1]
+    koho.services.dispatcher.stop()  # the first assignment's update has not reached Slack when the second comes
+    click(koho, "U0ONCALL1", items, "emergency_step_assign", block_id=f"step_actions:{step}", selected_user="U0STAFF1")
+    deadline = time.monotonic() + 5
+    while assignee_of(koho, step) != "U0STAFF1":  # (the listener runs after the ack)
+        assert time.monotonic() < deadline, "the first assignment was not stored"
+        time.sleep(0.02)
+
+    click(koho, "U0ONCALL2", items, "emergency_step_assign", block_id=f"step_actions:{step}", selected_user="U0STAFF2")
+    (text,) = ephemerals(koho)
+    assert "<@U0ONCALL1> が <@U0STAFF1> を担当にしていました" in text
+    assert assignee_of(koho, step) == "U0STAFF1"
+    assert audit_actions(koho, "emergency", emergency_id).count("emergency.step_assigned") == 1
+
+
+def assignee_of(koho, step_id):
+    with koho.db.read() as session:
+        return session.get(EmergencyStep, step_id).assignee
 
 
 def test_an_assignment_by_someone_not_on_call_is_refused_and_the_menu_put_back(koho):

@@ -40,6 +40,7 @@ from bot.views.proposal_form import FormPrefill, default_department, proposal_fo
 from bot.workflows.emergencies.models import Emergency
 from bot.workflows.emergencies.rules import Declaration, may_declare, validate
 from bot.workflows.emergencies.service import (
+    UNSEEN,
     EmergencyError,
     EmergencyService,
     Outcome,
@@ -209,7 +210,8 @@ def register(app: App, services: Services) -> None:
         assignee = action.get("selected_user")
         if step_id is None or not assignee:
             return
-        attempt(respond, user_id, lambda: emergencies.assign(user_id, step_id, assignee))
+        seen = _assignee_shown(body.get("message"), action.get("block_id"))
+        attempt(respond, user_id, lambda: emergencies.assign(user_id, step_id, assignee, seen=seen))
 
     @app.action(EmergencyAction.STEP_NOTE)
     def step_note(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,
@@ -389,6 +391,16 @@ def _value(view: dict[str, Any], block_id: str) -> Any:
         stamp = state.get("selected_date_time")
         return datetime.fromtimestamp(int(stamp), tz=UTC) if str(stamp or "").isdigit() else None
     return None
+
+
+def _assignee_shown(message: dict[str, Any] | None, block_id: str | None) -> str | None | object:
+    """The assignee the person saw in the message's menu (None: nobody), or UNSEEN without the message."""
+    for block in (message or {}).get("blocks") or []:
+        if block.get("block_id") == block_id:
+            for element in block.get("elements") or []:
+                if element.get("action_id") == EmergencyAction.STEP_ASSIGN:
+                    return element.get("initial_user")
+    return UNSEEN
 
 
 def _id_after_colon(block_id: str | None) -> int | None:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.db import Database
 from bot.organization import Organization
+from bot.text.mrkdwn import mention
 from bot.workflows import audit, outbox
 from bot.workflows.emergencies.models import Emergency, EmergencyNote, EmergencyStep, HeldPost
 from bot.workflows.emergencies.post_templates import PostContext, render_post
@@ -55,6 +56,7 @@ from bot.workflows.proposals.service import (
 )
 
 SUBJECT = "emergency"
+UNSEEN = object()  # assign(): the caller does not know what the person saw
 PROPOSAL_SUBJECT = "proposal"  # the proposal flow's audit subject: holds and resumes are on its record too
 REVIEW_PAGE_SIZE = 20  # held posts per review message: 2 blocks each, within Slack's 50
 
@@ -349,7 +351,10 @@ class EmergencyService:
             self._update_checklist(session, emergency.id, now)
             return Outcome("done")
 
-    def assign(self, actor: str, step_id: int, assignee: str) -> Outcome:
+    def assign(self, actor: str, step_id: int, assignee: str, *, seen: str | None | object = UNSEEN) -> Outcome:
+        """Assign a step. `seen`: the assignee the person saw in the message (None: nobody) — when someone
+        else has assigned it since, nothing changes and the person is told who assigned whom. Of two
+        assignments at once, one wins the same way (`UPDATE … WHERE row_version = :read`)."""
         now = self.clock.now()
         with self.db.transaction() as session:
             step = self._step(session, step_id)
@@ -363,10 +368,15 @@ class EmergencyService:
             previous = step.assignee
             if previous == assignee:
                 return Outcome("done")
-            session.execute(
-                update(EmergencyStep).where(EmergencyStep.id == step.id)
+            if seen is not UNSEEN and seen != previous:
+                return self._assigned_meanwhile(session, emergency, step, now)
+            won = session.execute(
+                update(EmergencyStep).where(EmergencyStep.id == step.id, EmergencyStep.row_version == step.row_version)
                 .values(assignee=assignee, row_version=EmergencyStep.row_version + 1)
-            )
+            ).rowcount
+            if won != 1:
+                session.refresh(step)
+                return self._assigned_meanwhile(session, emergency, step, now)
             audit.record(session, at=now, actor=actor, action="emergency.step_assigned", subject_type=SUBJECT,
                          subject_id=emergency.id, from_state=previous, to_state=assignee, **self._step_details(step))
             self._update_checklist(session, emergency.id, now)
@@ -374,6 +384,15 @@ class EmergencyService:
                 outbox.direct_message(session, user_id=assignee, view="emergency_assigned_dm",
                                       ref={"step_id": step.id, "by": actor}, now=now, after=self.org.emergency_channel)
             return Outcome("done")
+
+    def _assigned_meanwhile(self, session: Session, emergency: Emergency, step: EmergencyStep,
+                            now: datetime) -> Outcome:
+        """Someone assigned the step since the person looked: who assigned whom (and the menu put back)."""
+        by = next((e.actor for e in reversed(audit.events_for(session, SUBJECT, emergency.id))
+                   if e.action == "emergency.step_assigned" and e.details.get("step") == step.id), None)
+        self._update_checklist(session, emergency.id, now)
+        return Outcome("already", "emergency.refused.already_assigned",
+                       {"who": by, "assignee": mention(step.assignee) if step.assignee else "—"})
 
     def open_note(self, actor: str, step_id: int) -> tuple[Outcome | None, EmergencyStep]:
         """Before opening the note modal: (None, step) if `actor` may add a note now, else (why not, step)."""
