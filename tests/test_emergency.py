@@ -521,3 +521,47 @@ def test_an_emergency_post_on_the_ordinary_chain_is_chased_in_real_minutes(koho)
     assert koho.sweep()["proposals.remind_and_escalate"] == 1
     reminder = message_with(koho, "C0KANKYO", "緊急時の承認依頼が15分以上")
     assert "<@U0KANKYOHEAD>" in texts(reminder)
+
+
+# -- no Slack call while a database session is open --------------------------------------------------
+
+
+def test_status_and_the_offer_call_slack_only_outside_database_sessions(koho, monkeypatch):
+    """users.info (the reader's language, up to its timeout) and respond() must not hold a session open."""
+    from contextlib import contextmanager
+
+    from slack_bolt.context.respond.respond import Respond
+
+    depth = threading.local()
+    violations = []
+    real_read, real_translator_for, real_respond = koho.services.db.read, koho.services.translator_for, Respond.__call__
+
+    @contextmanager
+    def read():
+        depth.n = getattr(depth, "n", 0) + 1
+        try:
+            with real_read() as session:
+                yield session
+        finally:
+            depth.n -= 1
+
+    def translator_for(user_id):
+        if getattr(depth, "n", 0):
+            violations.append(("translator_for", user_id))
+        return real_translator_for(user_id)
+
+    def respond(self, *args, **kwargs):
+        if getattr(depth, "n", 0):
+            violations.append(("respond", kwargs.get("text", "")[:40]))
+        return real_respond(self, *args, **kwargs)
+
+    declare(koho)
+    monkeypatch.setattr(koho.services.db, "read", read)
+    monkeypatch.setattr(koho.services, "translator_for", translator_for)
+    monkeypatch.setattr(Respond, "__call__", respond)
+    for text, user in (("status", "U0STAFF1"), ("status 99", "U0STAFF1"), ("", "U0ONCALL2")):
+        assert koho.slack.command("/emergency", text, user_id=user, channel_id=EMERGENCY_CHANNEL).status == 200
+    shown = ephemerals(koho, count=3)
+    assert sorted(shown) == sorted(["緊急事態の状況（1件）", "この緊急事態（または項目）は見つかりませんでした。",
+                                    "対応中の緊急事態があります。同じ事態なら、新しく宣言せずに状況を確認してください。"])
+    assert violations == []
