@@ -565,3 +565,20 @@ def test_status_and_the_offer_call_slack_only_outside_database_sessions(koho, mo
     assert sorted(shown) == sorted(["緊急事態の状況（1件）", "この緊急事態（または項目）は見つかりませんでした。",
                                     "対応中の緊急事態があります。同じ事態なら、新しく宣言せずに状況を確認してください。"])
     assert violations == []
+
+
+def test_an_emergency_post_that_slipped_past_the_declaration_is_fast_tracked_by_the_sweep(koho):
+    from bot.workflows.proposals.rules import CHECKLIST, Draft
+    from bot.workflows.proposals.service import ProposalService
+
+    declare(koho)
+    # Submitted in the very instant of the declaration: its submit read "no emergency" (the race on PostgreSQL).
+    service = ProposalService(koho.db, koho.services.org, koho.clock)
+    proposal_id = service.submit("U0STAFF1", Draft(text="【緊急】断水しています。", accounts=("city-x",),
+                                                   department_id="kankyo", kind="emergency", checklist=CHECKLIST),
+                                 emergency_active=False)
+    assert koho.sweep()["emergencies.fast_track_emergency_posts"] == 1
+    assert koho.sweep()["emergencies.fast_track_emergency_posts"] == 0  # once
+    koho.services.notify()
+    request_for(koho, EMERGENCY_CHANNEL, proposal_id)
+    assert "proposal.fast_tracked" in audit_actions(koho, "proposal", proposal_id)

@@ -109,7 +109,7 @@ def active_emergencies(session: Session) -> list[Emergency]:
     return list(session.scalars(select(Emergency).where(Emergency.status == Status.ACTIVE).order_by(Emergency.id)))
 
 
-def _latest_real_active(session: Session, *, other_than: int | None = None) -> Emergency | None:
+def latest_real_active(session: Session, *, other_than: int | None = None) -> Emergency | None:
     query = select(Emergency).where(Emergency.status == Status.ACTIVE, Emergency.drill.is_(False))
     if other_than is not None:
         query = query.where(Emergency.id != other_than)
@@ -126,7 +126,7 @@ def hold_routine_posts(session: Session, org: Organization, now: datetime, *, tr
     instant an emergency was being declared). Idempotent: only `approved` proposals are touched, each with
     a conditional update, so two runs at once hold each proposal once.
     """
-    emergency = _latest_real_active(session)
+    emergency = latest_real_active(session)
     if emergency is None:
         return []
     candidates = session.scalars(
@@ -150,7 +150,7 @@ def hold_if_emergency(session: Session, org: Organization, proposal: Proposal, n
     emergency is active (instead of handing it off). Returns whether it was held."""
     if not _routine(session, proposal):
         return False
-    emergency = _latest_real_active(session)
+    emergency = latest_real_active(session)
     if emergency is None:
         return False
     if not _hold(session, org, emergency, proposal, now):
@@ -481,7 +481,7 @@ class EmergencyService:
             held = list(session.scalars(select(HeldPost).where(HeldPost.emergency_id == emergency.id,
                                                                HeldPost.status == HeldStatus.HELD)
                                         .order_by(HeldPost.id)))
-            successor = _latest_real_active(session, other_than=emergency.id) if held else None
+            successor = latest_real_active(session, other_than=emergency.id) if held else None
             audit.record(session, at=now, actor=actor, action="emergency.ended", subject_type=SUBJECT,
                          subject_id=emergency.id, from_state=Status.ACTIVE, to_state=Status.ENDED, reason=note,
                          held=len(held), carried_over_to=successor.id if successor else None)
