@@ -48,9 +48,21 @@ def load_organization_or_exit(path):  # noqa: ANN001, ANN201
         fail(f"the organisation file {e.path} has {len(e.problems)} problem(s):", e.problems)
 
 
+def check_templates_or_exit(org):  # noqa: ANN001, ANN201
+    """The organisation's emergency post templates render (a broken one would fall back only at the worst time)."""
+    from datetime import UTC, datetime
+
+    from bot.workflows.emergencies.post_templates import template_problems
+
+    problems = template_problems(org, datetime.now(UTC))
+    if problems:
+        fail(f"{len(problems)} emergency post template(s) of {org.emergency.templates_dir} need attention:", problems)
+    return org
+
+
 def cmd_check_config(_: argparse.Namespace) -> int:
     settings = load_settings_or_exit()
-    org = load_organization_or_exit(settings.config_path)
+    org = check_templates_or_exit(load_organization_or_exit(settings.config_path))
     print(
         f"koho: {settings.config_path} is valid: {org.name}, {len(org.departments)} departments, "
         f"{len(org.accounts)} accounts, locale {org.locale}."
@@ -111,7 +123,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = load_settings_or_exit()
     logs.configure(settings.log_level, settings.secrets())
-    org = load_organization_or_exit(settings.config_path)
+    org = check_templates_or_exit(load_organization_or_exit(settings.config_path))
     db = open_database_or_exit(settings)
     try:
         app = create_app(settings, org, db)

@@ -20,8 +20,9 @@ from bot.workflows.proposals.rules import (
     changes_between,
     composed_text,
     eligible_approvers,
+    on_the_clock,
 )
-from bot.workflows.proposals.service import step_message_key
+from bot.workflows.proposals.service import MOVED_TO_FAST_TRACK, step_message_key
 
 TITLE_LENGTH = 40
 
@@ -103,6 +104,8 @@ def outcome_line(tr: Translator, step: ApprovalStep, proposal: Proposal) -> str:
                     reason=step.reason or "")
     if step.status == StepStatus.WAITING:
         return tr.t("proposal.request.waiting")
+    if step.status == StepStatus.CANCELLED and step.reason == MOVED_TO_FAST_TRACK:
+        return tr.t("proposal.request.moved_to_fast_track")
     return tr.t("proposal.request.cancelled", status=tr.plain(f"proposal.status.{proposal.status}"))
 
 
@@ -213,6 +216,8 @@ def proposal_dm(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
             actions.append(withdraw_button(tr, proposal.id))
     elif event == "rejected":
         text = tr.t("proposal.dm.rejected", title=title, who=mention(step.decided_by), reason=step.reason or "")
+    elif event == "fast_tracked":
+        text = tr.t("proposal.dm.fast_tracked", title=title, where=_request_link(ctx, tr, step) if step else "")
     elif event == "published":
         urls = Mrkdwn(" ".join(link(p.url) for p in proposal.publications if p.url))
         text = tr.t("proposal.dm.published", title=title, urls=urls)
@@ -287,7 +292,7 @@ def step_reminder(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         raise NothingToRender("already decided")
     tr, org = ctx.tr, ctx.org
     approvers = mentions(eligible_approvers(step.stage, step.department_id, step.proposal.proposer, org))
-    if step.stage == "fast_track":
+    if on_the_clock(step.stage, step.proposal.kind):
         text = tr.t("proposal.reminder.reminder_fast", approvers=approvers,
                     minutes=int(org.approval.fast_track_reminder_minutes))
     else:

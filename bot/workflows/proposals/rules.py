@@ -200,6 +200,15 @@ def plan_chain(kind: Kind, department_id: str, org: Organization, *, emergency_a
     return [PlannedStep(Stage.DEPARTMENT, department_id), PlannedStep(Stage.PR_OFFICE, PR_OFFICE_ID)]
 
 
+def on_the_clock(stage: str, kind: str) -> bool:
+    """Whether a step's reminders count real minutes rather than office hours.
+
+    The fast track always does; so does every step of a 緊急 post, whatever its stage: a 緊急 post submitted
+    on a Saturday night must not wait for Monday morning to be chased.
+    """
+    return stage == Stage.FAST_TRACK or kind == Kind.EMERGENCY
+
+
 def step_approvers(stage: str, department_id: str, org: Organization) -> tuple[str, ...]:
     if stage == Stage.FAST_TRACK:
         return tuple(dict.fromkeys(org.pr_office.approvers + org.on_call))

@@ -160,14 +160,7 @@ class ProposalService:
         self._ask(session, proposal, steps[0], now)
 
     def _ask(self, session: Session, proposal: Proposal, step: ApprovalStep, now: datetime) -> None:
-        step.status, step.requested_at = StepStatus.PENDING, now
-        audit.record(session, at=now, actor=audit.SYSTEM, action="step.requested", subject_type=SUBJECT,
-                     subject_id=proposal.id, to_state=StepStatus.PENDING, step=step.id, stage=step.stage,
-                     version=step.version_number)
-        outbox.post(session, channel=step_channel(step, self.org), view="approval_request",
-                    ref={"step_id": step.id}, now=now, message_key=step_message_key(step.id))
-        for approver in eligible_approvers(step.stage, step.department_id, proposal.proposer, self.org):
-            outbox.home(session, user_id=approver, now=now)
+        ask_step(session, self.org, proposal, step, now)
 
     # -- deciding ------------------------------------------------------------------------------
 
@@ -410,6 +403,70 @@ class ProposalService:
         ).rowcount
         if won != 1:
             raise _LostRace
+
+
+def ask_step(session: Session, org: Organization, proposal: Proposal, step: ApprovalStep, now: datetime) -> None:
+    """A step's turn: its request goes to its channel and its approvers' Home tabs."""
+    step.status, step.requested_at = StepStatus.PENDING, now
+    audit.record(session, at=now, actor=audit.SYSTEM, action="step.requested", subject_type=SUBJECT,
+                 subject_id=proposal.id, to_state=StepStatus.PENDING, step=step.id, stage=step.stage,
+                 version=step.version_number)
+    outbox.post(session, channel=step_channel(step, org), view="approval_request",
+                ref={"step_id": step.id}, now=now, message_key=step_message_key(step.id))
+    for approver in eligible_approvers(step.stage, step.department_id, proposal.proposer, org):
+        outbox.home(session, user_id=approver, now=now)
+
+
+MOVED_TO_FAST_TRACK = "moved_to_fast_track"  # the reason on a step cancelled because its proposal was fast-tracked
+
+
+def fast_track_pending(session: Session, org: Organization, now: datetime, *, emergency_id: int) -> list[int]:
+    """A real emergency was declared: 緊急 proposals still on the ordinary chain move to the fast track.
+
+    Their open steps (pending or waiting) are cancelled, each conditionally, and one fast-track step is asked
+    in the emergency channel. A step decided in the same instant wins: that proposal is left as it is.
+    Returns the ids of the proposals moved.
+    """
+    moved = []
+    pending = session.scalars(
+        select(Proposal).where(Proposal.kind == Kind.EMERGENCY, Proposal.status == Status.PENDING).order_by(Proposal.id)
+    ).all()
+    for proposal in pending:
+        steps = [s for s in proposal.steps if s.version_number == proposal.current_version]
+        open_steps = [s for s in steps if s.status in (StepStatus.PENDING, StepStatus.WAITING)]
+        if not open_steps or any(s.stage == Stage.FAST_TRACK for s in open_steps):
+            continue
+        if session.execute(
+            update(Proposal).where(Proposal.id == proposal.id, Proposal.status == Status.PENDING,
+                                   Proposal.row_version == proposal.row_version)
+            .values(row_version=Proposal.row_version + 1, updated_at=now)
+        ).rowcount != 1:
+            continue  # decided or withdrawn meanwhile
+        cancelled = []
+        for step in sorted(open_steps, key=lambda s: s.status != StepStatus.PENDING):  # the pending one first
+            was = step.status
+            if session.execute(
+                update(ApprovalStep).where(ApprovalStep.id == step.id, ApprovalStep.status == was)
+                .values(status=StepStatus.CANCELLED, reason=MOVED_TO_FAST_TRACK)
+            ).rowcount == 1:
+                cancelled.append(step.id)
+                if was == StepStatus.PENDING:  # its request now says where it went
+                    outbox.update(session, channel=step_channel(step, org), view="approval_request",
+                                  ref={"step_id": step.id}, now=now, message_key=step_message_key(step.id))
+        fast = ApprovalStep(proposal_id=proposal.id, version_number=proposal.current_version,
+                            position=max(s.position for s in steps) + 1, stage=Stage.FAST_TRACK,
+                            department_id=PR_OFFICE_ID, status=StepStatus.WAITING)
+        session.add(fast)
+        session.flush()
+        audit.record(session, at=now, actor=audit.SYSTEM, action="proposal.fast_tracked", subject_type=SUBJECT,
+                     subject_id=proposal.id, emergency=emergency_id, cancelled_steps=cancelled, step=fast.id,
+                     version=proposal.current_version)
+        ask_step(session, org, proposal, fast, now)
+        outbox.direct_message(session, user_id=proposal.proposer, view="proposal_dm",
+                              ref={"proposal_id": proposal.id, "event": "fast_tracked", "step_id": fast.id}, now=now)
+        session.expire(proposal)
+        moved.append(proposal.id)
+    return moved
 
 
 def publication_channel(publication: Publication, org: Organization) -> str:
