@@ -9,6 +9,9 @@
   dispatcher, even with several processes on one PostgreSQL; a crashed process's claims expire.
 - Per channel only the oldest pending item is ever in flight, so messages keep their order and a
   channel's rate limit is never hammered.
+- Posts carry their outbox id in Slack message metadata. When a post is tried again (a timeout, a
+  crash between Slack's answer and our commit), the dispatcher first looks in the channel (or the
+  thread) for a message with that id and records it instead of posting a second time.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from bot.workflows.preferences import LocaleResolver
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
+METADATA_EVENT = "koho_outbox"
+LOOKBACK_MESSAGES = 100  # a lost post is among the newest messages: only a channel's head item is in flight
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=10)
 PERMANENT_ERRORS = {
@@ -73,8 +78,9 @@ class ChannelPacer:
 
 class Dispatcher:
     def __init__(self, db: Database, client: WebClient, clock: Clock, org: Organization, locales: LocaleResolver,
-                 *, workers: int = 8, batch: int = 50):
+                 *, workers: int = 8, batch: int = 50, lease: timedelta = LEASE):
         self.db = db
+        self.lease = lease
         self.client = client
         self.clock = clock
         self.org = org
@@ -157,7 +163,7 @@ class Dispatcher:
                         OutboxItem.status == "pending",
                         or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),
                     )
-                    .values(claimed_until=now + LEASE, claimed_by=self.identity, attempts=OutboxItem.attempts + 1)
+                    .values(claimed_until=now + self.lease, claimed_by=self.identity, attempts=OutboxItem.attempts + 1)
                 )
                 if result.rowcount == 1:
                     claimed.append(item_id)
@@ -176,6 +182,12 @@ class Dispatcher:
                     return
                 rendered = self._render(session, item)
                 target = self._target(session, item)
+            found = self._already_posted(item, target) if item.action in (POST, DM) and item.attempts > 1 else None
+            if found is not None:
+                log.info("outbox item %s was posted before an interruption; recorded, not posted again", item_id)
+                self._finish(item_id, result={**found, "recovered": True},
+                             posted=(item.message_key, found) if item.message_key else None)
+                return
             result = self._send(item, rendered, target)
         except NothingToRender as e:
             self._finish(item_id, result={"skipped": str(e) or "nothing to render"})
@@ -225,6 +237,35 @@ class Dispatcher:
                 target["thread_ts"] = parent.ts
         return target
 
+    def _already_posted(self, item: OutboxItem, target: dict[str, Any]) -> dict[str, Any] | None:
+        """Where an earlier, interrupted attempt posted this item, if it did (found by its metadata).
+
+        Slack has no idempotency key for chat.postMessage: a timeout or a crash after Slack stored
+        the message but before we committed its ts would otherwise post it twice.
+        """
+        try:
+            channel = item.channel
+            if item.action == DM:
+                channel = self.client.conversations_open(users=item.ref["to"])["channel"]["id"]
+            if "thread_ts" in target:
+                response = self.client.conversations_replies(channel=channel, ts=target["thread_ts"],
+                                                             include_all_metadata=True, limit=LOOKBACK_MESSAGES)
+            else:
+                response = self.client.conversations_history(channel=channel, include_all_metadata=True,
+                                                             limit=LOOKBACK_MESSAGES)
+        except SlackApiError as e:
+            code = e.response.get("error") if isinstance(e.response.data, dict) else None
+            if code in ("missing_scope", "not_in_channel", "channel_not_found"):
+                log.warning("cannot look for an earlier post of outbox item %s (%s); posting", item.id, code)
+                return None
+            raise
+        for message in response.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if (metadata.get("event_type") == METADATA_EVENT
+                    and (metadata.get("event_payload") or {}).get("outbox_id") == item.id):
+                return {"channel": channel, "ts": message["ts"]}
+        return None
+
     def _send(self, item: OutboxItem, rendered: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
         if item.action == HOME:
             self.client.views_publish(user_id=item.ref["user_id"], view=rendered)
@@ -232,7 +273,7 @@ class Dispatcher:
         if item.action == UPDATE:
             response = self.client.chat_update(channel=target["channel"], ts=target["ts"], **rendered)
             return {"channel": response["channel"], "ts": response["ts"]}
-        kwargs = {**rendered}
+        kwargs = {**rendered, "metadata": {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": item.id}}}
         if "thread_ts" in target:
             kwargs["thread_ts"] = target["thread_ts"]
         destination = item.ref["to"] if item.action == DM else item.channel

@@ -183,3 +183,54 @@ def test_pacing_keeps_a_channel_near_one_message_per_second(dispatcher, database
     enqueue_notes(database, clock, "C0PR", range(10))
     dispatcher.drain()
     assert len(posted_texts(fake_slack, "C0PR")) <= 4  # the burst, perhaps one refilled token
+
+
+def wait_until(condition, timeout=10.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("kind", ["channel", "dm", "thread"])
+def test_a_post_slack_stored_but_we_never_heard_of_is_found_not_posted_twice(dispatcher, database, clock,
+                                                                              fake_slack, db_url, kind):
+    # Slack stores the message after our client gave up waiting: the answer (its ts) is lost.
+    settings = load_settings(test_environ(fake_slack, db_url))
+    dispatcher.client = make_web_client(settings, retries=False, timeout=1)
+    if kind == "thread":
+        enqueue_notes(database, clock, "C0PR", ["parent"])
+        dispatcher.drain()
+    fake_slack.hang("chat.postMessage", seconds=1.5)
+    with database.transaction() as session:
+        if kind == "dm":
+            outbox.direct_message(session, user_id="U0PR1", view="test_note", ref={"n": 1}, now=clock.now(),
+                                  message_key="note:dm:1")
+        else:
+            outbox.post(session, channel="C0PR", view="test_note", ref={"n": 1}, now=clock.now(),
+                        message_key="note:C0PR:1", thread_key="note:C0PR:parent" if kind == "thread" else None)
+    dispatcher.run_once()
+    channel = "D0PR1" if kind == "dm" else "C0PR"  # the fake's DM channel with U0PR1
+    wait_until(lambda: any(m["text"] == "note 1" for m in fake_slack.messages(channel)))
+    assert statuses(database).get("pending") == 1  # we do not know it arrived
+    clock.advance(timedelta(seconds=5))
+    dispatcher.drain()
+    assert [m["text"] for m in fake_slack.messages(channel)].count("note 1") == 1
+    assert len([c for c in fake_slack.calls_to("chat.postMessage") if c.args.get("text") == "note 1"]) == 1
+    with database.read() as session:
+        item = session.scalars(select(OutboxItem).where(OutboxItem.message_key.like("note:%:1"))).one()
+        recorded = session.get(SlackMessage, item.message_key)
+    assert item.status == "delivered" and item.result["recovered"] is True
+    assert fake_slack.message(channel, recorded.ts)["text"] == "note 1"
+
+
+def test_a_retry_after_a_plain_failure_still_posts(dispatcher, database, clock, fake_slack):
+    fake_slack.fail("chat.postMessage", status=503, count=1)
+    enqueue_notes(database, clock, "C0PR", [1])
+    dispatcher.run_once()
+    clock.advance(timedelta(seconds=5))
+    dispatcher.drain()
+    assert posted_texts(fake_slack, "C0PR") == ["note 1"]
+    assert len(fake_slack.calls_to("conversations.history")) == 1  # looked first, found nothing
