@@ -11,7 +11,9 @@
   channel's rate limit is never hammered.
 - Posts carry their outbox id in Slack message metadata. When a post is tried again (a timeout, a
   crash between Slack's answer and our commit), the dispatcher first looks in the channel (or the
-  thread) for a message with that id and records it instead of posting a second time.
+  thread) for a message with that id and records it instead of posting a second time. After a
+  timeout it first waits twice the client timeout (wall clock), so a post Slack is still storing
+  has landed before it is looked for; a restarted process waits out the lease anyway.
 """
 
 from __future__ import annotations
@@ -89,6 +91,10 @@ class Dispatcher:
         self.workspace_url = ""  # https://<team>.slack.com/, learnt from auth.test, for permalinks
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._pacer = ChannelPacer()
+        # Posts whose last attempt timed out: Slack may still be storing them. Not retried (and so
+        # not looked for) until this wall-clock moment, or the lookup could miss a post about to land.
+        self._unsure: dict[int, float] = {}
+        self._unsure_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver")
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -153,6 +159,8 @@ class Dispatcher:
             ).all()
             claimed = []
             for item_id, channel, action in due:
+                if self._still_unsure(item_id):
+                    continue
                 if action in (POST, DM) and not self._pacer.take(channel):
                     continue  # this channel had its share for now; it comes round next time
                 # Conditional: of several dispatchers, exactly one gets each item.
@@ -168,6 +176,16 @@ class Dispatcher:
                 if result.rowcount == 1:
                     claimed.append(item_id)
             return claimed
+
+    def _still_unsure(self, item_id: int) -> bool:
+        with self._unsure_lock:
+            until = self._unsure.get(item_id)
+            if until is None:
+                return False
+            if time.monotonic() < until:
+                return True
+            del self._unsure[item_id]
+            return False
 
     # -- delivering ----------------------------------------------------------------------------
 
@@ -194,6 +212,8 @@ class Dispatcher:
         except SlackApiError as e:
             self._failed_attempt(item_id, e)
         except OSError as e:  # timeouts, refused connections
+            with self._unsure_lock:
+                self._unsure[item_id] = time.monotonic() + 2 * (self.client.timeout or 10)
             self._retry_later(item_id, f"{type(e).__name__}: {e}", None)
         except Exception as e:  # a bug in a renderer must not stop the queue
             log.exception("delivering outbox item %s failed", item_id)

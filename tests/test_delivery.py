@@ -199,11 +199,11 @@ def test_a_post_slack_stored_but_we_never_heard_of_is_found_not_posted_twice(dis
                                                                               fake_slack, db_url, kind):
     # Slack stores the message after our client gave up waiting: the answer (its ts) is lost.
     settings = load_settings(test_environ(fake_slack, db_url))
-    dispatcher.client = make_web_client(settings, retries=False, timeout=1)
+    dispatcher.client = make_web_client(settings, retries=False, timeout=0.5)
     if kind == "thread":
         enqueue_notes(database, clock, "C0PR", ["parent"])
         dispatcher.drain()
-    fake_slack.hang("chat.postMessage", seconds=1.5)
+    fake_slack.hang("chat.postMessage", seconds=0.8)
     with database.transaction() as session:
         if kind == "dm":
             outbox.direct_message(session, user_id="U0PR1", view="test_note", ref={"n": 1}, now=clock.now(),
@@ -217,6 +217,8 @@ def test_a_post_slack_stored_but_we_never_heard_of_is_found_not_posted_twice(dis
     assert statuses(database).get("pending") == 1  # we do not know it arrived
     clock.advance(timedelta(seconds=5))
     dispatcher.drain()
+    assert statuses(database).get("pending") == 1  # not yet looked for: Slack might still be storing it
+    wait_until(lambda: (dispatcher.drain(), statuses(database).get("pending") is None)[1])
     assert [m["text"] for m in fake_slack.messages(channel)].count("note 1") == 1
     assert len([c for c in fake_slack.calls_to("chat.postMessage") if c.args.get("text") == "note 1"]) == 1
     with database.read() as session:

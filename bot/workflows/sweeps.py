@@ -44,3 +44,4 @@ def load_all() -> None:
     from bot.workflows.comments import sweeps as _comments  # noqa: F401
     from bot.workflows.emergencies import sweeps as _emergencies  # noqa: F401
     from bot.workflows.proposals import sweeps as _proposals  # noqa: F401
+    from bot.workflows import received as _received  # noqa: F401
