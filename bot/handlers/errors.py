@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import Ack, App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -34,7 +35,31 @@ def is_database_outage(error: BaseException) -> bool:
     return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
 
 
+class StickyAck(Ack):
+    """An `ack` whose answer, once given, stays given.
+
+    slack_bolt's thread runner (1.30) sets `ack.response = None` when a listener raises *after*
+    calling ack(); if that happens within its 10 ms polling interval the request is answered
+    "404 unhandled request" and Slack shows the person an error on top of ours. Seen when the
+    database is down: the click is acked, the first query fails at once.
+    """
+
+    @property
+    def response(self) -> BoltResponse | None:
+        return self.__dict__.get("_response")
+
+    @response.setter
+    def response(self, value: BoltResponse | None) -> None:
+        if value is not None or self.__dict__.get("_response") is None:
+            self.__dict__["_response"] = value
+
+
 def register(app: App, services: Services) -> None:
+    @app.middleware
+    def keep_acks(context: BoltContext, next: Callable[[], None]) -> None:  # noqa: A002 - Bolt's name
+        context["ack"] = StickyAck()
+        next()
+
     @app.error
     def handle_error(
         error: Exception, body: dict[str, Any], response: BoltResponse | None, client: WebClient, respond: Any
