@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -143,6 +144,11 @@ class Koho:
     clock: ManualClock
     services: Services
     settings: Settings
+    app: Any = None  # the Bolt app, for tests that must wait for its listeners
+
+    def wait_for_listeners(self) -> None:
+        """Let every listener still running after its ack finish (no more requests afterwards)."""
+        self.app.listener_runner.listener_executor.shutdown(wait=True)
 
     def sweep(self) -> dict[str, int]:
         """Run every timed sweep once, now (move `clock` first)."""
@@ -168,6 +174,7 @@ def running_koho(fake: FakeSlack, database: Database, db_url: str, clock: Manual
             clock=clock,
             services=app.koho_services,
             settings=settings,
+            app=app,
         )
     finally:
         server.stop()

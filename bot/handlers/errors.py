@@ -21,6 +21,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from bot import blocks
 from bot.app import Services
 from bot.handlers.ids import Callback
+from bot.workflows.emergencies.service import EmergencyError
+from bot.workflows.proposals.service import ProposalError
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +57,14 @@ class StickyAck(Ack):
 
 
 def register(app: App, services: Services) -> None:
+    from bot.handlers import payloads
+
     @app.middleware
     def keep_acks(context: BoltContext, next: Callable[[], None]) -> None:  # noqa: A002 - Bolt's name
         context["ack"] = StickyAck()
         next()
+
+    payloads.register(app)  # malformed payloads never reach a listener
 
     @app.error
     def handle_error(
@@ -66,6 +72,16 @@ def register(app: App, services: Services) -> None:
     ) -> BoltResponse | None:
         reference = new_reference()
         user_id = (body.get("user") or {}).get("id") or body.get("user_id")
+        if isinstance(error, (ProposalError, EmergencyError)):  # a refusal nobody caught: say it, not "error"
+            log.info("refused %s for %s: %s", body.get("type") or body.get("command"), user_id, error.key)
+            try:
+                text = services.translator_for(user_id).t(error.key, **error.values)
+            except Exception:  # noqa: BLE001 - we are already handling a failure
+                text = services.org_translator().t(error.key, **error.values)
+            if response is not None:
+                response.status, response.body = 200, ""
+            _tell(client, respond, body, user_id, text)
+            return None
         log.error(
             "unhandled error ref=%s type=%s user=%s: %s",
             reference, body.get("type") or body.get("command"), user_id, type(error).__name__,
