@@ -3,7 +3,8 @@
 SQLite (the default, for one process) gets WAL, foreign keys and `BEGIN IMMEDIATE` for writing
 transactions: without it two threads that read then write deadlock into "database is locked"
 instead of waiting their turn. PostgreSQL (production) gets `pool_pre_ping`, so a restarted
-server costs one failed request at most, not a restart of the bot.
+server costs one failed request at most, not a restart of the bot. Both hide statement parameters
+in errors and logs (`hide_parameters`): they hold citizens' comments.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ class Database:
                 url,
                 connect_args={"check_same_thread": False, "timeout": 30},
                 pool_pre_ping=True,
+                hide_parameters=True,
             )
             _tune_sqlite(self.engine)
         else:
             self.engine = create_engine(
                 url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size, pool_timeout=10,
+                hide_parameters=True,
             )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(
