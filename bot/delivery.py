@@ -5,6 +5,7 @@
 - Slack says 429: the channel waits `Retry-After` seconds; nothing is dropped.
 - 5xx, timeouts, connection errors: retried with exponential backoff, then marked failed.
 - Errors that retrying cannot fix (channel_not_found, not_in_channel, invalid_blocks): failed at once.
+- A failed item is shown to the PR office (a message in its channel, naming what and why).
 - Claims are leases (`claimed_until`): conditional updates make each item claimed by one
   dispatcher, even with several processes on one PostgreSQL; a crashed process's claims expire.
 - Per channel only the oldest pending item is ever in flight, so messages keep their order and a
@@ -37,6 +38,7 @@ from bot.i18n import Translator
 from bot.models import OutboxItem, SlackMessage
 from bot.organization import Organization
 from bot.views import RENDERERS, NothingToRender, RenderContext
+from bot.workflows import outbox
 from bot.workflows.outbox import DM, HOME, POST, UPDATE
 from bot.workflows.preferences import LocaleResolver
 
@@ -339,6 +341,7 @@ class Dispatcher:
                 return
             if count_attempt and item.attempts >= MAX_ATTEMPTS:
                 item.status, item.last_error, item.claimed_until = "failed", reason, None
+                self._tell_pr_office(session, item)
                 log.error("outbox item %s failed after %s attempts: %s", item_id, item.attempts, reason)
                 return
             if not count_attempt:
@@ -360,4 +363,15 @@ class Dispatcher:
                 update(OutboxItem).where(OutboxItem.id == item_id)
                 .values(status="failed", last_error=reason, claimed_until=None)
             )
+            item = session.get(OutboxItem, item_id)
+            if item is not None:
+                self._tell_pr_office(session, item)
         log.error("outbox item %s failed: %s", item_id, reason)
+
+    def _tell_pr_office(self, session: Any, item: OutboxItem) -> None:
+        """A failed delivery is shown to the PR office (in the same transaction that marks it failed)."""
+        if item.view == "delivery_failed":
+            return  # the PR office channel itself is unreachable: the log and the outbox row remain
+        outbox.post(session, channel=self.org.pr_office.channel, view="delivery_failed", ref={"item": item.id},
+                    now=self.clock.now(), message_key=f"delivery_failed:{item.id}",
+                    dedupe_key=f"delivery_failed:{item.id}")

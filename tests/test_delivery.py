@@ -118,7 +118,10 @@ def test_giving_up_after_many_failures_is_recorded(dispatcher, database, clock, 
     for _ in range(20):
         dispatcher.run_once()
         clock.advance(timedelta(minutes=15))
-    assert statuses(database) == {"failed": 1}
+    with database.read() as session:
+        note = session.scalars(select(OutboxItem).where(OutboxItem.view == "test_note")).one()
+    assert (note.status, note.attempts) == ("failed", 8)
+    assert statuses(database).get("pending") is None  # nothing left retrying
 
 
 def test_vanished_records_are_skipped_not_retried(dispatcher, database, clock, fake_slack):
@@ -236,3 +239,20 @@ def test_a_retry_after_a_plain_failure_still_posts(dispatcher, database, clock, 
     dispatcher.drain()
     assert posted_texts(fake_slack, "C0PR") == ["note 1"]
     assert len(fake_slack.calls_to("conversations.history")) == 1  # looked first, found nothing
+
+
+def test_a_delivery_that_failed_for_good_is_shown_to_the_pr_office(dispatcher, database, clock, fake_slack):
+    from bot.views import load_all
+
+    load_all()
+    fake_slack.fail("chat.postMessage", status=200, error="channel_not_found", count=1)
+    enqueue_notes(database, clock, "C0KANKYO", [1])
+    dispatcher.drain()
+    (notice,) = [c for c in fake_slack.calls_to("chat.postMessage", channel="C0PR") if c.ok]
+    shown = notice.args["blocks"][0]["text"]["text"]
+    assert "届けられませんでした" in shown and "<#C0KANKYO>" in shown and "channel_not_found" in shown
+    # If the PR office channel itself cannot be reached, the notice does not beget notices.
+    fake_slack.fail("chat.postMessage", status=200, error="not_in_channel", count=2)
+    enqueue_notes(database, clock, "C0KANKYO", [2])
+    dispatcher.drain()
+    assert statuses(database) == {"delivered": 1, "failed": 3}  # note 1 told; note 2 and its notice failed, no more
