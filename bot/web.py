@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -100,6 +101,9 @@ class Server:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._server.pull_trigger()  # wake the loop now rather than at its next timeout
+        # Wake the loop now rather than at its next timeout; if it has just noticed `_stopping` by
+        # itself and closed its sockets, the trigger is gone already (EBADF), which is fine.
+        with contextlib.suppress(OSError):
+            self._server.pull_trigger()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=10)
