@@ -24,7 +24,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.run import SECRET, TOKEN, Series, fresh_database, free_port, start_process
+from bench.run import SECRET, TOKEN, Series, free_port, fresh_database, start_process
 from bot import migrate
 from bot.clock import SystemClock
 from bot.db import Database
