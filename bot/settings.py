@@ -79,6 +79,7 @@ class Settings:
     config_path: Path
     comment_webhook_secret: str | None
     log_level: str
+    delivery_lease_seconds: int = 60
 
     @property
     def socket_mode(self) -> bool:
@@ -171,6 +172,13 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv_path: str 
     if log_level not in LOG_LEVELS:
         problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}.")
 
+    lease_text = get("KOHO_DELIVERY_LEASE_SECONDS") or "60"
+    lease = 60
+    if not lease_text.isdigit() or not 2 <= int(lease_text) <= 3600:
+        problems.append(f"KOHO_DELIVERY_LEASE_SECONDS must be a number of seconds from 2 to 3600, got {lease_text!r}.")
+    else:
+        lease = int(lease_text)
+
     config_path = Path(get("KOHO_CONFIG") or DEFAULT_CONFIG_PATH)
     if not config_path.is_file():
         problems.append(
@@ -191,4 +199,5 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv_path: str 
         config_path=config_path,
         comment_webhook_secret=get("COMMENT_WEBHOOK_SECRET"),
         log_level=log_level,
+        delivery_lease_seconds=lease,
     )

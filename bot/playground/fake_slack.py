@@ -452,6 +452,8 @@ class FakeSlack:
             "chat.getPermalink": self._chat_get_permalink,
             "conversations.open": self._conversations_open,
             "conversations.info": self._conversations_info,
+            "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "users.info": self._users_info,
             "views.open": self._views_open,
             "views.update": self._views_update,
@@ -513,6 +515,7 @@ class FakeSlack:
         """Forget calls, state, validation errors and faults (keeps users, channels, token)."""
         with self._lock:
             self._calls: list[Call] = []
+            self._arrivals: list[str] = []  # methods, as requests arrive (before any hang)
             self._messages: dict[tuple[str, str], dict] = {}
             self._ephemerals: list[dict] = []
             self._views: dict[str, dict] = {}
@@ -567,6 +570,17 @@ class FakeSlack:
             if len(found) >= count:
                 return found
             raise AssertionError(self._describe_wait_failure(method, predicate, count, timeout, match, found))
+
+    def wait_for_arrival(self, method: str, count: int = 1, timeout: float = 10.0) -> None:
+        """Wait until ``count`` requests of ``method`` have *arrived* (answered or not: a hang is in progress)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._arrivals.count(method) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{method}: {self._arrivals.count(method)} of {count} requests arrived "
+                                         f"within {timeout} s")
+                self._changed.wait(left)
 
     def _describe_wait_failure(self, method, predicate, count, timeout, match, found) -> str:
         wanted = ", ".join([repr(method)] + [f"{k}={v!r}" for k, v in match.items()])
@@ -783,6 +797,9 @@ class FakeSlack:
         return 404, {"ok": False, "error": "not_found"}, {}
 
     def _serve_api(self, method: str, request: _Request) -> tuple[int, Any, dict[str, str]]:
+        with self._changed:
+            self._arrivals.append(method)
+            self._changed.notify_all()
         hang = self._take_fault(method, "hang")
         delay = self.latency + (hang.seconds if hang else 0.0)
         if delay > 0:
@@ -1172,6 +1189,37 @@ class FakeSlack:
         if _truthy(args.get("include_num_members")):
             info.setdefault("num_members", 3)
         return {"channel": info}
+
+    def _history_page(self, messages: list[dict], args: dict, *, newest_first: bool) -> dict:
+        with_metadata = _truthy(args.get("include_all_metadata"))
+        ordered = sorted(messages, key=lambda m: float(m["ts"]), reverse=newest_first)
+        limit = int(args.get("limit") or 100)
+        shown = []
+        for message in ordered[:limit]:
+            public = _public(message)
+            if not with_metadata or not message.get("metadata"):
+                public.pop("metadata", None)
+            shown.append(public)
+        return {"messages": shown, "has_more": len(ordered) > limit}
+
+    def _conversations_history(self, args: dict) -> dict:
+        """Top-level messages, newest first; thread replies are not included (as in Slack)."""
+        _require(args, "channel")
+        channel = self._resolve_channel(args["channel"])
+        top = [m for (c, _), m in self._messages.items()
+               if c == channel and not m["deleted"] and m.get("thread_ts") in (None, m["ts"])]
+        return self._history_page(top, args, newest_first=True)
+
+    def _conversations_replies(self, args: dict) -> dict:
+        """A thread: its parent then its replies, oldest first."""
+        _require(args, "channel", "ts")
+        channel = self._resolve_channel(args["channel"])
+        parent = self._messages.get((channel, args["ts"]))
+        if parent is None:
+            raise _ApiError("thread_not_found")
+        thread = [m for (c, _), m in self._messages.items()
+                  if c == channel and not m["deleted"] and (m["ts"] == args["ts"] or m.get("thread_ts") == args["ts"])]
+        return self._history_page(thread, args, newest_first=False)
 
     def _users_info(self, args: dict) -> dict:
         _require(args, "user")

@@ -187,7 +187,7 @@ def emergency_header(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         out.append(blocks.section(tr.t("emergency.header.ended", who=mention(e.ended_by or ""),
                                        when=tr.datetime(e.ended_at), summary=summary)))
     notification = "emergency.header.notification_drill" if e.drill else "emergency.header.notification"
-    return {"text": tr.plain(notification, **name), "blocks": out}
+    return {"text": tr.t(notification, **name), "blocks": out}
 
 
 # -- the checklist message ---------------------------------------------------------------------------
@@ -243,7 +243,7 @@ def emergency_checklist(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, An
         out.append(blocks.section(step_text(tr, step), block_id=f"step:{step.id}"))
         if active:
             out.append(step_actions(tr, step))
-    return {"text": tr.plain("emergency.checklist.notification", id=e.id, done=done, total=len(steps)),
+    return {"text": tr.t("emergency.checklist.notification", id=e.id, done=done, total=len(steps)),
             "blocks": out}
 
 
@@ -315,7 +315,7 @@ def emergency_held_notice(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, 
     listed = "\n".join(held_line(tr, p) for p in proposals)
     if listed:
         out += blocks.long_text_sections(listed)[:45]
-    return {"text": tr.plain("emergency.held.notification", **name), "blocks": out}
+    return {"text": tr.t("emergency.held.notification", **name), "blocks": out}
 
 
 # -- the 定時更新 reminder --------------------------------------------------------------------------
@@ -333,7 +333,7 @@ def emergency_update_reminder(ctx: RenderContext, ref: dict[str, Any]) -> dict[s
                 next=clock_time(tr, datetime.fromisoformat(ref["next"])), **name)
     button = blocks.button(tr.plain("emergency.reminder.draft"), EmergencyAction.DRAFT_BUTTON,
                            draft_value(e.id, "timed_update", org.locale), style="primary")
-    return {"text": tr.plain("emergency.reminder.notification", **name),
+    return {"text": tr.t("emergency.reminder.notification", **name),
             "blocks": [blocks.section(text), blocks.actions(button, block_id=f"reminder:{e.id}:{ref['slot']}")]}
 
 
@@ -350,7 +350,7 @@ def status_message(ctx: RenderContext, reports: list[StatusReport]) -> dict[str,
         if out:
             out.append(blocks.divider())
         out += status_blocks(ctx, report)
-    return {"text": tr.plain("emergency.status.notification", count=len(reports)), "blocks": out}
+    return {"text": tr.t("emergency.status.notification", count=len(reports)), "blocks": out}
 
 
 def status_blocks(ctx: RenderContext, report: StatusReport) -> list[dict[str, Any]]:
@@ -404,7 +404,7 @@ def offer_message(ctx: RenderContext, emergencies: list[Emergency]) -> dict[str,
             tr.plain("emergency.command.open_status"), EmergencyAction.STATUS, str(e.id), style="primary")))
     out.append(blocks.actions(blocks.button(tr.plain("emergency.command.declare_anyway"),
                                             EmergencyAction.DECLARE_ANYWAY, "new"), block_id="offer:new"))
-    return {"text": tr.plain("emergency.command.active_offer_plain"), "blocks": out}
+    return {"text": tr.t("emergency.command.active_offer_plain"), "blocks": out}
 
 
 # -- the summary with its timeline ------------------------------------------------------------------
@@ -481,7 +481,7 @@ def emergency_summary(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]
         hidden = len(lines) - sum(s["text"]["text"].count("\n") + 1 for s in shown)
         sections = [*shown, blocks.context(tr.t("emergency.summary.truncated", count=max(hidden, 1)))]
     out += sections
-    return {"text": tr.plain("emergency.summary.notification", **name), "blocks": out}
+    return {"text": tr.t("emergency.summary.notification", **name), "blocks": out}
 
 
 # -- the held-post review ----------------------------------------------------------------------------
@@ -536,7 +536,7 @@ def emergency_review(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
     out = [blocks.header(tr.plain("emergency.review.header", **name)), blocks.section(intro)]
     for row, proposal in shown:
         out += review_item(ctx, row, proposal)
-    return {"text": tr.plain("emergency.review.notification", **name), "blocks": out}
+    return {"text": tr.t("emergency.review.notification", **name), "blocks": out}
 
 
 # -- modals ------------------------------------------------------------------------------------------

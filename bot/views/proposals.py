@@ -143,7 +143,7 @@ def approval_request(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         ))
     else:
         out.append(blocks.section(outcome_line(tr, step, proposal), block_id=f"outcome:{step.id}"))
-    return {"text": tr.plain("proposal.request.notification", title=title), "blocks": out}
+    return {"text": tr.t("proposal.request.notification", title=title), "blocks": out}
 
 
 def changes_blocks(tr: Translator, proposal: Proposal, version: ProposalVersion) -> list[dict[str, Any]]:
@@ -282,7 +282,7 @@ def publication(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         out.append(blocks.section(tr.t("proposal.publication.held")))
     else:
         out.append(blocks.section(tr.t("proposal.publication.cancelled")))
-    return {"text": tr.plain("proposal.publication.notification", account=name), "blocks": out}
+    return {"text": tr.t("proposal.publication.notification", account=name), "blocks": out}
 
 
 @renders("step_reminder")
