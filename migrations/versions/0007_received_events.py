@@ -1,7 +1,7 @@
 """Received events: Slack event_ids already acted on, so retries and duplicates have one effect.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-01
 """
 
