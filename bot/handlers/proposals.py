@@ -77,10 +77,12 @@ def register(app: App, services: Services) -> None:
         try:  # store first: if the database fails, the modal stays open with everything typed
             # During a real (not drill) emergency, 緊急 posts take the one-approval fast track.
             emergency_active = real_emergency_active(services.db)
+            key = f"slack-view:{view['id']}" if view.get("id") else None  # a repeated submit stores nothing twice
             if "resubmit" in metadata:
-                proposals.resubmit(user_id, int(metadata["resubmit"]), draft, emergency_active=emergency_active)
+                proposals.resubmit(user_id, int(metadata["resubmit"]), draft, emergency_active=emergency_active,
+                                   submission_key=key)
             else:
-                proposals.submit(user_id, draft, emergency_active=emergency_active)
+                proposals.submit(user_id, draft, emergency_active=emergency_active, submission_key=key)
         except ProposalError as e:
             ack(response_action="errors", errors={FormBlock.TEXT: tr.plain(e.key, **e.values)})
             return

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
@@ -84,8 +85,39 @@ class ProposalService:
 
     # -- proposing -----------------------------------------------------------------------------
 
-    def submit(self, actor: str, draft: Draft, *, emergency_active: bool = False) -> int:
-        """Store a valid draft as version 1 and ask the first step. Returns the proposal id."""
+    def submit(self, actor: str, draft: Draft, *, emergency_active: bool = False,
+               submission_key: str | None = None) -> int:
+        """Store a valid draft as version 1 and ask the first step. Returns the proposal id.
+
+        `submission_key` (the modal's view id): the same modal submitted again — a person pressing
+        again after a slow answer — returns the proposal already stored instead of a second one.
+        """
+        return self._once(submission_key, lambda v: v.proposal_id,
+                          lambda: self._submit(actor, draft, emergency_active, submission_key))
+
+    def _once(self, submission_key: str | None, answer, store):  # noqa: ANN001, ANN202
+        """Run `store` unless this submission was stored already (even by a simultaneous request)."""
+        if submission_key is not None:
+            earlier = self._submitted(submission_key)
+            if earlier is not None:
+                return answer(earlier)
+        try:
+            return store()
+        except IntegrityError:
+            earlier = self._submitted(submission_key) if submission_key is not None else None
+            if earlier is None:
+                raise
+            return answer(earlier)
+
+    def _submitted(self, submission_key: str) -> ProposalVersion | None:
+        with self.db.read() as session:
+            version = session.scalars(
+                select(ProposalVersion).where(ProposalVersion.submission_key == submission_key)).first()
+            if version is not None:
+                session.expunge(version)
+            return version
+
+    def _submit(self, actor: str, draft: Draft, emergency_active: bool, submission_key: str | None) -> int:
         now = self.clock.now()
         with self.db.transaction() as session:
             if draft.corrects_id is not None:
@@ -96,7 +128,7 @@ class ProposalService:
             )
             session.add(proposal)
             session.flush()
-            self._add_version(session, proposal, draft, 1, actor, now)
+            self._add_version(session, proposal, draft, 1, actor, now, submission_key)
             audit.record(session, at=now, actor=actor, action="proposal.submitted", subject_type=SUBJECT,
                          subject_id=proposal.id, to_state=Status.PENDING, version=1, kind=draft.kind,
                          accounts=list(draft.accounts), department=draft.department_id,
@@ -107,8 +139,14 @@ class ProposalService:
             outbox.home(session, user_id=actor, now=now)
             return proposal.id
 
-    def resubmit(self, actor: str, proposal_id: int, draft: Draft, *, emergency_active: bool = False) -> int:
+    def resubmit(self, actor: str, proposal_id: int, draft: Draft, *, emergency_active: bool = False,
+                 submission_key: str | None = None) -> int:
         """After 差し戻し: the proposer's edit becomes version N+1 and the chain starts again."""
+        return self._once(submission_key, lambda v: v.number,
+                          lambda: self._resubmit(actor, proposal_id, draft, emergency_active, submission_key))
+
+    def _resubmit(self, actor: str, proposal_id: int, draft: Draft, emergency_active: bool,
+                  submission_key: str | None) -> int:
         now = self.clock.now()
         with self.db.transaction() as session:
             proposal = self._proposal(session, proposal_id)
@@ -119,7 +157,7 @@ class ProposalService:
             number = proposal.current_version + 1
             self._transition(session, proposal, "resubmit", now, current_version=number,
                              department_id=draft.department_id)
-            self._add_version(session, proposal, draft, number, actor, now)
+            self._add_version(session, proposal, draft, number, actor, now, submission_key)
             audit.record(session, at=now, actor=actor, action="proposal.resubmitted", subject_type=SUBJECT,
                          subject_id=proposal.id, from_state=Status.CHANGES_REQUESTED, to_state=Status.PENDING,
                          version=number)
@@ -136,13 +174,15 @@ class ProposalService:
             raise ProposalError("proposal.refused.correct_only_published")
 
     def _add_version(self, session: Session, proposal: Proposal, draft: Draft, number: int, actor: str,
-                     now: datetime) -> None:
+                     now: datetime, submission_key: str | None = None) -> None:
         session.add(ProposalVersion(
             proposal_id=proposal.id, number=number, text=draft.text.strip(), links=list(draft.links),
             media_description=(draft.media_description or "").strip() or None, accounts=list(draft.accounts),
             publish_at=draft.publish_at, checklist=list(draft.checklist),
             correction_note=(draft.correction_note or "").strip() or None, created_at=now, created_by=actor,
+            submission_key=submission_key,
         ))
+        session.flush()  # a repeated submission collides here, before anything else is written
 
     def _start_chain(self, session: Session, proposal: Proposal, draft: Draft, now: datetime, *,
                      emergency_active: bool) -> None:
