@@ -70,7 +70,8 @@ def register(app: App, services: Services) -> None:
         tr = services.translator_for(user_id)
         metadata = _metadata(view)
         draft = parse_form(view, metadata)
-        problems = validate(draft, org, services.clock.now(), correcting="corrects" in metadata)
+        problems = validate(draft, org, services.clock.now(), correcting="corrects" in metadata,
+                            proposer=user_id)
         if problems:
             ack(response_action="errors", errors=errors_for(tr, problems))
             return
@@ -318,13 +319,11 @@ def _translated_values(tr: Translator, values: dict[str, object]) -> dict[str, o
 
 def outcome_text(tr: Translator, services: Services, outcome: Outcome, step_id: int) -> str:
     if outcome.result == "refused":
-        from bot.workflows.proposals.rules import eligible_approvers
+        from bot.workflows.proposals.models import ApprovalStep
+        from bot.workflows.proposals.service import step_approvers_of
 
         with services.db.read() as session:
-            from bot.workflows.proposals.models import ApprovalStep
-
-            step = session.get(ApprovalStep, step_id)
-            approvers = eligible_approvers(step.stage, step.department_id, step.proposal.proposer, services.org)
+            approvers = step_approvers_of(session.get(ApprovalStep, step_id), services.org)
         names = " ".join(mention(a) for a in approvers)
         return tr.plain(outcome.reason_key, approvers=names)
     if outcome.result == "already_decided":

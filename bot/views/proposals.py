@@ -19,9 +19,8 @@ from bot.workflows.proposals.rules import (
     StepStatus,
     changes_between,
     composed_text,
-    eligible_approvers,
 )
-from bot.workflows.proposals.service import step_message_key
+from bot.workflows.proposals.service import step_approvers_of, step_message_key
 
 TITLE_LENGTH = 40
 
@@ -117,7 +116,7 @@ def approval_request(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
     stage = tr.plain(f"proposal.stage.{step.stage}")
     out: list[dict[str, Any]] = [blocks.header(tr.plain("proposal.request.header", stage=stage, title=title))]
     if step.status == StepStatus.PENDING:
-        approvers = eligible_approvers(step.stage, step.department_id, proposal.proposer, org)
+        approvers = step_approvers_of(step, org)
         out.append(blocks.section(tr.t("proposal.request.ask", approvers=mentions(approvers))))
     out.append(blocks.context(tr.t(
         "proposal.request.meta", proposer=mention(proposal.proposer), department=department_name(org, proposal.department_id),
@@ -286,7 +285,7 @@ def step_reminder(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
     if step is None or step.status != StepStatus.PENDING:
         raise NothingToRender("already decided")
     tr, org = ctx.tr, ctx.org
-    approvers = mentions(eligible_approvers(step.stage, step.department_id, step.proposal.proposer, org))
+    approvers = mentions(step_approvers_of(step, org))
     if step.stage == "fast_track":
         text = tr.t("proposal.reminder.reminder_fast", approvers=approvers,
                     minutes=int(org.approval.fast_track_reminder_minutes))
@@ -331,7 +330,7 @@ def home_sections(ctx: RenderContext, user_id: str) -> list[dict[str, Any]]:
     pending = ctx.session.scalars(
         select(ApprovalStep).where(ApprovalStep.status == StepStatus.PENDING).order_by(ApprovalStep.id.desc())
     ).all()
-    awaiting = [s for s in pending if user_id in eligible_approvers(s.stage, s.department_id, s.proposal.proposer, org)]
+    awaiting = [s for s in pending if user_id in step_approvers_of(s, org)]
     if not awaiting:
         out.append(blocks.context(tr.t("proposal.home.awaiting_empty")))
     for step in awaiting[:15]:

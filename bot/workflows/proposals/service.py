@@ -29,6 +29,7 @@ from bot.workflows.proposals.rules import (
     Status,
     StepStatus,
     eligible_approvers,
+    may_choose_department,
     may_publish,
     plan_chain,
     refusal_reason,
@@ -67,6 +68,23 @@ def step_channel(step: ApprovalStep, org: Organization) -> str:
         return org.emergency_channel
     department = org.department(step.department_id)
     return department.channel if department else org.pr_office.channel
+
+
+def decided_earlier(step: ApprovalStep) -> tuple[str, ...]:
+    """Who decided another step of the same version: one person decides one step of a version, not two."""
+    return tuple(s.decided_by for s in step.proposal.steps
+                 if s.version_number == step.version_number and s.id != step.id and s.decided_by)
+
+
+def step_approvers_of(step: ApprovalStep, org: Organization) -> tuple[str, ...]:
+    """Who may decide this step now (see `rules.eligible_approvers`)."""
+    return eligible_approvers(step.stage, step.department_id, step.proposal.proposer, org,
+                              decided_earlier=decided_earlier(step))
+
+
+def step_refusal(actor: str, step: ApprovalStep, org: Organization) -> str | None:
+    return refusal_reason(actor, step.proposal.proposer, step.stage, step.department_id, org,
+                          decided_earlier=decided_earlier(step))
 
 
 def step_message_key(step_id: int) -> str:
@@ -119,6 +137,7 @@ class ProposalService:
 
     def _submit(self, actor: str, draft: Draft, emergency_active: bool, submission_key: str | None) -> int:
         now = self.clock.now()
+        self._check_department(actor, draft)
         with self.db.transaction() as session:
             if draft.corrects_id is not None:
                 self._check_correctable(session, draft.corrects_id)
@@ -154,6 +173,7 @@ class ProposalService:
                 raise ProposalError("proposal.refused.not_proposer")
             if proposal.status != Status.CHANGES_REQUESTED:
                 raise ProposalError("proposal.refused.not_awaiting_changes", status=proposal.status)
+            self._check_department(actor, draft)
             number = proposal.current_version + 1
             self._transition(session, proposal, "resubmit", now, current_version=number,
                              department_id=draft.department_id)
@@ -167,6 +187,10 @@ class ProposalService:
                                   ref={"proposal_id": proposal.id, "event": "received", "version": number}, now=now)
             outbox.home(session, user_id=actor, now=now)
             return number
+
+    def _check_department(self, actor: str, draft: Draft) -> None:
+        if not may_choose_department(actor, draft.department_id, Kind(draft.kind), self.org):
+            raise ProposalError("proposal.error.pr_office_department_only", department=self.org.pr_office.name)
 
     def _check_correctable(self, session: Session, original_id: int) -> None:
         original = session.get(Proposal, original_id)
@@ -206,7 +230,7 @@ class ProposalService:
                      version=step.version_number)
         outbox.post(session, channel=step_channel(step, self.org), view="approval_request",
                     ref={"step_id": step.id}, now=now, message_key=step_message_key(step.id))
-        for approver in eligible_approvers(step.stage, step.department_id, proposal.proposer, self.org):
+        for approver in step_approvers_of(step, self.org):
             outbox.home(session, user_id=approver, now=now)
 
     # -- deciding ------------------------------------------------------------------------------
@@ -215,7 +239,7 @@ class ProposalService:
         """Before opening a reason modal: None if `actor` may decide now, else why not."""
         with self.db.read() as session:
             step = self._step(session, step_id)
-            reason = refusal_reason(actor, step.proposal.proposer, step.stage, step.department_id, self.org)
+            reason = step_refusal(actor, step, self.org)
             if reason:
                 return Outcome("refused", reason_key=reason)
             if step.status != StepStatus.PENDING:
@@ -238,7 +262,7 @@ class ProposalService:
         with self.db.transaction() as session:
             step = self._step(session, step_id)
             proposal = step.proposal
-            refusal = refusal_reason(actor, proposal.proposer, step.stage, step.department_id, self.org)
+            refusal = step_refusal(actor, step, self.org)
             if refusal:
                 audit.record(session, at=now, actor=actor, action="step.refused", subject_type=SUBJECT,
                              subject_id=proposal.id, reason=refusal, step=step.id, attempted=decision)
