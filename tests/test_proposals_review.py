@@ -1,9 +1,11 @@
 """Gaps a review of the proposal flow found (issue 3), each driven through signed requests on both databases."""
 
 import threading
+from datetime import timedelta
 
 from bot.handlers.proposal_ids import ProposalAction
 from bot.workflows.proposals.models import Proposal, ProposalVersion
+from tests.harness.db_hold import Hold
 from tests.test_proposals import (
     audit_actions,
     click,
@@ -15,6 +17,7 @@ from tests.test_proposals import (
     steps_of,
     texts,
 )
+from tests.test_proposals_lifecycle import approve_all, hand_off_message
 
 
 def proposal_count(koho):
@@ -96,3 +99,102 @@ def test_one_person_does_not_decide_two_steps_of_one_version(koho):
     click(koho, "U0PR1", pr_request, ProposalAction.APPROVE)
     koho.fake.wait_for("chat.update", channel="C0PR")
     assert [s[2:] for s in steps_of(koho, proposal_id)] == [("approved", "U0PR2"), ("approved", "U0PR1")]
+
+
+# -- 3. publication races --------------------------------------------------------------------
+
+
+def approved_with_two_accounts(koho):
+    proposal_id = propose(koho, accounts=("city-x", "city-line"))
+    approve_all(koho, proposal_id)
+    hand_off_message(koho, "C0PR", count=2)
+    messages = [m for m in koho.fake.messages("C0PR") if "掲載依頼" in m["text"]]
+    return proposal_id, messages
+
+
+def publication_modal(koho, user, message, count):
+    click(koho, user, message, ProposalAction.MARK_PUBLISHED)
+    koho.fake.wait_for("views.open", count=count,
+                       predicate=lambda c: c.args["view"]["callback_id"] == "proposal_published")
+    return koho.fake.last_view()
+
+
+def in_thread(target, *args, **kwargs):
+    results = []
+    thread = threading.Thread(target=lambda: results.append(target(*args, **kwargs)))
+    thread.start()
+    return thread, results
+
+
+def statuses(koho, proposal_id):
+    with koho.db.read() as session:
+        proposal = session.get(Proposal, proposal_id)
+        return proposal.status, sorted(p.status for p in proposal.publications)
+
+
+def test_two_operators_recording_two_accounts_at_once_close_the_record(koho):
+    proposal_id, (first, second) = approved_with_two_accounts(koho)
+    modal_1 = publication_modal(koho, "U0PR1", first, 1)
+    modal_2 = publication_modal(koho, "U0PR2", second, 2)
+    # The first operator's transaction is held just before it commits, while the second records the other account.
+    hold = Hold(koho.db.engine, at_commit_of="UPDATE publications", release_after="UPDATE publications")
+    try:
+        one, _ = in_thread(koho.slack.view_submission, "U0PR1", modal_1, {"url": {"url": "https://x.com/c/1"}})
+        assert hold.held.wait(10)
+        two, _ = in_thread(koho.slack.view_submission, "U0PR2", modal_2, {"url": {"url": "https://line.me/c/2"}})
+        one.join()
+        two.join()
+    finally:
+        hold.remove()
+    assert statuses(koho, proposal_id) == ("published", ["published", "published"])
+    assert audit_actions(koho, proposal_id).count("proposal.published") == 1
+
+
+def test_a_withdrawal_never_overwrites_a_publication_recorded_meanwhile(koho):
+    proposal_id, (first, _second) = approved_with_two_accounts(koho)
+    modal = publication_modal(koho, "U0PR1", first, 1)
+    dm = koho.fake.dms("U0STAFF1")[0]  # the confirmation, with its 取り下げ button
+    hold = Hold(koho.db.engine, at_statement="UPDATE proposals", release_after="UPDATE publications")
+    try:
+        withdrawing, _ = in_thread(click, koho, "U0STAFF1", dm, ProposalAction.WITHDRAW)
+        assert hold.held.wait(10)
+        marking, answers = in_thread(koho.slack.view_submission, "U0PR1", modal,
+                                     {"url": {"url": "https://x.com/c/1"}}, strict=False)
+        withdrawing.join()
+        marking.join()
+        ephemeral_text(koho, "U0STAFF1")  # the withdrawal has finished
+    finally:
+        hold.remove()
+    published = "publication.published" in audit_actions(koho, proposal_id)
+    status, publications = statuses(koho, proposal_id)
+    # Whichever won, the record is true: a recorded publication is never turned into "cancelled".
+    assert not published and status == "withdrawn" and publications == ["cancelled", "cancelled"]
+    assert "掲載" in answers[0].json()["errors"]["url"]
+
+
+def test_a_withdrawal_that_loses_a_race_says_someone_changed_it(koho):
+    at = koho.clock.now() + timedelta(hours=2)
+    proposal_id = propose(koho, publish_at=int(at.timestamp()))
+    approve_all(koho, proposal_id)
+    koho.fake.wait_for("chat.update", channel="C0PR")
+    koho.clock.advance(timedelta(hours=2))
+    dm = koho.fake.dms("U0STAFF1")[0]
+    # The hand-off sweep hands the post to its operators while the proposer's withdrawal is on its way.
+    hold = Hold(koho.db.engine, at_statement="UPDATE proposals", release_after="UPDATE publications")
+    try:
+        withdrawing, _ = in_thread(click, koho, "U0STAFF1", dm, ProposalAction.WITHDRAW)
+        assert hold.held.wait(10)
+        koho.sweep()
+        withdrawing.join()
+        text = ephemeral_text(koho, "U0STAFF1")
+    finally:
+        hold.remove()
+    status, publications = statuses(koho, proposal_id)
+    if koho.db.dialect == "postgresql":  # the sweep won: the withdrawal changed nothing and says so
+        assert (status, publications) == ("approved", ["handed_off"])
+        assert "ほぼ同時に別の人がこの起案を変更しました" in text
+        click(koho, "U0STAFF1", dm, ProposalAction.WITHDRAW)  # trying again withdraws it
+        assert "取り下げました" in ephemeral_text(koho, "U0STAFF1", count=2)
+        assert statuses(koho, proposal_id) == ("withdrawn", ["cancelled"])
+    else:  # SQLite writers queue: the withdrawal committed first and the sweep found nothing to hand off
+        assert (status, publications) == ("withdrawn", ["cancelled"]) and "取り下げました" in text

@@ -161,14 +161,17 @@ class ProposalService:
     def resubmit(self, actor: str, proposal_id: int, draft: Draft, *, emergency_active: bool = False,
                  submission_key: str | None = None) -> int:
         """After 差し戻し: the proposer's edit becomes version N+1 and the chain starts again."""
-        return self._once(submission_key, lambda v: v.number,
-                          lambda: self._resubmit(actor, proposal_id, draft, emergency_active, submission_key))
+        try:
+            return self._once(submission_key, lambda v: v.number,
+                              lambda: self._resubmit(actor, proposal_id, draft, emergency_active, submission_key))
+        except _LostRace:
+            raise ProposalError("proposal.refused.changed_meanwhile") from None
 
     def _resubmit(self, actor: str, proposal_id: int, draft: Draft, emergency_active: bool,
                   submission_key: str | None) -> int:
         now = self.clock.now()
         with self.db.transaction() as session:
-            proposal = self._proposal(session, proposal_id)
+            proposal = self._lock_proposal(session, proposal_id)
             if actor != proposal.proposer:
                 raise ProposalError("proposal.refused.not_proposer")
             if proposal.status != Status.CHANGES_REQUESTED:
@@ -319,17 +322,23 @@ class ProposalService:
         """取り下げ: the proposer's, at any time before publication."""
         now = self.clock.now()
         refused = False
-        with self.db.transaction() as session:
-            proposal = self._proposal(session, proposal_id)
-            if actor != proposal.proposer:
-                # Recorded, then refused: the refusal must commit, so it is not raised in here.
-                audit.record(session, at=now, actor=actor, action="proposal.withdraw_refused",
-                             subject_type=SUBJECT, subject_id=proposal.id, reason="not the proposer")
-                refused = True
-            else:
-                self._withdraw(session, proposal, actor, now)
+        try:
+            with self.db.transaction() as session:
+                refused = self._withdraw_or_refuse(session, actor, proposal_id, now)
+        except _LostRace:
+            raise ProposalError("proposal.refused.changed_meanwhile") from None
         if refused:
             raise ProposalError("proposal.refused.not_proposer")
+
+    def _withdraw_or_refuse(self, session: Session, actor: str, proposal_id: int, now: datetime) -> bool:
+        """Withdraw, or record the refusal (it must commit, so it is not raised in here). True if refused."""
+        proposal = self._lock_proposal(session, proposal_id)
+        if actor != proposal.proposer:
+            audit.record(session, at=now, actor=actor, action="proposal.withdraw_refused",
+                         subject_type=SUBJECT, subject_id=proposal.id, reason="not the proposer")
+            return True
+        self._withdraw(session, proposal, actor, now)
+        return False
 
     def _withdraw(self, session: Session, proposal: Proposal, actor: str, now: datetime) -> None:
         if (Status(proposal.status), "withdraw") not in TRANSITIONS:
@@ -345,9 +354,14 @@ class ProposalService:
                                   ref={"step_id": step.id}, now=now, message_key=step_message_key(step.id))
         for publication in proposal.publications:
             if publication.status in ("scheduled", "handed_off", "held"):
-                handed_off = publication.status == "handed_off"
-                publication.status = "cancelled"
-                if handed_off:
+                seen = publication.status
+                # Conditional: an operator marking it published meanwhile wins, and the withdrawal is refused.
+                if session.execute(
+                    update(Publication).where(Publication.id == publication.id, Publication.status == seen)
+                    .values(status="cancelled")
+                ).rowcount != 1:
+                    raise _LostRace
+                if seen == "handed_off":
                     self._update_publication_message(session, publication, now)
         audit.record(session, at=now, actor=actor, action="proposal.withdrawn", subject_type=SUBJECT,
                      subject_id=proposal.id, from_state=previous, to_state=Status.WITHDRAWN)
@@ -372,11 +386,24 @@ class ProposalService:
     def mark_published(self, actor: str, publication_id: int, url: str, published_at: datetime | None = None) -> None:
         """掲載しました: the operator records where and when the post went out."""
         now = self.clock.now()
+        try:
+            refusal = self._mark_published(actor, publication_id, url, published_at, now)
+        except _LostRace:
+            raise ProposalError("proposal.refused.changed_meanwhile") from None
+        if refusal:
+            raise ProposalError(refusal)
+
+    def _mark_published(self, actor: str, publication_id: int, url: str, published_at: datetime | None,
+                        now: datetime) -> str | None:
         refusal: str | None = None
         with self.db.transaction() as session:
             publication = session.get(Publication, publication_id)
             if publication is None:
                 raise ProposalError("proposal.error.not_found")
+            # The proposal row first, then its publications (as withdraw does): two operators recording two
+            # accounts of one proposal at once take turns, so the second sees the first and closes the record.
+            self._lock_proposal(session, publication.proposal_id)
+            session.refresh(publication)
             account = self.org.account(publication.account_id)
             if not may_publish(actor, account.department if account else PR_OFFICE_ID, self.org):
                 audit.record(session, at=now, actor=actor, action="publication.refused", subject_type=SUBJECT,
@@ -392,8 +419,7 @@ class ProposalService:
                            else "proposal.refused.not_publishable")
             else:
                 self._after_publication(session, publication, actor, url, now)
-        if refusal:
-            raise ProposalError(refusal)
+        return refusal
 
     def _after_publication(self, session: Session, publication: Publication, actor: str, url: str,
                            now: datetime) -> None:
@@ -452,6 +478,19 @@ class ProposalService:
 
     def _proposal(self, session: Session, proposal_id: int) -> Proposal:
         proposal = session.get(Proposal, proposal_id)
+        if proposal is None:
+            raise ProposalError("proposal.error.not_found")
+        return proposal
+
+    def _lock_proposal(self, session: Session, proposal_id: int) -> Proposal:
+        """The proposal, its row locked until the transaction ends (PostgreSQL; SQLite writers are serial).
+
+        Every use case that changes a proposal's publications takes this lock first, so they queue in one order.
+        """
+        proposal = session.scalars(
+            select(Proposal).where(Proposal.id == proposal_id).with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
         if proposal is None:
             raise ProposalError("proposal.error.not_found")
         return proposal
