@@ -1,5 +1,6 @@
 """Gaps a review of the proposal flow found (issue 3), each driven through signed requests on both databases."""
 
+import json
 import threading
 from datetime import timedelta
 
@@ -7,17 +8,19 @@ from bot.handlers.proposal_ids import ProposalAction
 from bot.workflows.proposals.models import Proposal, ProposalVersion
 from tests.harness.db_hold import Hold
 from tests.test_proposals import (
+    ALL_CHECKED,
     audit_actions,
     click,
     ephemeral_text,
     form_values,
+    latest_proposal,
     open_form,
     propose,
     request_message,
     steps_of,
     texts,
 )
-from tests.test_proposals_lifecycle import approve_all, hand_off_message
+from tests.test_proposals_lifecycle import approve_all, hand_off_message, record_publication
 
 
 def proposal_count(koho):
@@ -198,3 +201,54 @@ def test_a_withdrawal_that_loses_a_race_says_someone_changed_it(koho):
         assert statuses(koho, proposal_id) == ("withdrawn", ["cancelled"])
     else:  # SQLite writers queue: the withdrawal committed first and the sweep found nothing to hand off
         assert (status, publications) == ("withdrawn", ["cancelled"]) and "取り下げました" in text
+
+
+# -- 4. a correction sent back is resubmitted as a correction --------------------------------
+
+CORRECTED = "【訂正】12月の粗大ごみ収集は第1・第3水曜日です。お詫びして訂正します。問い合わせ: 環境局 043-245-5000"
+
+
+def published_original(koho):
+    original_id = propose(koho)
+    approve_all(koho, original_id)
+    message = hand_off_message(koho, "C0PR")
+    record_publication(koho, "U0PR1", message, "https://x.com/chiba_city/status/1")
+    koho.fake.wait_for("chat.update", channel="C0PR", predicate=lambda c: "訂正する" in json.dumps(
+        c.args.get("blocks"), ensure_ascii=False))
+    return original_id, koho.fake.message("C0PR", message["ts"])
+
+
+def test_a_correction_sent_back_is_resubmitted_as_a_correction_of_the_same_original(koho):
+    original_id, published = published_original(koho)
+    click(koho, "U0STAFF1", published, ProposalAction.CORRECT)
+    koho.fake.wait_for("views.open", predicate=lambda c: c.args["view"]["title"]["text"] == "訂正の起案")
+    response = koho.slack.view_submission("U0STAFF1", koho.fake.last_view(), {
+        "text": {"text": CORRECTED}, "correction_note": {"correction_note": "収集日を誤って掲載"}, **ALL_CHECKED})
+    assert response.body == ""
+    correction_id = latest_proposal(koho)
+    koho.fake.wait_for("chat.postMessage", channel="C0KANKYO", count=2, predicate=lambda c: c.ok)
+    request = [m for m in koho.fake.messages("C0KANKYO") if "承認依頼" in m["text"]][-1]
+    click(koho, "U0KANKYOHEAD", request, ProposalAction.REQUEST_CHANGES)
+    koho.fake.wait_for("views.open", predicate=lambda c: c.args["view"]["callback_id"] == "proposal_reason")
+    koho.slack.view_submission("U0KANKYOHEAD", koho.fake.last_view(), {"reason": {"reason": "お詫びの文を先に"}})
+
+    koho.fake.wait_for("chat.postMessage", channel="U0STAFF1", predicate=lambda c: "差し戻されました" in c.args["text"])
+    dm = [m for m in koho.fake.dms("U0STAFF1") if "差し戻されました" in m["text"]][-1]
+    click(koho, "U0STAFF1", dm, ProposalAction.EDIT)
+    koho.fake.wait_for("views.open", predicate=lambda c: c.args["view"]["title"]["text"] == "修正して再提出")
+    form = koho.fake.last_view()
+    shown = texts(form)
+    assert "訂正する元の投稿" in shown and "第2・第4水曜日" in shown  # the original beside it, as before
+    by_id = {b.get("block_id"): b for b in form["blocks"]}
+    assert by_id["correction_note"]["element"]["initial_value"] == "収集日を誤って掲載" and "kind" not in by_id
+    again = "【訂正とお詫び】" + CORRECTED.removeprefix("【訂正】")
+    response = koho.slack.view_submission("U0STAFF1", form, {
+        "text": {"text": again}, "correction_note": {"correction_note": "収集日を誤って掲載"}, **ALL_CHECKED})
+    assert response.status == 200 and response.body == "", response.body
+    with koho.db.read() as session:
+        correction = session.get(Proposal, correction_id)
+        assert (correction.kind, correction.corrects_id, correction.current_version, correction.status) == (
+            "correction", original_id, 2, "pending")
+        assert correction.version.correction_note == "収集日を誤って掲載"
+    assert [s[:3] for s in steps_of(koho, correction_id)][-2:] == [(2, "department", "pending"),
+                                                                   (2, "pr_office", "waiting")]

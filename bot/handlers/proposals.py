@@ -155,8 +155,14 @@ def register(app: App, services: Services) -> None:
             respond(text=services.translator_for(user_id).t(e.key, **e.values), response_type="ephemeral",
                     replace_original=False)
             return
+        metadata: dict[str, Any] = {"mode": "resubmit", "resubmit": proposal.id}
+        extra: dict[str, Any] = {}
+        if proposal.corrects_id is not None:  # a correction sent back stays a correction of the same original
+            metadata["corrects"] = proposal.corrects_id
+            _original, original_version = proposals.original_for_correction(user_id, proposal.corrects_id)
+            extra = {"original_text": original_version.text, "original_version": original_version.number}
         open_form(client, body["trigger_id"], user_id, prefill_from(version, proposal.department_id, proposal.kind),
-                  {"mode": "resubmit", "resubmit": proposal.id})
+                  metadata, **extra)
 
     @app.action(ProposalAction.WITHDRAW)
     def withdraw(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
@@ -287,7 +293,7 @@ def parse_form(view: dict[str, Any], metadata: dict[str, Any]) -> Draft:
 def prefill_from(version: Any, department_id: str, kind: str) -> FormPrefill:
     return FormPrefill(text=version.text, accounts=list(version.accounts), department_id=department_id, kind=kind,
                        links=list(version.links), media_description=version.media_description or "",
-                       publish_at=version.publish_at)
+                       publish_at=version.publish_at, correction_note=version.correction_note or "")
 
 
 def errors_for(tr: Translator, problems: list[Problem]) -> dict[str, str]:

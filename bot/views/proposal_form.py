@@ -31,8 +31,8 @@ class FormPrefill:
 def proposal_form(tr: Translator, org: Organization, prefill: FormPrefill, *, metadata: dict[str, Any],
                   original_text: str | None = None, original_version: int | None = None) -> dict[str, Any]:
     correcting = "corrects" in metadata
-    title_key = ("proposal.form.title_correction" if correcting
-                 else "proposal.form.title_resubmit" if "resubmit" in metadata else "proposal.form.title")
+    title_key = ("proposal.form.title_resubmit" if "resubmit" in metadata
+                 else "proposal.form.title_correction" if correcting else "proposal.form.title")
     departments = [org.pr_office, *org.departments]
     department_options = [blocks.option(d.name, d.id) for d in departments]
     account_options = [blocks.option(f"{a.name} ({tr.plain(f'proposal.platform.{a.platform}')})", a.id)

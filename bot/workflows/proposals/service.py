@@ -177,6 +177,8 @@ class ProposalService:
             if proposal.status != Status.CHANGES_REQUESTED:
                 raise ProposalError("proposal.refused.not_awaiting_changes", status=proposal.status)
             self._check_department(actor, draft)
+            if draft.corrects_id != proposal.corrects_id:  # a correction stays one, of the same original
+                raise ProposalError("proposal.error.correction_needs_original")
             number = proposal.current_version + 1
             self._transition(session, proposal, "resubmit", now, current_version=number,
                              department_id=draft.department_id)
