@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from bot.handlers.proposal_ids import ProposalAction
 from bot.workflows.proposals.models import Proposal, ProposalVersion
+from tests.emergency_support import EMERGENCY_CHANNEL, declare
 from tests.harness.db_hold import Hold
 from tests.test_proposals import (
     ALL_CHECKED,
@@ -252,3 +253,29 @@ def test_a_correction_sent_back_is_resubmitted_as_a_correction_of_the_same_origi
         assert correction.version.correction_note == "収集日を誤って掲載"
     assert [s[:3] for s in steps_of(koho, correction_id)][-2:] == [(2, "department", "pending"),
                                                                    (2, "pr_office", "waiting")]
+
+
+# -- 5. Slack markup never leaks into a draft, and no fallback text pings ------------------
+
+
+def test_the_message_shortcut_drafts_the_text_people_read_not_slack_markup(koho):
+    message = {"type": "message", "ts": "1760000000.000200", "user": "U0KENSETSU1",
+               "text": "<!channel> 道路工事 &amp; 通行止め &lt;重要&gt; 詳細: <https://www.city.chiba.jp/kensetsu|市のページ>"}
+    assert koho.slack.message_shortcut("propose_post_from_message", "U0KENSETSU1", "C0KENSETSU", message).status == 200
+    koho.fake.wait_for("views.open")
+    by_id = {b.get("block_id"): b for b in koho.fake.last_view()["blocks"]}
+    assert by_id["text"]["element"]["initial_value"] == (
+        "@channel 道路工事 & 通行止め <重要> 詳細: 市のページ (https://www.city.chiba.jp/kensetsu)")
+
+
+def test_a_title_with_a_broadcast_cannot_ping_through_the_notification_text(koho):
+    propose(koho, text="<!channel> 断水のお知らせ\n明日9時から12時まで断水します。")
+    (call,) = koho.fake.wait_for("chat.postMessage", channel="C0KANKYO", predicate=lambda c: c.ok)
+    assert "<!channel>" not in call.args["text"] and "&lt;!channel&gt; 断水のお知らせ" in call.args["text"]
+
+
+def test_an_emergency_title_with_a_broadcast_cannot_ping_through_the_notification_text(koho):
+    declare(koho, title="<!channel> 断水")
+    calls = koho.fake.wait_for("chat.postMessage", channel=EMERGENCY_CHANNEL, predicate=lambda c: c.ok)
+    header = next(c for c in calls if "断水" in c.args["text"])
+    assert "<!channel>" not in header.args["text"] and "&lt;!channel&gt; 断水" in header.args["text"]

@@ -15,7 +15,7 @@ from bot.app import Services
 from bot.handlers.ids import Command
 from bot.handlers.proposal_ids import FormBlock, ProposalAction, ProposalCallback
 from bot.i18n import Translator
-from bot.text.mrkdwn import mention
+from bot.text.mrkdwn import mention, slack_to_plain
 from bot.views.proposal_form import FormPrefill, default_department, proposal_form
 from bot.workflows.emergencies.service import real_emergency_active
 from bot.workflows.proposals.rules import URL, Decision, Draft, Kind, Problem, parse_links, validate
@@ -53,7 +53,7 @@ def register(app: App, services: Services) -> None:
     def propose_from_message(ack: Ack, shortcut: dict[str, Any], client: WebClient) -> None:
         ack()
         user_id = shortcut["user"]["id"]
-        text = (shortcut.get("message") or {}).get("text") or ""
+        text = slack_to_plain((shortcut.get("message") or {}).get("text") or "")  # as people read it, not markup
         prefill = FormPrefill(text=text, department_id=default_department(org, user_id))
         open_form(client, shortcut["trigger_id"], user_id, prefill, {"mode": "new"})
 

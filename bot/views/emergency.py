@@ -187,7 +187,7 @@ def emergency_header(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         out.append(blocks.section(tr.t("emergency.header.ended", who=mention(e.ended_by or ""),
                                        when=tr.datetime(e.ended_at), summary=summary)))
     notification = "emergency.header.notification_drill" if e.drill else "emergency.header.notification"
-    return {"text": tr.plain(notification, **name), "blocks": out}
+    return {"text": tr.t(notification, **name), "blocks": out}  # mrkdwn: escaped, a title can never ping
 
 
 # -- the checklist message ---------------------------------------------------------------------------
@@ -315,7 +315,7 @@ def emergency_held_notice(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, 
     listed = "\n".join(held_line(tr, p) for p in proposals)
     if listed:
         out += blocks.long_text_sections(listed)[:45]
-    return {"text": tr.plain("emergency.held.notification", **name), "blocks": out}
+    return {"text": tr.t("emergency.held.notification", **name), "blocks": out}
 
 
 # -- the 定時更新 reminder --------------------------------------------------------------------------
@@ -333,7 +333,7 @@ def emergency_update_reminder(ctx: RenderContext, ref: dict[str, Any]) -> dict[s
                 next=clock_time(tr, datetime.fromisoformat(ref["next"])), **name)
     button = blocks.button(tr.plain("emergency.reminder.draft"), EmergencyAction.DRAFT_BUTTON,
                            draft_value(e.id, "timed_update", org.locale), style="primary")
-    return {"text": tr.plain("emergency.reminder.notification", **name),
+    return {"text": tr.t("emergency.reminder.notification", **name),
             "blocks": [blocks.section(text), blocks.actions(button, block_id=f"reminder:{e.id}:{ref['slot']}")]}
 
 
@@ -481,7 +481,7 @@ def emergency_summary(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]
         hidden = len(lines) - sum(s["text"]["text"].count("\n") + 1 for s in shown)
         sections = [*shown, blocks.context(tr.t("emergency.summary.truncated", count=max(hidden, 1)))]
     out += sections
-    return {"text": tr.plain("emergency.summary.notification", **name), "blocks": out}
+    return {"text": tr.t("emergency.summary.notification", **name), "blocks": out}
 
 
 # -- the held-post review ----------------------------------------------------------------------------
@@ -536,7 +536,7 @@ def emergency_review(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
     out = [blocks.header(tr.plain("emergency.review.header", **name)), blocks.section(intro)]
     for row, proposal in shown:
         out += review_item(ctx, row, proposal)
-    return {"text": tr.plain("emergency.review.notification", **name), "blocks": out}
+    return {"text": tr.t("emergency.review.notification", **name), "blocks": out}
 
 
 # -- modals ------------------------------------------------------------------------------------------

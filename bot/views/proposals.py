@@ -139,7 +139,8 @@ def approval_request(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         ))
     else:
         out.append(blocks.section(outcome_line(tr, step, proposal), block_id=f"outcome:{step.id}"))
-    return {"text": tr.plain("proposal.request.notification", title=title), "blocks": out}
+    # The fallback text is mrkdwn too (notifications, screen readers): escaped, so a title can never ping.
+    return {"text": tr.t("proposal.request.notification", title=title), "blocks": out}
 
 
 def changes_blocks(tr: Translator, proposal: Proposal, version: ProposalVersion) -> list[dict[str, Any]]:
