@@ -5,6 +5,7 @@ import threading
 from datetime import timedelta
 
 from bot.handlers.proposal_ids import ProposalAction
+from bot.models import OutboxItem
 from bot.workflows.proposals.models import Proposal, ProposalVersion
 from tests.emergency_support import EMERGENCY_CHANNEL, declare
 from tests.harness.db_hold import Hold
@@ -279,3 +280,28 @@ def test_an_emergency_title_with_a_broadcast_cannot_ping_through_the_notificatio
     calls = koho.fake.wait_for("chat.postMessage", channel=EMERGENCY_CHANNEL, predicate=lambda c: c.ok)
     header = next(c for c in calls if "断水" in c.args["text"])
     assert "<!channel>" not in header.args["text"] and "&lt;!channel&gt; 断水" in header.args["text"]
+
+
+# -- 6. the proposer's confirmation links to the request -----------------------------------
+
+
+def wait_until_retry_scheduled(koho):
+    for _ in range(500):
+        with koho.db.read() as session:
+            if session.query(OutboxItem).filter(OutboxItem.last_error.is_not(None), OutboxItem.status == "pending",
+                                                OutboxItem.claimed_until.is_(None)).count():
+                return
+        threading.Event().wait(0.01)
+    raise AssertionError("the failed post was never scheduled for a retry")
+
+
+def test_the_confirmation_dm_waits_for_the_request_so_it_can_link_to_it(koho):
+    koho.fake.fail("chat.postMessage", 500, count=1, channel="C0KANKYO")  # the request's first post fails
+    propose(koho)
+    koho.fake.wait_for("chat.postMessage", channel="C0KANKYO", predicate=lambda c: not c.ok)
+    wait_until_retry_scheduled(koho)
+    koho.clock.advance(timedelta(seconds=30))  # its retry is due
+    koho.services.notify()
+    request_message(koho, "C0KANKYO")
+    (dm,) = koho.fake.wait_for("chat.postMessage", channel="U0STAFF1", predicate=lambda c: c.ok)
+    assert "起案を受け付けました" in dm.args["text"] and "archives/C0KANKYO/p" in dm.args["text"]

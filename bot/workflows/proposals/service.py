@@ -152,9 +152,11 @@ class ProposalService:
                          subject_id=proposal.id, to_state=Status.PENDING, version=1, kind=draft.kind,
                          accounts=list(draft.accounts), department=draft.department_id,
                          corrects=draft.corrects_id)
-            self._start_chain(session, proposal, draft, now, emergency_active=emergency_active)
+            first = self._start_chain(session, proposal, draft, now, emergency_active=emergency_active)
+            # After the request's post in its channel, so the confirmation can link to it.
             outbox.direct_message(session, user_id=actor, view="proposal_dm",
-                                  ref={"proposal_id": proposal.id, "event": "received", "version": 1}, now=now)
+                                  ref={"proposal_id": proposal.id, "event": "received", "version": 1}, now=now,
+                                  after=step_channel(first, self.org))
             outbox.home(session, user_id=actor, now=now)
             return proposal.id
 
@@ -187,9 +189,10 @@ class ProposalService:
                          subject_id=proposal.id, from_state=Status.CHANGES_REQUESTED, to_state=Status.PENDING,
                          version=number)
             session.refresh(proposal)
-            self._start_chain(session, proposal, draft, now, emergency_active=emergency_active)
+            first = self._start_chain(session, proposal, draft, now, emergency_active=emergency_active)
             outbox.direct_message(session, user_id=actor, view="proposal_dm",
-                                  ref={"proposal_id": proposal.id, "event": "received", "version": number}, now=now)
+                                  ref={"proposal_id": proposal.id, "event": "received", "version": number}, now=now,
+                                  after=step_channel(first, self.org))
             outbox.home(session, user_id=actor, now=now)
             return number
 
@@ -214,7 +217,8 @@ class ProposalService:
         session.flush()  # a repeated submission collides here, before anything else is written
 
     def _start_chain(self, session: Session, proposal: Proposal, draft: Draft, now: datetime, *,
-                     emergency_active: bool) -> None:
+                     emergency_active: bool) -> ApprovalStep:
+        """Plan and store the version's steps and ask the first; returns it."""
         planned = plan_chain(Kind(draft.kind), draft.department_id, self.org, emergency_active=emergency_active)
         steps = []
         for position, plan in enumerate(planned, start=1):
@@ -227,6 +231,7 @@ class ProposalService:
             steps.append(step)
         session.flush()
         self._ask(session, proposal, steps[0], now)
+        return steps[0]
 
     def _ask(self, session: Session, proposal: Proposal, step: ApprovalStep, now: datetime) -> None:
         step.status, step.requested_at = StepStatus.PENDING, now
