@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from bot.handlers.proposal_ids import ProposalAction
 from bot.models import OutboxItem
+from bot.workflows.audit import events_for
 from bot.workflows.proposals.models import Proposal, ProposalVersion
 from tests.emergency_support import EMERGENCY_CHANNEL, declare
 from tests.harness.db_hold import Hold
@@ -305,3 +306,30 @@ def test_the_confirmation_dm_waits_for_the_request_so_it_can_link_to_it(koho):
     request_message(koho, "C0KANKYO")
     (dm,) = koho.fake.wait_for("chat.postMessage", channel="U0STAFF1", predicate=lambda c: c.ok)
     assert "起案を受け付けました" in dm.args["text"] and "archives/C0KANKYO/p" in dm.args["text"]
+
+
+# -- 7. refused clicks are recorded ------------------------------------------------------------
+
+
+def test_a_refused_edit_click_is_in_the_record(koho):
+    proposal_id = propose(koho)
+    request = request_message(koho, "C0KANKYO")
+    click(koho, "U0KANKYOHEAD", request, ProposalAction.REQUEST_CHANGES)
+    koho.fake.wait_for("views.open", predicate=lambda c: c.args["view"]["callback_id"] == "proposal_reason")
+    koho.slack.view_submission("U0KANKYOHEAD", koho.fake.last_view(), {"reason": {"reason": "日付を確認"}})
+    koho.fake.wait_for("chat.postMessage", channel="U0STAFF1", predicate=lambda c: "差し戻されました" in c.args["text"])
+    dm = [m for m in koho.fake.dms("U0STAFF1") if "差し戻されました" in m["text"]][-1]
+    click(koho, "U0STAFF2", dm, ProposalAction.EDIT)
+    assert "起案者本人だけ" in ephemeral_text(koho, "U0STAFF2")
+    with koho.db.read() as session:
+        (event,) = [e for e in events_for(session, "proposal", proposal_id) if e.action == "proposal.edit_refused"]
+        assert event.actor == "U0STAFF2"
+
+
+def test_a_refused_publication_click_is_in_the_record(koho):
+    other_id, (message, _second) = approved_with_two_accounts(koho)
+    click(koho, "U0KENSETSU1", message, ProposalAction.MARK_PUBLISHED)  # not the account's people
+    assert "担当部署または広報広聴課" in ephemeral_text(koho, "U0KENSETSU1")
+    with koho.db.read() as session:
+        (event,) = [e for e in events_for(session, "proposal", other_id) if e.action == "publication.refused"]
+        assert event.actor == "U0KENSETSU1"

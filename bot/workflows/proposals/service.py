@@ -452,12 +452,15 @@ class ProposalService:
                       message_key=publication_message_key(publication.id))
 
     def check_may_publish(self, actor: str, publication_id: int) -> str | None:
+        """Before opening the URL modal: None if `actor` may record it now, else why not (a refusal is audited)."""
         with self.db.read() as session:
             publication = session.get(Publication, publication_id)
             if publication is None:
                 return "proposal.error.not_found"
             account = self.org.account(publication.account_id)
             if not may_publish(actor, account.department if account else PR_OFFICE_ID, self.org):
+                self._record_refusal(actor, "publication.refused", publication.proposal_id,
+                                     publication=publication.id, reason="not an operator of the account")
                 return "proposal.refused.not_operator"
             if publication.status != "handed_off":
                 return "proposal.refused.already_published" if publication.status == "published" \
@@ -470,6 +473,7 @@ class ProposalService:
         with self.db.read() as session:
             proposal = self._proposal(session, proposal_id)
             if actor != proposal.proposer:
+                self._record_refusal(actor, "proposal.edit_refused", proposal.id, reason="not the proposer")
                 raise ProposalError("proposal.refused.not_proposer")
             if proposal.status != Status.CHANGES_REQUESTED:
                 raise ProposalError("proposal.refused.not_awaiting_changes", status=proposal.status)
@@ -488,6 +492,12 @@ class ProposalService:
         if proposal is None:
             raise ProposalError("proposal.error.not_found")
         return proposal
+
+    def _record_refusal(self, actor: str, action: str, proposal_id: int, **details: object) -> None:
+        """A refused click leaves a trace, in a transaction of its own (the caller only read)."""
+        with self.db.transaction() as session:
+            audit.record(session, at=self.clock.now(), actor=actor, action=action, subject_type=SUBJECT,
+                         subject_id=proposal_id, **details)
 
     def _lock_proposal(self, session: Session, proposal_id: int) -> Proposal:
         """The proposal, its row locked until the transaction ends (PostgreSQL; SQLite writers are serial).
