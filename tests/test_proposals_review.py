@@ -333,3 +333,39 @@ def test_a_refused_publication_click_is_in_the_record(koho):
     with koho.db.read() as session:
         (event,) = [e for e in events_for(session, "proposal", other_id) if e.action == "publication.refused"]
         assert event.actor == "U0KENSETSU1"
+
+
+# -- 8. withdraw after approval, from the approved DM and from App Home ----------------------
+
+
+def test_an_approved_post_is_withdrawn_from_the_approved_dm(koho):
+    proposal_id = propose(koho)
+    approve_all(koho, proposal_id)
+    hand_off = hand_off_message(koho, "C0PR")
+    koho.fake.wait_for("chat.postMessage", channel="U0STAFF1", predicate=lambda c: "承認されました" in c.args["text"])
+    approved_dm = [m for m in koho.fake.dms("U0STAFF1") if "承認されました" in m["text"]][-1]
+    button = next(e for b in approved_dm["blocks"] if b["type"] == "actions" for e in b["elements"]
+                  if e["action_id"] == ProposalAction.WITHDRAW)
+    assert button["confirm"]["title"]["text"] == "取り下げますか？"
+    click(koho, "U0STAFF1", approved_dm, ProposalAction.WITHDRAW)
+    assert "取り下げました" in ephemeral_text(koho, "U0STAFF1")
+    assert statuses(koho, proposal_id) == ("withdrawn", ["cancelled"])
+    koho.fake.wait_for("chat.update", channel="C0PR", predicate=lambda c: c.args.get("ts") == hand_off["ts"])
+    assert not any(b["type"] == "actions" for b in koho.fake.message("C0PR", hand_off["ts"])["blocks"])
+
+
+def test_my_proposals_on_app_home_can_be_withdrawn(koho):
+    proposal_id = propose(koho)
+    request_message(koho, "C0KANKYO")
+    koho.slack.event({"type": "app_home_opened", "user": "U0STAFF1", "tab": "home"})
+    koho.fake.wait_for("views.publish", user_id="U0STAFF1")
+    home = koho.fake.home_views["U0STAFF1"]
+    row = next(b for b in home["blocks"] if b.get("accessory", {}).get("action_id") == ProposalAction.WITHDRAW)
+    assert f"#{proposal_id}" in row["text"]["text"] and row["accessory"]["value"] == str(proposal_id)
+    koho.slack.block_action("U0STAFF1", ProposalAction.WITHDRAW, str(proposal_id), view=home)
+    dm = koho.fake.wait_for("chat.postMessage", channel="U0STAFF1", predicate=lambda c: "取り下げました" in c.args["text"])
+    assert f"#{proposal_id}" in dm[0].args["text"]
+    assert statuses(koho, proposal_id)[0] == "withdrawn"
+    (after,) = koho.fake.wait_for("views.publish", user_id="U0STAFF1", predicate=lambda c: "*取り下げ*" in json.dumps(
+        c.args["view"], ensure_ascii=False))
+    assert ProposalAction.WITHDRAW not in json.dumps(after.args["view"])  # a final state offers no button

@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 
 from bot import blocks
 from bot.app import Services
+from bot.handlers.errors import _tell as tell_where_they_are
 from bot.handlers.ids import Command
 from bot.handlers.proposal_ids import FormBlock, ProposalAction, ProposalCallback
 from bot.i18n import Translator
@@ -165,19 +166,19 @@ def register(app: App, services: Services) -> None:
                   metadata, **extra)
 
     @app.action(ProposalAction.WITHDRAW)
-    def withdraw(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+    def withdraw(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,
+                 respond: Respond) -> None:
         ack()
         user_id = body["user"]["id"]
         tr = services.translator_for(user_id)
         try:
             proposals.withdraw(user_id, int(action["value"]))
         except ProposalError as e:
-            respond(text=tr.t(e.key, **_translated_values(tr, e.values)), response_type="ephemeral",
-                    replace_original=False)
+            # From a DM: an ephemeral answer; from App Home (no response_url): a DM.
+            tell_where_they_are(client, respond, body, user_id, tr.t(e.key, **_translated_values(tr, e.values)))
             return
         services.notify()
-        respond(text=tr.t("proposal.ack.withdrawn", id=action["value"]), response_type="ephemeral",
-                replace_original=False)
+        tell_where_they_are(client, respond, body, user_id, tr.t("proposal.ack.withdrawn", id=action["value"]))
 
     # -- publication ----------------------------------------------------------------------------
 

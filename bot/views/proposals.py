@@ -16,6 +16,8 @@ from bot.views import NothingToRender, RenderContext, renders
 from bot.workflows.proposals.models import ApprovalStep, Proposal, ProposalVersion, Publication
 from bot.workflows.proposals.rules import (
     CHECKLIST,
+    TRANSITIONS,
+    Status,
     StepStatus,
     changes_between,
     composed_text,
@@ -172,6 +174,10 @@ def correction_blocks(ctx: RenderContext, proposal: Proposal, version: ProposalV
     ]
 
 
+def may_withdraw(status: str) -> bool:
+    return (Status(status), "withdraw") in TRANSITIONS
+
+
 def withdraw_button(tr: Translator, proposal_id: int) -> dict[str, Any]:
     confirm = blocks.confirm_dialog(tr.plain("proposal.dm.withdraw_confirm_title"),
                                     tr.plain("proposal.dm.withdraw_confirm_text"), tr.plain("proposal.dm.withdraw"),
@@ -200,10 +206,14 @@ def proposal_dm(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         text = tr.t("proposal.dm.step_approved", title=title, stage=tr.plain(f"proposal.stage.{step.stage}"),
                     who=mention(step.decided_by),
                     next=tr.plain(f"proposal.stage.{following.stage}") if following else "—")
+        if may_withdraw(proposal.status):
+            actions.append(withdraw_button(tr, proposal.id))
     elif event == "approved":
         when = proposal.version.publish_at
         text = tr.t("proposal.dm.approved", title=title,
                     when=tr.datetime(when) if when else tr.plain("proposal.dm.approved_now"))
+        if may_withdraw(proposal.status):  # until it is published, the proposer may still take it back
+            actions.append(withdraw_button(tr, proposal.id))
     elif event == "changes_requested":
         text = tr.t("proposal.dm.changes_requested", title=title, who=mention(step.decided_by),
                     reason=step.reason or "", next_version=proposal.current_version + 1)
@@ -320,9 +330,11 @@ def home_sections(ctx: RenderContext, user_id: str) -> list[dict[str, Any]]:
     mine = ctx.session.scalars(
         select(Proposal).where(Proposal.proposer == user_id).order_by(Proposal.id.desc()).limit(15)
     ).all()
-    lines = [tr.t("proposal.home.mine_line", id=p.id, title=title_of(p.version.text),
-                  status=tr.plain(f"proposal.status.{p.status}"), version=p.current_version,
-                  when=tr.datetime(p.updated_at)) for p in mine]
+    rows = [blocks.section(tr.t("proposal.home.mine_line", id=p.id, title=title_of(p.version.text),
+                                status=tr.plain(f"proposal.status.{p.status}"), version=p.current_version,
+                                when=tr.datetime(p.updated_at)),
+                           accessory=withdraw_button(tr, p.id) if may_withdraw(p.status) else None)
+            for p in mine]
     out = [
         blocks.actions(blocks.button(tr.plain("proposal.home.new"), ProposalAction.NEW, "home", style="primary"),
                        block_id="home:new"),
@@ -344,5 +356,5 @@ def home_sections(ctx: RenderContext, user_id: str) -> list[dict[str, Any]]:
         out.append(blocks.section(line, accessory=accessory))
     out.append(blocks.divider())
     out.append(blocks.section(tr.t("proposal.home.mine")))
-    out.append(blocks.section("\n".join(lines)) if lines else blocks.context(tr.t("proposal.home.mine_empty")))
+    out += rows or [blocks.context(tr.t("proposal.home.mine_empty"))]
     return out
