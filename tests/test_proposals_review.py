@@ -7,8 +7,18 @@ from datetime import timedelta
 from bot.handlers.proposal_ids import ProposalAction
 from bot.models import OutboxItem
 from bot.workflows.audit import events_for
+from bot.workflows.emergencies.models import Emergency
+from bot.workflows.emergencies.service import emergency_posts, timeline
 from bot.workflows.proposals.models import Proposal, ProposalVersion
-from tests.emergency_support import EMERGENCY_CHANNEL, declare
+from tests.emergency_support import (
+    EMERGENCY_CHANNEL,
+    declare,
+    submit_proposal_form,
+    views_opened,
+    wait_for_modal,
+)
+from tests.emergency_support import click as click_emergency
+from tests.emergency_support import header as emergency_header
 from tests.harness.db_hold import Hold
 from tests.test_proposals import (
     ALL_CHECKED,
@@ -369,3 +379,24 @@ def test_my_proposals_on_app_home_can_be_withdrawn(koho):
     (after,) = koho.fake.wait_for("views.publish", user_id="U0STAFF1", predicate=lambda c: "*取り下げ*" in json.dumps(
         c.args["view"], ensure_ascii=False))
     assert ProposalAction.WITHDRAW not in json.dumps(after.args["view"])  # a final state offers no button
+
+
+# -- 9. a post drafted from an emergency's template belongs to that emergency ----------------
+
+
+def test_a_post_drafted_from_an_emergency_template_is_linked_to_that_emergency(koho):
+    emergency_id = declare(koho)
+    top = emergency_header(koho, emergency_id)
+    before = views_opened(koho, "proposal_form")
+    click_emergency(koho, "U0STAFF1", top, "emergency_draft", selected_option=f"{emergency_id}:first_report:ja")
+    form = wait_for_modal(koho, "proposal_form", before, "U0STAFF1")
+    # The proposer makes it a routine post: it is still the emergency's, and its timeline says so.
+    proposal_id = submit_proposal_form(koho, "U0STAFF1", form, accounts=("city-x",), kind="normal")
+    with koho.db.read() as session:
+        proposal = session.get(Proposal, proposal_id)
+        assert (proposal.kind, proposal.emergency_id) == ("normal", emergency_id)
+        emergency = session.get(Emergency, emergency_id)
+        assert [p.id for p in emergency_posts(session, emergency)] == [proposal_id]
+        submitted = [e for e in timeline(session, emergency) if e.kind == "post_submitted"]
+        assert [e.values["proposal_id"] for e in submitted] == [proposal_id]
+    assert audit_actions(koho, proposal_id)[0] == "proposal.submitted"

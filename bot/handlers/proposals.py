@@ -84,7 +84,9 @@ def register(app: App, services: Services) -> None:
                 proposals.resubmit(user_id, int(metadata["resubmit"]), draft, emergency_active=emergency_active,
                                    submission_key=key)
             else:
-                proposals.submit(user_id, draft, emergency_active=emergency_active, submission_key=key)
+                emergency = metadata.get("emergency")  # drafted from an emergency's template: linked to it
+                proposals.submit(user_id, draft, emergency_active=emergency_active, submission_key=key,
+                                 emergency_id=int(emergency) if str(emergency).isdigit() else None)
         except ProposalError as e:
             ack(response_action="errors", errors={FormBlock.TEXT: tr.plain(e.key, **e.values)})
             return

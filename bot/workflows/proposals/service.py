@@ -104,14 +104,15 @@ class ProposalService:
     # -- proposing -----------------------------------------------------------------------------
 
     def submit(self, actor: str, draft: Draft, *, emergency_active: bool = False,
-               submission_key: str | None = None) -> int:
+               submission_key: str | None = None, emergency_id: int | None = None) -> int:
         """Store a valid draft as version 1 and ask the first step. Returns the proposal id.
 
         `submission_key` (the modal's view id): the same modal submitted again — a person pressing
         again after a slow answer — returns the proposal already stored instead of a second one.
+        `emergency_id`: the emergency whose template it was drafted from (its timeline lists it).
         """
         return self._once(submission_key, lambda v: v.proposal_id,
-                          lambda: self._submit(actor, draft, emergency_active, submission_key))
+                          lambda: self._submit(actor, draft, emergency_active, submission_key, emergency_id))
 
     def _once(self, submission_key: str | None, answer, store):  # noqa: ANN001, ANN202
         """Run `store` unless this submission was stored already (even by a simultaneous request)."""
@@ -135,7 +136,8 @@ class ProposalService:
                 session.expunge(version)
             return version
 
-    def _submit(self, actor: str, draft: Draft, emergency_active: bool, submission_key: str | None) -> int:
+    def _submit(self, actor: str, draft: Draft, emergency_active: bool, submission_key: str | None,
+                emergency_id: int | None) -> int:
         now = self.clock.now()
         self._check_department(actor, draft)
         with self.db.transaction() as session:
@@ -144,6 +146,7 @@ class ProposalService:
             proposal = Proposal(
                 proposer=actor, department_id=draft.department_id, kind=draft.kind, status=Status.PENDING,
                 current_version=1, corrects_id=draft.corrects_id, created_at=now, updated_at=now,
+                emergency_id=self._known_emergency(session, emergency_id),
             )
             session.add(proposal)
             session.flush()
@@ -151,7 +154,7 @@ class ProposalService:
             audit.record(session, at=now, actor=actor, action="proposal.submitted", subject_type=SUBJECT,
                          subject_id=proposal.id, to_state=Status.PENDING, version=1, kind=draft.kind,
                          accounts=list(draft.accounts), department=draft.department_id,
-                         corrects=draft.corrects_id)
+                         corrects=draft.corrects_id, emergency=proposal.emergency_id)
             first = self._start_chain(session, proposal, draft, now, emergency_active=emergency_active)
             # After the request's post in its channel, so the confirmation can link to it.
             outbox.direct_message(session, user_id=actor, view="proposal_dm",
@@ -195,6 +198,14 @@ class ProposalService:
                                   after=step_channel(first, self.org))
             outbox.home(session, user_id=actor, now=now)
             return number
+
+    @staticmethod
+    def _known_emergency(session: Session, emergency_id: int | None) -> int | None:
+        if emergency_id is None:
+            return None
+        from bot.workflows.emergencies.models import Emergency  # (that flow imports this module)
+
+        return emergency_id if session.get(Emergency, emergency_id) is not None else None
 
     def _check_department(self, actor: str, draft: Draft) -> None:
         if not may_choose_department(actor, draft.department_id, Kind(draft.kind), self.org):
