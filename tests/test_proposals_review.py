@@ -400,3 +400,23 @@ def test_a_post_drafted_from_an_emergency_template_is_linked_to_that_emergency(k
         submitted = [e for e in timeline(session, emergency) if e.kind == "post_submitted"]
         assert [e.values["proposal_id"] for e in submitted] == [proposal_id]
     assert audit_actions(koho, proposal_id)[0] == "proposal.submitted"
+
+
+# -- 10. no Slack call before views.open ------------------------------------------------------
+
+
+def test_the_modal_opens_before_anything_else_is_asked_of_slack_then_speaks_their_language(koho):
+    koho.fake.users["U0STAFF2"] = {"id": "U0STAFF2", "locale": "en-US"}  # first time: no language known yet
+    koho.slack.command("/propose-post", "粗大ごみ", user_id="U0STAFF2")
+    (update,) = koho.fake.wait_for("views.update")
+    methods = [c.method for c in koho.fake.calls if c.method not in ("auth.test",)]
+    assert methods.index("views.open") < methods.index("users.info")  # the trigger_id is used first
+    (opened,) = koho.fake.calls_to("views.open")
+    assert opened.args["view"]["title"]["text"] == "投稿の起案"  # the organisation's language, at once
+    assert update.args["view"]["title"]["text"] == "Propose a post"  # then theirs, once learnt
+    assert koho.fake.last_view("U0STAFF2")["title"]["text"] == "Propose a post"
+
+    koho.slack.command("/propose-post", "", user_id="U0STAFF2")  # known now: English at once, no update
+    (_, again) = koho.fake.wait_for("views.open", count=2)
+    assert again.args["view"]["title"]["text"] == "Propose a post"
+    assert len(koho.fake.calls_to("views.update")) == 1

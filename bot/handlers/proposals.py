@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,10 +37,20 @@ def register(app: App, services: Services) -> None:
     proposals = ProposalService(services.db, services.org, services.clock)
     org = services.org
 
+    def open_modal(client: WebClient, trigger_id: str, user_id: str, build: Callable[[Translator], dict[str, Any]]) -> None:
+        """Open at once in the language already known (the trigger_id lives 3 s: no Slack call before it);
+        then learn the person's language, and if it differs, show the same modal in theirs."""
+        known = services.cached_translator_for(user_id)
+        opened = client.views_open(trigger_id=trigger_id, view=build(known))
+        tr = services.translator_for(user_id)
+        if tr.locale != known.locale:
+            view = opened.get("view") or {}
+            client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=build(tr))
+
     def open_form(client: WebClient, trigger_id: str, user_id: str, prefill: FormPrefill, metadata: dict[str, Any],
                   **extra: Any) -> None:
-        tr = services.translator_for(user_id)
-        client.views_open(trigger_id=trigger_id, view=proposal_form(tr, org, prefill, metadata=metadata, **extra))
+        open_modal(client, trigger_id, user_id,
+                   lambda tr: proposal_form(tr, org, prefill, metadata=metadata, **extra))
 
     # -- proposing ------------------------------------------------------------------------------
 
@@ -114,10 +125,9 @@ def register(app: App, services: Services) -> None:
                     problem = proposals.decide(user_id, step_id, decision, reason="(refused before asking)")
                 tell_outcome(services, respond, user_id, problem, step_id)
                 return
-            tr = services.translator_for(user_id)
             reason_input = {"type": "plain_text_input", "action_id": FormBlock.REASON, "multiline": True,
                             "max_length": 2000}
-            client.views_open(trigger_id=body["trigger_id"], view=blocks.modal(
+            open_modal(client, body["trigger_id"], user_id, lambda tr: blocks.modal(
                 title=tr.plain(f"proposal.reason_modal.title_{decision}"), callback_id=ProposalCallback.REASON,
                 submit=tr.plain("proposal.reason_modal.submit"), close=tr.plain("proposal.form.cancel"),
                 private_metadata=json.dumps({"step_id": step_id, "decision": decision}),
@@ -189,13 +199,13 @@ def register(app: App, services: Services) -> None:
                        respond: Respond) -> None:
         ack()
         user_id, publication_id = body["user"]["id"], int(action["value"])
-        tr = services.translator_for(user_id)
         problem = proposals.check_may_publish(user_id, publication_id)
         if problem:
-            respond(text=tr.t(problem), response_type="ephemeral", replace_original=False)
+            respond(text=services.translator_for(user_id).t(problem), response_type="ephemeral",
+                    replace_original=False)
             return
         url_input = {"type": "url_text_input", "action_id": FormBlock.URL}
-        client.views_open(trigger_id=body["trigger_id"], view=blocks.modal(
+        open_modal(client, body["trigger_id"], user_id, lambda tr: blocks.modal(
             title=tr.plain("proposal.publication.modal_title"), callback_id=ProposalCallback.PUBLISHED,
             submit=tr.plain("proposal.publication.submit"), close=tr.plain("proposal.form.cancel"),
             private_metadata=json.dumps({"publication_id": publication_id}),
