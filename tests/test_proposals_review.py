@@ -33,7 +33,7 @@ from tests.test_proposals import (
     steps_of,
     texts,
 )
-from tests.test_proposals_lifecycle import approve_all, hand_off_message, record_publication
+from tests.test_proposals_lifecycle import approve_all, hand_off_message, published_original
 
 
 def proposal_count(koho):
@@ -221,14 +221,13 @@ def test_a_withdrawal_that_loses_a_race_says_someone_changed_it(koho):
 CORRECTED = "【訂正】12月の粗大ごみ収集は第1・第3水曜日です。お詫びして訂正します。問い合わせ: 環境局 043-245-5000"
 
 
-def published_original(koho):
-    original_id = propose(koho)
-    approve_all(koho, original_id)
-    message = hand_off_message(koho, "C0PR")
-    record_publication(koho, "U0PR1", message, "https://x.com/chiba_city/status/1")
-    koho.fake.wait_for("chat.update", channel="C0PR", predicate=lambda c: "訂正する" in json.dumps(
-        c.args.get("blocks"), ensure_ascii=False))
-    return original_id, koho.fake.message("C0PR", message["ts"])
+def send_back(koho, request, reason):
+    """The department head requests changes; returns the proposer's DM with its 修正して再提出 button."""
+    click(koho, "U0KANKYOHEAD", request, ProposalAction.REQUEST_CHANGES)
+    koho.fake.wait_for("views.open", predicate=lambda c: c.args["view"]["callback_id"] == "proposal_reason")
+    koho.slack.view_submission("U0KANKYOHEAD", koho.fake.last_view(), {"reason": {"reason": reason}})
+    koho.fake.wait_for("chat.postMessage", channel="U0STAFF1", predicate=lambda c: "差し戻されました" in c.args["text"])
+    return [m for m in koho.fake.dms("U0STAFF1") if "差し戻されました" in m["text"]][-1]
 
 
 def test_a_correction_sent_back_is_resubmitted_as_a_correction_of_the_same_original(koho):
@@ -241,12 +240,7 @@ def test_a_correction_sent_back_is_resubmitted_as_a_correction_of_the_same_origi
     correction_id = latest_proposal(koho)
     koho.fake.wait_for("chat.postMessage", channel="C0KANKYO", count=2, predicate=lambda c: c.ok)
     request = [m for m in koho.fake.messages("C0KANKYO") if "承認依頼" in m["text"]][-1]
-    click(koho, "U0KANKYOHEAD", request, ProposalAction.REQUEST_CHANGES)
-    koho.fake.wait_for("views.open", predicate=lambda c: c.args["view"]["callback_id"] == "proposal_reason")
-    koho.slack.view_submission("U0KANKYOHEAD", koho.fake.last_view(), {"reason": {"reason": "お詫びの文を先に"}})
-
-    koho.fake.wait_for("chat.postMessage", channel="U0STAFF1", predicate=lambda c: "差し戻されました" in c.args["text"])
-    dm = [m for m in koho.fake.dms("U0STAFF1") if "差し戻されました" in m["text"]][-1]
+    dm = send_back(koho, request, "お詫びの文を先に")
     click(koho, "U0STAFF1", dm, ProposalAction.EDIT)
     koho.fake.wait_for("views.open", predicate=lambda c: c.args["view"]["title"]["text"] == "修正して再提出")
     form = koho.fake.last_view()
@@ -323,12 +317,7 @@ def test_the_confirmation_dm_waits_for_the_request_so_it_can_link_to_it(koho):
 
 def test_a_refused_edit_click_is_in_the_record(koho):
     proposal_id = propose(koho)
-    request = request_message(koho, "C0KANKYO")
-    click(koho, "U0KANKYOHEAD", request, ProposalAction.REQUEST_CHANGES)
-    koho.fake.wait_for("views.open", predicate=lambda c: c.args["view"]["callback_id"] == "proposal_reason")
-    koho.slack.view_submission("U0KANKYOHEAD", koho.fake.last_view(), {"reason": {"reason": "日付を確認"}})
-    koho.fake.wait_for("chat.postMessage", channel="U0STAFF1", predicate=lambda c: "差し戻されました" in c.args["text"])
-    dm = [m for m in koho.fake.dms("U0STAFF1") if "差し戻されました" in m["text"]][-1]
+    dm = send_back(koho, request_message(koho, "C0KANKYO"), "日付を確認")
     click(koho, "U0STAFF2", dm, ProposalAction.EDIT)
     assert "起案者本人だけ" in ephemeral_text(koho, "U0STAFF2")
     with koho.db.read() as session:

@@ -194,15 +194,16 @@ def proposal_dm(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
     title = title_of(proposal.version.text)
     step = ctx.session.get(ApprovalStep, ref["step_id"]) if ref.get("step_id") else None
     actions: list[dict[str, Any]] = []
-    if event == "received":
-        first = _first_pending_step(ctx, proposal)
+    if event == "received":  # the version's first step (rendered after its request is posted, maybe decided since)
+        first = step if step is not None else _first_pending_step(ctx, proposal)
         where = _request_link(ctx, tr, first) if first else ""
         text = tr.t("proposal.dm.received", version=ref.get("version", proposal.current_version), title=title,
                     where=where)
         if proposal.status == "pending":
             actions.append(withdraw_button(tr, proposal.id))
     elif event == "step_approved":
-        following = _first_pending_step(ctx, proposal)
+        following = next((s for s in proposal.steps if s.version_number == step.version_number
+                          and s.position == step.position + 1), None)
         text = tr.t("proposal.dm.step_approved", title=title, stage=tr.plain(f"proposal.stage.{step.stage}"),
                     who=mention(step.decided_by),
                     next=tr.plain(f"proposal.stage.{following.stage}") if following else "—")

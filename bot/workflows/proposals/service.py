@@ -158,7 +158,8 @@ class ProposalService:
             first = self._start_chain(session, proposal, draft, now, emergency_active=emergency_active)
             # After the request's post in its channel, so the confirmation can link to it.
             outbox.direct_message(session, user_id=actor, view="proposal_dm",
-                                  ref={"proposal_id": proposal.id, "event": "received", "version": 1}, now=now,
+                                  ref={"proposal_id": proposal.id, "event": "received", "version": 1,
+                                       "step_id": first.id}, now=now,
                                   after=step_channel(first, self.org))
             outbox.home(session, user_id=actor, now=now)
             return proposal.id
@@ -194,7 +195,8 @@ class ProposalService:
             session.refresh(proposal)
             first = self._start_chain(session, proposal, draft, now, emergency_active=emergency_active)
             outbox.direct_message(session, user_id=actor, view="proposal_dm",
-                                  ref={"proposal_id": proposal.id, "event": "received", "version": number}, now=now,
+                                  ref={"proposal_id": proposal.id, "event": "received", "version": number,
+                                       "step_id": first.id}, now=now,
                                   after=step_channel(first, self.org))
             outbox.home(session, user_id=actor, now=now)
             return number
@@ -328,8 +330,10 @@ class ProposalService:
                 for waiting in later:
                     waiting.status = StepStatus.CANCELLED
                 event = str(outcome)
+            # In the step channel's queue, like the confirmation: the proposer's DMs keep their order.
             outbox.direct_message(session, user_id=proposal.proposer, view="proposal_dm",
-                                  ref={"proposal_id": proposal.id, "event": event, "step_id": step.id}, now=now)
+                                  ref={"proposal_id": proposal.id, "event": event, "step_id": step.id}, now=now,
+                                  after=step_channel(step, self.org))
             outbox.home(session, user_id=proposal.proposer, now=now)
             outbox.home(session, user_id=actor, now=now)
             return Outcome("decided", outcome, actor, now, proposal_status=new_status)
