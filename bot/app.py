@@ -63,6 +63,10 @@ class Services:
     def translator_for(self, user_id: str | None) -> Translator:
         return Translator(self.locales.locale_for(user_id), self.org.timezone)
 
+    def cached_translator_for(self, user_id: str | None) -> Translator:
+        """The person's language as already known (no Slack call): for opening a modal in time."""
+        return Translator(self.locales.cached_locale_for(user_id), self.org.timezone)
+
     def org_translator(self) -> Translator:
         """For channel messages many people read: the organisation's language."""
         return Translator(self.org.locale, self.org.timezone)

@@ -23,6 +23,7 @@ from bot.handlers.comment_ids import CommentAction, CommentBlock, CommentCallbac
 from bot.handlers.ids import Command
 from bot.i18n import Translator
 from bot.text.categories import Category
+from bot.text.mrkdwn import slack_to_plain
 from bot.views import comments as views
 from bot.workflows.comments.rules import SOURCES, Action, HidingCriterion
 from bot.workflows.comments.service import CommentService, NewComment, Outcome, Result
@@ -32,16 +33,6 @@ _HTTP_URL = re.compile(r"^https?://[^\s<>|]+$", re.IGNORECASE)
 
 
 # -- reading Slack payloads ------------------------------------------------------------------------
-
-def slack_to_plain(text: str) -> str:
-    """A Slack message's text as a person reads it: links, mentions and &lt;-escapes undone."""
-    text = re.sub(r"<((?:https?|mailto):[^|>]+)\|([^>]+)>", r"\2 (\1)", text)
-    text = re.sub(r"<((?:https?|mailto):[^>]+)>", r"\1", text)
-    text = re.sub(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>", r"@\1", text)
-    text = re.sub(r"<#[CG][A-Z0-9]+\|([^>]*)>", r"#\1", text)
-    text = re.sub(r"<!(here|channel|everyone)(?:\|[^>]*)?>", r"@\1", text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
 
 def _state(view: dict[str, Any], block: str, action: str) -> dict[str, Any]:
     return (view.get("state", {}).get("values", {}).get(block) or {}).get(action) or {}

@@ -269,7 +269,7 @@ def register(app: App, services: Services) -> None:
             tell(respond, user_id, emergencies.ended_outcome(emergency_id))
             return
         main_accounts = [a.id for a in org.accounts if a.department == PR_OFFICE_ID]
-        prefill = FormPrefill(text=text, kind=Kind.EMERGENCY, department_id=default_department(org, user_id),
+        prefill = FormPrefill(text=text, kind=Kind.EMERGENCY, department_id=default_department(org, user_id, Kind.EMERGENCY),
                               accounts=main_accounts)
         # The normal proposal submission takes it from here (fast track while a real emergency is active).
         client.views_open(trigger_id=body["trigger_id"], view=proposal_form(

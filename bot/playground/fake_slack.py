@@ -391,6 +391,7 @@ class _Fault:
     error: str = "internal_error"
     retry_after: int = 1
     seconds: float = 0.0
+    channel: str | None = None  # only calls for this channel (None: any)
 
 
 @dataclass
@@ -740,13 +741,15 @@ class FakeSlack:
 
     # ---- faults and limits ----------------------------------------------------------
 
-    def fail(self, method: str, status: int = 500, count: int = 1, error: str = "internal_error") -> None:
+    def fail(self, method: str, status: int = 500, count: int = 1, error: str = "internal_error",
+             channel: str | None = None) -> None:
         """Answer the next ``count`` calls of ``method`` ("*" = any) with HTTP ``status``.
 
         ``status=200`` gives a plain Slack error, e.g. ``fail("chat.postMessage", 200, error="not_in_channel")``.
+        ``channel``: only calls whose ``channel`` argument is this one fail.
         """
         with self._lock:
-            self._faults.append(_Fault("fail", method, count, status=status, error=error))
+            self._faults.append(_Fault("fail", method, count, status=status, error=error, channel=channel))
 
     def rate_limit(self, method: str, retry_after: int = 1, count: int = 1) -> None:
         """Answer the next ``count`` calls with HTTP 429, ``Retry-After`` and ``error: ratelimited``."""
@@ -764,10 +767,11 @@ class FakeSlack:
             self._channel_rate = None if per_second is None else (float(per_second), float(burst))
             self._buckets = {}
 
-    def _take_fault(self, method: str, *kinds: str) -> _Fault | None:
+    def _take_fault(self, method: str, *kinds: str, channel: Any = None) -> _Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.kind in kinds and fault.method in ("*", method) and fault.remaining > 0:
+                if (fault.kind in kinds and fault.method in ("*", method) and fault.remaining > 0
+                        and fault.channel in (None, channel)):
                     fault.remaining -= 1
                     return fault
             return None
@@ -817,7 +821,7 @@ class FakeSlack:
         return status, response, headers
 
     def _answer(self, method: str, args: dict, authorization: str | None, token: Any):
-        fault = self._take_fault(method, "fail", "rate_limit")
+        fault = self._take_fault(method, "fail", "rate_limit", channel=args.get("channel"))
         if fault is not None and fault.kind == "rate_limit":
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(fault.retry_after)}
         if fault is not None:

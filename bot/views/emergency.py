@@ -187,7 +187,7 @@ def emergency_header(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         out.append(blocks.section(tr.t("emergency.header.ended", who=mention(e.ended_by or ""),
                                        when=tr.datetime(e.ended_at), summary=summary)))
     notification = "emergency.header.notification_drill" if e.drill else "emergency.header.notification"
-    return {"text": tr.t(notification, **name), "blocks": out}
+    return {"text": tr.t(notification, **name), "blocks": out}  # mrkdwn: escaped, a title can never ping
 
 
 # -- the checklist message ---------------------------------------------------------------------------

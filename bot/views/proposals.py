@@ -16,13 +16,14 @@ from bot.views import NothingToRender, RenderContext, renders
 from bot.workflows.proposals.models import ApprovalStep, Proposal, ProposalVersion, Publication
 from bot.workflows.proposals.rules import (
     CHECKLIST,
+    TRANSITIONS,
+    Status,
     StepStatus,
     changes_between,
     composed_text,
-    eligible_approvers,
     on_the_clock,
 )
-from bot.workflows.proposals.service import MOVED_TO_FAST_TRACK, step_message_key
+from bot.workflows.proposals.service import MOVED_TO_FAST_TRACK, step_approvers_of, step_message_key
 
 TITLE_LENGTH = 40
 
@@ -120,7 +121,7 @@ def approval_request(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
     stage = tr.plain(f"proposal.stage.{step.stage}")
     out: list[dict[str, Any]] = [blocks.header(tr.plain("proposal.request.header", stage=stage, title=title))]
     if step.status == StepStatus.PENDING:
-        approvers = eligible_approvers(step.stage, step.department_id, proposal.proposer, org)
+        approvers = step_approvers_of(step, org)
         out.append(blocks.section(tr.t("proposal.request.ask", approvers=mentions(approvers))))
     out.append(blocks.context(tr.t(
         "proposal.request.meta", proposer=mention(proposal.proposer), department=department_name(org, proposal.department_id),
@@ -143,6 +144,7 @@ def approval_request(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         ))
     else:
         out.append(blocks.section(outcome_line(tr, step, proposal), block_id=f"outcome:{step.id}"))
+    # The fallback text is mrkdwn too (notifications, screen readers): escaped, so a title can never ping.
     return {"text": tr.t("proposal.request.notification", title=title), "blocks": out}
 
 
@@ -175,6 +177,10 @@ def correction_blocks(ctx: RenderContext, proposal: Proposal, version: ProposalV
     ]
 
 
+def may_withdraw(status: str) -> bool:
+    return (Status(status), "withdraw") in TRANSITIONS
+
+
 def withdraw_button(tr: Translator, proposal_id: int) -> dict[str, Any]:
     confirm = blocks.confirm_dialog(tr.plain("proposal.dm.withdraw_confirm_title"),
                                     tr.plain("proposal.dm.withdraw_confirm_text"), tr.plain("proposal.dm.withdraw"),
@@ -191,22 +197,27 @@ def proposal_dm(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
     title = title_of(proposal.version.text)
     step = ctx.session.get(ApprovalStep, ref["step_id"]) if ref.get("step_id") else None
     actions: list[dict[str, Any]] = []
-    if event == "received":
-        first = _first_pending_step(ctx, proposal)
+    if event == "received":  # the version's first step (rendered after its request is posted, maybe decided since)
+        first = step if step is not None else _first_pending_step(ctx, proposal)
         where = _request_link(ctx, tr, first) if first else ""
         text = tr.t("proposal.dm.received", version=ref.get("version", proposal.current_version), title=title,
                     where=where)
         if proposal.status == "pending":
             actions.append(withdraw_button(tr, proposal.id))
     elif event == "step_approved":
-        following = _first_pending_step(ctx, proposal)
+        following = next((s for s in proposal.steps if s.version_number == step.version_number
+                          and s.position == step.position + 1), None)
         text = tr.t("proposal.dm.step_approved", title=title, stage=tr.plain(f"proposal.stage.{step.stage}"),
                     who=mention(step.decided_by),
                     next=tr.plain(f"proposal.stage.{following.stage}") if following else "—")
+        if may_withdraw(proposal.status):
+            actions.append(withdraw_button(tr, proposal.id))
     elif event == "approved":
         when = proposal.version.publish_at
         text = tr.t("proposal.dm.approved", title=title,
                     when=tr.datetime(when) if when else tr.plain("proposal.dm.approved_now"))
+        if may_withdraw(proposal.status):  # until it is published, the proposer may still take it back
+            actions.append(withdraw_button(tr, proposal.id))
     elif event == "changes_requested":
         text = tr.t("proposal.dm.changes_requested", title=title, who=mention(step.decided_by),
                     reason=step.reason or "", next_version=proposal.current_version + 1)
@@ -291,7 +302,7 @@ def step_reminder(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
     if step is None or step.status != StepStatus.PENDING:
         raise NothingToRender("already decided")
     tr, org = ctx.tr, ctx.org
-    approvers = mentions(eligible_approvers(step.stage, step.department_id, step.proposal.proposer, org))
+    approvers = mentions(step_approvers_of(step, org))
     if on_the_clock(step.stage, step.proposal.kind):
         text = tr.t("proposal.reminder.reminder_fast", approvers=approvers,
                     minutes=int(org.approval.fast_track_reminder_minutes))
@@ -325,9 +336,11 @@ def home_sections(ctx: RenderContext, user_id: str) -> list[dict[str, Any]]:
     mine = ctx.session.scalars(
         select(Proposal).where(Proposal.proposer == user_id).order_by(Proposal.id.desc()).limit(15)
     ).all()
-    lines = [tr.t("proposal.home.mine_line", id=p.id, title=title_of(p.version.text),
-                  status=tr.plain(f"proposal.status.{p.status}"), version=p.current_version,
-                  when=tr.datetime(p.updated_at)) for p in mine]
+    rows = [blocks.section(tr.t("proposal.home.mine_line", id=p.id, title=title_of(p.version.text),
+                                status=tr.plain(f"proposal.status.{p.status}"), version=p.current_version,
+                                when=tr.datetime(p.updated_at)),
+                           accessory=withdraw_button(tr, p.id) if may_withdraw(p.status) else None)
+            for p in mine]
     out = [
         blocks.actions(blocks.button(tr.plain("proposal.home.new"), ProposalAction.NEW, "home", style="primary"),
                        block_id="home:new"),
@@ -336,7 +349,7 @@ def home_sections(ctx: RenderContext, user_id: str) -> list[dict[str, Any]]:
     pending = ctx.session.scalars(
         select(ApprovalStep).where(ApprovalStep.status == StepStatus.PENDING).order_by(ApprovalStep.id.desc())
     ).all()
-    awaiting = [s for s in pending if user_id in eligible_approvers(s.stage, s.department_id, s.proposal.proposer, org)]
+    awaiting = [s for s in pending if user_id in step_approvers_of(s, org)]
     if not awaiting:
         out.append(blocks.context(tr.t("proposal.home.awaiting_empty")))
     for step in awaiting[:15]:
@@ -349,5 +362,5 @@ def home_sections(ctx: RenderContext, user_id: str) -> list[dict[str, Any]]:
         out.append(blocks.section(line, accessory=accessory))
     out.append(blocks.divider())
     out.append(blocks.section(tr.t("proposal.home.mine")))
-    out.append(blocks.section("\n".join(lines)) if lines else blocks.context(tr.t("proposal.home.mine_empty")))
+    out += rows or [blocks.context(tr.t("proposal.home.mine_empty"))]
     return out

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, inspect, or_, select, update
+from sqlalchemy import and_, exists, inspect, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
@@ -671,17 +671,18 @@ class StatusReport:
 
 
 def emergency_posts(session: Session, emergency: Emergency) -> list[Proposal]:
-    """The 緊急 posts of an emergency: linked to it, or proposed while it was active.
+    """The posts of an emergency: those drafted from its templates (linked to it, whatever kind the
+    proposer chose), and unlinked 緊急 posts proposed while it was active.
 
-    (With two emergencies at once, a post proposed while both ran belongs to both timelines — it did.)
+    (With two emergencies at once, an unlinked 緊急 post proposed while both ran belongs to both timelines.)
     """
     until = emergency.ended_at or datetime.max.replace(tzinfo=emergency.declared_at.tzinfo)
     return list(session.scalars(
-        select(Proposal).where(
-            Proposal.kind == Kind.EMERGENCY,
-            or_(Proposal.emergency_id == emergency.id,
-                Proposal.created_at.between(emergency.declared_at, until)),
-        ).order_by(Proposal.id)
+        select(Proposal).where(or_(
+            Proposal.emergency_id == emergency.id,
+            and_(Proposal.emergency_id.is_(None), Proposal.kind == Kind.EMERGENCY,
+                 Proposal.created_at.between(emergency.declared_at, until)),
+        )).order_by(Proposal.id)
     ))
 
 

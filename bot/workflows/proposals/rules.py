@@ -121,11 +121,22 @@ def parse_links(raw: str | None) -> tuple[str, ...]:
     return tuple(line.strip() for line in (raw or "").splitlines() if line.strip())
 
 
+def may_choose_department(proposer: str, department_id: str, kind: Kind, org: Organization) -> bool:
+    """The PR office as a proposal's department means a one-step chain: only its own people may choose it
+    (and the on-call for an emergency post, whose chain is the fast track anyway)."""
+    if department_id != PR_OFFICE_ID:
+        return True
+    office = org.pr_office
+    return proposer in office.approvers or proposer in office.members or (
+        kind == Kind.EMERGENCY and org.is_on_call(proposer))
+
+
 def validate(draft: Draft, org: Organization, now: datetime, *, correcting: bool = False,
-             known_accounts: set[str] | None = None) -> list[Problem]:
+             known_accounts: set[str] | None = None, proposer: str | None = None) -> list[Problem]:
     """Every problem with a draft, each saying exactly what is wrong and by how much.
 
     `known_accounts`: the ids a post may go to (the register's); default the organisation file's.
+    `proposer`: when given, whether they may choose the draft's department is checked too.
     """
     problems: list[Problem] = []
     text = draft.text.strip()
@@ -143,6 +154,9 @@ def validate(draft: Draft, org: Organization, now: datetime, *, correcting: bool
 
     if org.department(draft.department_id) is None:
         problems.append(Problem("department", "proposal.error.unknown_department"))
+    elif proposer is not None and not may_choose_department(proposer, draft.department_id, draft.kind, org):
+        problems.append(Problem("department", "proposal.error.pr_office_department_only",
+                                {"department": org.pr_office.name}))
 
     bad_links = [link for link in draft.links if not URL.match(link)]
     if bad_links:
@@ -216,23 +230,28 @@ def step_approvers(stage: str, department_id: str, org: Organization) -> tuple[s
     return department.approvers if department else ()
 
 
-def eligible_approvers(stage: str, department_id: str, proposer: str, org: Organization) -> tuple[str, ...]:
-    """Who may decide a step: its approvers, never the proposer.
+def eligible_approvers(stage: str, department_id: str, proposer: str, org: Organization, *,
+                       decided_earlier: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Who may decide a step: its approvers, never the proposer, never who decided another step of the version.
 
     When the proposer is the step's only approver, nobody else in the department can decide:
     the PR office's approvers stand in, so the proposal is never stuck.
     """
-    eligible = tuple(a for a in step_approvers(stage, department_id, org) if a != proposer)
+    excluded = {proposer, *decided_earlier}
+    eligible = tuple(a for a in step_approvers(stage, department_id, org) if a not in excluded)
     if not eligible:
-        eligible = tuple(a for a in org.pr_office.approvers if a != proposer)
+        eligible = tuple(a for a in org.pr_office.approvers if a not in excluded)
     return eligible
 
 
-def refusal_reason(actor: str, proposer: str, stage: str, department_id: str, org: Organization) -> str | None:
+def refusal_reason(actor: str, proposer: str, stage: str, department_id: str, org: Organization, *,
+                   decided_earlier: tuple[str, ...] = ()) -> str | None:
     """Why `actor` may not decide this step (a catalog key), or None when they may."""
     if actor == proposer:
         return "proposal.refused.own_proposal"
-    if actor not in eligible_approvers(stage, department_id, proposer, org):
+    if actor in decided_earlier:
+        return "proposal.refused.decided_earlier_step"
+    if actor not in eligible_approvers(stage, department_id, proposer, org, decided_earlier=decided_earlier):
         return "proposal.refused.not_an_approver"
     return None
 
