@@ -471,3 +471,30 @@ def test_published_counts_come_from_the_record(koho):
     shown = account_list(koho)
     assert "直近90日の投稿: 1件" in json.dumps(
         next(b for b in shown["blocks"] if b.get("block_id") == "account:city-x"), ensure_ascii=False)
+
+
+def test_an_account_opened_through_koho_takes_a_post_from_proposal_to_publication(koho):
+    """The register is the truth for accounts: one opened in Slack (not in the organisation file) is
+    counted by its platform's rule, shown by its name, and handed off to its own operators."""
+    koho.slack.view_submission("U0PR1", open_add_form(koho), NEW_ACCOUNT)
+    click(koho, "U0PR2", posted(koho, "C0PR", "アカウント開設申請"), AccountAction.APPROVE_CHANGE)
+    assert "承認しました" in ephemeral(koho, "U0PR2")["text"]
+    assert account(koho, "kensetsu-x").status == "active"
+
+    too_long = "通行止め" * 36  # 144 full-width characters: 288 on X's weighted count
+    response = koho.slack.view_submission("U0KENSETSU1", open_form(koho, "U0KENSETSU1"),
+                                          form_values(text=too_long, accounts=("kensetsu-x",)))
+    assert "280" in json.dumps(response.json()["errors"], ensure_ascii=False)  # X's rule, from the register
+
+    proposal_id = propose(koho, "U0KENSETSU1", text="【通行止め】国道14号は12月3日まで夜間通行止めです。",
+                          accounts=("kensetsu-x",), department="kensetsu")
+    request = request_message(koho, "C0KENSETSU")
+    assert "千葉市 建設局 道路情報" in texts(request)
+    click(koho, "U0KENSETSUHEAD", request, ProposalAction.APPROVE)
+    click(koho, "U0PR1", request_message(koho, "C0PR", count=2), ProposalAction.APPROVE)  # after the account's
+    hand_off = hand_off_message(koho, channel="C0KENSETSU")
+    assert "<@U0KENSETSU1>" in texts(hand_off) and "千葉市 建設局 道路情報" in texts(hand_off)
+    record_publication(koho, "U0KENSETSU2", hand_off, "https://x.com/chiba_douro/status/1")
+    with koho.db.read() as session:
+        (publication,) = session.query(Publication).filter_by(proposal_id=proposal_id).all()
+        assert (publication.account_id, publication.status) == ("kensetsu-x", "published")

@@ -84,7 +84,7 @@ def register(app: App, services: Services) -> None:
         tr = services.translator_for(user_id)
         metadata = _metadata(view)
         draft = parse_form(view, metadata)
-        known = {a.id for a in postable_accounts(services.db, org)}  # withdrawn accounts take no new posts
+        known = {a.id: a.platform for a in postable_accounts(services.db, org)}  # withdrawn accounts take no posts
         problems = validate(draft, org, services.clock.now(), correcting="corrects" in metadata,
                             known_accounts=known, proposer=user_id)
         if problems:

@@ -21,6 +21,7 @@ from bot.i18n import LOCALES, Translator
 from bot.organization import Organization
 from bot.text.mrkdwn import Mrkdwn, channel_link, link, mention
 from bot.views import NothingToRender, RenderContext, renders
+from bot.workflows.accounts.directory import account_for
 from bot.workflows.emergencies.models import Emergency, EmergencyStep, HeldPost
 from bot.workflows.emergencies.rules import (
     AREAS_MAX,
@@ -490,7 +491,7 @@ def emergency_summary(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]
 def review_item(ctx: RenderContext, row: HeldPost, proposal: Proposal) -> list[dict[str, Any]]:
     tr, org = ctx.tr, ctx.org
     version = proposal.version
-    accounts = ", ".join(org.account(a).name if org.account(a) else a for a in version.accounts)
+    accounts = ", ".join(getattr(account_for(ctx.session, org, a), "name", a) for a in version.accounts)
     due = min((p.due_at for p in proposal.publications if p.status in ("held", "scheduled", "handed_off")),
               default=version.publish_at)
     line = tr.t("emergency.review.line", proposal_id=proposal.id, title=post_title(version.text),

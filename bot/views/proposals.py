@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import object_session
 
 from bot import blocks
 from bot.handlers.proposal_ids import ProposalAction
@@ -13,6 +14,7 @@ from bot.organization import Organization
 from bot.text.mrkdwn import Mrkdwn, link, mention
 from bot.text.post_rules import measure
 from bot.views import NothingToRender, RenderContext, renders
+from bot.workflows.accounts.directory import account_for
 from bot.workflows.proposals.models import ApprovalStep, Proposal, ProposalVersion, Publication
 from bot.workflows.proposals.rules import (
     CHECKLIST,
@@ -53,8 +55,9 @@ def department_name(org: Organization, department_id: str) -> str:
 def account_lines(tr: Translator, org: Organization, version: ProposalVersion) -> str:
     post = composed_text(version.text, tuple(version.links))
     lines = []
+    session = object_session(version)
     for account_id in version.accounts:
-        account = org.account(account_id)
+        account = account_for(session, org, account_id)
         if account is None:
             continue
         m = measure(post, account.platform)
@@ -261,7 +264,7 @@ def publication(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
     if item is None:
         raise NothingToRender("publication gone")
     tr, org, proposal = ctx.tr, ctx.org, item.proposal
-    account = org.account(item.account_id)
+    account = account_for(ctx.session, org, item.account_id)
     name, handle = (account.name, account.handle) if account else (item.account_id, "")
     approvers = [s.decided_by for s in proposal.steps if s.status == StepStatus.APPROVED
                  and s.version_number == proposal.current_version]
@@ -275,6 +278,8 @@ def publication(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         out.append(blocks.section(tr.t("proposal.request.media") + "\n" + _escape(version.media_description)))
     out.append(blocks.context(tr.t("proposal.publication.due", when=tr.datetime(item.due_at),
                                    approvers=mentions(approvers))))
+    if item.status == "handed_off" and account is not None and account.operators:
+        out.append(blocks.context(tr.t("proposal.publication.operators", operators=mentions(account.operators))))
     if item.status == "handed_off":
         out.append(blocks.actions(
             blocks.button(tr.plain("proposal.publication.mark"), ProposalAction.MARK_PUBLISHED, str(item.id),

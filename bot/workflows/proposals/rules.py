@@ -132,10 +132,11 @@ def may_choose_department(proposer: str, department_id: str, kind: Kind, org: Or
 
 
 def validate(draft: Draft, org: Organization, now: datetime, *, correcting: bool = False,
-             known_accounts: set[str] | None = None, proposer: str | None = None) -> list[Problem]:
+             known_accounts: dict[str, str] | None = None, proposer: str | None = None) -> list[Problem]:
     """Every problem with a draft, each saying exactly what is wrong and by how much.
 
-    `known_accounts`: the ids a post may go to (the register's); default the organisation file's.
+    `known_accounts`: id -> platform of the accounts a post may go to (the register's); default the
+    organisation file's.
     `proposer`: when given, whether they may choose the draft's department is checked too.
     """
     problems: list[Problem] = []
@@ -147,7 +148,7 @@ def validate(draft: Draft, org: Organization, now: datetime, *, correcting: bool
 
     if not draft.accounts:
         problems.append(Problem("accounts", "proposal.error.no_accounts"))
-    known = {a.id for a in org.accounts} if known_accounts is None else known_accounts
+    known = {a.id: a.platform for a in org.accounts} if known_accounts is None else known_accounts
     unknown = [a for a in draft.accounts if a not in known]
     if unknown:
         problems.append(Problem("accounts", "proposal.error.unknown_accounts", {"accounts": ", ".join(unknown)}))
@@ -171,7 +172,7 @@ def validate(draft: Draft, org: Organization, now: datetime, *, correcting: bool
 
     if text and not unknown:
         post = composed_text(text, draft.links)
-        for platform in dict.fromkeys(org.account(a).platform for a in draft.accounts):
+        for platform in dict.fromkeys(known[a] for a in draft.accounts):
             over = over_limit(post, platform)
             if over:
                 m = measure(post, platform)
@@ -256,9 +257,9 @@ def refusal_reason(actor: str, proposer: str, stage: str, department_id: str, or
     return None
 
 
-def may_publish(actor: str, account_department: str, org: Organization) -> bool:
-    """Marking as published: the owning department's people, or the PR office."""
-    if org.is_pr_approver(actor):
+def may_publish(actor: str, account_department: str, org: Organization, operators: tuple[str, ...] = ()) -> bool:
+    """Marking as published: the account's operators, the owning department's people, or the PR office."""
+    if org.is_pr_approver(actor) or actor in operators:
         return True
     department = org.department(account_department)
     return department is not None and (actor in department.approvers or actor in department.members)

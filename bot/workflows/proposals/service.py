@@ -11,12 +11,13 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from bot.clock import Clock
 from bot.db import Database
 from bot.organization import PR_OFFICE_ID, Organization
 from bot.workflows import audit, outbox
+from bot.workflows.accounts.directory import account_for
 from bot.workflows.proposals.models import ApprovalStep, Proposal, ProposalVersion, Publication
 from bot.workflows.proposals.rules import (
     FINAL,
@@ -419,8 +420,9 @@ class ProposalService:
             # accounts of one proposal at once take turns, so the second sees the first and closes the record.
             self._lock_proposal(session, publication.proposal_id)
             session.refresh(publication)
-            account = self.org.account(publication.account_id)
-            if not may_publish(actor, account.department if account else PR_OFFICE_ID, self.org):
+            account = account_for(session, self.org, publication.account_id)
+            if not may_publish(actor, account.department if account else PR_OFFICE_ID, self.org,
+                               account.operators if account else ()):
                 audit.record(session, at=now, actor=actor, action="publication.refused", subject_type=SUBJECT,
                              subject_id=publication.proposal_id, publication=publication.id)
                 refusal = "proposal.refused.not_operator"
@@ -465,8 +467,9 @@ class ProposalService:
             publication = session.get(Publication, publication_id)
             if publication is None:
                 return "proposal.error.not_found"
-            account = self.org.account(publication.account_id)
-            if not may_publish(actor, account.department if account else PR_OFFICE_ID, self.org):
+            account = account_for(session, self.org, publication.account_id)
+            if not may_publish(actor, account.department if account else PR_OFFICE_ID, self.org,
+                               account.operators if account else ()):
                 self._record_refusal(actor, "publication.refused", publication.proposal_id,
                                      publication=publication.id, reason="not an operator of the account")
                 return "proposal.refused.not_operator"
@@ -605,7 +608,7 @@ def fast_track_pending(session: Session, org: Organization, now: datetime, *, em
 
 
 def publication_channel(publication: Publication, org: Organization) -> str:
-    account = org.account(publication.account_id)
+    account = account_for(object_session(publication), org, publication.account_id)
     department = org.department(account.department) if account else None
     return department.channel if department else org.pr_office.channel
 
