@@ -23,7 +23,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import Services
 from bot.organization import Organization
+from bot.workflows.accounts.directory import account_ids
 from bot.workflows.comments.rules import SOURCES
 from bot.workflows.comments.service import CommentService, NewComment
 
@@ -66,8 +67,10 @@ def signature_problem(secret: str, timestamp: str | None, signatures: str | None
     return None
 
 
-def parse_comment(payload: Any, org: Organization) -> tuple[dict[str, Any], dict[str, str]]:
-    """(clean values, problems by field name) of a webhook body."""
+def parse_comment(payload: Any, org: Organization,
+                  known_accounts: Collection[str] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """(clean values, problems by field name) of a webhook body. `known_accounts`: the ids an `account`
+    may name (the register's); default the organisation file's."""
     if not isinstance(payload, dict):
         return {}, {"(body)": "must be a JSON object"}
     problems: dict[str, str] = {}
@@ -97,9 +100,9 @@ def parse_comment(payload: Any, org: Organization) -> tuple[dict[str, Any], dict
         text_field(name, required=required)
     if "source" in clean and clean["source"] not in SOURCES:
         problems["source"] = f"must be one of {', '.join(SOURCES)}"
-    if "account" in clean and org.account(clean["account"]) is None:
-        known = ", ".join(a.id for a in org.accounts) or "none configured"
-        problems["account"] = f"unknown account (known: {known})"
+    known = [a.id for a in org.accounts] if known_accounts is None else sorted(known_accounts)
+    if "account" in clean and clean["account"] not in known:
+        problems["account"] = f"unknown account (known: {', '.join(known) or 'none configured'})"
     if "url" in clean and not clean["url"].lower().startswith(("http://", "https://")):
         problems["url"] = "must be an http(s) URL"
     if "received_at" in clean:
@@ -152,11 +155,11 @@ class CommentWebhook:
             payload = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             return _json(start_response, "400 Bad Request", {"error": "body is not UTF-8 JSON"})
-        clean, problems = parse_comment(payload, self.services.org)
-        if problems:
-            return _json(start_response, "400 Bad Request", {"error": "invalid fields", "fields": problems})
-
         try:
+            clean, problems = parse_comment(payload, self.services.org,
+                                            account_ids(self.services.db, self.services.org))
+            if problems:
+                return _json(start_response, "400 Bad Request", {"error": "invalid fields", "fields": problems})
             received = self.comments.receive(NewComment(
                 origin="webhook", source=clean["source"], external_id=clean["external_id"], text=clean["text"],
                 received_at=clean["received_at"], account_id=clean.get("account"), author=clean.get("author"),

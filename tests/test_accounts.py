@@ -498,3 +498,12 @@ def test_an_account_opened_through_koho_takes_a_post_from_proposal_to_publicatio
     with koho.db.read() as session:
         (publication,) = session.query(Publication).filter_by(proposal_id=proposal_id).all()
         assert (publication.account_id, publication.status) == ("kensetsu-x", "published")
+
+
+def test_comments_on_an_account_opened_through_koho_are_accepted_and_go_to_its_department(koho):
+    koho.slack.view_submission("U0PR1", open_add_form(koho), NEW_ACCOUNT)
+    click(koho, "U0PR2", posted(koho, "C0PR", "アカウント開設申請"), AccountAction.APPROVE_CHANGE)
+    assert "承認しました" in ephemeral(koho, "U0PR2")["text"]
+    receive(koho, "いつも拝見しています", account="kensetsu-x")  # no keyword: the account's department decides
+    koho.fake.wait_for("chat.postMessage", channel="C0KENSETSU",
+                       predicate=lambda c: c.ok and "いつも拝見しています" in texts(c.args))

@@ -3,8 +3,10 @@ edited or handed over in Slack lives only there), else the organisation file's e
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.db import Database
 from bot.organization import Account, Organization
 from bot.workflows.accounts.models import RegisterAccount
 
@@ -15,3 +17,10 @@ def account_for(session: Session, org: Organization, account_id: str) -> Account
         return org.account(account_id)
     return Account(id=row.id, platform=row.platform, name=row.name, handle=row.handle, department=row.department_id,
                    kind=row.kind, url=row.url, manager=row.manager, operators=tuple(row.operators or ()))
+
+
+def account_ids(db: Database, org: Organization) -> set[str]:
+    """Every account a comment may come from: the register's (withdrawn ones too: old posts still draw
+    comments) and the organisation file's."""
+    with db.read() as session:
+        return {*session.scalars(select(RegisterAccount.id)), *(a.id for a in org.accounts)}

@@ -8,6 +8,7 @@ updates in the same transaction. Refusals change nothing but are recorded too.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -20,11 +21,12 @@ from sqlalchemy.orm import Session
 from bot.business_time import BusinessCalendar
 from bot.clock import Clock
 from bot.db import Database
-from bot.organization import PR_OFFICE_ID, Organization
+from bot.organization import PR_OFFICE_ID, Account, Organization
 from bot.text.categories import Category, suggest_category
 from bot.text.japanese import route_by_keywords
 from bot.text.masking import mask_personal_data
 from bot.workflows import audit, outbox
+from bot.workflows.accounts.directory import account_for
 from bot.workflows.comments import digest
 from bot.workflows.comments.links import find_published_post, urls_in
 from bot.workflows.comments.models import Comment, HidingRequest
@@ -107,11 +109,12 @@ class Routing:
 
 
 def route_comment(org: Organization, text: str, account_id: str | None = None,
-                  override: str | None = None) -> Routing:
+                  override: str | None = None, *, lookup: Callable[[str], Account | None] | None = None) -> Routing:
     """Which department a comment goes to: the override, else the keywords, else the account's owner.
 
     Most keyword matches wins. On a tie or no match the account's department decides when it is one of
     the leaders (or nobody matched); otherwise the PR office triages it (department None).
+    `lookup` finds the account (default: the organisation file; the service passes the register's).
     """
     if override and org.department(override) is not None:
         return Routing(override, "override", {})
@@ -120,7 +123,7 @@ def route_comment(org: Organization, text: str, account_id: str | None = None,
     scores = {k: v for k, v in routed.scores.items() if v}
     if routed.department_id is not None:
         return Routing(routed.department_id, "matched", scores)
-    account = org.account(account_id) if account_id else None
+    account = (lookup or org.account)(account_id) if account_id else None
     owner = account.department if account is not None and account.department != PR_OFFICE_ID else None
     if owner is not None and (routed.reason == "no_match" or scores.get(owner) == max(scores.values())):
         return Routing(owner, "account", scores)
@@ -189,7 +192,9 @@ class CommentService:
         now = self.clock.now()
         suggestion = suggest_category(new.text)
         category = new.category or suggestion.category
-        routing = route_comment(self.org, new.text, new.account_id, new.department_id)
+        with self.db.read() as session:
+            routing = route_comment(self.org, new.text, new.account_id, new.department_id,
+                                    lookup=lambda account_id: account_for(session, self.org, account_id))
         status = Status.ROUTED if routing.department_id else Status.NEW
         masked = mask_personal_data(new.text)
         channel = channel_for(self.org, routing.department_id)
