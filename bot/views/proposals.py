@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from bot import blocks
 from bot.handlers.proposal_ids import ProposalAction
@@ -319,6 +320,7 @@ def home_sections(ctx: RenderContext, user_id: str) -> list[dict[str, Any]]:
     tr, org = ctx.tr, ctx.org
     mine = ctx.session.scalars(
         select(Proposal).where(Proposal.proposer == user_id).order_by(Proposal.id.desc()).limit(15)
+        .options(selectinload(Proposal.versions))
     ).all()
     lines = [tr.t("proposal.home.mine_line", id=p.id, title=title_of(p.version.text),
                   status=tr.plain(f"proposal.status.{p.status}"), version=p.current_version,
@@ -328,13 +330,23 @@ def home_sections(ctx: RenderContext, user_id: str) -> list[dict[str, Any]]:
                        block_id="home:new"),
         blocks.section(tr.t("proposal.home.awaiting")),
     ]
-    pending = ctx.session.scalars(
-        select(ApprovalStep).where(ApprovalStep.status == StepStatus.PENDING).order_by(ApprovalStep.id.desc())
+    # Who may decide a step depends on its proposer too (the PR office stands in for a sole approver): decide it
+    # from plain columns of one query, then load only the steps shown (loading every pending step's proposal
+    # one by one made each App Home refresh cost a query per pending step in the whole city).
+    pending = ctx.session.execute(
+        select(ApprovalStep.id, ApprovalStep.stage, ApprovalStep.department_id, Proposal.proposer)
+        .join(Proposal, Proposal.id == ApprovalStep.proposal_id)
+        .where(ApprovalStep.status == StepStatus.PENDING).order_by(ApprovalStep.id.desc())
     ).all()
-    awaiting = [s for s in pending if user_id in eligible_approvers(s.stage, s.department_id, s.proposal.proposer, org)]
+    shown = [step_id for step_id, stage, department_id, proposer in pending
+             if user_id in eligible_approvers(stage, department_id, proposer, org)][:15]
+    awaiting = sorted(ctx.session.scalars(
+        select(ApprovalStep).where(ApprovalStep.id.in_(shown))
+        .options(selectinload(ApprovalStep.proposal).selectinload(Proposal.versions))
+    ).all(), key=lambda step: step.id, reverse=True) if shown else []
     if not awaiting:
         out.append(blocks.context(tr.t("proposal.home.awaiting_empty")))
-    for step in awaiting[:15]:
+    for step in awaiting:
         url = ctx.permalink(step_message_key(step.id))
         line = tr.t("proposal.home.awaiting_line", id=step.proposal_id, title=title_of(step.proposal.version.text),
                     stage=tr.plain(f"proposal.stage.{step.stage}"), proposer=mention(step.proposal.proposer),
