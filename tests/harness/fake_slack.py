@@ -78,6 +78,8 @@ class Call:
     at: float
     status: int = 200
     response: Any = None
+    #: when the answer was ready (after any latency): the moment a message became visible in Slack.
+    answered: float = field(default_factory=time.time)
 
     @property
     def ok(self) -> bool:
