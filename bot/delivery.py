@@ -83,7 +83,10 @@ class Dispatcher:
         self.workspace_url = ""  # https://<team>.slack.com/, learnt from auth.test, for permalinks
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._pacer = ChannelPacer()
+        self._workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver")
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -95,14 +98,19 @@ class Dispatcher:
         self._wake.set()
 
     def start(self, poll_seconds: float = 1.0) -> None:
+        """Deliver in the background, as a pipeline: whenever a worker is free, the next due item is claimed.
+
+        (Not in rounds: a round waits for its slowest call, so with Slack answering in 150 ms an emergency's
+        checklist, second in its channel, waited for a whole round of DMs and App Home refreshes.)
+        """
         def loop() -> None:
             while not self._stopping.is_set():
                 try:
-                    if self.run_once():
-                        continue  # there may be more right behind
+                    if self._pump():
+                        continue  # there may be more right behind, and workers free for it
                 except Exception:
                     log.exception("delivery round failed; retrying shortly")
-                self._wake.wait(poll_seconds)
+                self._wake.wait(poll_seconds)  # a kick, or a delivery finishing, wakes it earlier
                 self._wake.clear()
 
         self._thread = threading.Thread(target=loop, name="dispatcher", daemon=True)
@@ -114,6 +122,27 @@ class Dispatcher:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._pool.shutdown(wait=True)
+
+    def _pump(self) -> int:
+        """Claim as many due items as there are idle workers and hand each to one. Returns how many."""
+        with self._in_flight_lock:
+            free = self._workers - self._in_flight
+        if free <= 0:
+            return 0  # a delivery finishing wakes the loop
+        claimed = self._claim(limit=free)
+        for item_id in claimed:
+            with self._in_flight_lock:
+                self._in_flight += 1
+            self._pool.submit(self._deliver_and_wake, item_id)
+        return len(claimed)
+
+    def _deliver_and_wake(self, item_id: int) -> None:
+        try:
+            self._deliver(item_id)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight -= 1
+            self._wake.set()  # its channel's next item may be due now, and a worker is free
 
     def run_once(self) -> int:
         """Claim what is due (the head of each channel's queue) and deliver it. Returns how many."""
@@ -131,9 +160,13 @@ class Dispatcher:
 
     # -- claiming ------------------------------------------------------------------------------
 
-    def _claim(self) -> list[int]:
+    def _claim(self, limit: int | None = None) -> list[int]:
+        """Claim the due heads of the channels' queues: up to `limit` of them (default: a batch)."""
+        limit = self.batch if limit is None else limit
         now = self.clock.now()
-        with self.db.transaction() as session:
+        # Find the due heads while reading (on SQLite this takes no write lock, so a busy queue that has
+        # nothing due, or only channels waiting for their pace, does not hold up the requests' writes).
+        with self.db.read() as session:
             heads = select(func.min(OutboxItem.id)).where(OutboxItem.status == "pending").group_by(OutboxItem.channel)
             due = session.execute(
                 select(OutboxItem.id, OutboxItem.channel, OutboxItem.action)
@@ -145,11 +178,20 @@ class Dispatcher:
                 .order_by(OutboxItem.id)
                 .limit(self.batch)
             ).all()
-            claimed = []
-            for item_id, channel, action in due:
-                if action in (POST, DM) and not self._pacer.take(channel):
-                    continue  # this channel had its share for now; it comes round next time
-                # Conditional: of several dispatchers, exactly one gets each item.
+        wanted = []
+        for item_id, channel, action in due:
+            if len(wanted) >= limit:
+                break
+            if action in (POST, DM) and not self._pacer.take(channel):
+                continue  # this channel had its share for now; it comes round next time
+            wanted.append(item_id)
+        if not wanted:
+            return []
+        claimed = []
+        with self.db.transaction() as session:
+            for item_id in wanted:
+                # Conditional: of several dispatchers, exactly one gets each item. A head stays its channel's
+                # head until it is delivered or fails, so one found above and still pending is still the head.
                 result = session.execute(
                     update(OutboxItem)
                     .where(
@@ -161,7 +203,7 @@ class Dispatcher:
                 )
                 if result.rowcount == 1:
                     claimed.append(item_id)
-            return claimed
+        return claimed
 
     # -- delivering ----------------------------------------------------------------------------
 
