@@ -22,6 +22,7 @@ from bench.harness import (
     bot_on,
     channel,
     comment_payload,
+    cpu_seconds,
     deliver_seeded,
     dept,
     free_port,
@@ -137,13 +138,16 @@ def ack_requests(slack: SlackRequests, form: dict[str, Any], steps: list[tuple[i
     }
 
 
-def measure_acks(cases: dict[str, Any], n: int) -> dict[str, dict[int, Series]]:
+def measure_acks(cases: dict[str, Any], n: int, pid: int) -> dict[str, dict[int, Series]]:
     results: dict[str, dict[int, Series]] = {}
     for name, send in cases.items():
         results[name] = {}
         for level in LEVELS:
             load(WARM_UP, level, send)
-            results[name][level] = load(n, level, send)
+            before = cpu_seconds(pid)
+            series = load(n, level, send)
+            series.cpu = cpu_seconds(pid) - before
+            results[name][level] = series
     return results
 
 
@@ -165,7 +169,7 @@ def case_acks(backend: str, sizes: Sizes, memory: Memory) -> dict[str, Any]:
             fake.wait_for("views.open", timeout=10)
             form = fake.last_view()
             log(f"acks/{backend}: measuring Koho")
-            koho = measure_acks(ack_requests(slack, form, steps), n)
+            koho = measure_acks(ack_requests(slack, form, steps), n, bot.process.pid)
             memory.record(bot, "ack latency", bot.stop())
     finally:
         fake.stop()
@@ -184,7 +188,7 @@ def case_acks_bare(sizes: Sizes) -> dict[str, dict[int, Series]]:
         form = {"id": "V0BARE", "type": "modal", "callback_id": "proposal_form", "private_metadata": "{}",
                 "blocks": [], "state": {"values": {}}}
         steps = [(1, head(1))] * (len(LEVELS) * (sizes.ack_requests + WARM_UP))
-        return measure_acks(ack_requests(slack, form, steps), sizes.ack_requests)
+        return measure_acks(ack_requests(slack, form, steps), sizes.ack_requests, process.pid)
     finally:
         stop_process(process)
         fake.stop()
@@ -234,7 +238,9 @@ def case_intake(backend: str, sizes: Sizes, memory: Memory) -> dict[str, Any]:
     try:
         with bot_on(backend, fake) as bot:
             log(f"intake/{backend}: {len(payloads)} comments from {sizes.intake_senders} senders")
+            before = cpu_seconds(bot.process.pid)
             tools, elapsed = send_comments(bot.port, payloads, sizes.intake_senders)
+            cpu = cpu_seconds(bot.process.pid) - before
             db = bot.database()
             with db.read() as session:
                 stored = session.scalar(sa.select(sa.func.count()).select_from(Comment))
@@ -249,7 +255,7 @@ def case_intake(backend: str, sizes: Sizes, memory: Memory) -> dict[str, Any]:
             statuses[status] = statuses.get(status, 0) + count
     accepted = statuses.get(202, 0)
     return {"sent": len(payloads), "senders": sizes.intake_senders, "elapsed": elapsed, "accepted": accepted,
-            "stored": stored, "rate": accepted / elapsed, "series": series, "statuses": statuses}
+            "stored": stored, "rate": accepted / elapsed, "series": series, "statuses": statuses, "cpu": cpu}
 
 
 # -- 4. surge delivery ---------------------------------------------------------------------------------------

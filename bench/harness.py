@@ -75,6 +75,7 @@ class Series:
 
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    cpu: float = float("nan")  # CPU seconds the server process used meanwhile
 
     def pct(self, p: float) -> float:
         ordered = sorted(self.latencies)
@@ -147,6 +148,15 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (less noisy than latency on a shared machine)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class RssSampler(threading.Thread):
