@@ -125,7 +125,8 @@ def fresh_database(backend: str, directory: Path) -> Iterator[str]:
         admin = sa.create_engine(POSTGRES_URL)
         with admin.begin() as conn:
             conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        url = f"{POSTGRES_URL}?options={quote(f'-csearch_path={schema}')}"
+        separator = "&" if "?" in POSTGRES_URL else "?"
+        url = f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}')}"
 
         def drop() -> None:
             with admin.begin() as conn:

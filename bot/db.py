@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 _READ_ONLY = "koho_read_only"
+_RELAXED = "koho_relaxed"  # a writing transaction whose commit need not wait for the disk
 
 
 class Database:
@@ -44,14 +45,24 @@ class Database:
         # the lock. Other processes on the same file still wait in the busy handler (busy_timeout).
         self._writer = threading.RLock() if self.dialect == "sqlite" else None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._relaxed_sessions = sessionmaker(self.engine.execution_options(**{_RELAXED: True}), expire_on_commit=False)
         self._read_sessions = sessionmaker(
             self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
         )
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A session whose work commits at the end of the block, or rolls back on any error."""
-        with self._write_turn(), self._sessions.begin() as session:
+    def transaction(self, *, durable: bool = True) -> Iterator[Session]:
+        """A session whose work commits at the end of the block, or rolls back on any error.
+
+        `durable=False` is for the dispatcher's own bookkeeping (claims, delivery outcomes): its commit does
+        not wait for the disk (SQLite `synchronous=NORMAL`, PostgreSQL `synchronous_commit = off`). A power
+        cut may forget the last of those, so a message may be sent to Slack again; it never loses a change
+        or a comment, whose transactions stay durable (and make the earlier ones durable with them).
+        """
+        sessions = self._sessions if durable else self._relaxed_sessions
+        with self._write_turn(), sessions.begin() as session:
+            if not durable and self.dialect == "postgresql":
+                session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             yield session
 
     @contextmanager
@@ -100,9 +111,12 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(conn):  # noqa: ANN001
-        if conn.get_execution_options().get(_READ_ONLY):
+        options = conn.get_execution_options()
+        if options.get(_READ_ONLY):
             conn.exec_driver_sql("BEGIN")
         else:
+            # Per transaction (a pooled connection serves both kinds): FULL unless it is bookkeeping.
+            conn.exec_driver_sql("PRAGMA synchronous=NORMAL" if options.get(_RELAXED) else "PRAGMA synchronous=FULL")
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 

@@ -7,6 +7,8 @@
 - Errors that retrying cannot fix (channel_not_found, not_in_channel, invalid_blocks): failed at once.
 - Claims are leases (`claimed_until`): conditional updates make each item claimed by one
   dispatcher, even with several processes on one PostgreSQL; a crashed process's claims expire.
+- Claims and outcomes are bookkeeping transactions that do not wait for the disk (`durable=False`):
+  a power cut may forget the last few, so a message may be sent again; nothing enqueued is lost.
 - Per channel only the oldest pending item is ever in flight, so messages keep their order and a
   channel's rate limit is never hammered.
 """
@@ -85,7 +87,8 @@ class Dispatcher:
         self._pacer = ChannelPacer()
         self._workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver")
-        self._in_flight = 0
+        # Items this dispatcher is delivering: never claimed again by it, even if their lease ran out meanwhile.
+        self._in_flight: set[int] = set()
         self._in_flight_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -126,13 +129,11 @@ class Dispatcher:
     def _pump(self) -> int:
         """Claim as many due items as there are idle workers and hand each to one. Returns how many."""
         with self._in_flight_lock:
-            free = self._workers - self._in_flight
+            free = self._workers - len(self._in_flight)
         if free <= 0:
             return 0  # a delivery finishing wakes the loop
         claimed = self._claim(limit=free)
         for item_id in claimed:
-            with self._in_flight_lock:
-                self._in_flight += 1
             self._pool.submit(self._deliver_and_wake, item_id)
         return len(claimed)
 
@@ -141,7 +142,7 @@ class Dispatcher:
             self._deliver(item_id)
         finally:
             with self._in_flight_lock:
-                self._in_flight -= 1
+                self._in_flight.discard(item_id)
             self._wake.set()  # its channel's next item may be due now, and a worker is free
 
     def run_once(self) -> int:
@@ -149,7 +150,7 @@ class Dispatcher:
         claimed = self._claim()
         if not claimed:
             return 0
-        list(self._pool.map(self._deliver, claimed))
+        list(self._pool.map(self._deliver_and_wake, claimed))
         return len(claimed)
 
     def drain(self, max_rounds: int = 100) -> None:
@@ -179,16 +180,20 @@ class Dispatcher:
                 .limit(self.batch)
             ).all()
         wanted = []
+        with self._in_flight_lock:
+            busy = set(self._in_flight)
         for item_id, channel, action in due:
             if len(wanted) >= limit:
                 break
+            if item_id in busy:
+                continue  # its lease ran out while we are still sending it: not a second time
             if action in (POST, DM) and not self._pacer.take(channel):
                 continue  # this channel had its share for now; it comes round next time
             wanted.append(item_id)
         if not wanted:
             return []
         claimed = []
-        with self.db.transaction() as session:
+        with self.db.transaction(durable=False) as session:
             for item_id in wanted:
                 # Conditional: of several dispatchers, exactly one gets each item. A head stays its channel's
                 # head until it is delivered or fails, so one found above and still pending is still the head.
@@ -203,6 +208,8 @@ class Dispatcher:
                 )
                 if result.rowcount == 1:
                     claimed.append(item_id)
+        with self._in_flight_lock:
+            self._in_flight.update(claimed)
         return claimed
 
     # -- delivering ----------------------------------------------------------------------------
@@ -285,7 +292,7 @@ class Dispatcher:
 
     def _finish(self, item_id: int, *, result: dict[str, Any], posted: tuple[str, dict[str, Any]] | None = None) -> None:
         now = self.clock.now()
-        with self.db.transaction() as session:
+        with self.db.transaction(durable=False) as session:
             session.execute(
                 update(OutboxItem).where(OutboxItem.id == item_id)
                 .values(status="delivered", delivered_at=now, result=result, claimed_until=None, last_error=None)
@@ -314,7 +321,7 @@ class Dispatcher:
 
     def _retry_later(self, item_id: int, reason: str, delay: timedelta | None, *, count_attempt: bool = True) -> None:
         now = self.clock.now()
-        with self.db.transaction() as session:
+        with self.db.transaction(durable=False) as session:
             item = session.get(OutboxItem, item_id)
             if item is None:
                 return
@@ -336,7 +343,7 @@ class Dispatcher:
         log.warning("outbox item %s will be retried: %s", item_id, reason)
 
     def _give_up(self, item_id: int, reason: str) -> None:
-        with self.db.transaction() as session:
+        with self.db.transaction(durable=False) as session:
             session.execute(
                 update(OutboxItem).where(OutboxItem.id == item_id)
                 .values(status="failed", last_error=reason, claimed_until=None)

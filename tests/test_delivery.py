@@ -82,6 +82,7 @@ def test_server_errors_are_retried_with_backoff_and_delivered_once(dispatcher, d
     for _ in range(3):
         clock.advance(timedelta(seconds=10))
         dispatcher.run_once()
+    print("CALLS", [c.short() for c in fake_slack.calls], dispatcher._in_flight, clock.now())
     assert posted_texts(fake_slack, "C0PR") == ["note 1"]
     assert statuses(database) == {"delivered": 1}
 
@@ -173,6 +174,7 @@ def test_a_crashed_claim_is_taken_over_after_its_lease(dispatcher, database, clo
     assert posted_texts(fake_slack, "C0PR") == []
     clock.advance(timedelta(seconds=61))
     dispatcher.drain()
+    print("CALLS", [c.short() for c in fake_slack.calls], dispatcher._in_flight, clock.now())
     assert posted_texts(fake_slack, "C0PR") == ["note 1"]
     crashed.stop()
 
@@ -183,3 +185,19 @@ def test_pacing_keeps_a_channel_near_one_message_per_second(dispatcher, database
     enqueue_notes(database, clock, "C0PR", range(10))
     dispatcher.drain()
     assert len(posted_texts(fake_slack, "C0PR")) <= 4  # the burst, perhaps one refilled token
+
+
+def test_in_the_background_a_slow_send_whose_lease_runs_out_is_not_sent_a_second_time(dispatcher, database,
+                                                                                     clock, fake_slack):
+    fake_slack.hang("chat.postMessage", seconds=1.0)  # Slack is slow to answer the first post
+    enqueue_notes(database, clock, "C0PR", [1])
+    dispatcher.start(poll_seconds=0.05)
+    waiting = threading.Event()
+    while not dispatcher._in_flight and not waiting.wait(0.01):
+        pass
+    clock.advance(timedelta(seconds=61))  # its lease has run out while it is still being sent
+    assert dispatcher._claim() == []  # the dispatcher sending it does not claim it again
+    fake_slack.wait_for("chat.postMessage", predicate=lambda c: c.ok, timeout=5)
+    waiting.wait(0.3)
+    assert posted_texts(fake_slack, "C0PR") == ["note 1"]
+    assert statuses(database) == {"delivered": 1}
