@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 _READ_ONLY = "koho_read_only"
+SQLITE_POOL_SIZE = 40  # web (16) + listener (16) + delivery (8) threads
 _RELAXED = "koho_relaxed"  # a writing transaction whose commit need not wait for the disk
 
 
@@ -30,7 +31,9 @@ class Database:
             self.engine = create_engine(
                 url,
                 connect_args={"check_same_thread": False, "timeout": 30},
-                pool_pre_ping=True,
+                # A file needs no liveness ping before each use; and enough kept connections for the web,
+                # listener and delivery threads, so none is opened (and tuned) anew under load.
+                pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_POOL_SIZE,
                 hide_parameters=True,
             )
             _tune_sqlite(self.engine)

@@ -26,7 +26,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from bot.clock import Clock
 from bot.db import Database, insert_for
@@ -86,6 +86,18 @@ class Dispatcher:
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._pacer = ChannelPacer()
         self._workers = workers
+        # Built once: the pipeline looks for due items after every delivery.
+        heads = select(func.min(OutboxItem.id)).where(OutboxItem.status == "pending").group_by(OutboxItem.channel)
+        self._due = (
+            select(OutboxItem.id, OutboxItem.channel, OutboxItem.action)
+            .where(
+                OutboxItem.id.in_(heads),
+                OutboxItem.next_attempt_at <= bindparam("now"),
+                or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < bindparam("now")),
+            )
+            .order_by(OutboxItem.id)
+            .limit(batch)
+        )
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver")
         # Items this dispatcher is delivering: never claimed again by it, even if their lease ran out meanwhile.
         self._in_flight: set[int] = set()
@@ -168,17 +180,7 @@ class Dispatcher:
         # Find the due heads while reading (on SQLite this takes no write lock, so a busy queue that has
         # nothing due, or only channels waiting for their pace, does not hold up the requests' writes).
         with self.db.read() as session:
-            heads = select(func.min(OutboxItem.id)).where(OutboxItem.status == "pending").group_by(OutboxItem.channel)
-            due = session.execute(
-                select(OutboxItem.id, OutboxItem.channel, OutboxItem.action)
-                .where(
-                    OutboxItem.id.in_(heads),
-                    OutboxItem.next_attempt_at <= now,
-                    or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),
-                )
-                .order_by(OutboxItem.id)
-                .limit(self.batch)
-            ).all()
+            due = session.execute(self._due, {"now": now}).all()
         wanted = []
         with self._in_flight_lock:
             busy = set(self._in_flight)
