@@ -62,7 +62,7 @@ def log(message: str) -> None:
 class Sizes:
     """How much work each case does (`--quick` makes every case smaller, for a look, not for the record)."""
 
-    ack_requests: int = 300
+    ack_requests: int = 200
     clicks: int = 50
     comments: int = 10_000
     intake_senders: int = 8
