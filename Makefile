@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint migrate check-config clean bench
+.PHONY: run playground test lint migrate check-config clean bench screenshots
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Koho needs Python 3.11 or newer (set PYTHON=python3.12, for example).")'
@@ -19,6 +19,10 @@ config/organization.toml:
 run: $(VENV)/.installed config/organization.toml
 	$(PY) -m bot
 
+# The bot with a local workspace in the browser (no Slack); `make run` does this too without tokens.
+playground: $(VENV)/.installed config/organization.toml
+	$(PY) -m bot playground
+
 test: $(VENV)/.installed
 	$(PY) -m pytest
 
@@ -33,6 +37,10 @@ check-config: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
+
+# The README's pictures (docs/images/) from the browser tests; needs chromium and fonts-noto-cjk.
+screenshots: $(VENV)/.installed
+	KOHO_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_playground_browser.py
 
 bench: $(VENV)/.installed
 	$(PY) -m bench.run

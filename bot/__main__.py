@@ -1,13 +1,19 @@
-"""`python -m bot [serve|migrate|check-config|version]` — the bot's one entry point."""
+"""`python -m bot [serve|playground|worker|migrate|check-config|export|version]` — the bot's one entry point.
+
+Without a command it serves Slack, or, when no Slack token is configured at all, starts the
+playground (a local workspace in the browser) and says so.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 import textwrap
+import threading
 from typing import NoReturn
 
 from bot import __version__
@@ -42,9 +48,21 @@ def load_organization_or_exit(path):  # noqa: ANN001, ANN201
         fail(f"the organisation file {e.path} has {len(e.problems)} problem(s):", e.problems)
 
 
+def check_templates_or_exit(org):  # noqa: ANN001, ANN201
+    """The organisation's emergency post templates render (a broken one would fall back only at the worst time)."""
+    from datetime import UTC, datetime
+
+    from bot.workflows.emergencies.post_templates import template_problems
+
+    problems = template_problems(org, datetime.now(UTC))
+    if problems:
+        fail(f"{len(problems)} emergency post template(s) of {org.emergency.templates_dir} need attention:", problems)
+    return org
+
+
 def cmd_check_config(_: argparse.Namespace) -> int:
     settings = load_settings_or_exit()
-    org = load_organization_or_exit(settings.config_path)
+    org = check_templates_or_exit(load_organization_or_exit(settings.config_path))
     print(
         f"koho: {settings.config_path} is valid: {org.name}, {len(org.departments)} departments, "
         f"{len(org.accounts)} accounts, locale {org.locale}."
@@ -105,7 +123,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = load_settings_or_exit()
     logs.configure(settings.log_level, settings.secrets())
-    org = load_organization_or_exit(settings.config_path)
+    org = check_templates_or_exit(load_organization_or_exit(settings.config_path))
     db = open_database_or_exit(settings)
     try:
         app = create_app(settings, org, db)
@@ -145,10 +163,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_playground(args: argparse.Namespace) -> int:
+    """The bot and a local workspace in the browser, on loopback, with a database of its own."""
+    from bot import logs
+    from bot.organization import OrganizationError
+    from bot.playground.server import Playground
+    from bot.settings import LOG_LEVELS, playground_config_path
+
+    level = (os.environ.get("LOG_LEVEL") or "INFO").strip().upper()
+    logs.configure(level if level in LOG_LEVELS else "INFO", [])
+    config = playground_config_path()
+    if config is None:
+        fail("the playground needs an organisation file.",
+             ["Copy config/organization.example.toml to config/organization.toml, or set KOHO_CONFIG."])
+    port = args.port
+    bot_port = args.bot_port if args.bot_port is not None else (port + 1 if port else 0)
+    try:
+        playground = Playground(config, args.db, port=port, bot_port=bot_port)
+    except OrganizationError as e:
+        fail(f"the organisation file {e.path} has {len(e.problems)} problem(s):", e.problems)
+    except OSError as e:
+        fail("the playground cannot listen.", [f"127.0.0.1:{port} or :{bot_port}: {e}. "
+                                               "Choose other ports with --port and --bot-port."])
+    playground.start()
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    print(f"koho playground: open {playground.url} — a local sandbox, not Slack: the bot runs on "
+          f"{playground.bot_url} with its own database {args.db} (organisation file {config}).", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        stopping.wait()
+    playground.stop()
+    return 0
+
+
 def cmd_worker(_: argparse.Namespace) -> int:
     """Delivery and timed sweeps without HTTP: for extra instances beside the web process."""
-    import threading
-
     from bot import logs
     from bot.app import create_app
 
@@ -173,6 +222,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
 
     from bot.db import Database
+    from bot.workflows.export import to_csv
     from bot.workflows.proposals import export
 
     settings = load_settings_or_exit()
@@ -186,8 +236,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         if since.tzinfo is None:
             since = since.replace(tzinfo=ZoneInfo(org.timezone))  # a plain date means the city's day
     db = Database(settings.database_url)
-    records = export.proposal_records(db, since)
-    text = export.to_json(records) if args.format == "json" else export.to_csv(records)
+    if args.what == "proposals":
+        records = export.proposal_records(db, since)
+        text = export.to_json(records) if args.format == "json" else export.to_csv(records)
+    else:
+        from bot.workflows.export import EXPORTS
+
+        read, columns = EXPORTS[args.what]
+        records = read(db, since)
+        text = export.to_json(records) if args.format == "json" else to_csv(records, columns)
     if args.output:
         with open(args.output, "w", encoding="utf-8", newline="") as f:
             f.write(text)
@@ -196,27 +253,48 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_env(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() else default
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Koho (広報): the city's social-media bot.")
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the bot (default): HTTP on PORT, or Socket Mode with SLACK_APP_TOKEN")
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")  # noqa: S104
+    playground = sub.add_parser("playground", help="run the bot with a local workspace in the browser (no Slack)")
+    playground.add_argument("--port", type=int, default=_int_env("KOHO_PLAYGROUND_PORT", 3000),
+                            help="the workspace's port on 127.0.0.1 (default 3000; KOHO_PLAYGROUND_PORT)")
+    playground.add_argument("--bot-port", type=int, default=None, help="the bot's port (default: --port + 1)")
+    playground.add_argument("--db", default=os.environ.get("KOHO_PLAYGROUND_DB") or "playground.db",
+                            help="the playground's own SQLite file (default playground.db; KOHO_PLAYGROUND_DB)")
     sub.add_parser("worker", help="run delivery and timed sweeps only (extra instances; serve runs them too)")
     sub.add_parser("migrate", help="bring the database schema up to date")
     sub.add_parser("check-config", help="validate the settings and the organisation file")
-    export = sub.add_parser("export", help="export the record (proposals with versions and decisions)")
-    export.add_argument("what", choices=["proposals"], help="what to export")
+    export = sub.add_parser("export", help="export the record: proposals (versions and decisions), the account "
+                            "register, citizen comments (masked) or the audit events")
+    export.add_argument("what", choices=["proposals", "accounts", "comments", "audit"], help="what to export")
     export.add_argument("--format", choices=["csv", "json"], default="csv")
-    export.add_argument("--since", help="only what was created on or after this date (YYYY-MM-DD)")
+    export.add_argument("--since", help="only what was created (comments: received; accounts: changed; audit: "
+                        "recorded) on or after this date (YYYY-MM-DD)")
     export.add_argument("--output", help="write to this file instead of standard output")
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
     if args.command is None:
-        args = parser.parse_args(["serve", *(argv or [])])
+        from bot.settings import SLACK_TOKENS, slack_tokens_configured
+
+        if slack_tokens_configured():
+            args = parser.parse_args(["serve", *(argv or [])])
+        else:
+            print(f"koho: no Slack tokens are configured ({', '.join(SLACK_TOKENS)} are all empty), so this starts "
+                  "the local playground instead of connecting to Slack. Put the tokens into .env to use Slack.",
+                  flush=True)
+            args = parser.parse_args(["playground"])
     if args.command == "version":
         print(__version__)
         return 0
-    handlers = {"serve": cmd_serve, "worker": cmd_worker, "export": cmd_export, "migrate": cmd_migrate, "check-config": cmd_check_config}
+    handlers = {"serve": cmd_serve, "playground": cmd_playground, "worker": cmd_worker, "export": cmd_export, "migrate": cmd_migrate, "check-config": cmd_check_config}
     return handlers[args.command](args)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -62,6 +63,10 @@ class Services:
     def translator_for(self, user_id: str | None) -> Translator:
         return Translator(self.locales.locale_for(user_id), self.org.timezone)
 
+    def cached_translator_for(self, user_id: str | None) -> Translator:
+        """The person's language as already known (no Slack call): for opening a modal in time."""
+        return Translator(self.locales.cached_locale_for(user_id), self.org.timezone)
+
     def org_translator(self) -> Translator:
         """For channel messages many people read: the organisation's language."""
         return Translator(self.org.locale, self.org.timezone)
@@ -102,10 +107,17 @@ def create_app(settings: Settings, org: Organization, db: Database, *, clock: Cl
     lookup_client = make_web_client(settings, timeout=2, retries=False)
     locales = LocaleResolver(db, clock, org.locale, _slack_locale_fetcher(lookup_client))
     # Delivery retries through the outbox itself, so its client must not sleep on a 429.
-    delivery_client = make_web_client(settings, retries=False)
+    # Its timeout stays well inside the claim's lease, so a slow Slack never lets a second process
+    # take over an item that is still being posted.
+    lease = timedelta(seconds=settings.delivery_lease_seconds)
+    delivery_client = make_web_client(settings, retries=False,
+                                      timeout=max(1, min(10, settings.delivery_lease_seconds // 2)))
     load_views()
     load_sweeps()
-    dispatcher = Dispatcher(db, delivery_client, clock, org, locales)
+    from bot.workflows.accounts.service import seed as seed_accounts
+
+    seed_accounts(db, org, clock)  # the organisation file's accounts into the register, once per id
+    dispatcher = Dispatcher(db, delivery_client, clock, org, locales, lease=lease)
     calendar = BusinessCalendar(org.timezone)
     services = Services(
         settings=settings,

@@ -5,6 +5,7 @@ Texts come from `bot.i18n` (already escaped where needed); these only shape them
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 SECTION_TEXT_MAX = 3000
@@ -114,6 +115,14 @@ def modal(
     if external_id:
         view["external_id"] = external_id
     return view
+
+
+def reason_modal(*, title: str, callback_id: str, submit: str, close: str, label: str, block_id: str,
+                 metadata: dict[str, Any]) -> dict[str, Any]:
+    """A modal asking one thing: why (a rejection, a request for changes). The block and action share an id."""
+    element = {"type": "plain_text_input", "action_id": block_id, "multiline": True, "max_length": 2000}
+    return modal(title=title, callback_id=callback_id, submit=submit, close=close,
+                 private_metadata=json.dumps(metadata), blocks=[input_block(block_id, label, element)])
 
 
 def confirm_dialog(title: str, text: str, yes: str, no: str) -> dict[str, Any]:

@@ -5,12 +5,18 @@
 - Slack says 429: the channel waits `Retry-After` seconds; nothing is dropped.
 - 5xx, timeouts, connection errors: retried with exponential backoff, then marked failed.
 - Errors that retrying cannot fix (channel_not_found, not_in_channel, invalid_blocks): failed at once.
+- A failed item is shown to the PR office (a message in its channel, naming what and why).
 - Claims are leases (`claimed_until`): conditional updates make each item claimed by one
   dispatcher, even with several processes on one PostgreSQL; a crashed process's claims expire.
 - Claims and outcomes are bookkeeping transactions that do not wait for the disk (`durable=False`):
   a power cut may forget the last few, so a message may be sent again; nothing enqueued is lost.
 - Per channel only the oldest pending item is ever in flight, so messages keep their order and a
   channel's rate limit is never hammered.
+- Posts carry their outbox id in Slack message metadata. When a post is tried again (a timeout, a
+  crash between Slack's answer and our commit), the dispatcher first looks in the channel (or the
+  thread) for a message with that id and records it instead of posting a second time. After a
+  timeout it first waits twice the client timeout (wall clock), so a post Slack is still storing
+  has landed before it is looked for; a restarted process waits out the lease anyway.
 """
 
 from __future__ import annotations
@@ -34,12 +40,15 @@ from bot.i18n import Translator
 from bot.models import OutboxItem, SlackMessage
 from bot.organization import Organization
 from bot.views import RENDERERS, NothingToRender, RenderContext
-from bot.workflows.outbox import DM, HOME, POST, UPDATE
+from bot.workflows import outbox
+from bot.workflows.outbox import DM, HOME, POST, UPDATE, UPLOAD
 from bot.workflows.preferences import LocaleResolver
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
+METADATA_EVENT = "koho_outbox"
+LOOKBACK_MESSAGES = 100  # a lost post is among the newest messages: only a channel's head item is in flight
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=10)
 PERMANENT_ERRORS = {
@@ -75,8 +84,9 @@ class ChannelPacer:
 
 class Dispatcher:
     def __init__(self, db: Database, client: WebClient, clock: Clock, org: Organization, locales: LocaleResolver,
-                 *, workers: int = 8, batch: int = 50):
+                 *, workers: int = 8, batch: int = 50, lease: timedelta = LEASE):
         self.db = db
+        self.lease = lease
         self.client = client
         self.clock = clock
         self.org = org
@@ -98,6 +108,10 @@ class Dispatcher:
             .order_by(OutboxItem.id)
             .limit(batch)
         )
+        # Posts whose last attempt timed out: Slack may still be storing them. Not retried (and so
+        # not looked for) until this wall-clock moment, or the lookup could miss a post about to land.
+        self._unsure: dict[int, float] = {}
+        self._unsure_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver")
         # Items this dispatcher is delivering: never claimed again by it, even if their lease ran out meanwhile.
         self._in_flight: set[int] = set()
@@ -189,7 +203,9 @@ class Dispatcher:
                 break
             if item_id in busy:
                 continue  # its lease ran out while we are still sending it: not a second time
-            if action in (POST, DM) and not self._pacer.take(channel):
+            if self._still_unsure(item_id):
+                continue
+            if action in (POST, DM, UPLOAD) and not self._pacer.take(channel):
                 continue  # this channel had its share for now; it comes round next time
             wanted.append(item_id)
         if not wanted:
@@ -206,13 +222,23 @@ class Dispatcher:
                         OutboxItem.status == "pending",
                         or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),
                     )
-                    .values(claimed_until=now + LEASE, claimed_by=self.identity, attempts=OutboxItem.attempts + 1)
+                    .values(claimed_until=now + self.lease, claimed_by=self.identity, attempts=OutboxItem.attempts + 1)
                 )
                 if result.rowcount == 1:
                     claimed.append(item_id)
         with self._in_flight_lock:
             self._in_flight.update(claimed)
         return claimed
+
+    def _still_unsure(self, item_id: int) -> bool:
+        with self._unsure_lock:
+            until = self._unsure.get(item_id)
+            if until is None:
+                return False
+            if time.monotonic() < until:
+                return True
+            del self._unsure[item_id]
+            return False
 
     # -- delivering ----------------------------------------------------------------------------
 
@@ -227,12 +253,20 @@ class Dispatcher:
                     return
                 rendered = self._render(session, item)
                 target = self._target(session, item)
+            found = self._already_posted(item, target) if item.action in (POST, DM) and item.attempts > 1 else None
+            if found is not None:
+                log.info("outbox item %s was posted before an interruption; recorded, not posted again", item_id)
+                self._finish(item_id, result={**found, "recovered": True},
+                             posted=(item.message_key, found) if item.message_key else None)
+                return
             result = self._send(item, rendered, target)
         except NothingToRender as e:
             self._finish(item_id, result={"skipped": str(e) or "nothing to render"})
         except SlackApiError as e:
             self._failed_attempt(item_id, e)
         except OSError as e:  # timeouts, refused connections
+            with self._unsure_lock:
+                self._unsure[item_id] = time.monotonic() + 2 * (self.client.timeout or 10)
             self._retry_later(item_id, f"{type(e).__name__}: {e}", None)
         except Exception as e:  # a bug in a renderer must not stop the queue
             log.exception("delivering outbox item %s failed", item_id)
@@ -276,14 +310,50 @@ class Dispatcher:
                 target["thread_ts"] = parent.ts
         return target
 
+    def _already_posted(self, item: OutboxItem, target: dict[str, Any]) -> dict[str, Any] | None:
+        """Where an earlier, interrupted attempt posted this item, if it did (found by its metadata).
+
+        Slack has no idempotency key for chat.postMessage: a timeout or a crash after Slack stored
+        the message but before we committed its ts would otherwise post it twice.
+        """
+        try:
+            channel = item.channel
+            if item.action == DM:
+                channel = self.client.conversations_open(users=item.ref["to"])["channel"]["id"]
+            if "thread_ts" in target:
+                response = self.client.conversations_replies(channel=channel, ts=target["thread_ts"],
+                                                             include_all_metadata=True, limit=LOOKBACK_MESSAGES)
+            else:
+                response = self.client.conversations_history(channel=channel, include_all_metadata=True,
+                                                             limit=LOOKBACK_MESSAGES)
+        except SlackApiError as e:
+            code = e.response.get("error") if isinstance(e.response.data, dict) else None
+            if code in ("missing_scope", "not_in_channel", "channel_not_found"):
+                log.warning("cannot look for an earlier post of outbox item %s (%s); posting", item.id, code)
+                return None
+            raise
+        for message in response.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if (metadata.get("event_type") == METADATA_EVENT
+                    and (metadata.get("event_payload") or {}).get("outbox_id") == item.id):
+                return {"channel": channel, "ts": message["ts"]}
+        return None
+
     def _send(self, item: OutboxItem, rendered: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
         if item.action == HOME:
             self.client.views_publish(user_id=item.ref["user_id"], view=rendered)
             return {}
+        if item.action == UPLOAD:
+            # files.getUploadURLExternal, the upload itself, files.completeUploadExternal (slack_sdk).
+            response = self.client.files_upload_v2(
+                channel=item.channel, file=rendered["file"], filename=rendered["filename"], title=rendered["title"],
+                alt_txt=rendered.get("alt_txt"), initial_comment=rendered.get("initial_comment"),
+            )
+            return {"files": [f.get("id") for f in response.get("files") or []]}
         if item.action == UPDATE:
             response = self.client.chat_update(channel=target["channel"], ts=target["ts"], **rendered)
             return {"channel": response["channel"], "ts": response["ts"]}
-        kwargs = {**rendered}
+        kwargs = {**rendered, "metadata": {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": item.id}}}
         if "thread_ts" in target:
             kwargs["thread_ts"] = target["thread_ts"]
         destination = item.ref["to"] if item.action == DM else item.channel
@@ -329,6 +399,7 @@ class Dispatcher:
                 return
             if count_attempt and item.attempts >= MAX_ATTEMPTS:
                 item.status, item.last_error, item.claimed_until = "failed", reason, None
+                self._tell_pr_office(session, item)
                 log.error("outbox item %s failed after %s attempts: %s", item_id, item.attempts, reason)
                 return
             if not count_attempt:
@@ -350,4 +421,15 @@ class Dispatcher:
                 update(OutboxItem).where(OutboxItem.id == item_id)
                 .values(status="failed", last_error=reason, claimed_until=None)
             )
+            item = session.get(OutboxItem, item_id)
+            if item is not None:
+                self._tell_pr_office(session, item)
         log.error("outbox item %s failed: %s", item_id, reason)
+
+    def _tell_pr_office(self, session: Any, item: OutboxItem) -> None:
+        """A failed delivery is shown to the PR office (in the same transaction that marks it failed)."""
+        if item.view == "delivery_failed":
+            return  # the PR office channel itself is unreachable: the log and the outbox row remain
+        outbox.post(session, channel=self.org.pr_office.channel, view="delivery_failed", ref={"item": item.id},
+                    now=self.clock.now(), message_key=f"delivery_failed:{item.id}",
+                    dedupe_key=f"delivery_failed:{item.id}")

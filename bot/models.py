@@ -113,8 +113,22 @@ class SlackMessage(Base):
     posted_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class ReceivedEvent(Base):
+    """Deliveries from outside already acted on (Slack `event_id`s): a retry or duplicate is a no-op.
+
+    Written in the same transaction as the effect, so a delivery that failed half-way is not
+    remembered and its retry is acted on. Pruned after a day (Slack retries within minutes).
+    """
+
+    __tablename__ = "received_events"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)  # e.g. "slack:Ev0123ABC"
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 def load_domain_models() -> None:
     """Import the tables that live beside their workflows, so `Base.metadata` is complete."""
+    from bot.workflows.accounts import models as _accounts  # noqa: F401
     from bot.workflows.comments import models as _comments  # noqa: F401
     from bot.workflows.emergencies import models as _emergencies  # noqa: F401
     from bot.workflows.proposals import models as _proposals  # noqa: F401

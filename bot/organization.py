@@ -11,6 +11,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,13 +41,48 @@ class Department:
     keywords: tuple[str, ...] = ()
 
 
+ACCOUNT_KINDS = ("main", "subject")  # 市公式 / 分野別
+ACCOUNT_STATUSES = ("active", "under_review", "withdrawn")
+HTTP_URL = re.compile(r"^https?://[^\s/$.?#].[^\s]*$", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class Account:
+    """An account as the organisation file seeds the register with (docs/accounts.md).
+
+    Only the first five keys are required; the register's other fields are optional in the file and
+    are kept in the database from then on (the PR office edits them from Slack).
+    """
+
     id: str
     platform: str
     name: str
     handle: str
     department: str
+    kind: str = "subject"  # main (市公式) | subject (分野別); default: main for the PR office's accounts
+    url: str | None = None
+    manager: str | None = None  # 所属長
+    operators: tuple[str, ...] = ()
+    purpose: str | None = None
+    audience: str | None = None
+    posting_hours: str | None = None
+    policy_url: str | None = None  # the published operating policy (運用方針)
+    password_changed: date | None = None
+    last_review: date | None = None
+    opened: date | None = None
+    status: str = "active"
+
+
+@dataclass(frozen=True)
+class RegisterOptions:
+    """Optional `[register]` keys: when an account is warned about or flagged for review."""
+
+    inactive_days: int = 90  # no published post in this many days: a review candidate
+    low_activity_posts: int = 2  # fewer published posts than this in `inactive_days`: a candidate too
+    password_max_days: int = 90
+    review_max_days: int = 365
+    report_weekday: int = 0  # the weekly report: Monday (0) … Sunday (6)
+    report_hour: int = 9  # local time
 
 
 @dataclass(frozen=True)
@@ -80,6 +116,7 @@ class Organization:
     admins: tuple[str, ...] = ()
     approval: ApprovalTimes = field(default_factory=lambda: ApprovalTimes())
     emergency: EmergencyOptions = field(default_factory=lambda: EmergencyOptions())
+    register: RegisterOptions = field(default_factory=lambda: RegisterOptions())
     _by_id: dict[str, Department] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -214,7 +251,8 @@ SLACK_CHANNEL_HINT = "a Slack channel id such as C012AB3CD (not the #name)"
 
 def parse_organization(data: dict[str, Any], source: Path | str = "<organisation file>") -> Organization:
     c = _Checker()
-    c.unknown_keys(data, ("organization", "pr_office", "emergency", "departments", "accounts", "approval"), "")
+    c.unknown_keys(data, ("organization", "pr_office", "emergency", "departments", "accounts", "approval",
+                          "register"), "")
 
     org = c.table(data, "organization", "organization")
     c.unknown_keys(org, ("name", "locale", "timezone", "admins"), "organization")
@@ -252,6 +290,7 @@ def parse_organization(data: dict[str, Any], source: Path | str = "<organisation
     _check_unique(c, "accounts", [a.id for a in accounts])
 
     approval = _parse_approval(c, c.table(data, "approval", "approval", required=False))
+    register = _parse_register(c, c.table(data, "register", "register", required=False))
 
     if c.problems:
         raise OrganizationError(source, c.problems)
@@ -267,6 +306,7 @@ def parse_organization(data: dict[str, Any], source: Path | str = "<organisation
         admins=admins,
         approval=approval,
         emergency=emergency_options,
+        register=register,
     )
 
 
@@ -284,6 +324,24 @@ def _parse_approval(c: _Checker, table: dict[str, Any]) -> ApprovalTimes:
     if values["escalation_hours"] <= values["reminder_hours"]:
         c.problem("approval.escalation_hours", "must be more than approval.reminder_hours")
     return ApprovalTimes(**values)
+
+
+REGISTER_LIMITS = {
+    "inactive_days": (1, 3650), "low_activity_posts": (0, 1000), "password_max_days": (1, 3650),
+    "review_max_days": (1, 3650), "report_weekday": (0, 6), "report_hour": (0, 23),
+}
+
+
+def _parse_register(c: _Checker, table: dict[str, Any]) -> RegisterOptions:
+    c.unknown_keys(table, tuple(REGISTER_LIMITS), "register")
+    values: dict[str, int] = {}
+    for name, (low, high) in REGISTER_LIMITS.items():
+        value = table.get(name, getattr(RegisterOptions, name))
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            c.problem(f"register.{name}", f"expected a whole number from {low} to {high}")
+            value = getattr(RegisterOptions, name)
+        values[name] = value
+    return RegisterOptions(**values)
 
 
 def _parse_emergency_options(c: _Checker, table: dict[str, Any], source: Path | str) -> EmergencyOptions:
@@ -350,18 +408,61 @@ def _parse_department(c: _Checker, item: dict[str, Any], path: str) -> Departmen
     )
 
 
+ACCOUNT_KEYS = ("id", "platform", "name", "handle", "department", "kind", "url", "manager", "operators", "purpose",
+                "audience", "posting_hours", "policy_url", "password_changed", "last_review", "opened", "status")
+
+
+def _date(c: _Checker, item: dict[str, Any], key: str, path: str) -> date | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if isinstance(value, date) and not hasattr(value, "hour"):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    c.problem(path, f"expected a date such as 2026-04-01, got {value!r}")
+    return None
+
+
+def _url(c: _Checker, item: dict[str, Any], key: str, path: str) -> str | None:
+    value = c.string(item, key, path, required=False) or None
+    if value is not None and not HTTP_URL.match(value):
+        c.problem(path, f"expected an http:// or https:// address, got {value!r}")
+    return value
+
+
 def _parse_account(c: _Checker, item: dict[str, Any], path: str, departments: set[str]) -> Account:
-    c.unknown_keys(item, ("id", "platform", "name", "handle", "department"), path)
+    c.unknown_keys(item, ACCOUNT_KEYS, path)
     department = c.string(item, "department", f"{path}.department")
     if department and department not in departments:
         c.problem(f"{path}.department",
                   f"unknown department {department!r} (expected one of: {', '.join(sorted(departments))})")
+    manager = c.string(item, "manager", f"{path}.manager", required=False, pattern=USER_ID,
+                       pattern_hint=SLACK_USER_HINT) or None
     return Account(
         id=c.string(item, "id", f"{path}.id", pattern=DEPARTMENT_ID, pattern_hint="a short lower-case id"),
         platform=c.string(item, "platform", f"{path}.platform", choices=PLATFORMS),
         name=c.string(item, "name", f"{path}.name"),
         handle=c.string(item, "handle", f"{path}.handle"),
         department=department,
+        kind=c.string(item, "kind", f"{path}.kind", required=False, choices=ACCOUNT_KINDS,
+                      default="main" if department == PR_OFFICE_ID else "subject"),
+        url=_url(c, item, "url", f"{path}.url"),
+        manager=manager,
+        operators=c.id_list(item, "operators", f"{path}.operators", what=SLACK_USER_IDS, pattern=USER_ID,
+                            item_hint=SLACK_USER_HINT, required=False, allow_empty=True),
+        purpose=c.string(item, "purpose", f"{path}.purpose", required=False) or None,
+        audience=c.string(item, "audience", f"{path}.audience", required=False) or None,
+        posting_hours=c.string(item, "posting_hours", f"{path}.posting_hours", required=False) or None,
+        policy_url=_url(c, item, "policy_url", f"{path}.policy_url"),
+        password_changed=_date(c, item, "password_changed", f"{path}.password_changed"),
+        last_review=_date(c, item, "last_review", f"{path}.last_review"),
+        opened=_date(c, item, "opened", f"{path}.opened"),
+        status=c.string(item, "status", f"{path}.status", required=False, default="active",
+                        choices=ACCOUNT_STATUSES),
     )
 
 

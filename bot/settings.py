@@ -29,6 +29,37 @@ WHERE_TO_GET = {
 }
 
 
+SLACK_TOKENS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
+
+
+def _environ_with_dotenv(dotenv_path: str | Path | None) -> dict[str, str]:
+    """The environment over `.env` (the environment wins), without changing os.environ."""
+    values: dict[str, str] = {}
+    if dotenv_path is not None and Path(dotenv_path).is_file():
+        from dotenv import dotenv_values
+
+        values = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None}
+    return {**values, **os.environ}
+
+
+def slack_tokens_configured(environ: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env") -> bool:
+    """Whether any Slack token or secret is set. None at all: `python -m bot` starts the playground;
+    some but not all: `load_settings` names what is missing, as ever."""
+    if environ is None:
+        environ = _environ_with_dotenv(dotenv_path)
+    return any(environ.get(name, "").strip() for name in SLACK_TOKENS)
+
+
+def playground_config_path(environ: Mapping[str, str] | None = None, *,
+                           dotenv_path: str | Path | None = ".env") -> Path | None:
+    """The organisation file the playground shows: KOHO_CONFIG, else config/organization.toml, else the example."""
+    if environ is None:
+        environ = _environ_with_dotenv(dotenv_path)
+    configured = environ.get("KOHO_CONFIG", "").strip()
+    candidates = [configured] if configured else [DEFAULT_CONFIG_PATH, "config/organization.example.toml"]
+    return next((Path(c) for c in candidates if Path(c).is_file()), None)
+
+
 class SettingsError(Exception):
     """One or more settings are missing or wrong; `problems` lists each, ready to print."""
 
@@ -48,6 +79,7 @@ class Settings:
     config_path: Path
     comment_webhook_secret: str | None
     log_level: str
+    delivery_lease_seconds: int = 60
 
     @property
     def socket_mode(self) -> bool:
@@ -140,6 +172,13 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv_path: str 
     if log_level not in LOG_LEVELS:
         problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}.")
 
+    lease_text = get("KOHO_DELIVERY_LEASE_SECONDS") or "60"
+    lease = 60
+    if not lease_text.isdigit() or not 2 <= int(lease_text) <= 3600:
+        problems.append(f"KOHO_DELIVERY_LEASE_SECONDS must be a number of seconds from 2 to 3600, got {lease_text!r}.")
+    else:
+        lease = int(lease_text)
+
     config_path = Path(get("KOHO_CONFIG") or DEFAULT_CONFIG_PATH)
     if not config_path.is_file():
         problems.append(
@@ -160,4 +199,5 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv_path: str 
         config_path=config_path,
         comment_webhook_secret=get("COMMENT_WEBHOOK_SECRET"),
         log_level=log_level,
+        delivery_lease_seconds=lease,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -51,7 +52,16 @@ class KohoWeb:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if length > MAX_SLACK_BODY:
             return json_response(start_response, "413 Request Entity Too Large", {"error": "request body too large"})
-        return self.slack(environ, start_response)
+        # Bolt's verifier does int() on this header: a forged non-number would reach our error handler
+        # (and be answered 200) instead of being refused.
+        timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
+        if timestamp and not timestamp.isdigit():
+            return json_response(start_response, "401 Unauthorized", {"error": "invalid request"})
+        try:
+            return self.slack(environ, start_response)
+        except Exception as e:  # Bolt itself choked on a payload (e.g. a JSON list): the request is at fault
+            log.warning("refused a Slack request Bolt could not parse: %s", type(e).__name__)
+            return json_response(start_response, "400 Bad Request", {"error": "malformed request"})
 
     def healthz(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if self.db.ping():
@@ -91,6 +101,9 @@ class Server:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._server.pull_trigger()  # wake the loop now rather than at its next timeout
+        # Wake the loop now rather than at its next timeout. If it woke by itself in between, it has
+        # closed its sockets (the trigger too) already: nothing left to wake.
+        with contextlib.suppress(OSError):
+            self._server.pull_trigger()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=10)

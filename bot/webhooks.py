@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -39,6 +40,7 @@ MAX_BODY = 64 * 1024
 MAX_SKEW_SECONDS = 5 * 60
 TIMESTAMP_HEADER = "HTTP_X_KOHO_TIMESTAMP"
 SIGNATURE_HEADER = "HTTP_X_KOHO_SIGNATURE"
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SHORT_FIELDS = {"external_id": 255, "author": 200, "author_handle": 200, "url": 2000}
 
 StartResponse = Callable[..., Any]
@@ -82,6 +84,9 @@ def parse_comment(payload: Any, org: Organization) -> tuple[dict[str, Any], dict
         if not isinstance(value, str):
             problems[name] = "must be a string"
             return
+        # NUL and other control characters (tabs and line breaks aside) carry nothing a person wrote,
+        # and PostgreSQL refuses NUL in text: storing would fail on every retry.
+        value = _CONTROLS.sub("", value)
         if name in _SHORT_FIELDS and len(value) > _SHORT_FIELDS[name]:
             problems[name] = f"at most {_SHORT_FIELDS[name]} characters"
             return

@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -142,30 +144,46 @@ class Koho:
     clock: ManualClock
     services: Services
     settings: Settings
+    app: Any = None  # the Bolt app, for tests that must wait for its listeners
+
+    def wait_for_listeners(self) -> None:
+        """Let every listener still running after its ack finish (no more requests afterwards)."""
+        self.app.listener_runner.listener_executor.shutdown(wait=True)
 
     def sweep(self) -> dict[str, int]:
         """Run every timed sweep once, now (move `clock` first)."""
         return self.services.sweeper.run_once()
 
 
-@pytest.fixture
-def koho(fake_slack: FakeSlack, database: Database, db_url: str, clock: ManualClock, org: Organization) -> Iterator[Koho]:
-    settings = load_settings(test_environ(fake_slack, db_url))
+@contextmanager
+def running_koho(fake: FakeSlack, database: Database, db_url: str, clock: ManualClock, org: Organization,
+                 **environ: str) -> Iterator[Koho]:
+    """The bot serving on loopback over `database` (the `koho` fixture; tests with their own database use it)."""
+    settings = load_settings(test_environ(fake, db_url, **environ))
     app = create_app(settings, org, database, clock=clock)
     server = Server(KohoWeb(app, database), host="127.0.0.1", port=0)
     server.start()
     app.koho_services.start_background(sweeps=False)  # tests run sweeps by hand: koho.sweep()
     url = f"http://127.0.0.1:{server.port}"
-    yield Koho(
-        url=url,
-        slack=SlackRequests(url, SIGNING_SECRET, fake=fake_slack),
-        fake=fake_slack,
-        db=database,
-        clock=clock,
-        services=app.koho_services,
-        settings=settings,
-    )
-    server.stop()
-    app.koho_services.stop_background()
-    # Let listeners still running after their ack finish before the fake Slack goes away.
-    app.listener_runner.listener_executor.shutdown(wait=True)
+    try:
+        yield Koho(
+            url=url,
+            slack=SlackRequests(url, SIGNING_SECRET, fake=fake),
+            fake=fake,
+            db=database,
+            clock=clock,
+            services=app.koho_services,
+            settings=settings,
+            app=app,
+        )
+    finally:
+        server.stop()
+        app.koho_services.stop_background()
+        # Let listeners still running after their ack finish before the fake Slack goes away.
+        app.listener_runner.listener_executor.shutdown(wait=True)
+
+
+@pytest.fixture
+def koho(fake_slack: FakeSlack, database: Database, db_url: str, clock: ManualClock, org: Organization) -> Iterator[Koho]:
+    with running_koho(fake_slack, database, db_url, clock, org) as running:
+        yield running

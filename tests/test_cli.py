@@ -55,6 +55,27 @@ def test_a_broken_organisation_file_is_refused_with_every_key(tmp_path, fake_sla
                              "accounts[2].department: unknown department 'nowhere'")
 
 
+def test_broken_emergency_templates_are_refused_by_check_config_and_at_start_up(tmp_path, fake_slack):
+    posts = tmp_path / "posts"
+    (posts / "ja").mkdir(parents=True)
+    (posts / "ja" / "first_report.j2").write_text("{{ titel }}について\n", encoding="utf-8")  # a typo
+    (posts / "en").mkdir()
+    (posts / "en" / "all_clear.j2").write_text("{% if areas %}All clear\n", encoding="utf-8")  # unclosed
+    org_file = tmp_path / "org.toml"
+    text = (ROOT / "tests/data/organization.toml").read_text(encoding="utf-8")
+    org_file.write_text(text.replace('[emergency]\n', '[emergency]\ntemplates_dir = "posts"\n', 1), encoding="utf-8")
+    env = test_environ(fake_slack, f"sqlite:///{tmp_path}/k.db", KOHO_CONFIG=str(org_file))
+    for command in ("check-config", "serve"):
+        result = run_bot(command, env=env)
+        assert_clean_refusal(result, "2 emergency post template(s)", "ja/first_report.j2", "titel",
+                             "en/all_clear.j2")
+
+    (posts / "ja" / "first_report.j2").write_text("{{ title }}について\n", encoding="utf-8")
+    (posts / "en" / "all_clear.j2").write_text("{% if areas %}All clear in {{ areas }}{% endif %}\n", encoding="utf-8")
+    result = run_bot("check-config", env=env)
+    assert result.returncode == 0, result.stderr
+
+
 def test_check_config_accepts_the_shipped_example(tmp_path, fake_slack):
     env = test_environ(fake_slack, f"sqlite:///{tmp_path}/k.db",
                        KOHO_CONFIG=str(ROOT / "config/organization.example.toml"))

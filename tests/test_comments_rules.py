@@ -166,3 +166,15 @@ def test_every_category_status_source_and_criterion_has_a_label_in_each_language
         + [f"comments.masked_kind.{k}" for k in ("phone", "email", "my_number", "postal_address")]
     assert [k for k in wanted if k not in keys] == []
     assert keys["comments.category.emergency"] == ("緊急" if locale == "ja" else "Emergency")
+
+
+def test_who_may_see_a_comments_original_text(org):
+    from bot.workflows.comments.rules import may_see_original
+
+    assert may_see_original(org, "U0ONCALL1", "kankyo") and may_see_original(org, "U0ONCALL2", None)  # on call
+    assert may_see_original(org, "U0PR1", "kensetsu") and may_see_original(org, "U0PR2", None)  # PR office
+    assert may_see_original(org, "U0KANKYOHEAD", "kankyo")  # the department's approver…
+    assert not may_see_original(org, "U0KANKYOHEAD", "kensetsu")  # …for that department only
+    assert not may_see_original(org, "U0KANKYOHEAD", None)
+    assert not may_see_original(org, "U0STAFF1", "kankyo")  # members see it masked
+    assert not may_see_original(org, "U0NOBODY", "kankyo")

@@ -2,6 +2,8 @@
 department's buttons — acknowledge, reassign, done, no action, request hiding — with the PR office
 confirming. Signed requests to the running bot, answers read back from the fake Slack, both databases."""
 
+import json
+
 from sqlalchemy import select
 
 from bot.handlers.comment_ids import CommentAction, CommentBlock, CommentShortcut
@@ -259,3 +261,61 @@ def test_the_pr_office_does_not_confirm_its_own_hiding_request_and_may_decline(k
     updated(koho, decision, lambda t: "<@U0PR2> が却下しました" in t)
     updated(koho, triage, lambda t: "依頼は <@U0PR2> が却下しました" in t)
     assert stored(koho, comment_id).status == "new"
+
+
+# -- 原文を表示: the unmasked original, for the entitled ---------------------------------------------------
+
+def ephemeral_message_for(koho, user, count=1):
+    koho.fake.wait_for("chat.postEphemeral", user=user, count=count)
+    return koho.fake.ephemerals(user)[-1]
+
+
+def test_the_original_text_is_shown_to_entitled_people_alone_and_every_look_is_recorded(koho):
+    comment_id = receive(koho, "ごみ置き場の隣の家で家族が2階に取り残されています 090-1234-5678")
+    message = message_showing(koho, "C0KANKYO", comment_id)
+    assert "090-1234-5678" not in texts(message)
+    assert button(message, CommentAction.SHOW_ORIGINAL)["text"]["text"] == "原文を表示"
+    alert = message_showing(koho, "C0EMERG", comment_id)  # 緊急: the on-call officer sees the alert
+    assert "090-1234-5678" not in texts(alert)
+
+    # The on-call officer, from the alert: the original, only to them.
+    click(koho, "U0ONCALL1", alert, CommentAction.SHOW_ORIGINAL)
+    shown = ephemeral_message_for(koho, "U0ONCALL1")
+    assert "090-1234-5678" in json.dumps(shown, ensure_ascii=False) and "あなたにだけ表示" in json.dumps(
+        shown, ensure_ascii=False)
+    # The department's approver may; a department member may not, and is told so.
+    click(koho, "U0KANKYOHEAD", message, CommentAction.SHOW_ORIGINAL)
+    assert "090-1234-5678" in json.dumps(ephemeral_message_for(koho, "U0KANKYOHEAD"), ensure_ascii=False)
+    click(koho, "U0STAFF1", message, CommentAction.SHOW_ORIGINAL)
+    refusal = ephemeral_message_for(koho, "U0STAFF1")
+    assert "090-1234-5678" not in json.dumps(refusal, ensure_ascii=False) and "緊急時当番" in refusal["text"]
+    # Another department's approver may not either (in English for an English speaker).
+    koho.fake.users["U0KENSETSUHEAD"] = {"id": "U0KENSETSUHEAD", "name": "head", "locale": "en-US"}
+    click(koho, "U0KENSETSUHEAD", message, CommentAction.SHOW_ORIGINAL)
+    assert "Only on-call officers" in ephemeral_message_for(koho, "U0KENSETSUHEAD")["text"]
+
+    looks = [(a, who) for a, who, *_ in audit_actions(koho, comment_id) if a.startswith("comment.original")]
+    assert looks == [("comment.original_shown", "U0ONCALL1"), ("comment.original_shown", "U0KANKYOHEAD"),
+                     ("comment.original_refused", "U0STAFF1"), ("comment.original_refused", "U0KENSETSUHEAD")]
+    assert not [c for c in koho.fake.calls_to("chat.postMessage") if "090-1234-5678" in json.dumps(
+        c.args, ensure_ascii=False)], "the original went to a channel"
+
+
+def test_a_comment_with_nothing_masked_offers_no_original(koho):
+    comment_id = receive(koho, "粗大ごみの予約方法を教えてください")
+    message = message_showing(koho, "C0KANKYO", comment_id)
+    assert CommentAction.SHOW_ORIGINAL not in json.dumps(message)
+
+
+def test_masking_placeholders_are_shown_in_each_readers_language(koho):
+    comment_id = receive(koho, "ごみの件で折り返してください 090-1234-5678 taro@example.jp")
+    message = message_showing(koho, "C0KANKYO", comment_id)
+    assert "[電話番号]" in texts(message) and "[メールアドレス]" in texts(message)  # the channel reads Japanese
+    masked = stored(koho, comment_id).masked_text  # stored neutral: no language in the database
+    assert "電話番号" not in masked and "090-1234-5678" not in masked
+
+    koho.fake.users["U0STAFF2"] = {"id": "U0STAFF2", "name": "staff2", "locale": "en-US"}
+    form = modal(koho, "U0STAFF2", lambda: click(koho, "U0STAFF2", message, CommentAction.DONE))
+    shown = json.dumps(form, ensure_ascii=False)
+    assert "[phone number]" in shown and "[email address]" in shown
+    assert "電話番号" not in shown and "090-1234-5678" not in shown

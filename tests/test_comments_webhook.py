@@ -205,3 +205,17 @@ def test_a_comment_on_a_departments_own_account_goes_there_when_no_keyword_match
     saved = stored(koho, comment_id)
     assert (saved.department_id, saved.routed_reason) == ("kankyo", "account")
     assert saved.department_id != PR_OFFICE_ID
+
+
+def test_addresses_without_a_mark_and_a_phone_number_in_a_link_are_masked(koho):
+    status, answer = post_webhook(koho, comment(
+        "ごみが出されたままです。千葉市中央区千葉港1-1に住んでいます。実家は260-8722 千葉市中央区千葉港2-3",
+        url="https://example.jp/report?tel=09012345678"))
+    assert status == 202
+    message = message_showing(koho, "C0KANKYO", answer["id"])
+    shown = json.dumps(message, ensure_ascii=False)
+    assert "千葉港1-1" not in shown and "260-8722" not in shown and "09012345678" not in shown
+    assert "[住所]に住んでいます" in shown
+    # The link with a phone number in it is shown masked, as text: nothing to click that would reveal it.
+    assert "https://example.jp/report?tel=[電話番号]" in shown and "<https://example.jp/report" not in shown
+    assert stored(koho, answer["id"]).url == "https://example.jp/report?tel=09012345678"

@@ -11,6 +11,7 @@ from bot.delivery import Dispatcher
 from bot.models import OutboxItem, SlackMessage
 from bot.settings import load_settings
 from bot.views import RENDERERS, NothingToRender, renders
+from bot.views import load_all as load_views
 from bot.workflows import outbox
 from bot.workflows.preferences import LocaleResolver
 from tests.conftest import test_environ
@@ -27,6 +28,7 @@ if "test_note" not in RENDERERS:
 
 @pytest.fixture
 def dispatcher(fake_slack, database, db_url, clock, org):
+    load_views()  # what create_app does: the dispatcher's own views (the PR office's failure notice)
     settings = load_settings(test_environ(fake_slack, db_url))
     locales = LocaleResolver(database, clock, org.locale, lambda user_id: None)
     d = Dispatcher(database, make_web_client(settings, retries=False), clock, org, locales)
@@ -107,7 +109,10 @@ def test_errors_retrying_cannot_fix_fail_at_once_and_the_queue_moves_on(dispatch
     fake_slack.fail("chat.postMessage", status=200, error="not_in_channel", count=1)
     enqueue_notes(database, clock, "C0PR", [1, 2])
     dispatcher.drain()
-    assert posted_texts(fake_slack, "C0PR") == ["note 2"]
+    # C0PR is also the PR office's channel: after note 2 comes the notice that note 1 failed.
+    posted = posted_texts(fake_slack, "C0PR")
+    assert [t for t in posted if t.startswith("note")] == ["note 2"]
+    assert len(posted) == 2 and "届けられませんでした" in posted[1]
     with database.read() as session:
         failed = session.scalars(select(OutboxItem).where(OutboxItem.status == "failed")).one()
     assert (failed.ref["n"], failed.last_error, failed.attempts) == (1, "not_in_channel", 1)
@@ -119,7 +124,10 @@ def test_giving_up_after_many_failures_is_recorded(dispatcher, database, clock, 
     for _ in range(20):
         dispatcher.run_once()
         clock.advance(timedelta(minutes=15))
-    assert statuses(database) == {"failed": 1}
+    with database.read() as session:
+        note = session.scalars(select(OutboxItem).where(OutboxItem.view == "test_note")).one()
+    assert (note.status, note.attempts) == ("failed", 8)
+    assert statuses(database).get("pending") is None  # nothing left retrying
 
 
 def test_vanished_records_are_skipped_not_retried(dispatcher, database, clock, fake_slack):
@@ -201,3 +209,70 @@ def test_in_the_background_a_slow_send_whose_lease_runs_out_is_not_sent_a_second
     waiting.wait(0.3)
     assert posted_texts(fake_slack, "C0PR") == ["note 1"]
     assert statuses(database) == {"delivered": 1}
+
+
+def wait_until(condition, timeout=10.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("kind", ["channel", "dm", "thread"])
+def test_a_post_slack_stored_but_we_never_heard_of_is_found_not_posted_twice(dispatcher, database, clock,
+                                                                              fake_slack, db_url, kind):
+    # Slack stores the message after our client gave up waiting: the answer (its ts) is lost.
+    settings = load_settings(test_environ(fake_slack, db_url))
+    dispatcher.client = make_web_client(settings, retries=False, timeout=0.5)
+    if kind == "thread":
+        enqueue_notes(database, clock, "C0PR", ["parent"])
+        dispatcher.drain()
+    fake_slack.hang("chat.postMessage", seconds=0.8)
+    with database.transaction() as session:
+        if kind == "dm":
+            outbox.direct_message(session, user_id="U0PR1", view="test_note", ref={"n": 1}, now=clock.now(),
+                                  message_key="note:dm:1")
+        else:
+            outbox.post(session, channel="C0PR", view="test_note", ref={"n": 1}, now=clock.now(),
+                        message_key="note:C0PR:1", thread_key="note:C0PR:parent" if kind == "thread" else None)
+    dispatcher.run_once()
+    channel = "D0PR1" if kind == "dm" else "C0PR"  # the fake's DM channel with U0PR1
+    wait_until(lambda: any(m["text"] == "note 1" for m in fake_slack.messages(channel)))
+    assert statuses(database).get("pending") == 1  # we do not know it arrived
+    clock.advance(timedelta(seconds=5))
+    dispatcher.drain()
+    assert statuses(database).get("pending") == 1  # not yet looked for: Slack might still be storing it
+    wait_until(lambda: (dispatcher.drain(), statuses(database).get("pending") is None)[1])
+    assert [m["text"] for m in fake_slack.messages(channel)].count("note 1") == 1
+    assert len([c for c in fake_slack.calls_to("chat.postMessage") if c.args.get("text") == "note 1"]) == 1
+    with database.read() as session:
+        item = session.scalars(select(OutboxItem).where(OutboxItem.message_key.like("note:%:1"))).one()
+        recorded = session.get(SlackMessage, item.message_key)
+    assert item.status == "delivered" and item.result["recovered"] is True
+    assert fake_slack.message(channel, recorded.ts)["text"] == "note 1"
+
+
+def test_a_retry_after_a_plain_failure_still_posts(dispatcher, database, clock, fake_slack):
+    fake_slack.fail("chat.postMessage", status=503, count=1)
+    enqueue_notes(database, clock, "C0PR", [1])
+    dispatcher.run_once()
+    clock.advance(timedelta(seconds=5))
+    dispatcher.drain()
+    assert posted_texts(fake_slack, "C0PR") == ["note 1"]
+    assert len(fake_slack.calls_to("conversations.history")) == 1  # looked first, found nothing
+
+
+def test_a_delivery_that_failed_for_good_is_shown_to_the_pr_office(dispatcher, database, clock, fake_slack):
+    fake_slack.fail("chat.postMessage", status=200, error="channel_not_found", count=1)
+    enqueue_notes(database, clock, "C0KANKYO", [1])
+    dispatcher.drain()
+    (notice,) = [c for c in fake_slack.calls_to("chat.postMessage", channel="C0PR") if c.ok]
+    shown = notice.args["blocks"][0]["text"]["text"]
+    assert "届けられませんでした" in shown and "<#C0KANKYO>" in shown and "channel_not_found" in shown
+    # If the PR office channel itself cannot be reached, the notice does not beget notices.
+    fake_slack.fail("chat.postMessage", status=200, error="not_in_channel", count=2)
+    enqueue_notes(database, clock, "C0KANKYO", [2])
+    dispatcher.drain()
+    assert statuses(database) == {"delivered": 1, "failed": 3}  # note 1 told; note 2 and its notice failed, no more

@@ -3,9 +3,10 @@ the status, the end with its timeline, and a drill — through signed requests t
 read back from the fake Slack, on SQLite and PostgreSQL."""
 
 import threading
+import time
 from datetime import timedelta
 
-from bot.workflows.emergencies.models import Emergency
+from bot.workflows.emergencies.models import Emergency, EmergencyStep
 from tests.conftest import TEST_START
 from tests.emergency_support import (
     EMERGENCY_CHANNEL,
@@ -218,6 +219,29 @@ def test_someone_not_on_call_cannot_tick_but_an_assigned_person_can_and_notes_ar
     assert audit_actions(koho, "emergency", emergency_id) == [
         "emergency.declared", "emergency.step_done_refused", "emergency.step_assigned", "emergency.note_added",
         "emergency.step_done"]
+
+
+def test_of_two_officers_assigning_one_step_from_the_same_message_the_second_is_told_who_assigned_whom(koho):
+    emergency_id = declare(koho)
+    items = checklist(koho, emergency_id)  # both look at the checklist: nobody is assigned yet
+    step = step_ids(koho, emergency_id)[1]
+    koho.services.dispatcher.stop()  # the first assignment's update has not reached Slack when the second comes
+    click(koho, "U0ONCALL1", items, "emergency_step_assign", block_id=f"step_actions:{step}", selected_user="U0STAFF1")
+    deadline = time.monotonic() + 5
+    while assignee_of(koho, step) != "U0STAFF1":  # (the listener runs after the ack)
+        assert time.monotonic() < deadline, "the first assignment was not stored"
+        time.sleep(0.02)
+
+    click(koho, "U0ONCALL2", items, "emergency_step_assign", block_id=f"step_actions:{step}", selected_user="U0STAFF2")
+    (text,) = ephemerals(koho)
+    assert "<@U0ONCALL1> が <@U0STAFF1> を担当にしていました" in text
+    assert assignee_of(koho, step) == "U0STAFF1"
+    assert audit_actions(koho, "emergency", emergency_id).count("emergency.step_assigned") == 1
+
+
+def assignee_of(koho, step_id):
+    with koho.db.read() as session:
+        return session.get(EmergencyStep, step_id).assignee
 
 
 def test_an_assignment_by_someone_not_on_call_is_refused_and_the_menu_put_back(koho):
@@ -459,3 +483,102 @@ def test_a_drill_pauses_nothing_and_says_so(koho):
     koho.fake.wait_for("chat.postMessage", channel="C0PR", count=2,
                        predicate=lambda c: c.ok and "掲載依頼" in c.args["text"])
     assert not any("緊急事態" in m["text"] for m in koho.fake.messages("C0PR"))
+
+
+# -- 緊急 posts submitted before the declaration ---------------------------------------------------------
+
+
+def test_a_pending_emergency_post_moves_to_the_fast_track_when_a_real_emergency_is_declared(koho):
+    proposal_id = propose(koho, text="【緊急】市内で大きな揺れ。身の安全を確保してください。", kind="emergency")
+    old = request_for(koho, "C0KANKYO", proposal_id)  # no emergency yet: the ordinary two-step chain
+    assert "緊急時承認" not in texts(old)
+
+    declare(koho)
+    request = request_for(koho, EMERGENCY_CHANNEL, proposal_id)
+    shown = texts(request)
+    assert "緊急時承認（ファストトラック）" in shown and "<@U0ONCALL1>" in shown and "<@U0PR1>" in shown
+    wait_updated(koho, "C0KANKYO", "ファストトラック）に移りました")
+    assert "proposal.fast_tracked" in audit_actions(koho, "proposal", proposal_id)
+
+    approve(koho, "U0ONCALL2", EMERGENCY_CHANNEL, proposal_id)  # one approval is enough now
+    assert proposal_status(koho, proposal_id) == "approved"
+    assert publications(koho, proposal_id) == [("city-x", "handed_off")]
+
+
+def test_a_drill_does_not_move_emergency_posts_to_the_fast_track(koho):
+    proposal_id = propose(koho, text="【緊急】訓練前の投稿です。", kind="emergency")
+    declare(koho, mode="drill")
+    assert "proposal.fast_tracked" not in audit_actions(koho, "proposal", proposal_id)
+    request_for(koho, "C0KANKYO", proposal_id)  # still with the department
+
+
+def test_an_emergency_post_on_the_ordinary_chain_is_chased_in_real_minutes(koho):
+    proposal_id = propose(koho, text="【緊急】断水のお知らせ。", kind="emergency")
+    request_for(koho, "C0KANKYO", proposal_id)
+    koho.clock.advance(timedelta(minutes=14))
+    assert koho.sweep()["proposals.remind_and_escalate"] == 0
+    koho.clock.advance(timedelta(minutes=1))  # 15 real minutes, not 4 office hours
+    assert koho.sweep()["proposals.remind_and_escalate"] == 1
+    reminder = message_with(koho, "C0KANKYO", "緊急時の承認依頼が15分以上")
+    assert "<@U0KANKYOHEAD>" in texts(reminder)
+
+
+# -- no Slack call while a database session is open --------------------------------------------------
+
+
+def test_status_and_the_offer_call_slack_only_outside_database_sessions(koho, monkeypatch):
+    """users.info (the reader's language, up to its timeout) and respond() must not hold a session open."""
+    from contextlib import contextmanager
+
+    from slack_bolt.context.respond.respond import Respond
+
+    depth = threading.local()
+    violations = []
+    real_read, real_translator_for, real_respond = koho.services.db.read, koho.services.translator_for, Respond.__call__
+
+    @contextmanager
+    def read():
+        depth.n = getattr(depth, "n", 0) + 1
+        try:
+            with real_read() as session:
+                yield session
+        finally:
+            depth.n -= 1
+
+    def translator_for(user_id):
+        if getattr(depth, "n", 0):
+            violations.append(("translator_for", user_id))
+        return real_translator_for(user_id)
+
+    def respond(self, *args, **kwargs):
+        if getattr(depth, "n", 0):
+            violations.append(("respond", kwargs.get("text", "")[:40]))
+        return real_respond(self, *args, **kwargs)
+
+    declare(koho)
+    monkeypatch.setattr(koho.services.db, "read", read)
+    monkeypatch.setattr(koho.services, "translator_for", translator_for)
+    monkeypatch.setattr(Respond, "__call__", respond)
+    for text, user in (("status", "U0STAFF1"), ("status 99", "U0STAFF1"), ("", "U0ONCALL2")):
+        assert koho.slack.command("/emergency", text, user_id=user, channel_id=EMERGENCY_CHANNEL).status == 200
+    shown = ephemerals(koho, count=3)
+    assert sorted(shown) == sorted(["緊急事態の状況（1件）", "この緊急事態（または項目）は見つかりませんでした。",
+                                    "対応中の緊急事態があります。同じ事態なら、新しく宣言せずに状況を確認してください。"])
+    assert violations == []
+
+
+def test_an_emergency_post_that_slipped_past_the_declaration_is_fast_tracked_by_the_sweep(koho):
+    from bot.workflows.proposals.rules import CHECKLIST, Draft
+    from bot.workflows.proposals.service import ProposalService
+
+    declare(koho)
+    # Submitted in the very instant of the declaration: its submit read "no emergency" (the race on PostgreSQL).
+    service = ProposalService(koho.db, koho.services.org, koho.clock)
+    proposal_id = service.submit("U0STAFF1", Draft(text="【緊急】断水しています。", accounts=("city-x",),
+                                                   department_id="kankyo", kind="emergency", checklist=CHECKLIST),
+                                 emergency_active=False)
+    assert koho.sweep()["emergencies.fast_track_emergency_posts"] == 1
+    assert koho.sweep()["emergencies.fast_track_emergency_posts"] == 0  # once
+    koho.services.notify()
+    request_for(koho, EMERGENCY_CHANNEL, proposal_id)
+    assert "proposal.fast_tracked" in audit_actions(koho, "proposal", proposal_id)

@@ -99,12 +99,36 @@ def test_my_number_like_numbers_are_masked(number: str) -> None:
         ("送付先：〒260-8722 千葉市中央区千葉港1-1、山田宛", f"送付先：{ADDRESS_PLACEHOLDER}、山田宛"),
         ("住所：千葉市中央区千葉港1-1です。", f"住所：{ADDRESS_PLACEHOLDER}。"),
         ("住所は千葉県千葉市中央区千葉港一丁目", f"住所は{ADDRESS_PLACEHOLDER}"),
+        # A postal code without 〒, followed by a place name.
+        ("260-8722 千葉市中央区千葉港1-1", ADDRESS_PLACEHOLDER),
+        ("送り先は2608722千葉県千葉市中央区千葉港1-1です", f"送り先は{ADDRESS_PLACEHOLDER}"),  # (to the clause's end, as after 〒)
+        # No label: a 市/区/町/村 place name followed by a block number.
+        ("中央区千葉港1丁目1番1号", ADDRESS_PLACEHOLDER),
+        ("千葉市中央区千葉港1-1に住んでいます", f"{ADDRESS_PLACEHOLDER}に住んでいます"),
+        ("実家は美浜区真砂3-12-5です。", f"実家は{ADDRESS_PLACEHOLDER}です。"),
+        ("若葉区桜木北２丁目１５番", ADDRESS_PLACEHOLDER),
     ],
 )
 def test_postal_addresses_are_masked(text: str, expected: str) -> None:
     result = mask_personal_data(text)
     assert result.text == expected
     assert result.found == ("postal_address",)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://example.jp/form?tel=09012345678", "https://example.jp/call#090-1234-5678",
+     "https://example.jp/c?name=taro&phone=0432455111&x=1"],
+)
+def test_a_phone_number_in_a_urls_query_is_masked(url: str) -> None:
+    result = mask_personal_data(f"詳しくは {url} を見て")
+    assert result.found == ("phone",)
+    assert PHONE_PLACEHOLDER in result.text and not re.search(r"0\d{9}", result.text.replace("-", ""))
+
+
+def test_an_office_phone_number_after_a_place_name_is_a_phone_number_not_an_address() -> None:
+    # House numbers never start with 0: "区役所043-…" is a phone number.
+    assert mask_personal_data("中央区役所043-221-2111") == MaskResult(f"中央区役所{PHONE_PLACEHOLDER}", ("phone",))
 
 
 def test_address_stops_where_contact_details_start() -> None:
@@ -142,6 +166,8 @@ def test_placeholders_do_not_depend_on_length() -> None:
         "住所変更の手続きは3月31日まで",
         "260-8722",  # a postal code without 〒 or a label is not enough context
         "整理番号 0120-1234-567",  # 11 digits, but 0120 numbers have 10: not a phone number
+        "千葉市の2026-11-23の行事",  # a place name and a date: no block number
+        "美浜区で3-4件の停電",
     ],
 )
 def test_common_city_text_is_left_alone(text: str) -> None:

@@ -89,3 +89,11 @@ def test_the_pr_office_never_approves_its_own_proposal_either():
 def test_final_states_have_no_way_out():
     for final in (Status.REJECTED, Status.WITHDRAWN, Status.PUBLISHED):
         assert not [action for (status, action) in TRANSITIONS if status == final]
+
+
+def test_emergency_posts_and_the_fast_track_run_on_the_clock_other_steps_on_office_hours():
+    from bot.workflows.proposals.rules import on_the_clock
+
+    assert on_the_clock("fast_track", "emergency") and on_the_clock("fast_track", "normal")
+    assert on_the_clock("department", "emergency") and on_the_clock("pr_office", "emergency")
+    assert not on_the_clock("department", "normal") and not on_the_clock("pr_office", "correction")

@@ -139,14 +139,19 @@ def test_a_post_with_a_publish_time_is_handed_off_at_that_time(koho):
 # -- corrections ------------------------------------------------------------------------------
 
 
-def test_a_published_post_is_corrected_through_the_pr_office_with_the_original_beside_it(koho):
+def published_original(koho):
+    """A post proposed, approved and recorded as published; returns its id and its 訂正する message."""
     original_id = propose(koho)
     approve_all(koho, original_id)
     message = hand_off_message(koho, "C0PR")
     record_publication(koho, "U0PR1", message, "https://x.com/chiba_city/status/1")
     koho.fake.wait_for("chat.update", channel="C0PR", predicate=lambda c: "訂正する" in json.dumps(
         c.args.get("blocks"), ensure_ascii=False))
-    published = koho.fake.message("C0PR", message["ts"])
+    return original_id, koho.fake.message("C0PR", message["ts"])
+
+
+def test_a_published_post_is_corrected_through_the_pr_office_with_the_original_beside_it(koho):
+    original_id, published = published_original(koho)
 
     click(koho, "U0STAFF1", published, ProposalAction.CORRECT)
     koho.fake.wait_for("views.open", predicate=lambda c: c.args["view"]["title"]["text"] == "訂正の起案")

@@ -8,7 +8,7 @@ from bot.app import Services
 
 
 def register_all(app: App, services: Services) -> None:
-    from bot.handlers import comments, emergency, errors, help, home, pending, proposals
+    from bot.handlers import accounts, comments, emergency, errors, help, home, pending, proposals
 
     errors.register(app, services)
     help.register(app, services)
@@ -17,3 +17,4 @@ def register_all(app: App, services: Services) -> None:
     proposals.register(app, services)
     comments.register(app, services)
     emergency.register(app, services)
+    accounts.register(app, services)

@@ -28,6 +28,7 @@ class CommentAction(StrEnum):
     ROW_MENU = "comment_row_menu"  # the "…" menu of a comment listed in a digest or reminder
     CONFIRM_HIDING = "comment_confirm_hiding"
     DECLINE_HIDING = "comment_decline_hiding"
+    SHOW_ORIGINAL = "comment_show_original"  # 原文を表示: the unmasked text, ephemeral, to the entitled only
     # inputs of the modals
     TEXT = "comment_text_input"
     SOURCE = "comment_source_input"

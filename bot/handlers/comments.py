@@ -23,6 +23,7 @@ from bot.handlers.comment_ids import CommentAction, CommentBlock, CommentCallbac
 from bot.handlers.ids import Command
 from bot.i18n import Translator
 from bot.text.categories import Category
+from bot.text.mrkdwn import slack_to_plain
 from bot.views import comments as views
 from bot.workflows.comments.rules import SOURCES, Action, HidingCriterion
 from bot.workflows.comments.service import CommentService, NewComment, Outcome, Result
@@ -32,16 +33,6 @@ _HTTP_URL = re.compile(r"^https?://[^\s<>|]+$", re.IGNORECASE)
 
 
 # -- reading Slack payloads ------------------------------------------------------------------------
-
-def slack_to_plain(text: str) -> str:
-    """A Slack message's text as a person reads it: links, mentions and &lt;-escapes undone."""
-    text = re.sub(r"<((?:https?|mailto):[^|>]+)\|([^>]+)>", r"\2 (\1)", text)
-    text = re.sub(r"<((?:https?|mailto):[^>]+)>", r"\1", text)
-    text = re.sub(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>", r"@\1", text)
-    text = re.sub(r"<#[CG][A-Z0-9]+\|([^>]*)>", r"#\1", text)
-    text = re.sub(r"<!(here|channel|everyone)(?:\|[^>]*)?>", r"@\1", text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
 
 def _state(view: dict[str, Any], block: str, action: str) -> dict[str, Any]:
     return (view.get("state", {}).get("values", {}).get(block) or {}).get(action) or {}
@@ -88,6 +79,8 @@ class CommentHandlers:
         comment_id = result.comment_id
         status = views.status_label(tr, result.status) if result.status else ""
         if result.outcome is Outcome.REFUSED:
+            if result.detail.get("original"):
+                return tr.t("comments.reply.refused_original", id=comment_id)
             if result.detail.get("reason") == "own_request":
                 return tr.t("comments.reply.refused_own")
             if result.detail.get("pr_only"):
@@ -274,6 +267,26 @@ class CommentHandlers:
 
         return listener
 
+    def on_show_original(self, ack: Ack, body: dict[str, Any], client: WebClient, action: dict[str, Any]) -> None:
+        """原文を表示: the unmasked comment, in an ephemeral message to the clicker alone (or a refusal)."""
+        ack()
+        value = action.get("value", "")
+        if not value.isdigit():
+            return
+        result = self.comments.show_original(int(value), body["user"]["id"])
+        if not result.ok:
+            self.answer(client, body, result)
+            return
+        user_id, channel = body["user"]["id"], _message_channel(body)
+        if channel is None:
+            return
+        message = views.original_message(self.tr(user_id), result.comment_id, result.detail)
+        try:
+            client.chat_postEphemeral(channel=channel, user=user_id, **message)
+        except SlackApiError as e:
+            log.warning("could not show comment %s's original to %s: %s", result.comment_id, user_id,
+                        e.response.get("error"))
+
     # -- the modals' submissions -----------------------------------------------------------
 
     def _submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any], error_block: str,
@@ -350,4 +363,5 @@ def register(app: App, services: Services) -> None:
     app.action(CommentAction.CATEGORY)(handlers.on_category)
     app.action(CommentAction.CONFIRM_HIDING)(handlers.on_hiding_decision(confirm=True))
     app.action(CommentAction.DECLINE_HIDING)(handlers.on_hiding_decision(confirm=False))
+    app.action(CommentAction.SHOW_ORIGINAL)(handlers.on_show_original)
 

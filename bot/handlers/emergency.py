@@ -37,9 +37,11 @@ from bot.views.emergency import (
     status_message,
 )
 from bot.views.proposal_form import FormPrefill, default_department, proposal_form
+from bot.workflows.accounts.service import postable_accounts
 from bot.workflows.emergencies.models import Emergency
 from bot.workflows.emergencies.rules import Declaration, may_declare, validate
 from bot.workflows.emergencies.service import (
+    UNSEEN,
     EmergencyError,
     EmergencyService,
     Outcome,
@@ -63,8 +65,10 @@ def register(app: App, services: Services) -> None:
     emergencies = EmergencyService(services.db, services.org, services.clock)
     org = services.org
 
-    def context(session: Any, user_id: str) -> RenderContext:
-        return RenderContext(session=session, tr=services.translator_for(user_id), org=org, now=services.clock.now(),
+    def context(session: Any, user_id: str, tr: Translator) -> RenderContext:
+        """`tr` is looked up before the session opens: it may ask Slack (users.info), which must not hold a
+        database session (and on SQLite its lock) for up to its timeout."""
+        return RenderContext(session=session, tr=tr, org=org, now=services.clock.now(),
                              recipient=user_id, workspace_url=services.dispatcher.workspace_url)
 
     def explain(tr: Translator, key: str, values: dict[str, Any] | None = None, *, plain: bool = False) -> str:
@@ -103,17 +107,19 @@ def register(app: App, services: Services) -> None:
         respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
 
     def answer_status(respond: Respond, user_id: str, emergency_id: int | None) -> None:
+        tr = services.translator_for(user_id)  # (Slack calls happen outside the session: before or after it)
         with services.db.read() as session:
-            ctx = context(session, user_id)
+            ctx = context(session, user_id, tr)
             if emergency_id is None:
                 chosen = active_emergencies(session)
             else:
                 found = session.get(Emergency, emergency_id)
                 chosen = [found] if found else []
-                if not found:
-                    say(respond, ctx.tr.t("emergency.error.not_found"))
-                    return
-            message = status_message(ctx, [status_report(session, e) for e in chosen])
+            missing = emergency_id is not None and not chosen
+            message = None if missing else status_message(ctx, [status_report(session, e) for e in chosen])
+        if message is None:
+            say(respond, tr.t("emergency.error.not_found"))
+            return
         say(respond, message["text"], message["blocks"])
 
     # -- /emergency -----------------------------------------------------------------------------------
@@ -138,7 +144,7 @@ def register(app: App, services: Services) -> None:
             tr = services.translator_for(user_id)
             if active:  # offer its status first: a second declaration of one earthquake splits the team
                 with services.db.read() as session:
-                    message = offer_message(context(session, user_id), active)
+                    message = offer_message(context(session, user_id, tr), active)
                 say(respond, message["text"], message["blocks"])
                 return
             client.views_open(trigger_id=command["trigger_id"], view=declare_modal(tr, org, known=[]))
@@ -209,7 +215,8 @@ def register(app: App, services: Services) -> None:
         assignee = action.get("selected_user")
         if step_id is None or not assignee:
             return
-        attempt(respond, user_id, lambda: emergencies.assign(user_id, step_id, assignee))
+        seen = _assignee_shown(body.get("message"), action.get("block_id"))
+        attempt(respond, user_id, lambda: emergencies.assign(user_id, step_id, assignee, seen=seen))
 
     @app.action(EmergencyAction.STEP_NOTE)
     def step_note(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,
@@ -262,11 +269,12 @@ def register(app: App, services: Services) -> None:
             tell(respond, user_id, emergencies.ended_outcome(emergency_id))
             return
         main_accounts = [a.id for a in org.accounts if a.department == PR_OFFICE_ID]
-        prefill = FormPrefill(text=text, kind=Kind.EMERGENCY, department_id=default_department(org, user_id),
+        prefill = FormPrefill(text=text, kind=Kind.EMERGENCY, department_id=default_department(org, user_id, Kind.EMERGENCY),
                               accounts=main_accounts)
         # The normal proposal submission takes it from here (fast track while a real emergency is active).
         client.views_open(trigger_id=body["trigger_id"], view=proposal_form(
-            services.translator_for(user_id), org, prefill, metadata={"mode": "new", "emergency": emergency_id}))
+            services.translator_for(user_id), org, prefill, metadata={"mode": "new", "emergency": emergency_id},
+            accounts=postable_accounts(services.db, org)))
 
     app.action(EmergencyAction.DRAFT)(draft)
     app.action(EmergencyAction.DRAFT_BUTTON)(draft)
@@ -389,6 +397,16 @@ def _value(view: dict[str, Any], block_id: str) -> Any:
         stamp = state.get("selected_date_time")
         return datetime.fromtimestamp(int(stamp), tz=UTC) if str(stamp or "").isdigit() else None
     return None
+
+
+def _assignee_shown(message: dict[str, Any] | None, block_id: str | None) -> str | None | object:
+    """The assignee the person saw in the message's menu (None: nobody), or UNSEEN without the message."""
+    for block in (message or {}).get("blocks") or []:
+        if block.get("block_id") == block_id:
+            for element in block.get("elements") or []:
+                if element.get("action_id") == EmergencyAction.STEP_ASSIGN:
+                    return element.get("initial_user")
+    return UNSEEN
 
 
 def _id_after_colon(block_id: str | None) -> int | None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import Ack, App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -20,6 +21,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from bot import blocks
 from bot.app import Services
 from bot.handlers.ids import Callback
+from bot.workflows.emergencies.service import EmergencyError
+from bot.workflows.proposals.service import ProposalError
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +37,51 @@ def is_database_outage(error: BaseException) -> bool:
     return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
 
 
+class StickyAck(Ack):
+    """An `ack` whose answer, once given, stays given.
+
+    slack_bolt's thread runner (1.30) sets `ack.response = None` when a listener raises *after*
+    calling ack(); if that happens within its 10 ms polling interval the request is answered
+    "404 unhandled request" and Slack shows the person an error on top of ours. Seen when the
+    database is down: the click is acked, the first query fails at once.
+    """
+
+    @property
+    def response(self) -> BoltResponse | None:
+        return self.__dict__.get("_response")
+
+    @response.setter
+    def response(self, value: BoltResponse | None) -> None:
+        if value is not None or self.__dict__.get("_response") is None:
+            self.__dict__["_response"] = value
+
+
 def register(app: App, services: Services) -> None:
+    from bot.handlers import payloads
+
+    @app.middleware
+    def keep_acks(context: BoltContext, next: Callable[[], None]) -> None:  # noqa: A002 - Bolt's name
+        context["ack"] = StickyAck()
+        next()
+
+    payloads.register(app)  # malformed payloads never reach a listener
+
     @app.error
     def handle_error(
         error: Exception, body: dict[str, Any], response: BoltResponse | None, client: WebClient, respond: Any
     ) -> BoltResponse | None:
         reference = new_reference()
         user_id = (body.get("user") or {}).get("id") or body.get("user_id")
+        if isinstance(error, (ProposalError, EmergencyError)):  # a refusal nobody caught: say it, not "error"
+            log.info("refused %s for %s: %s", body.get("type") or body.get("command"), user_id, error.key)
+            try:
+                text = services.translator_for(user_id).t(error.key, **error.values)
+            except Exception:  # noqa: BLE001 - we are already handling a failure
+                text = services.org_translator().t(error.key, **error.values)
+            if response is not None:
+                response.status, response.body = 200, ""
+            _tell(client, respond, body, user_id, text)
+            return None
         log.error(
             "unhandled error ref=%s type=%s user=%s: %s",
             reference, body.get("type") or body.get("command"), user_id, type(error).__name__,

@@ -1,12 +1,14 @@
-"""`/koho` — help, and `/koho language ja|en`."""
+"""`/koho` — help, `/koho language ja|en`, `/koho accounts [add]` and `/koho report [week|month]`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
 
 from bot.app import Services
+from bot.handlers.accounts import koho_accounts, koho_report
 from bot.handlers.ids import Command
 from bot.i18n import LOCALES, Translator
 from bot.views.home import help_text
@@ -14,7 +16,7 @@ from bot.views.home import help_text
 
 def register(app: App, services: Services) -> None:
     @app.command(Command.KOHO)
-    def koho_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+    def koho_command(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         ack()
         user_id = command["user_id"]
         words = (command.get("text") or "").split()
@@ -28,6 +30,13 @@ def register(app: App, services: Services) -> None:
                 return
             services.locales.set_explicit(user_id, choice)
             respond(text=Translator(choice, services.org.timezone).t("language.set"), response_type="ephemeral")
+            return
+
+        if subcommand in ("accounts", "account", "アカウント", "台帳"):
+            koho_accounts(services, command, words, respond, client)
+            return
+        if subcommand in ("report", "レポート"):
+            koho_report(services, command, words, respond)
             return
 
         text = help_text(tr, services.org, user_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,11 +13,13 @@ from slack_sdk import WebClient
 
 from bot import blocks
 from bot.app import Services
+from bot.handlers.errors import _tell as tell_where_they_are
 from bot.handlers.ids import Command
 from bot.handlers.proposal_ids import FormBlock, ProposalAction, ProposalCallback
 from bot.i18n import Translator
-from bot.text.mrkdwn import mention
+from bot.text.mrkdwn import mention, slack_to_plain
 from bot.views.proposal_form import FormPrefill, default_department, proposal_form
+from bot.workflows.accounts.service import postable_accounts
 from bot.workflows.emergencies.service import real_emergency_active
 from bot.workflows.proposals.rules import URL, Decision, Draft, Kind, Problem, parse_links, validate
 from bot.workflows.proposals.service import Outcome, ProposalError, ProposalService
@@ -35,10 +38,21 @@ def register(app: App, services: Services) -> None:
     proposals = ProposalService(services.db, services.org, services.clock)
     org = services.org
 
+    def open_modal(client: WebClient, trigger_id: str, user_id: str, build: Callable[[Translator], dict[str, Any]]) -> None:
+        """Open at once in the language already known (the trigger_id lives 3 s: no Slack call before it);
+        then learn the person's language, and if it differs, show the same modal in theirs."""
+        known = services.cached_translator_for(user_id)
+        opened = client.views_open(trigger_id=trigger_id, view=build(known))
+        tr = services.translator_for(user_id)
+        if tr.locale != known.locale:
+            view = opened.get("view") or {}
+            client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=build(tr))
+
     def open_form(client: WebClient, trigger_id: str, user_id: str, prefill: FormPrefill, metadata: dict[str, Any],
                   **extra: Any) -> None:
-        tr = services.translator_for(user_id)
-        client.views_open(trigger_id=trigger_id, view=proposal_form(tr, org, prefill, metadata=metadata, **extra))
+        accounts = postable_accounts(services.db, org)
+        open_modal(client, trigger_id, user_id,
+                   lambda tr: proposal_form(tr, org, prefill, metadata=metadata, accounts=accounts, **extra))
 
     # -- proposing ------------------------------------------------------------------------------
 
@@ -53,7 +67,7 @@ def register(app: App, services: Services) -> None:
     def propose_from_message(ack: Ack, shortcut: dict[str, Any], client: WebClient) -> None:
         ack()
         user_id = shortcut["user"]["id"]
-        text = (shortcut.get("message") or {}).get("text") or ""
+        text = slack_to_plain((shortcut.get("message") or {}).get("text") or "")  # as people read it, not markup
         prefill = FormPrefill(text=text, department_id=default_department(org, user_id))
         open_form(client, shortcut["trigger_id"], user_id, prefill, {"mode": "new"})
 
@@ -70,17 +84,23 @@ def register(app: App, services: Services) -> None:
         tr = services.translator_for(user_id)
         metadata = _metadata(view)
         draft = parse_form(view, metadata)
-        problems = validate(draft, org, services.clock.now(), correcting="corrects" in metadata)
+        known = {a.id: a.platform for a in postable_accounts(services.db, org)}  # withdrawn accounts take no posts
+        problems = validate(draft, org, services.clock.now(), correcting="corrects" in metadata,
+                            known_accounts=known, proposer=user_id)
         if problems:
             ack(response_action="errors", errors=errors_for(tr, problems))
             return
         try:  # store first: if the database fails, the modal stays open with everything typed
             # During a real (not drill) emergency, 緊急 posts take the one-approval fast track.
             emergency_active = real_emergency_active(services.db)
+            key = f"slack-view:{view['id']}" if view.get("id") else None  # a repeated submit stores nothing twice
             if "resubmit" in metadata:
-                proposals.resubmit(user_id, int(metadata["resubmit"]), draft, emergency_active=emergency_active)
+                proposals.resubmit(user_id, int(metadata["resubmit"]), draft, emergency_active=emergency_active,
+                                   submission_key=key)
             else:
-                proposals.submit(user_id, draft, emergency_active=emergency_active)
+                emergency = metadata.get("emergency")  # drafted from an emergency's template: linked to it
+                proposals.submit(user_id, draft, emergency_active=emergency_active, submission_key=key,
+                                 emergency_id=int(emergency) if str(emergency).isdigit() else None)
         except ProposalError as e:
             ack(response_action="errors", errors={FormBlock.TEXT: tr.plain(e.key, **e.values)})
             return
@@ -108,14 +128,11 @@ def register(app: App, services: Services) -> None:
                     problem = proposals.decide(user_id, step_id, decision, reason="(refused before asking)")
                 tell_outcome(services, respond, user_id, problem, step_id)
                 return
-            tr = services.translator_for(user_id)
-            reason_input = {"type": "plain_text_input", "action_id": FormBlock.REASON, "multiline": True,
-                            "max_length": 2000}
-            client.views_open(trigger_id=body["trigger_id"], view=blocks.modal(
+            open_modal(client, body["trigger_id"], user_id, lambda tr: blocks.reason_modal(
                 title=tr.plain(f"proposal.reason_modal.title_{decision}"), callback_id=ProposalCallback.REASON,
                 submit=tr.plain("proposal.reason_modal.submit"), close=tr.plain("proposal.form.cancel"),
-                private_metadata=json.dumps({"step_id": step_id, "decision": decision}),
-                blocks=[blocks.input_block(FormBlock.REASON, tr.plain("proposal.reason_modal.label"), reason_input)],
+                label=tr.plain("proposal.reason_modal.label"), block_id=FormBlock.REASON,
+                metadata={"step_id": step_id, "decision": decision},
             ))
 
         return open_reason_modal
@@ -152,23 +169,29 @@ def register(app: App, services: Services) -> None:
             respond(text=services.translator_for(user_id).t(e.key, **e.values), response_type="ephemeral",
                     replace_original=False)
             return
+        metadata: dict[str, Any] = {"mode": "resubmit", "resubmit": proposal.id}
+        extra: dict[str, Any] = {}
+        if proposal.corrects_id is not None:  # a correction sent back stays a correction of the same original
+            metadata["corrects"] = proposal.corrects_id
+            _original, original_version = proposals.original_for_correction(user_id, proposal.corrects_id)
+            extra = {"original_text": original_version.text, "original_version": original_version.number}
         open_form(client, body["trigger_id"], user_id, prefill_from(version, proposal.department_id, proposal.kind),
-                  {"mode": "resubmit", "resubmit": proposal.id})
+                  metadata, **extra)
 
     @app.action(ProposalAction.WITHDRAW)
-    def withdraw(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+    def withdraw(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,
+                 respond: Respond) -> None:
         ack()
         user_id = body["user"]["id"]
         tr = services.translator_for(user_id)
         try:
             proposals.withdraw(user_id, int(action["value"]))
         except ProposalError as e:
-            respond(text=tr.t(e.key, **_translated_values(tr, e.values)), response_type="ephemeral",
-                    replace_original=False)
+            # From a DM: an ephemeral answer; from App Home (no response_url): a DM.
+            tell_where_they_are(client, respond, body, user_id, tr.t(e.key, **_translated_values(tr, e.values)))
             return
         services.notify()
-        respond(text=tr.t("proposal.ack.withdrawn", id=action["value"]), response_type="ephemeral",
-                replace_original=False)
+        tell_where_they_are(client, respond, body, user_id, tr.t("proposal.ack.withdrawn", id=action["value"]))
 
     # -- publication ----------------------------------------------------------------------------
 
@@ -177,13 +200,13 @@ def register(app: App, services: Services) -> None:
                        respond: Respond) -> None:
         ack()
         user_id, publication_id = body["user"]["id"], int(action["value"])
-        tr = services.translator_for(user_id)
         problem = proposals.check_may_publish(user_id, publication_id)
         if problem:
-            respond(text=tr.t(problem), response_type="ephemeral", replace_original=False)
+            respond(text=services.translator_for(user_id).t(problem), response_type="ephemeral",
+                    replace_original=False)
             return
         url_input = {"type": "url_text_input", "action_id": FormBlock.URL}
-        client.views_open(trigger_id=body["trigger_id"], view=blocks.modal(
+        open_modal(client, body["trigger_id"], user_id, lambda tr: blocks.modal(
             title=tr.plain("proposal.publication.modal_title"), callback_id=ProposalCallback.PUBLISHED,
             submit=tr.plain("proposal.publication.submit"), close=tr.plain("proposal.form.cancel"),
             private_metadata=json.dumps({"publication_id": publication_id}),
@@ -284,7 +307,7 @@ def parse_form(view: dict[str, Any], metadata: dict[str, Any]) -> Draft:
 def prefill_from(version: Any, department_id: str, kind: str) -> FormPrefill:
     return FormPrefill(text=version.text, accounts=list(version.accounts), department_id=department_id, kind=kind,
                        links=list(version.links), media_description=version.media_description or "",
-                       publish_at=version.publish_at)
+                       publish_at=version.publish_at, correction_note=version.correction_note or "")
 
 
 def errors_for(tr: Translator, problems: list[Problem]) -> dict[str, str]:
@@ -316,13 +339,11 @@ def _translated_values(tr: Translator, values: dict[str, object]) -> dict[str, o
 
 def outcome_text(tr: Translator, services: Services, outcome: Outcome, step_id: int) -> str:
     if outcome.result == "refused":
-        from bot.workflows.proposals.rules import eligible_approvers
+        from bot.workflows.proposals.models import ApprovalStep
+        from bot.workflows.proposals.service import step_approvers_of
 
         with services.db.read() as session:
-            from bot.workflows.proposals.models import ApprovalStep
-
-            step = session.get(ApprovalStep, step_id)
-            approvers = eligible_approvers(step.stage, step.department_id, step.proposal.proposer, services.org)
+            approvers = step_approvers_of(session.get(ApprovalStep, step_id), services.org)
         names = " ".join(mention(a) for a in approvers)
         return tr.plain(outcome.reason_key, approvers=names)
     if outcome.result == "already_decided":

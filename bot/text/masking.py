@@ -20,11 +20,14 @@ from typing import Literal
 MaskKind = Literal["phone", "email", "my_number", "postal_address"]
 
 # One placeholder per kind, whatever the length of what it hides, so nothing about the data leaks.
-# Placeholders contain no digits, @ or 〒, so masking them again finds nothing.
-PHONE_PLACEHOLDER = "[電話番号]"
-EMAIL_PLACEHOLDER = "[メールアドレス]"
-MY_NUMBER_PLACEHOLDER = "[個人番号]"
-ADDRESS_PLACEHOLDER = "[住所]"
+# Placeholders contain no digits, @ or 〒, so masking them again finds nothing. They are neutral markers,
+# stored as they are (`comments.masked_text`) and shown in each reader's language by `render_placeholders`
+# with the words of the catalogs (`comments.placeholder.*`): "[電話番号]" for one reader, "[phone number]" for another.
+PHONE_PLACEHOLDER = "⟦phone⟧"
+EMAIL_PLACEHOLDER = "⟦email⟧"
+MY_NUMBER_PLACEHOLDER = "⟦my_number⟧"
+ADDRESS_PLACEHOLDER = "⟦postal_address⟧"
+_PLACEHOLDER_RE = re.compile(r"⟦(phone|email|my_number|postal_address)⟧")
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ _POSTAL_CODE = rf"{_DIGIT}{{3}}{_DASH}?{_DIGIT}{{4}}{_NOT_BEFORE_DIGITS}"
 _KANJI = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆ヶ]"
 # An address runs to the end of the line/sentence/clause, or to where contact details start
 # ("… 千葉港1-1 TEL 043-…"), or to an earlier placeholder.
-_ADDRESS_STOP = r"(?:電話|携帯|メール|☎|℡|[Tt][Ee][Ll]|[Ff][Aa][Xx]|[@＠\[])"
+_ADDRESS_STOP = r"(?:電話|携帯|メール|☎|℡|[Tt][Ee][Ll]|[Ff][Aa][Xx]|[@＠\[⟦])"
 _ADDRESS_REST = rf"(?:(?!{_ADDRESS_STOP})[^\n\r。、，,！？!?])*"
 _ADDRESS_AFTER_CODE = rf"(?:{_SPACE}*{_KANJI}{_ADDRESS_REST})?"
 # 〒 says "a mailing address follows": the code and the address after it are masked, 〒 included.
@@ -104,9 +107,28 @@ _ADDRESS_LABEL_RE = re.compile(
     rf"住所{_LABEL_SEP}(?P<secret>{_KANJI}{{1,6}}?[都道府県市区町村郡]{_ADDRESS_REST})"
 )
 _BLOCK_NUMBER_RE = re.compile(rf"{_DIGIT}|丁目|番地")
+# A postal code without 〒 or a label, but followed by a place name ("260-8722 千葉市中央区千葉港1-1"):
+# the place name is the context a bare "260-8722" lacks.
+_POSTAL_PLACE_RE = re.compile(
+    rf"{_NOT_AFTER_DIGITS}(?P<secret>{_POSTAL_CODE}{_SPACE}*{_KANJI}{{1,6}}?[都道府県市区町村郡]{_ADDRESS_REST})"
+)
+# No label at all ("中央区千葉港1丁目1番1号", "千葉市中央区千葉港1-1に住んでいます"): a place name ending in
+# 市/区/町/村, maybe more of the place (kanji, katakana, kana that are not particles), then a block number
+# (1丁目, 1番, 1号, or 1-1). A house number never starts with 0, so "区役所043-…" stays a phone number.
+_PLACE_CHAR = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆ヶケァ-ヺー\u3041-\u3096]"
+_PARTICLES = "のはがをにでへともや"
+_HOUSE = "[1-9１-９][0-9０-９]{0,3}"
+_BLOCK_UNIT = "(?:丁目|番地|番|号)"
+_PLACE_BLOCK_RE = re.compile(
+    rf"(?P<secret>{_KANJI}{{1,8}}?[市区町村](?:(?![{_PARTICLES}]){_PLACE_CHAR}){{0,12}}?"
+    rf"(?:{_HOUSE}{_BLOCK_UNIT}|{_HOUSE}{_DASH}{_HOUSE})"
+    rf"(?:{_DASH}?{_HOUSE}{_BLOCK_UNIT}?)*){_NOT_BEFORE_DIGITS}"
+)
 
-# Numbers inside URLs are page ids on the city's own site, not phone numbers.
+# Numbers in a URL's path are page ids on the city's own site, not phone numbers; its query and fragment
+# (`?tel=09012345678`, `#call-0312345678`) are where forms and apps put what a person typed.
 _URL_RE = re.compile(r"https?://[\x21-\x7e]+")
+_QUERY_START = re.compile(r"[?#]")
 
 
 def _digits(text: str) -> str:
@@ -133,24 +155,41 @@ class _Detector:
     pattern: re.Pattern[str]
     placeholder: str
     accepts: Callable[[str], bool] = lambda _: True
-    # E-mail addresses are personal even inside a URL (?mail=…); numbers in URLs are not.
-    applies_inside_urls: bool = False
+    # Where in a URL it applies: "anywhere" (e-mail addresses: ?mail=…), "query" (phone numbers: ?tel=…,
+    # but not the page ids of a path), or "nowhere".
+    inside_urls: Literal["anywhere", "query", "nowhere"] = "nowhere"
 
 
 # Order matters: e-mails first (their local part may look like a phone number), then addresses
 # (they contain house numbers), then phone numbers (+819012345678 has 12 digits, like a My Number).
 _DETECTORS = (
-    _Detector("email", _EMAIL_RE, EMAIL_PLACEHOLDER, applies_inside_urls=True),
+    _Detector("email", _EMAIL_RE, EMAIL_PLACEHOLDER, inside_urls="anywhere"),
     _Detector("postal_address", _POSTAL_MARK_RE, ADDRESS_PLACEHOLDER),
     _Detector("postal_address", _POSTAL_LABEL_RE, ADDRESS_PLACEHOLDER),
     _Detector("postal_address", _ADDRESS_LABEL_RE, ADDRESS_PLACEHOLDER, accepts=_has_block_number),
-    _Detector("phone", _PHONE_RE, PHONE_PLACEHOLDER, accepts=_is_japanese_phone_number),
+    _Detector("postal_address", _POSTAL_PLACE_RE, ADDRESS_PLACEHOLDER),
+    _Detector("postal_address", _PLACE_BLOCK_RE, ADDRESS_PLACEHOLDER),
+    _Detector("phone", _PHONE_RE, PHONE_PLACEHOLDER, accepts=_is_japanese_phone_number, inside_urls="query"),
     _Detector("my_number", _MY_NUMBER_RE, MY_NUMBER_PLACEHOLDER),
 )
 
 
+def _protected_spans(detector: _Detector, text: str) -> list[tuple[int, int]]:
+    """The parts of URLs where the detector does not look."""
+    if detector.inside_urls == "anywhere":
+        return []
+    spans = []
+    for url in _URL_RE.finditer(text):
+        start, end = url.span()
+        if detector.inside_urls == "query":
+            query = _QUERY_START.search(text, start, end)
+            end = query.start() if query else end
+        spans.append((start, end))
+    return spans
+
+
 def _apply(detector: _Detector, text: str) -> tuple[str, list[MaskKind]]:
-    protected = [] if detector.applies_inside_urls else [m.span() for m in _URL_RE.finditer(text)]
+    protected = _protected_spans(detector, text)
     pieces: list[str] = []
     found: list[MaskKind] = []
     position = 0
@@ -168,6 +207,11 @@ def _apply(detector: _Detector, text: str) -> tuple[str, list[MaskKind]]:
         position = end
     pieces.append(text[position:])
     return "".join(pieces), found
+
+
+def render_placeholders(text: str, word: Callable[[str], str]) -> str:
+    """Masked text as a reader sees it: each placeholder replaced by `word(kind)` (the reader's language)."""
+    return _PLACEHOLDER_RE.sub(lambda m: word(m.group(1)), text)
 
 
 def mask_personal_data(text: str) -> MaskResult:

@@ -43,3 +43,13 @@ def link(url: str, label: str | None = None) -> Mrkdwn:
     # `|` and `>` cannot be escaped inside a label; drop them rather than let them end it.
     safe_label = escape(label).replace("|", "｜")
     return Mrkdwn(f"<{url}|{safe_label}>")
+
+
+def slack_to_plain(text: str) -> str:
+    """A Slack message's text as a person reads it: links, mentions and &lt;-escapes undone."""
+    text = re.sub(r"<((?:https?|mailto):[^|>]+)\|([^>]+)>", r"\2 (\1)", text)
+    text = re.sub(r"<((?:https?|mailto):[^>]+)>", r"\1", text)
+    text = re.sub(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>", r"@\1", text)
+    text = re.sub(r"<#[CG][A-Z0-9]+\|([^>]*)>", r"#\1", text)
+    text = re.sub(r"<!(here|channel|everyone)(?:\|[^>]*)?>", r"@\1", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

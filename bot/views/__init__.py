@@ -57,4 +57,4 @@ class NothingToRender(Exception):
 
 def load_all() -> None:
     """Import every module that registers renderers (called once when the app is built)."""
-    from bot.views import comments, emergency, home, proposals  # noqa: F401
+    from bot.views import accounts, comments, delivery, emergency, home, proposals  # noqa: F401

@@ -18,7 +18,7 @@ from bot.i18n import Translator
 from bot.organization import Organization
 from bot.text import mrkdwn
 from bot.text.categories import Category
-from bot.text.masking import mask_personal_data
+from bot.text.masking import mask_personal_data, render_placeholders
 from bot.views import NothingToRender, RenderContext, renders
 from bot.workflows.comments.models import Comment, CommentListing, CommentListingItem, HidingRequest
 from bot.workflows.comments.rules import (
@@ -59,6 +59,11 @@ def criterion_label(tr: Translator, criterion: str) -> str:
 def department_name(org: Organization, department_id: str | None) -> str:
     department = org.department(department_id) if department_id else None
     return department.name if department is not None else org.pr_office.name
+
+
+def shown_masked(tr: Translator, masked: str) -> str:
+    """Masked text with its placeholders in the reader's language ("[電話番号]", "[phone number]")."""
+    return render_placeholders(masked, lambda kind: tr.plain(f"comments.placeholder.{kind}"))
 
 
 def quote(text: str) -> mrkdwn.Mrkdwn:
@@ -114,7 +119,7 @@ def _title(tr: Translator, comment: Comment) -> str:
 
 
 def _shown_text(tr: Translator, comment: Comment) -> list[Block]:
-    text = comment.masked_text
+    text = shown_masked(tr, comment.masked_text)
     shown = [blocks.section(quote(text[:SHOWN_TEXT_MAX]))]
     if len(text) > SHOWN_TEXT_MAX:
         shown.append(blocks.context(tr.t("comments.message.truncated", length=len(text))))
@@ -129,7 +134,8 @@ def _facts(tr: Translator, org: Organization, comment: Comment) -> Block:
         tr.t("comments.message.source_account", source=source, account=account.name) if account
         else tr.t("comments.message.source", source=source),
     ]
-    author, handle = (mask_personal_data(v).text if v else None for v in (comment.author, comment.author_handle))
+    author, handle = (shown_masked(tr, mask_personal_data(v).text) if v else None
+                      for v in (comment.author, comment.author_handle))
     if author and handle:
         facts.append(tr.t("comments.message.author_handle", author=author, handle=handle))
     elif author or handle:
@@ -137,8 +143,8 @@ def _facts(tr: Translator, org: Organization, comment: Comment) -> Block:
     if comment.url:
         # A URL can carry an e-mail address (?mail=…): then it is shown masked, as text, not as a link.
         masked_url = mask_personal_data(comment.url).text
-        facts.append(tr.t("comments.message.link",
-                          link=mrkdwn.link(comment.url) if masked_url == comment.url else masked_url))
+        facts.append(tr.t("comments.message.link", link=mrkdwn.link(comment.url) if masked_url == comment.url
+                          else shown_masked(tr, masked_url)))
     if comment.department_id:
         facts.append(tr.t("comments.message.department", department=department_name(org, comment.department_id),
                           reason=_reason(tr, org, comment)))
@@ -191,6 +197,37 @@ def _notes(tr: Translator, org: Organization, comment: Comment, hiding: HidingRe
         lines.append(tr.t("comments.message.hiding_declined", criterion=criterion_label(tr, hiding.criterion),
                           who=mrkdwn.mention(hiding.decided_by or "")))
     return lines
+
+
+def has_masked(comment: Comment) -> bool:
+    """Whether Slack sees anything of the comment masked (then 原文を表示 is offered)."""
+    return bool(comment.masked_kinds) or any(
+        value and mask_personal_data(value).text != value for value in (comment.author, comment.author_handle, comment.url))
+
+
+def show_original_button(tr: Translator, comment: Comment) -> dict[str, Any]:
+    return blocks.button(tr.plain("comments.button.show_original"), CommentAction.SHOW_ORIGINAL, str(comment.id))
+
+
+ORIGINAL_TEXT_MAX = 12000  # of the original in the ephemeral message (sections of 3,000, well within 50 blocks)
+
+
+def original_message(tr: Translator, comment_id: int, original: dict[str, Any]) -> dict[str, Any]:
+    """The unmasked comment, for one entitled person's eyes (ephemeral); still escaped: it pings nobody."""
+    text = original.get("text") or ""
+    shown: list[Block] = [blocks.section(tr.t("comments.original.title", id=comment_id))]
+    shown += blocks.long_text_sections(str(quote(text[:ORIGINAL_TEXT_MAX])))
+    if len(text) > ORIGINAL_TEXT_MAX:
+        shown.append(blocks.context(tr.t("comments.message.truncated", length=len(text))))
+    facts = []
+    author = " ".join(v for v in (original.get("author"), original.get("author_handle")) if v)
+    if author:
+        facts.append(tr.t("comments.original.author", author=author))
+    if original.get("url"):
+        facts.append(tr.t("comments.original.url", url=original["url"]))
+    facts.append(tr.t("comments.original.recorded"))
+    shown.append(blocks.context(*facts))
+    return {"text": tr.t("comments.original.text", id=comment_id), "blocks": shown}
 
 
 def _available(comment: Comment, hiding: HidingRequest | None) -> list[Action]:
@@ -254,10 +291,12 @@ def comment_message(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         notes.append(tr.t("comments.message.triage"))
     if notes:
         shown.append(blocks.context(*notes))
+    if has_masked(comment):  # on its own, apart from the workflow's buttons: it changes nothing
+        shown.append(blocks.actions(show_original_button(tr, comment), block_id=f"comment-original-{comment.id}"))
     if current:
         shown += _action_elements(tr, org, comment, hiding)
     text = tr.t("comments.message.text", id=comment.id, category=category_label(tr, comment.category),
-                excerpt=excerpt(comment.masked_text, 80))
+                excerpt=excerpt(shown_masked(tr, comment.masked_text), 80))
     return {"text": text, "blocks": shown}
 
 
@@ -287,7 +326,7 @@ def _row(ctx: RenderContext, listing: CommentListing, item: CommentListingItem, 
     show_department = listing.kind in ("escalation", "emergency") or comment.department_id is None
     head = (tr.t("comments.listing.row_department", department=department_name(org, comment.department_id), **values)
             if show_department else tr.t("comments.listing.row", **values))
-    lines = [head, quote(excerpt(comment.masked_text))]
+    lines = [head, quote(excerpt(shown_masked(tr, comment.masked_text)))]
     current = item.assignment == comment.assignment
     if not current:
         lines.append(tr.t("comments.listing.moved", department=department_name(org, comment.department_id),
@@ -306,6 +345,8 @@ def _row(ctx: RenderContext, listing: CommentListing, item: CommentListingItem, 
                 else _ROW_ACTION_LABELS[action]
             options.append(blocks.option(tr.plain(label), f"{action}:{_value(comment)}"))
         accessory = {"type": "overflow", "action_id": CommentAction.ROW_MENU, "options": options[:5]}
+    elif listing.kind == "emergency" and has_masked(comment):  # an alert's row: the on-call officer may need it
+        accessory = show_original_button(tr, comment)
     return blocks.section("\n".join(lines), block_id=f"comment-row-{comment.id}", accessory=accessory)
 
 
@@ -361,7 +402,9 @@ def emergency_message(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]
         blocks.context(routed, tr.t("comments.emergency.on_call",
                                     people=mrkdwn.Mrkdwn(" ".join(mrkdwn.mention(u) for u in org.on_call)))),
     ]
-    return {"text": tr.t("comments.emergency.text", id=comment.id, excerpt=excerpt(comment.masked_text, 80)),
+    if has_masked(comment):
+        shown.append(blocks.actions(show_original_button(tr, comment), block_id=f"comment-emergency-actions-{comment.id}"))
+    return {"text": tr.t("comments.emergency.text", id=comment.id, excerpt=excerpt(shown_masked(tr, comment.masked_text), 80)),
             "blocks": shown}
 
 
@@ -376,7 +419,7 @@ def hiding_request_message(ctx: RenderContext, ref: dict[str, Any]) -> dict[str,
         blocks.section(tr.t("comments.hiding.title", id=comment.id,
                             department=department_name(org, comment.department_id)),
                        block_id=f"comment-hiding-{request.id}"),
-        blocks.section(quote(excerpt(comment.masked_text, 1000))),
+        blocks.section(quote(excerpt(shown_masked(tr, comment.masked_text), 1000))),
         blocks.section(tr.t("comments.hiding.request", who=mrkdwn.mention(request.requested_by),
                             criterion=criterion_label(tr, request.criterion))),
     ]
@@ -468,7 +511,7 @@ def already_forwarded_modal(tr: Translator, org: Organization, comment: Comment)
 def _summary(tr: Translator, comment: Comment) -> Block:
     return blocks.section(tr.t("comments.modal.comment_summary", id=comment.id,
                                category=category_label(tr, comment.category),
-                               status=status_label(tr, comment.status), excerpt=quote(excerpt(comment.masked_text))))
+                               status=status_label(tr, comment.status), excerpt=quote(excerpt(shown_masked(tr, comment.masked_text)))))
 
 
 def _metadata(comment: Comment) -> str:

@@ -21,6 +21,7 @@ from bot.i18n import LOCALES, Translator
 from bot.organization import Organization
 from bot.text.mrkdwn import Mrkdwn, channel_link, link, mention
 from bot.views import NothingToRender, RenderContext, renders
+from bot.workflows.accounts.directory import account_for
 from bot.workflows.emergencies.models import Emergency, EmergencyStep, HeldPost
 from bot.workflows.emergencies.rules import (
     AREAS_MAX,
@@ -187,7 +188,7 @@ def emergency_header(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         out.append(blocks.section(tr.t("emergency.header.ended", who=mention(e.ended_by or ""),
                                        when=tr.datetime(e.ended_at), summary=summary)))
     notification = "emergency.header.notification_drill" if e.drill else "emergency.header.notification"
-    return {"text": tr.plain(notification, **name), "blocks": out}
+    return {"text": tr.t(notification, **name), "blocks": out}  # mrkdwn: escaped, a title can never ping
 
 
 # -- the checklist message ---------------------------------------------------------------------------
@@ -243,7 +244,7 @@ def emergency_checklist(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, An
         out.append(blocks.section(step_text(tr, step), block_id=f"step:{step.id}"))
         if active:
             out.append(step_actions(tr, step))
-    return {"text": tr.plain("emergency.checklist.notification", id=e.id, done=done, total=len(steps)),
+    return {"text": tr.t("emergency.checklist.notification", id=e.id, done=done, total=len(steps)),
             "blocks": out}
 
 
@@ -315,7 +316,7 @@ def emergency_held_notice(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, 
     listed = "\n".join(held_line(tr, p) for p in proposals)
     if listed:
         out += blocks.long_text_sections(listed)[:45]
-    return {"text": tr.plain("emergency.held.notification", **name), "blocks": out}
+    return {"text": tr.t("emergency.held.notification", **name), "blocks": out}
 
 
 # -- the 定時更新 reminder --------------------------------------------------------------------------
@@ -333,7 +334,7 @@ def emergency_update_reminder(ctx: RenderContext, ref: dict[str, Any]) -> dict[s
                 next=clock_time(tr, datetime.fromisoformat(ref["next"])), **name)
     button = blocks.button(tr.plain("emergency.reminder.draft"), EmergencyAction.DRAFT_BUTTON,
                            draft_value(e.id, "timed_update", org.locale), style="primary")
-    return {"text": tr.plain("emergency.reminder.notification", **name),
+    return {"text": tr.t("emergency.reminder.notification", **name),
             "blocks": [blocks.section(text), blocks.actions(button, block_id=f"reminder:{e.id}:{ref['slot']}")]}
 
 
@@ -350,7 +351,7 @@ def status_message(ctx: RenderContext, reports: list[StatusReport]) -> dict[str,
         if out:
             out.append(blocks.divider())
         out += status_blocks(ctx, report)
-    return {"text": tr.plain("emergency.status.notification", count=len(reports)), "blocks": out}
+    return {"text": tr.t("emergency.status.notification", count=len(reports)), "blocks": out}
 
 
 def status_blocks(ctx: RenderContext, report: StatusReport) -> list[dict[str, Any]]:
@@ -404,7 +405,7 @@ def offer_message(ctx: RenderContext, emergencies: list[Emergency]) -> dict[str,
             tr.plain("emergency.command.open_status"), EmergencyAction.STATUS, str(e.id), style="primary")))
     out.append(blocks.actions(blocks.button(tr.plain("emergency.command.declare_anyway"),
                                             EmergencyAction.DECLARE_ANYWAY, "new"), block_id="offer:new"))
-    return {"text": tr.plain("emergency.command.active_offer_plain"), "blocks": out}
+    return {"text": tr.t("emergency.command.active_offer_plain"), "blocks": out}
 
 
 # -- the summary with its timeline ------------------------------------------------------------------
@@ -481,7 +482,7 @@ def emergency_summary(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]
         hidden = len(lines) - sum(s["text"]["text"].count("\n") + 1 for s in shown)
         sections = [*shown, blocks.context(tr.t("emergency.summary.truncated", count=max(hidden, 1)))]
     out += sections
-    return {"text": tr.plain("emergency.summary.notification", **name), "blocks": out}
+    return {"text": tr.t("emergency.summary.notification", **name), "blocks": out}
 
 
 # -- the held-post review ----------------------------------------------------------------------------
@@ -490,7 +491,7 @@ def emergency_summary(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]
 def review_item(ctx: RenderContext, row: HeldPost, proposal: Proposal) -> list[dict[str, Any]]:
     tr, org = ctx.tr, ctx.org
     version = proposal.version
-    accounts = ", ".join(org.account(a).name if org.account(a) else a for a in version.accounts)
+    accounts = ", ".join(getattr(account_for(ctx.session, org, a), "name", a) for a in version.accounts)
     due = min((p.due_at for p in proposal.publications if p.status in ("held", "scheduled", "handed_off")),
               default=version.publish_at)
     line = tr.t("emergency.review.line", proposal_id=proposal.id, title=post_title(version.text),
@@ -536,7 +537,7 @@ def emergency_review(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
     out = [blocks.header(tr.plain("emergency.review.header", **name)), blocks.section(intro)]
     for row, proposal in shown:
         out += review_item(ctx, row, proposal)
-    return {"text": tr.plain("emergency.review.notification", **name), "blocks": out}
+    return {"text": tr.t("emergency.review.notification", **name), "blocks": out}
 
 
 # -- modals ------------------------------------------------------------------------------------------

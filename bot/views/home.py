@@ -6,6 +6,7 @@ from typing import Any
 
 from bot import blocks
 from bot.views import RenderContext, renders
+from bot.views.accounts import pr_office_sections
 from bot.views.proposals import home_sections
 
 
@@ -25,6 +26,7 @@ def home(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
             blocks.header(tr.plain("home.title")),
             blocks.section(tr.t("home.intro", org=ctx.org.name)),
             *home_sections(ctx, user_id),
+            *(pr_office_sections(ctx, user_id) if ctx.org.is_pr_approver(user_id) else []),
             blocks.divider(),
             *blocks.long_text_sections(help_text(tr, ctx.org, user_id)),
         ],

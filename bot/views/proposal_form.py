@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,7 @@ from bot import blocks
 from bot.handlers.proposal_ids import FormBlock, ProposalCallback
 from bot.i18n import Translator
 from bot.organization import PR_OFFICE_ID, Organization
-from bot.workflows.proposals.rules import CHECKLIST, TEXT_MAX, Kind
+from bot.workflows.proposals.rules import CHECKLIST, TEXT_MAX, Kind, may_choose_department
 
 CHECKLIST_SPLIT = 6  # Slack's checkboxes take at most 10 options: two groups of six
 
@@ -29,14 +30,16 @@ class FormPrefill:
 
 
 def proposal_form(tr: Translator, org: Organization, prefill: FormPrefill, *, metadata: dict[str, Any],
-                  original_text: str | None = None, original_version: int | None = None) -> dict[str, Any]:
+                  original_text: str | None = None, original_version: int | None = None,
+                  accounts: Sequence[Any] | None = None) -> dict[str, Any]:
+    """`accounts`: what may be chosen (the register's postable accounts); default the organisation file's."""
     correcting = "corrects" in metadata
-    title_key = ("proposal.form.title_correction" if correcting
-                 else "proposal.form.title_resubmit" if "resubmit" in metadata else "proposal.form.title")
+    title_key = ("proposal.form.title_resubmit" if "resubmit" in metadata
+                 else "proposal.form.title_correction" if correcting else "proposal.form.title")
     departments = [org.pr_office, *org.departments]
     department_options = [blocks.option(d.name, d.id) for d in departments]
     account_options = [blocks.option(f"{a.name} ({tr.plain(f'proposal.platform.{a.platform}')})", a.id)
-                       for a in org.accounts]
+                       for a in (org.accounts if accounts is None else accounts)]
     accounts_element: dict[str, Any] = {
         "type": "multi_static_select", "action_id": FormBlock.ACCOUNTS, "options": account_options[:100],
         "placeholder": blocks.plain_text(tr.plain("proposal.form.accounts_placeholder"), 150),
@@ -96,9 +99,12 @@ def proposal_form(tr: Translator, org: Organization, prefill: FormPrefill, *, me
     )
 
 
-def default_department(org: Organization, user_id: str) -> str:
+def default_department(org: Organization, user_id: str, kind: Kind = Kind.NORMAL) -> str | None:
+    """The proposer's department; the PR office only for those who may choose it, else none preselected."""
     home = org.home_department(user_id)
-    return home.id if home else PR_OFFICE_ID
+    if home:
+        return home.id
+    return PR_OFFICE_ID if may_choose_department(user_id, PR_OFFICE_ID, kind, org) else None
 
 
 def _text_input(action_id: str, initial: str, max_length: int) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import object_session, selectinload
 
 from bot import blocks
 from bot.handlers.proposal_ids import ProposalAction
@@ -14,15 +14,18 @@ from bot.organization import Organization
 from bot.text.mrkdwn import Mrkdwn, link, mention
 from bot.text.post_rules import measure
 from bot.views import NothingToRender, RenderContext, renders
+from bot.workflows.accounts.directory import account_for
 from bot.workflows.proposals.models import ApprovalStep, Proposal, ProposalVersion, Publication
 from bot.workflows.proposals.rules import (
     CHECKLIST,
+    TRANSITIONS,
+    Status,
     StepStatus,
     changes_between,
     composed_text,
-    eligible_approvers,
+    on_the_clock,
 )
-from bot.workflows.proposals.service import step_message_key
+from bot.workflows.proposals.service import MOVED_TO_FAST_TRACK, step_approvers_of, step_message_key
 
 TITLE_LENGTH = 40
 
@@ -52,8 +55,9 @@ def department_name(org: Organization, department_id: str) -> str:
 def account_lines(tr: Translator, org: Organization, version: ProposalVersion) -> str:
     post = composed_text(version.text, tuple(version.links))
     lines = []
+    session = object_session(version)
     for account_id in version.accounts:
-        account = org.account(account_id)
+        account = account_for(session, org, account_id)
         if account is None:
             continue
         m = measure(post, account.platform)
@@ -104,6 +108,8 @@ def outcome_line(tr: Translator, step: ApprovalStep, proposal: Proposal) -> str:
                     reason=step.reason or "")
     if step.status == StepStatus.WAITING:
         return tr.t("proposal.request.waiting")
+    if step.status == StepStatus.CANCELLED and step.reason == MOVED_TO_FAST_TRACK:
+        return tr.t("proposal.request.moved_to_fast_track")
     return tr.t("proposal.request.cancelled", status=tr.plain(f"proposal.status.{proposal.status}"))
 
 
@@ -118,7 +124,7 @@ def approval_request(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
     stage = tr.plain(f"proposal.stage.{step.stage}")
     out: list[dict[str, Any]] = [blocks.header(tr.plain("proposal.request.header", stage=stage, title=title))]
     if step.status == StepStatus.PENDING:
-        approvers = eligible_approvers(step.stage, step.department_id, proposal.proposer, org)
+        approvers = step_approvers_of(step, org)
         out.append(blocks.section(tr.t("proposal.request.ask", approvers=mentions(approvers))))
     out.append(blocks.context(tr.t(
         "proposal.request.meta", proposer=mention(proposal.proposer), department=department_name(org, proposal.department_id),
@@ -141,7 +147,8 @@ def approval_request(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         ))
     else:
         out.append(blocks.section(outcome_line(tr, step, proposal), block_id=f"outcome:{step.id}"))
-    return {"text": tr.plain("proposal.request.notification", title=title), "blocks": out}
+    # The fallback text is mrkdwn too (notifications, screen readers): escaped, so a title can never ping.
+    return {"text": tr.t("proposal.request.notification", title=title), "blocks": out}
 
 
 def changes_blocks(tr: Translator, proposal: Proposal, version: ProposalVersion) -> list[dict[str, Any]]:
@@ -173,6 +180,10 @@ def correction_blocks(ctx: RenderContext, proposal: Proposal, version: ProposalV
     ]
 
 
+def may_withdraw(status: str) -> bool:
+    return (Status(status), "withdraw") in TRANSITIONS
+
+
 def withdraw_button(tr: Translator, proposal_id: int) -> dict[str, Any]:
     confirm = blocks.confirm_dialog(tr.plain("proposal.dm.withdraw_confirm_title"),
                                     tr.plain("proposal.dm.withdraw_confirm_text"), tr.plain("proposal.dm.withdraw"),
@@ -189,22 +200,27 @@ def proposal_dm(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
     title = title_of(proposal.version.text)
     step = ctx.session.get(ApprovalStep, ref["step_id"]) if ref.get("step_id") else None
     actions: list[dict[str, Any]] = []
-    if event == "received":
-        first = _first_pending_step(ctx, proposal)
+    if event == "received":  # the version's first step (rendered after its request is posted, maybe decided since)
+        first = step if step is not None else _first_pending_step(ctx, proposal)
         where = _request_link(ctx, tr, first) if first else ""
         text = tr.t("proposal.dm.received", version=ref.get("version", proposal.current_version), title=title,
                     where=where)
         if proposal.status == "pending":
             actions.append(withdraw_button(tr, proposal.id))
     elif event == "step_approved":
-        following = _first_pending_step(ctx, proposal)
+        following = next((s for s in proposal.steps if s.version_number == step.version_number
+                          and s.position == step.position + 1), None)
         text = tr.t("proposal.dm.step_approved", title=title, stage=tr.plain(f"proposal.stage.{step.stage}"),
                     who=mention(step.decided_by),
                     next=tr.plain(f"proposal.stage.{following.stage}") if following else "—")
+        if may_withdraw(proposal.status):
+            actions.append(withdraw_button(tr, proposal.id))
     elif event == "approved":
         when = proposal.version.publish_at
         text = tr.t("proposal.dm.approved", title=title,
                     when=tr.datetime(when) if when else tr.plain("proposal.dm.approved_now"))
+        if may_withdraw(proposal.status):  # until it is published, the proposer may still take it back
+            actions.append(withdraw_button(tr, proposal.id))
     elif event == "changes_requested":
         text = tr.t("proposal.dm.changes_requested", title=title, who=mention(step.decided_by),
                     reason=step.reason or "", next_version=proposal.current_version + 1)
@@ -214,6 +230,8 @@ def proposal_dm(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
             actions.append(withdraw_button(tr, proposal.id))
     elif event == "rejected":
         text = tr.t("proposal.dm.rejected", title=title, who=mention(step.decided_by), reason=step.reason or "")
+    elif event == "fast_tracked":
+        text = tr.t("proposal.dm.fast_tracked", title=title, where=_request_link(ctx, tr, step) if step else "")
     elif event == "published":
         urls = Mrkdwn(" ".join(link(p.url) for p in proposal.publications if p.url))
         text = tr.t("proposal.dm.published", title=title, urls=urls)
@@ -246,7 +264,7 @@ def publication(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
     if item is None:
         raise NothingToRender("publication gone")
     tr, org, proposal = ctx.tr, ctx.org, item.proposal
-    account = org.account(item.account_id)
+    account = account_for(ctx.session, org, item.account_id)
     name, handle = (account.name, account.handle) if account else (item.account_id, "")
     approvers = [s.decided_by for s in proposal.steps if s.status == StepStatus.APPROVED
                  and s.version_number == proposal.current_version]
@@ -260,6 +278,8 @@ def publication(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         out.append(blocks.section(tr.t("proposal.request.media") + "\n" + _escape(version.media_description)))
     out.append(blocks.context(tr.t("proposal.publication.due", when=tr.datetime(item.due_at),
                                    approvers=mentions(approvers))))
+    if item.status == "handed_off" and account is not None and account.operators:
+        out.append(blocks.context(tr.t("proposal.publication.operators", operators=mentions(account.operators))))
     if item.status == "handed_off":
         out.append(blocks.actions(
             blocks.button(tr.plain("proposal.publication.mark"), ProposalAction.MARK_PUBLISHED, str(item.id),
@@ -278,7 +298,7 @@ def publication(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         out.append(blocks.section(tr.t("proposal.publication.held")))
     else:
         out.append(blocks.section(tr.t("proposal.publication.cancelled")))
-    return {"text": tr.plain("proposal.publication.notification", account=name), "blocks": out}
+    return {"text": tr.t("proposal.publication.notification", account=name), "blocks": out}
 
 
 @renders("step_reminder")
@@ -287,8 +307,8 @@ def step_reminder(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
     if step is None or step.status != StepStatus.PENDING:
         raise NothingToRender("already decided")
     tr, org = ctx.tr, ctx.org
-    approvers = mentions(eligible_approvers(step.stage, step.department_id, step.proposal.proposer, org))
-    if step.stage == "fast_track":
+    approvers = mentions(step_approvers_of(step, org))
+    if on_the_clock(step.stage, step.proposal.kind):
         text = tr.t("proposal.reminder.reminder_fast", approvers=approvers,
                     minutes=int(org.approval.fast_track_reminder_minutes))
     else:
@@ -322,28 +342,24 @@ def home_sections(ctx: RenderContext, user_id: str) -> list[dict[str, Any]]:
         select(Proposal).where(Proposal.proposer == user_id).order_by(Proposal.id.desc()).limit(15)
         .options(selectinload(Proposal.versions))
     ).all()
-    lines = [tr.t("proposal.home.mine_line", id=p.id, title=title_of(p.version.text),
-                  status=tr.plain(f"proposal.status.{p.status}"), version=p.current_version,
-                  when=tr.datetime(p.updated_at)) for p in mine]
+    rows = [blocks.section(tr.t("proposal.home.mine_line", id=p.id, title=title_of(p.version.text),
+                                status=tr.plain(f"proposal.status.{p.status}"), version=p.current_version,
+                                when=tr.datetime(p.updated_at)),
+                           accessory=withdraw_button(tr, p.id) if may_withdraw(p.status) else None)
+            for p in mine]
     out = [
         blocks.actions(blocks.button(tr.plain("proposal.home.new"), ProposalAction.NEW, "home", style="primary"),
                        block_id="home:new"),
         blocks.section(tr.t("proposal.home.awaiting")),
     ]
-    # Who may decide a step depends on its proposer too (the PR office stands in for a sole approver): decide it
-    # from plain columns of one query, then load only the steps shown (loading every pending step's proposal
-    # one by one made each App Home refresh cost a query per pending step in the whole city).
-    pending = ctx.session.execute(
-        select(ApprovalStep.id, ApprovalStep.stage, ApprovalStep.department_id, Proposal.proposer)
-        .join(Proposal, Proposal.id == ApprovalStep.proposal_id)
-        .where(ApprovalStep.status == StepStatus.PENDING).order_by(ApprovalStep.id.desc())
+    # Who may decide a step depends on its proposer and the version's other steps: load those with all the
+    # pending steps in two more queries (loading them step by step made each App Home refresh cost queries
+    # per pending step in the whole city).
+    pending = ctx.session.scalars(
+        select(ApprovalStep).where(ApprovalStep.status == StepStatus.PENDING).order_by(ApprovalStep.id.desc())
+        .options(selectinload(ApprovalStep.proposal).selectinload(Proposal.steps))
     ).all()
-    shown = [step_id for step_id, stage, department_id, proposer in pending
-             if user_id in eligible_approvers(stage, department_id, proposer, org)][:15]
-    awaiting = sorted(ctx.session.scalars(
-        select(ApprovalStep).where(ApprovalStep.id.in_(shown))
-        .options(selectinload(ApprovalStep.proposal).selectinload(Proposal.versions))
-    ).all(), key=lambda step: step.id, reverse=True) if shown else []
+    awaiting = [s for s in pending if user_id in step_approvers_of(s, org)][:15]
     if not awaiting:
         out.append(blocks.context(tr.t("proposal.home.awaiting_empty")))
     for step in awaiting:
@@ -356,5 +372,5 @@ def home_sections(ctx: RenderContext, user_id: str) -> list[dict[str, Any]]:
         out.append(blocks.section(line, accessory=accessory))
     out.append(blocks.divider())
     out.append(blocks.section(tr.t("proposal.home.mine")))
-    out.append(blocks.section("\n".join(lines)) if lines else blocks.context(tr.t("proposal.home.mine_empty")))
+    out += rows or [blocks.context(tr.t("proposal.home.mine_empty"))]
     return out

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from bot.db import insert_for
 from bot.models import OutboxItem
 
-POST, UPDATE, DM, HOME = "post", "update", "dm", "home"
+POST, UPDATE, DM, HOME, UPLOAD = "post", "update", "dm", "home", "upload"
 
 
 def _enqueue(
@@ -66,3 +66,8 @@ def direct_message(session: Session, *, user_id: str, view: str, ref: dict[str, 
 def home(session: Session, *, user_id: str, now: Any) -> None:
     """Re-publish a person's App Home (only the newest request matters)."""
     _enqueue(session, action=HOME, channel=f"home:{user_id}", view="home", ref={"user_id": user_id}, now=now)
+
+
+def upload(session: Session, *, channel: str, view: str, ref: dict[str, Any], now: Any, message_key: str) -> None:
+    """Upload a file (a report's chart) into a channel; the view renders `file`, `filename`, `title`."""
+    _enqueue(session, action=UPLOAD, channel=channel, view=view, ref=ref, now=now, message_key=message_key)

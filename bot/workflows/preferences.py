@@ -42,6 +42,17 @@ class LocaleResolver:
         self._store(user_id, fetched, source="slack")
         return fetched
 
+    def cached_locale_for(self, user_id: str | None) -> str:
+        """What is known already, however old, else the organisation's: never asks Slack.
+
+        For the moment before `views.open`, when the 3-second trigger_id leaves no time for a call.
+        """
+        if not user_id:
+            return self.default
+        with self.db.read() as session:
+            pref = session.get(UserPreference, user_id)
+            return pref.locale if pref is not None else self.default
+
     def set_explicit(self, user_id: str, locale: str) -> None:
         if locale not in LOCALES:
             raise ValueError(f"unknown locale {locale!r}")

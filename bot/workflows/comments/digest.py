@@ -58,7 +58,11 @@ _NEWEST_WAITING = (select(_OUTBOX.c.id, _OUTBOX.c.view, _OUTBOX.c.ref, _OUTBOX.c
 _HOLD_UNCLAIMED = (update(_OUTBOX).where(_OUTBOX.c.id == bindparam("item"), _OUTBOX.c.status == "pending",
                                          _OUTBOX.c.claimed_until.is_(None))
                    .values(claimed_until=None))
-_GROW = (update(_LISTINGS).where(_LISTINGS.c.id == bindparam("listing"), _LISTINGS.c.size < DIGEST_MAX)
+# Only a digest of the same kind: where the emergency channel is also a department's or the PR office's, a
+# 緊急 alert (119/110 advice, on-call mentions) must not join a department digest, nor a comment (with its
+# buttons) an emergency digest.
+_GROW = (update(_LISTINGS).where(_LISTINGS.c.id == bindparam("listing"), _LISTINGS.c.size < DIGEST_MAX,
+                                 _LISTINGS.c.kind == bindparam("listing_kind"))
          .values(size=_LISTINGS.c.size + 1))
 _ADD_ITEM = insert(CommentListingItem.__table__)
 _PG_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
@@ -81,15 +85,16 @@ def waiting_posts(session: Session, channel: str) -> int:
     return session.execute(_COUNT_WAITING, {"channel": channel}).scalar_one()
 
 
-def _join_open_digest(session: Session, tail: Any, comment_id: int, assignment: int) -> int | None:
-    """The digest the comment joined, if the channel's newest waiting post is an unclaimed digest with room."""
+def _join_open_digest(session: Session, tail: Any, comment_id: int, assignment: int, kind: str) -> int | None:
+    """The digest the comment joined, if the channel's newest waiting post is an unclaimed digest of the same
+    kind with room."""
     if tail is None or tail.view != DIGEST_VIEW or tail.claimed_until is not None:
         return None
     listing_id = int(tail.ref["listing_id"])
     if session.execute(_HOLD_UNCLAIMED, {"item": tail.id}).rowcount != 1:
         return None  # a dispatcher claimed it meanwhile: it is being sent as it is
-    if session.execute(_GROW, {"listing": listing_id}).rowcount != 1:
-        return None  # full
+    if session.execute(_GROW, {"listing": listing_id, "listing_kind": kind}).rowcount != 1:
+        return None  # full, or of the other kind: a new digest starts
     session.execute(_ADD_ITEM, {"listing_id": listing_id, "comment_id": comment_id, "assignment": assignment})
     return listing_id
 
@@ -108,7 +113,7 @@ def place(
     """Show a comment in `channel`: its own message (`view`, `ref`, `message_key`) or a digest."""
     _one_at_a_time(session, channel)
     tail = session.execute(_NEWEST_WAITING, {"channel": channel}).first()
-    listing_id = _join_open_digest(session, tail, comment_id, assignment)
+    listing_id = _join_open_digest(session, tail, comment_id, assignment, kind)
     if listing_id is not None:
         return Placement(DIGEST_VIEW, listing_key(listing_id), new_post=False)
     # Digests start when the queue is long, and go on while one is still waiting or being sent.

@@ -97,6 +97,16 @@ def may(org: Organization, user_id: str, who: Who, department_id: str | None) ->
     return department is not None and (user_id in department.members or user_id in department.approvers)
 
 
+def may_see_original(org: Organization, user_id: str, department_id: str | None) -> bool:
+    """Who may read a comment unmasked (原文を表示): the on-call officers (someone may be in danger), the PR
+    office's approvers, and the approvers of the comment's department. Members of the department are not
+    among them: masking is for everyone else in the channel."""
+    if user_id in org.on_call or org.is_pr_approver(user_id):
+        return True
+    department = org.department(department_id) if department_id else None
+    return department is not None and user_id in department.approvers
+
+
 def channel_for(org: Organization, department_id: str | None) -> str:
     department = org.department(department_id) if department_id else None
     return department.channel if department is not None else org.pr_office.channel

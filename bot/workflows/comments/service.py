@@ -36,6 +36,7 @@ from bot.workflows.comments.rules import (
     can_escalate,
     channel_for,
     may,
+    may_see_original,
     rule_for,
 )
 
@@ -143,6 +144,23 @@ class CommentService:
     def get(self, comment_id: int) -> Comment | None:
         with self.db.read() as session:
             return session.get(Comment, comment_id)
+
+    def show_original(self, comment_id: int, actor: str) -> Result:
+        """原文を表示: the comment as the citizen wrote it, for the entitled; recorded either way."""
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            comment = session.get(Comment, comment_id)
+            if comment is None:
+                return Result(Outcome.NOT_FOUND)
+            if not may_see_original(self.org, actor, comment.department_id):
+                audit.record(session, at=now, actor=actor, action="comment.original_refused", subject_type=SUBJECT,
+                             subject_id=comment.id, reason="not on call, PR office or department approver")
+                return Result(Outcome.REFUSED, comment.id, comment.status, {"original": True})
+            audit.record(session, at=now, actor=actor, action="comment.original_shown", subject_type=SUBJECT,
+                         subject_id=comment.id)
+            return Result(Outcome.DONE, comment.id, comment.status, {
+                "text": comment.text, "author": comment.author, "author_handle": comment.author_handle,
+                "url": comment.url})
 
     def find_forwarded(self, slack_ref: str) -> Comment | None:
         with self.db.read() as session:

@@ -118,3 +118,14 @@ def check_templates(org: Organization, sample: PostContext) -> list[str]:
             if not text:
                 problems.append(f"{path}: renders as an empty post")
     return problems
+
+
+def sample_context(now: datetime) -> PostContext:
+    """A plausible emergency to render every template with when checking them (check-config, start-up)."""
+    return PostContext(type="earthquake", title="市内で震度5強", areas="中央区", situation="10:02 気象庁発表",
+                       drill=False, declared_at=now, now=now, next_update=now)
+
+
+def template_problems(org: Organization, now: datetime) -> list[str]:
+    """Every problem with the organisation's own emergency templates, rendered with a sample emergency."""
+    return check_templates(org, sample_context(now))

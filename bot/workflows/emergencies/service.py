@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, inspect, or_, select, update
+from sqlalchemy import and_, exists, inspect, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from bot.clock import Clock
 from bot.db import Database
 from bot.organization import Organization
+from bot.text.mrkdwn import mention
 from bot.workflows import audit, outbox
 from bot.workflows.emergencies.models import Emergency, EmergencyNote, EmergencyStep, HeldPost
 from bot.workflows.emergencies.post_templates import PostContext, render_post
@@ -48,12 +49,14 @@ from bot.workflows.proposals.models import Proposal, Publication
 from bot.workflows.proposals.rules import TRANSITIONS, Kind
 from bot.workflows.proposals.rules import Status as ProposalStatus
 from bot.workflows.proposals.service import (
+    fast_track_pending,
     hand_off_due,
     publication_channel,
     publication_message_key,
 )
 
 SUBJECT = "emergency"
+UNSEEN = object()  # assign(): the caller does not know what the person saw
 PROPOSAL_SUBJECT = "proposal"  # the proposal flow's audit subject: holds and resumes are on its record too
 REVIEW_PAGE_SIZE = 20  # held posts per review message: 2 blocks each, within Slack's 50
 
@@ -106,7 +109,7 @@ def active_emergencies(session: Session) -> list[Emergency]:
     return list(session.scalars(select(Emergency).where(Emergency.status == Status.ACTIVE).order_by(Emergency.id)))
 
 
-def _latest_real_active(session: Session, *, other_than: int | None = None) -> Emergency | None:
+def latest_real_active(session: Session, *, other_than: int | None = None) -> Emergency | None:
     query = select(Emergency).where(Emergency.status == Status.ACTIVE, Emergency.drill.is_(False))
     if other_than is not None:
         query = query.where(Emergency.id != other_than)
@@ -123,7 +126,7 @@ def hold_routine_posts(session: Session, org: Organization, now: datetime, *, tr
     instant an emergency was being declared). Idempotent: only `approved` proposals are touched, each with
     a conditional update, so two runs at once hold each proposal once.
     """
-    emergency = _latest_real_active(session)
+    emergency = latest_real_active(session)
     if emergency is None:
         return []
     # Their publications in the same query batch, and no re-read of each: they were read just now, in this
@@ -149,7 +152,7 @@ def hold_if_emergency(session: Session, org: Organization, proposal: Proposal, n
     emergency is active (instead of handing it off). Returns whether it was held."""
     if not _routine(session, proposal):
         return False
-    emergency = _latest_real_active(session)
+    emergency = latest_real_active(session)
     if emergency is None:
         return False
     if not _hold(session, org, emergency, proposal, now):
@@ -295,6 +298,7 @@ class EmergencyService:
                                           after=channel)
             if not emergency.drill:
                 self._carry_over_ended_reviews(session, emergency, now)
+                fast_track_pending(session, self.org, now, emergency_id=emergency.id)
                 held = hold_routine_posts(session, self.org, now, trigger="declared")
                 if not held:  # the PR office hears that routine posting is paused even when nothing was held
                     outbox.post(session, channel=self.org.pr_office.channel, view="emergency_held_notice",
@@ -351,7 +355,10 @@ class EmergencyService:
             self._update_checklist(session, emergency.id, now)
             return Outcome("done")
 
-    def assign(self, actor: str, step_id: int, assignee: str) -> Outcome:
+    def assign(self, actor: str, step_id: int, assignee: str, *, seen: str | None | object = UNSEEN) -> Outcome:
+        """Assign a step. `seen`: the assignee the person saw in the message (None: nobody) — when someone
+        else has assigned it since, nothing changes and the person is told who assigned whom. Of two
+        assignments at once, one wins the same way (`UPDATE … WHERE row_version = :read`)."""
         now = self.clock.now()
         with self.db.transaction() as session:
             step = self._step(session, step_id)
@@ -365,10 +372,15 @@ class EmergencyService:
             previous = step.assignee
             if previous == assignee:
                 return Outcome("done")
-            session.execute(
-                update(EmergencyStep).where(EmergencyStep.id == step.id)
+            if seen is not UNSEEN and seen != previous:
+                return self._assigned_meanwhile(session, emergency, step, now)
+            won = session.execute(
+                update(EmergencyStep).where(EmergencyStep.id == step.id, EmergencyStep.row_version == step.row_version)
                 .values(assignee=assignee, row_version=EmergencyStep.row_version + 1)
-            )
+            ).rowcount
+            if won != 1:
+                session.refresh(step)
+                return self._assigned_meanwhile(session, emergency, step, now)
             audit.record(session, at=now, actor=actor, action="emergency.step_assigned", subject_type=SUBJECT,
                          subject_id=emergency.id, from_state=previous, to_state=assignee, **self._step_details(step))
             self._update_checklist(session, emergency.id, now)
@@ -376,6 +388,15 @@ class EmergencyService:
                 outbox.direct_message(session, user_id=assignee, view="emergency_assigned_dm",
                                       ref={"step_id": step.id, "by": actor}, now=now, after=self.org.emergency_channel)
             return Outcome("done")
+
+    def _assigned_meanwhile(self, session: Session, emergency: Emergency, step: EmergencyStep,
+                            now: datetime) -> Outcome:
+        """Someone assigned the step since the person looked: who assigned whom (and the menu put back)."""
+        by = next((e.actor for e in reversed(audit.events_for(session, SUBJECT, emergency.id))
+                   if e.action == "emergency.step_assigned" and e.details.get("step") == step.id), None)
+        self._update_checklist(session, emergency.id, now)
+        return Outcome("already", "emergency.refused.already_assigned",
+                       {"who": by, "assignee": mention(step.assignee) if step.assignee else "—"})
 
     def open_note(self, actor: str, step_id: int) -> tuple[Outcome | None, EmergencyStep]:
         """Before opening the note modal: (None, step) if `actor` may add a note now, else (why not, step)."""
@@ -464,7 +485,7 @@ class EmergencyService:
             held = list(session.scalars(select(HeldPost).where(HeldPost.emergency_id == emergency.id,
                                                                HeldPost.status == HeldStatus.HELD)
                                         .order_by(HeldPost.id)))
-            successor = _latest_real_active(session, other_than=emergency.id) if held else None
+            successor = latest_real_active(session, other_than=emergency.id) if held else None
             audit.record(session, at=now, actor=actor, action="emergency.ended", subject_type=SUBJECT,
                          subject_id=emergency.id, from_state=Status.ACTIVE, to_state=Status.ENDED, reason=note,
                          held=len(held), carried_over_to=successor.id if successor else None)
@@ -654,17 +675,18 @@ class StatusReport:
 
 
 def emergency_posts(session: Session, emergency: Emergency) -> list[Proposal]:
-    """The 緊急 posts of an emergency: linked to it, or proposed while it was active.
+    """The posts of an emergency: those drafted from its templates (linked to it, whatever kind the
+    proposer chose), and unlinked 緊急 posts proposed while it was active.
 
-    (With two emergencies at once, a post proposed while both ran belongs to both timelines — it did.)
+    (With two emergencies at once, an unlinked 緊急 post proposed while both ran belongs to both timelines.)
     """
     until = emergency.ended_at or datetime.max.replace(tzinfo=emergency.declared_at.tzinfo)
     return list(session.scalars(
-        select(Proposal).where(
-            Proposal.kind == Kind.EMERGENCY,
-            or_(Proposal.emergency_id == emergency.id,
-                Proposal.created_at.between(emergency.declared_at, until)),
-        ).order_by(Proposal.id)
+        select(Proposal).where(or_(
+            Proposal.emergency_id == emergency.id,
+            and_(Proposal.emergency_id.is_(None), Proposal.kind == Kind.EMERGENCY,
+                 Proposal.created_at.between(emergency.declared_at, until)),
+        )).order_by(Proposal.id)
     ))
 
 

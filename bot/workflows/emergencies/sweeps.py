@@ -7,7 +7,8 @@ from sqlalchemy import select, update
 from bot.workflows import audit, outbox
 from bot.workflows.emergencies.models import Emergency
 from bot.workflows.emergencies.rules import Status, next_slot_after
-from bot.workflows.emergencies.service import SUBJECT, header_key, hold_routine_posts
+from bot.workflows.emergencies.service import SUBJECT, header_key, hold_routine_posts, latest_real_active
+from bot.workflows.proposals.service import fast_track_pending
 from bot.workflows.sweeps import SweepContext, sweep
 
 
@@ -50,3 +51,14 @@ def keep_routine_posts_held(ctx: SweepContext) -> int:
     Runs before `proposals.hand_off` (sweeps run in name order)."""
     with ctx.db.transaction() as session:
         return len(hold_routine_posts(session, ctx.org, ctx.clock.now(), trigger="sweep"))
+
+
+@sweep("emergencies.fast_track_emergency_posts")
+def keep_emergency_posts_fast_tracked(ctx: SweepContext) -> int:
+    """The same safety net for 緊急 posts: one submitted in the instant a real emergency was declared may have
+    started on the ordinary chain (its submit read "no emergency"): it moves to the fast track within a round."""
+    with ctx.db.transaction() as session:
+        emergency = latest_real_active(session)
+        if emergency is None:
+            return 0
+        return len(fast_track_pending(session, ctx.org, ctx.clock.now(), emergency_id=emergency.id))

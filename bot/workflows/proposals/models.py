@@ -57,10 +57,16 @@ class ProposalVersion(Base):
     correction_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(32))
+    # The Slack modal (view id) this version was submitted from: a repeated submit (after a slow
+    # answer, the person presses again) finds it and stores nothing twice.
+    submission_key: Mapped[str | None] = mapped_column(String(64))
 
     proposal: Mapped[Proposal] = relationship(back_populates="versions")
 
-    __table_args__ = (UniqueConstraint("proposal_id", "number", name="uq_proposal_versions_number"),)
+    __table_args__ = (
+        UniqueConstraint("proposal_id", "number", name="uq_proposal_versions_number"),
+        Index("ix_proposal_versions_submission_key", "submission_key", unique=True),
+    )
 
 
 class ApprovalStep(Base):

@@ -121,8 +121,24 @@ def parse_links(raw: str | None) -> tuple[str, ...]:
     return tuple(line.strip() for line in (raw or "").splitlines() if line.strip())
 
 
-def validate(draft: Draft, org: Organization, now: datetime, *, correcting: bool = False) -> list[Problem]:
-    """Every problem with a draft, each saying exactly what is wrong and by how much."""
+def may_choose_department(proposer: str, department_id: str, kind: Kind, org: Organization) -> bool:
+    """The PR office as a proposal's department means a one-step chain: only its own people may choose it
+    (and the on-call for an emergency post, whose chain is the fast track anyway)."""
+    if department_id != PR_OFFICE_ID:
+        return True
+    office = org.pr_office
+    return proposer in office.approvers or proposer in office.members or (
+        kind == Kind.EMERGENCY and org.is_on_call(proposer))
+
+
+def validate(draft: Draft, org: Organization, now: datetime, *, correcting: bool = False,
+             known_accounts: dict[str, str] | None = None, proposer: str | None = None) -> list[Problem]:
+    """Every problem with a draft, each saying exactly what is wrong and by how much.
+
+    `known_accounts`: id -> platform of the accounts a post may go to (the register's); default the
+    organisation file's.
+    `proposer`: when given, whether they may choose the draft's department is checked too.
+    """
     problems: list[Problem] = []
     text = draft.text.strip()
     if not text:
@@ -132,12 +148,16 @@ def validate(draft: Draft, org: Organization, now: datetime, *, correcting: bool
 
     if not draft.accounts:
         problems.append(Problem("accounts", "proposal.error.no_accounts"))
-    unknown = [a for a in draft.accounts if org.account(a) is None]
+    known = {a.id: a.platform for a in org.accounts} if known_accounts is None else known_accounts
+    unknown = [a for a in draft.accounts if a not in known]
     if unknown:
         problems.append(Problem("accounts", "proposal.error.unknown_accounts", {"accounts": ", ".join(unknown)}))
 
     if org.department(draft.department_id) is None:
         problems.append(Problem("department", "proposal.error.unknown_department"))
+    elif proposer is not None and not may_choose_department(proposer, draft.department_id, draft.kind, org):
+        problems.append(Problem("department", "proposal.error.pr_office_department_only",
+                                {"department": org.pr_office.name}))
 
     bad_links = [link for link in draft.links if not URL.match(link)]
     if bad_links:
@@ -152,7 +172,7 @@ def validate(draft: Draft, org: Organization, now: datetime, *, correcting: bool
 
     if text and not unknown:
         post = composed_text(text, draft.links)
-        for platform in dict.fromkeys(org.account(a).platform for a in draft.accounts):
+        for platform in dict.fromkeys(known[a] for a in draft.accounts):
             over = over_limit(post, platform)
             if over:
                 m = measure(post, platform)
@@ -195,6 +215,15 @@ def plan_chain(kind: Kind, department_id: str, org: Organization, *, emergency_a
     return [PlannedStep(Stage.DEPARTMENT, department_id), PlannedStep(Stage.PR_OFFICE, PR_OFFICE_ID)]
 
 
+def on_the_clock(stage: str, kind: str) -> bool:
+    """Whether a step's reminders count real minutes rather than office hours.
+
+    The fast track always does; so does every step of a 緊急 post, whatever its stage: a 緊急 post submitted
+    on a Saturday night must not wait for Monday morning to be chased.
+    """
+    return stage == Stage.FAST_TRACK or kind == Kind.EMERGENCY
+
+
 def step_approvers(stage: str, department_id: str, org: Organization) -> tuple[str, ...]:
     if stage == Stage.FAST_TRACK:
         return tuple(dict.fromkeys(org.pr_office.approvers + org.on_call))
@@ -202,30 +231,35 @@ def step_approvers(stage: str, department_id: str, org: Organization) -> tuple[s
     return department.approvers if department else ()
 
 
-def eligible_approvers(stage: str, department_id: str, proposer: str, org: Organization) -> tuple[str, ...]:
-    """Who may decide a step: its approvers, never the proposer.
+def eligible_approvers(stage: str, department_id: str, proposer: str, org: Organization, *,
+                       decided_earlier: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Who may decide a step: its approvers, never the proposer, never who decided another step of the version.
 
     When the proposer is the step's only approver, nobody else in the department can decide:
     the PR office's approvers stand in, so the proposal is never stuck.
     """
-    eligible = tuple(a for a in step_approvers(stage, department_id, org) if a != proposer)
+    excluded = {proposer, *decided_earlier}
+    eligible = tuple(a for a in step_approvers(stage, department_id, org) if a not in excluded)
     if not eligible:
-        eligible = tuple(a for a in org.pr_office.approvers if a != proposer)
+        eligible = tuple(a for a in org.pr_office.approvers if a not in excluded)
     return eligible
 
 
-def refusal_reason(actor: str, proposer: str, stage: str, department_id: str, org: Organization) -> str | None:
+def refusal_reason(actor: str, proposer: str, stage: str, department_id: str, org: Organization, *,
+                   decided_earlier: tuple[str, ...] = ()) -> str | None:
     """Why `actor` may not decide this step (a catalog key), or None when they may."""
     if actor == proposer:
         return "proposal.refused.own_proposal"
-    if actor not in eligible_approvers(stage, department_id, proposer, org):
+    if actor in decided_earlier:
+        return "proposal.refused.decided_earlier_step"
+    if actor not in eligible_approvers(stage, department_id, proposer, org, decided_earlier=decided_earlier):
         return "proposal.refused.not_an_approver"
     return None
 
 
-def may_publish(actor: str, account_department: str, org: Organization) -> bool:
-    """Marking as published: the owning department's people, or the PR office."""
-    if org.is_pr_approver(actor):
+def may_publish(actor: str, account_department: str, org: Organization, operators: tuple[str, ...] = ()) -> bool:
+    """Marking as published: the account's operators, the owning department's people, or the PR office."""
+    if org.is_pr_approver(actor) or actor in operators:
         return True
     department = org.department(account_department)
     return department is not None and (actor in department.approvers or actor in department.members)

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, object_session
 
 from bot.clock import Clock
 from bot.db import Database
 from bot.organization import PR_OFFICE_ID, Organization
 from bot.workflows import audit, outbox
+from bot.workflows.accounts.directory import account_for
 from bot.workflows.proposals.models import ApprovalStep, Proposal, ProposalVersion, Publication
 from bot.workflows.proposals.rules import (
     FINAL,
@@ -28,6 +30,7 @@ from bot.workflows.proposals.rules import (
     Status,
     StepStatus,
     eligible_approvers,
+    may_choose_department,
     may_publish,
     plan_chain,
     refusal_reason,
@@ -68,6 +71,23 @@ def step_channel(step: ApprovalStep, org: Organization) -> str:
     return department.channel if department else org.pr_office.channel
 
 
+def decided_earlier(step: ApprovalStep) -> tuple[str, ...]:
+    """Who decided another step of the same version: one person decides one step of a version, not two."""
+    return tuple(s.decided_by for s in step.proposal.steps
+                 if s.version_number == step.version_number and s.id != step.id and s.decided_by)
+
+
+def step_approvers_of(step: ApprovalStep, org: Organization) -> tuple[str, ...]:
+    """Who may decide this step now (see `rules.eligible_approvers`)."""
+    return eligible_approvers(step.stage, step.department_id, step.proposal.proposer, org,
+                              decided_earlier=decided_earlier(step))
+
+
+def step_refusal(actor: str, step: ApprovalStep, org: Organization) -> str | None:
+    return refusal_reason(actor, step.proposal.proposer, step.stage, step.department_id, org,
+                          decided_earlier=decided_earlier(step))
+
+
 def step_message_key(step_id: int) -> str:
     return f"step:{step_id}"
 
@@ -84,51 +104,115 @@ class ProposalService:
 
     # -- proposing -----------------------------------------------------------------------------
 
-    def submit(self, actor: str, draft: Draft, *, emergency_active: bool = False) -> int:
-        """Store a valid draft as version 1 and ask the first step. Returns the proposal id."""
+    def submit(self, actor: str, draft: Draft, *, emergency_active: bool = False,
+               submission_key: str | None = None, emergency_id: int | None = None) -> int:
+        """Store a valid draft as version 1 and ask the first step. Returns the proposal id.
+
+        `submission_key` (the modal's view id): the same modal submitted again — a person pressing
+        again after a slow answer — returns the proposal already stored instead of a second one.
+        `emergency_id`: the emergency whose template it was drafted from (its timeline lists it).
+        """
+        return self._once(submission_key, lambda v: v.proposal_id,
+                          lambda: self._submit(actor, draft, emergency_active, submission_key, emergency_id))
+
+    def _once(self, submission_key: str | None, answer, store):  # noqa: ANN001, ANN202
+        """Run `store` unless this submission was stored already (even by a simultaneous request)."""
+        if submission_key is not None:
+            earlier = self._submitted(submission_key)
+            if earlier is not None:
+                return answer(earlier)
+        try:
+            return store()
+        except IntegrityError:
+            earlier = self._submitted(submission_key) if submission_key is not None else None
+            if earlier is None:
+                raise
+            return answer(earlier)
+
+    def _submitted(self, submission_key: str) -> ProposalVersion | None:
+        with self.db.read() as session:
+            version = session.scalars(
+                select(ProposalVersion).where(ProposalVersion.submission_key == submission_key)).first()
+            if version is not None:
+                session.expunge(version)
+            return version
+
+    def _submit(self, actor: str, draft: Draft, emergency_active: bool, submission_key: str | None,
+                emergency_id: int | None) -> int:
         now = self.clock.now()
+        self._check_department(actor, draft)
         with self.db.transaction() as session:
             if draft.corrects_id is not None:
                 self._check_correctable(session, draft.corrects_id)
             proposal = Proposal(
                 proposer=actor, department_id=draft.department_id, kind=draft.kind, status=Status.PENDING,
                 current_version=1, corrects_id=draft.corrects_id, created_at=now, updated_at=now,
+                emergency_id=self._known_emergency(session, emergency_id),
             )
             session.add(proposal)
             session.flush()
-            self._add_version(session, proposal, draft, 1, actor, now)
+            self._add_version(session, proposal, draft, 1, actor, now, submission_key)
             audit.record(session, at=now, actor=actor, action="proposal.submitted", subject_type=SUBJECT,
                          subject_id=proposal.id, to_state=Status.PENDING, version=1, kind=draft.kind,
                          accounts=list(draft.accounts), department=draft.department_id,
-                         corrects=draft.corrects_id)
-            self._start_chain(session, proposal, draft, now, emergency_active=emergency_active)
+                         corrects=draft.corrects_id, emergency=proposal.emergency_id)
+            first = self._start_chain(session, proposal, draft, now, emergency_active=emergency_active)
+            # After the request's post in its channel, so the confirmation can link to it.
             outbox.direct_message(session, user_id=actor, view="proposal_dm",
-                                  ref={"proposal_id": proposal.id, "event": "received", "version": 1}, now=now)
+                                  ref={"proposal_id": proposal.id, "event": "received", "version": 1,
+                                       "step_id": first.id}, now=now,
+                                  after=step_channel(first, self.org))
             outbox.home(session, user_id=actor, now=now)
             return proposal.id
 
-    def resubmit(self, actor: str, proposal_id: int, draft: Draft, *, emergency_active: bool = False) -> int:
+    def resubmit(self, actor: str, proposal_id: int, draft: Draft, *, emergency_active: bool = False,
+                 submission_key: str | None = None) -> int:
         """After 差し戻し: the proposer's edit becomes version N+1 and the chain starts again."""
+        try:
+            return self._once(submission_key, lambda v: v.number,
+                              lambda: self._resubmit(actor, proposal_id, draft, emergency_active, submission_key))
+        except _LostRace:
+            raise ProposalError("proposal.refused.changed_meanwhile") from None
+
+    def _resubmit(self, actor: str, proposal_id: int, draft: Draft, emergency_active: bool,
+                  submission_key: str | None) -> int:
         now = self.clock.now()
         with self.db.transaction() as session:
-            proposal = self._proposal(session, proposal_id)
+            proposal = self._lock_proposal(session, proposal_id)
             if actor != proposal.proposer:
                 raise ProposalError("proposal.refused.not_proposer")
             if proposal.status != Status.CHANGES_REQUESTED:
                 raise ProposalError("proposal.refused.not_awaiting_changes", status=proposal.status)
+            self._check_department(actor, draft)
+            if draft.corrects_id != proposal.corrects_id:  # a correction stays one, of the same original
+                raise ProposalError("proposal.error.correction_needs_original")
             number = proposal.current_version + 1
             self._transition(session, proposal, "resubmit", now, current_version=number,
                              department_id=draft.department_id)
-            self._add_version(session, proposal, draft, number, actor, now)
+            self._add_version(session, proposal, draft, number, actor, now, submission_key)
             audit.record(session, at=now, actor=actor, action="proposal.resubmitted", subject_type=SUBJECT,
                          subject_id=proposal.id, from_state=Status.CHANGES_REQUESTED, to_state=Status.PENDING,
                          version=number)
             session.refresh(proposal)
-            self._start_chain(session, proposal, draft, now, emergency_active=emergency_active)
+            first = self._start_chain(session, proposal, draft, now, emergency_active=emergency_active)
             outbox.direct_message(session, user_id=actor, view="proposal_dm",
-                                  ref={"proposal_id": proposal.id, "event": "received", "version": number}, now=now)
+                                  ref={"proposal_id": proposal.id, "event": "received", "version": number,
+                                       "step_id": first.id}, now=now,
+                                  after=step_channel(first, self.org))
             outbox.home(session, user_id=actor, now=now)
             return number
+
+    @staticmethod
+    def _known_emergency(session: Session, emergency_id: int | None) -> int | None:
+        if emergency_id is None:
+            return None
+        from bot.workflows.emergencies.models import Emergency  # (that flow imports this module)
+
+        return emergency_id if session.get(Emergency, emergency_id) is not None else None
+
+    def _check_department(self, actor: str, draft: Draft) -> None:
+        if not may_choose_department(actor, draft.department_id, Kind(draft.kind), self.org):
+            raise ProposalError("proposal.error.pr_office_department_only", department=self.org.pr_office.name)
 
     def _check_correctable(self, session: Session, original_id: int) -> None:
         original = session.get(Proposal, original_id)
@@ -136,16 +220,19 @@ class ProposalService:
             raise ProposalError("proposal.refused.correct_only_published")
 
     def _add_version(self, session: Session, proposal: Proposal, draft: Draft, number: int, actor: str,
-                     now: datetime) -> None:
+                     now: datetime, submission_key: str | None = None) -> None:
         session.add(ProposalVersion(
             proposal_id=proposal.id, number=number, text=draft.text.strip(), links=list(draft.links),
             media_description=(draft.media_description or "").strip() or None, accounts=list(draft.accounts),
             publish_at=draft.publish_at, checklist=list(draft.checklist),
             correction_note=(draft.correction_note or "").strip() or None, created_at=now, created_by=actor,
+            submission_key=submission_key,
         ))
+        session.flush()  # a repeated submission collides here, before anything else is written
 
     def _start_chain(self, session: Session, proposal: Proposal, draft: Draft, now: datetime, *,
-                     emergency_active: bool) -> None:
+                     emergency_active: bool) -> ApprovalStep:
+        """Plan and store the version's steps and ask the first; returns it."""
         planned = plan_chain(Kind(draft.kind), draft.department_id, self.org, emergency_active=emergency_active)
         steps = []
         for position, plan in enumerate(planned, start=1):
@@ -158,16 +245,10 @@ class ProposalService:
             steps.append(step)
         session.flush()
         self._ask(session, proposal, steps[0], now)
+        return steps[0]
 
     def _ask(self, session: Session, proposal: Proposal, step: ApprovalStep, now: datetime) -> None:
-        step.status, step.requested_at = StepStatus.PENDING, now
-        audit.record(session, at=now, actor=audit.SYSTEM, action="step.requested", subject_type=SUBJECT,
-                     subject_id=proposal.id, to_state=StepStatus.PENDING, step=step.id, stage=step.stage,
-                     version=step.version_number)
-        outbox.post(session, channel=step_channel(step, self.org), view="approval_request",
-                    ref={"step_id": step.id}, now=now, message_key=step_message_key(step.id))
-        for approver in eligible_approvers(step.stage, step.department_id, proposal.proposer, self.org):
-            outbox.home(session, user_id=approver, now=now)
+        ask_step(session, self.org, proposal, step, now)
 
     # -- deciding ------------------------------------------------------------------------------
 
@@ -175,7 +256,7 @@ class ProposalService:
         """Before opening a reason modal: None if `actor` may decide now, else why not."""
         with self.db.read() as session:
             step = self._step(session, step_id)
-            reason = refusal_reason(actor, step.proposal.proposer, step.stage, step.department_id, self.org)
+            reason = step_refusal(actor, step, self.org)
             if reason:
                 return Outcome("refused", reason_key=reason)
             if step.status != StepStatus.PENDING:
@@ -198,7 +279,7 @@ class ProposalService:
         with self.db.transaction() as session:
             step = self._step(session, step_id)
             proposal = step.proposal
-            refusal = refusal_reason(actor, proposal.proposer, step.stage, step.department_id, self.org)
+            refusal = step_refusal(actor, step, self.org)
             if refusal:
                 audit.record(session, at=now, actor=actor, action="step.refused", subject_type=SUBJECT,
                              subject_id=proposal.id, reason=refusal, step=step.id, attempted=decision)
@@ -243,8 +324,10 @@ class ProposalService:
                 for waiting in later:
                     waiting.status = StepStatus.CANCELLED
                 event = str(outcome)
+            # In the step channel's queue, like the confirmation: the proposer's DMs keep their order.
             outbox.direct_message(session, user_id=proposal.proposer, view="proposal_dm",
-                                  ref={"proposal_id": proposal.id, "event": event, "step_id": step.id}, now=now)
+                                  ref={"proposal_id": proposal.id, "event": event, "step_id": step.id}, now=now,
+                                  after=step_channel(step, self.org))
             outbox.home(session, user_id=proposal.proposer, now=now)
             outbox.home(session, user_id=actor, now=now)
             return Outcome("decided", outcome, actor, now, proposal_status=new_status)
@@ -255,17 +338,23 @@ class ProposalService:
         """取り下げ: the proposer's, at any time before publication."""
         now = self.clock.now()
         refused = False
-        with self.db.transaction() as session:
-            proposal = self._proposal(session, proposal_id)
-            if actor != proposal.proposer:
-                # Recorded, then refused: the refusal must commit, so it is not raised in here.
-                audit.record(session, at=now, actor=actor, action="proposal.withdraw_refused",
-                             subject_type=SUBJECT, subject_id=proposal.id, reason="not the proposer")
-                refused = True
-            else:
-                self._withdraw(session, proposal, actor, now)
+        try:
+            with self.db.transaction() as session:
+                refused = self._withdraw_or_refuse(session, actor, proposal_id, now)
+        except _LostRace:
+            raise ProposalError("proposal.refused.changed_meanwhile") from None
         if refused:
             raise ProposalError("proposal.refused.not_proposer")
+
+    def _withdraw_or_refuse(self, session: Session, actor: str, proposal_id: int, now: datetime) -> bool:
+        """Withdraw, or record the refusal (it must commit, so it is not raised in here). True if refused."""
+        proposal = self._lock_proposal(session, proposal_id)
+        if actor != proposal.proposer:
+            audit.record(session, at=now, actor=actor, action="proposal.withdraw_refused",
+                         subject_type=SUBJECT, subject_id=proposal.id, reason="not the proposer")
+            return True
+        self._withdraw(session, proposal, actor, now)
+        return False
 
     def _withdraw(self, session: Session, proposal: Proposal, actor: str, now: datetime) -> None:
         if (Status(proposal.status), "withdraw") not in TRANSITIONS:
@@ -281,9 +370,14 @@ class ProposalService:
                                   ref={"step_id": step.id}, now=now, message_key=step_message_key(step.id))
         for publication in proposal.publications:
             if publication.status in ("scheduled", "handed_off", "held"):
-                handed_off = publication.status == "handed_off"
-                publication.status = "cancelled"
-                if handed_off:
+                seen = publication.status
+                # Conditional: an operator marking it published meanwhile wins, and the withdrawal is refused.
+                if session.execute(
+                    update(Publication).where(Publication.id == publication.id, Publication.status == seen)
+                    .values(status="cancelled")
+                ).rowcount != 1:
+                    raise _LostRace
+                if seen == "handed_off":
                     self._update_publication_message(session, publication, now)
         audit.record(session, at=now, actor=actor, action="proposal.withdrawn", subject_type=SUBJECT,
                      subject_id=proposal.id, from_state=previous, to_state=Status.WITHDRAWN)
@@ -308,13 +402,27 @@ class ProposalService:
     def mark_published(self, actor: str, publication_id: int, url: str, published_at: datetime | None = None) -> None:
         """掲載しました: the operator records where and when the post went out."""
         now = self.clock.now()
+        try:
+            refusal = self._mark_published(actor, publication_id, url, published_at, now)
+        except _LostRace:
+            raise ProposalError("proposal.refused.changed_meanwhile") from None
+        if refusal:
+            raise ProposalError(refusal)
+
+    def _mark_published(self, actor: str, publication_id: int, url: str, published_at: datetime | None,
+                        now: datetime) -> str | None:
         refusal: str | None = None
         with self.db.transaction() as session:
             publication = session.get(Publication, publication_id)
             if publication is None:
                 raise ProposalError("proposal.error.not_found")
-            account = self.org.account(publication.account_id)
-            if not may_publish(actor, account.department if account else PR_OFFICE_ID, self.org):
+            # The proposal row first, then its publications (as withdraw does): two operators recording two
+            # accounts of one proposal at once take turns, so the second sees the first and closes the record.
+            self._lock_proposal(session, publication.proposal_id)
+            session.refresh(publication)
+            account = account_for(session, self.org, publication.account_id)
+            if not may_publish(actor, account.department if account else PR_OFFICE_ID, self.org,
+                               account.operators if account else ()):
                 audit.record(session, at=now, actor=actor, action="publication.refused", subject_type=SUBJECT,
                              subject_id=publication.proposal_id, publication=publication.id)
                 refusal = "proposal.refused.not_operator"
@@ -328,8 +436,7 @@ class ProposalService:
                            else "proposal.refused.not_publishable")
             else:
                 self._after_publication(session, publication, actor, url, now)
-        if refusal:
-            raise ProposalError(refusal)
+        return refusal
 
     def _after_publication(self, session: Session, publication: Publication, actor: str, url: str,
                            now: datetime) -> None:
@@ -355,12 +462,16 @@ class ProposalService:
                       message_key=publication_message_key(publication.id))
 
     def check_may_publish(self, actor: str, publication_id: int) -> str | None:
+        """Before opening the URL modal: None if `actor` may record it now, else why not (a refusal is audited)."""
         with self.db.read() as session:
             publication = session.get(Publication, publication_id)
             if publication is None:
                 return "proposal.error.not_found"
-            account = self.org.account(publication.account_id)
-            if not may_publish(actor, account.department if account else PR_OFFICE_ID, self.org):
+            account = account_for(session, self.org, publication.account_id)
+            if not may_publish(actor, account.department if account else PR_OFFICE_ID, self.org,
+                               account.operators if account else ()):
+                self._record_refusal(actor, "publication.refused", publication.proposal_id,
+                                     publication=publication.id, reason="not an operator of the account")
                 return "proposal.refused.not_operator"
             if publication.status != "handed_off":
                 return "proposal.refused.already_published" if publication.status == "published" \
@@ -373,6 +484,7 @@ class ProposalService:
         with self.db.read() as session:
             proposal = self._proposal(session, proposal_id)
             if actor != proposal.proposer:
+                self._record_refusal(actor, "proposal.edit_refused", proposal.id, reason="not the proposer")
                 raise ProposalError("proposal.refused.not_proposer")
             if proposal.status != Status.CHANGES_REQUESTED:
                 raise ProposalError("proposal.refused.not_awaiting_changes", status=proposal.status)
@@ -388,6 +500,25 @@ class ProposalService:
 
     def _proposal(self, session: Session, proposal_id: int) -> Proposal:
         proposal = session.get(Proposal, proposal_id)
+        if proposal is None:
+            raise ProposalError("proposal.error.not_found")
+        return proposal
+
+    def _record_refusal(self, actor: str, action: str, proposal_id: int, **details: object) -> None:
+        """A refused click leaves a trace, in a transaction of its own (the caller only read)."""
+        with self.db.transaction() as session:
+            audit.record(session, at=self.clock.now(), actor=actor, action=action, subject_type=SUBJECT,
+                         subject_id=proposal_id, **details)
+
+    def _lock_proposal(self, session: Session, proposal_id: int) -> Proposal:
+        """The proposal, its row locked until the transaction ends (PostgreSQL; SQLite writers are serial).
+
+        Every use case that changes a proposal's publications takes this lock first, so they queue in one order.
+        """
+        proposal = session.scalars(
+            select(Proposal).where(Proposal.id == proposal_id).with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
         if proposal is None:
             raise ProposalError("proposal.error.not_found")
         return proposal
@@ -412,8 +543,72 @@ class ProposalService:
             raise _LostRace
 
 
+def ask_step(session: Session, org: Organization, proposal: Proposal, step: ApprovalStep, now: datetime) -> None:
+    """A step's turn: its request goes to its channel and its approvers' Home tabs."""
+    step.status, step.requested_at = StepStatus.PENDING, now
+    audit.record(session, at=now, actor=audit.SYSTEM, action="step.requested", subject_type=SUBJECT,
+                 subject_id=proposal.id, to_state=StepStatus.PENDING, step=step.id, stage=step.stage,
+                 version=step.version_number)
+    outbox.post(session, channel=step_channel(step, org), view="approval_request",
+                ref={"step_id": step.id}, now=now, message_key=step_message_key(step.id))
+    for approver in step_approvers_of(step, org):
+        outbox.home(session, user_id=approver, now=now)
+
+
+MOVED_TO_FAST_TRACK = "moved_to_fast_track"  # the reason on a step cancelled because its proposal was fast-tracked
+
+
+def fast_track_pending(session: Session, org: Organization, now: datetime, *, emergency_id: int) -> list[int]:
+    """A real emergency was declared: 緊急 proposals still on the ordinary chain move to the fast track.
+
+    Their open steps (pending or waiting) are cancelled, each conditionally, and one fast-track step is asked
+    in the emergency channel. A step decided in the same instant wins: that proposal is left as it is.
+    Returns the ids of the proposals moved.
+    """
+    moved = []
+    pending = session.scalars(
+        select(Proposal).where(Proposal.kind == Kind.EMERGENCY, Proposal.status == Status.PENDING).order_by(Proposal.id)
+    ).all()
+    for proposal in pending:
+        steps = [s for s in proposal.steps if s.version_number == proposal.current_version]
+        open_steps = [s for s in steps if s.status in (StepStatus.PENDING, StepStatus.WAITING)]
+        if not open_steps or any(s.stage == Stage.FAST_TRACK for s in open_steps):
+            continue
+        if session.execute(
+            update(Proposal).where(Proposal.id == proposal.id, Proposal.status == Status.PENDING,
+                                   Proposal.row_version == proposal.row_version)
+            .values(row_version=Proposal.row_version + 1, updated_at=now)
+        ).rowcount != 1:
+            continue  # decided or withdrawn meanwhile
+        cancelled = []
+        for step in sorted(open_steps, key=lambda s: s.status != StepStatus.PENDING):  # the pending one first
+            was = step.status
+            if session.execute(
+                update(ApprovalStep).where(ApprovalStep.id == step.id, ApprovalStep.status == was)
+                .values(status=StepStatus.CANCELLED, reason=MOVED_TO_FAST_TRACK)
+            ).rowcount == 1:
+                cancelled.append(step.id)
+                if was == StepStatus.PENDING:  # its request now says where it went
+                    outbox.update(session, channel=step_channel(step, org), view="approval_request",
+                                  ref={"step_id": step.id}, now=now, message_key=step_message_key(step.id))
+        fast = ApprovalStep(proposal_id=proposal.id, version_number=proposal.current_version,
+                            position=max(s.position for s in steps) + 1, stage=Stage.FAST_TRACK,
+                            department_id=PR_OFFICE_ID, status=StepStatus.WAITING)
+        session.add(fast)
+        session.flush()
+        audit.record(session, at=now, actor=audit.SYSTEM, action="proposal.fast_tracked", subject_type=SUBJECT,
+                     subject_id=proposal.id, emergency=emergency_id, cancelled_steps=cancelled, step=fast.id,
+                     version=proposal.current_version)
+        ask_step(session, org, proposal, fast, now)
+        outbox.direct_message(session, user_id=proposal.proposer, view="proposal_dm",
+                              ref={"proposal_id": proposal.id, "event": "fast_tracked", "step_id": fast.id}, now=now)
+        session.expire(proposal)
+        moved.append(proposal.id)
+    return moved
+
+
 def publication_channel(publication: Publication, org: Organization) -> str:
-    account = org.account(publication.account_id)
+    account = account_for(object_session(publication), org, publication.account_id)
     department = org.department(account.department) if account else None
     return department.channel if department else org.pr_office.channel
 

@@ -8,19 +8,19 @@ from sqlalchemy import select, update
 
 from bot.workflows import audit, outbox
 from bot.workflows.proposals.models import ApprovalStep
-from bot.workflows.proposals.rules import Stage, StepStatus
+from bot.workflows.proposals.rules import StepStatus, on_the_clock
 from bot.workflows.proposals.service import SUBJECT, hand_off_due, step_channel, step_message_key
 from bot.workflows.sweeps import SweepContext, sweep
 
 
 def reminder_due(step: ApprovalStep, ctx: SweepContext) -> datetime:
-    if step.stage == Stage.FAST_TRACK:
+    if on_the_clock(step.stage, step.proposal.kind):
         return step.requested_at + timedelta(minutes=ctx.org.approval.fast_track_reminder_minutes)
     return ctx.calendar.add_business_hours(step.requested_at, ctx.org.approval.reminder_hours)
 
 
 def escalation_due(step: ApprovalStep, ctx: SweepContext) -> datetime:
-    if step.stage == Stage.FAST_TRACK:
+    if on_the_clock(step.stage, step.proposal.kind):
         return step.requested_at + timedelta(minutes=2 * ctx.org.approval.fast_track_reminder_minutes)
     return ctx.calendar.add_business_hours(step.requested_at, ctx.org.approval.escalation_hours)
 

@@ -1,0 +1,1 @@
+"""The account register (アカウント台帳), account changes through the PR office, reviews and reports."""

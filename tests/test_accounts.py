@@ -1,0 +1,500 @@
+"""The account register and the operations report, as the PR office lives them — through signed
+requests to the running bot, answers read back from the fake Slack, on SQLite and PostgreSQL."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.__main__ import main
+from bot.handlers.account_ids import AccountAction
+from bot.handlers.proposal_ids import ProposalAction
+from bot.workflows.accounts.models import AccountChange, AccountReview, RegisterAccount, Report
+from bot.workflows.audit import events_for
+from bot.workflows.proposals.models import Publication
+from tests.comments_support import receive
+from tests.conftest import ROOT, TEST_START, test_environ
+from tests.emergency_support import declare
+from tests.test_proposals import click, form_values, latest_proposal, request_message
+from tests.test_proposals_lifecycle import approve_all, hand_off_message, record_publication
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+NEW_ACCOUNT = {
+    "account_id": {"account_id": "kensetsu-x"},
+    "platform": {"platform": "x"},
+    "name": {"name": "千葉市 建設局 道路情報"},
+    "handle": {"handle": "@chiba_douro"},
+    "url": {"url": "https://x.com/chiba_douro"},
+    "kind": {"kind": "subject"},
+    "department_id": {"department_id": "kensetsu"},
+    "manager": {"manager": "U0KENSETSUHEAD"},
+    "operators": {"operators": ["U0KENSETSU1", "U0KENSETSU2"]},
+    "purpose": {"purpose": "道路工事・通行止めのお知らせ"},
+    "password_changed_on": {"password_changed_on": "2026-11-20"},
+}
+
+
+def texts(message):
+    return json.dumps(message.get("blocks") or [], ensure_ascii=False) + message.get("text", "")
+
+
+def ephemeral(koho, user, count=1):
+    koho.fake.wait_for("response_url", count=count, predicate=lambda c: c.args.get("response_type") == "ephemeral")
+    return koho.fake.ephemerals(user)[-1]
+
+
+def account_list(koho, user="U0PR1", count=1):
+    assert koho.slack.command("/koho", "accounts", user_id=user, channel_id="C0PR").status == 200
+    return ephemeral(koho, user, count)
+
+
+def open_add_form(koho, user="U0PR1"):
+    assert koho.slack.command("/koho", "accounts add", user_id=user, channel_id="C0PR").status == 200
+    koho.fake.wait_for("views.open", predicate=lambda c: c.ok and c.args["view"]["callback_id"] == "account_form")
+    return next(v for v in reversed(koho.fake.open_views(user)) if v["callback_id"] == "account_form")
+
+
+def posted(koho, channel, fragment, count=1):
+    koho.fake.wait_for("chat.postMessage", channel=channel, count=count,
+                       predicate=lambda c: c.ok and fragment in texts(c.args))
+    return [m for m in koho.fake.messages(channel) if fragment in texts(m)][-1]
+
+
+def current(koho, message):
+    return koho.fake.message(message["channel"], message["ts"])
+
+
+def updated(koho, message, fragment):
+    koho.fake.wait_for("chat.update", channel=message["channel"],
+                       predicate=lambda c: c.ok and c.args.get("ts") == message["ts"] and fragment in texts(c.args))
+    return current(koho, message)
+
+
+def open_form(koho, user="U0STAFF1"):
+    """/propose-post's modal (waiting for that modal, whatever else was opened before)."""
+    before = len([c for c in koho.fake.calls_to("views.open") if c.args["view"]["callback_id"] == "proposal_form"])
+    koho.slack.command("/propose-post", "", user_id=user)
+    koho.fake.wait_for("views.open", count=before + 1,
+                       predicate=lambda c: c.ok and c.args["view"]["callback_id"] == "proposal_form")
+    return next(v for v in reversed(koho.fake.open_views(user)) if v["callback_id"] == "proposal_form")
+
+
+def propose(koho, user="U0STAFF1", **values):
+    response = koho.slack.view_submission(user, open_form(koho, user), form_values(**values))
+    assert response.status == 200 and response.body == "", response.body
+    return latest_proposal(koho)
+
+
+def account_options(view):
+    block = next(b for b in view["blocks"] if b.get("block_id") == "accounts")
+    return [o["value"] for o in block["element"]["options"]]
+
+
+def reject(koho, user, request, reason):
+    """却下: the button opens a modal asking why; returns the submission's response."""
+    before = len([c for c in koho.fake.calls_to("views.open") if c.ok
+                  and c.args["view"]["callback_id"] == "account_change_reject_reason"])
+    click(koho, user, request, AccountAction.REJECT_CHANGE)
+    koho.fake.wait_for("views.open", count=before + 1, predicate=lambda c: c.ok
+                       and c.args["view"]["callback_id"] == "account_change_reject_reason")
+    modal = next(v for v in reversed(koho.fake.open_views(user)) if v["callback_id"] == "account_change_reject_reason")
+    return koho.slack.view_submission(user, modal, {"reason": {"reason": reason}}, strict=False)
+
+
+def account(koho, account_id):
+    with koho.db.read() as session:
+        return session.get(RegisterAccount, account_id)
+
+
+def actions(koho, account_id):
+    with koho.db.read() as session:
+        return [e.action for e in events_for(session, "account", account_id)]
+
+
+# -- the register --------------------------------------------------------------------------------
+
+
+def test_the_register_is_seeded_from_the_organisation_file_once(koho):
+    city_x = account(koho, "city-x")
+    assert city_x.operators == ["U0PRSTAFF1", "U0PRSTAFF2"] and city_x.kind == "main" and city_x.source == "seed"
+    assert city_x.password_changed_on == date(2026, 10, 1) and city_x.status == "active"
+    assert account(koho, "kankyo-instagram").kind == "subject"
+    from bot.workflows.accounts.service import seed
+
+    assert seed(koho.db, koho.services.org, koho.clock) == 0  # a restart adds nothing, overwrites nothing
+    assert actions(koho, "city-x") == ["account.seeded"]
+
+
+def test_accounts_lists_status_activity_and_warnings(koho):
+    shown = account_list(koho)
+    by_block = {b.get("block_id"): json.dumps(b, ensure_ascii=False) for b in shown["blocks"]}
+    assert "千葉市 公式X" in by_block["account:city-x"] and "運用中" in by_block["account:city-x"]
+    assert ":warning:" not in by_block["account:city-x"]  # two operators, recent password and review
+    line = by_block["account:city-line"]
+    assert "運用者が2人未満" in line and "パスワードが90日以上未変更" in line and "365日以上 継続/撤退の見直しなし" in line
+    kankyo = by_block["account:kankyo-instagram"]
+    assert "パスワードが90日以上未変更" in kankyo and "運用者が2人未満" not in kankyo
+    assert "account_edit" in by_block["account:city-x"] and "accounts:add" in by_block
+
+    staff_view = account_list(koho, "U0STAFF1", count=2)  # anyone may read the register; not change it
+    assert "account_edit" not in json.dumps(staff_view["blocks"]) and "千葉市 LINE" in texts(staff_view)
+
+
+def test_only_the_pr_office_may_open_the_form(koho):
+    koho.slack.command("/koho", "accounts add", user_id="U0STAFF1")
+    assert "広報広聴課の承認者（または管理者）のみ" in ephemeral(koho, "U0STAFF1")["text"]
+    assert not koho.fake.calls_to("views.open")
+
+
+def test_the_form_reports_each_mistake_on_its_field(koho):
+    view = open_add_form(koho)
+    wrong = {**NEW_ACCOUNT, "account_id": {"account_id": "city-x"}, "url": {"url": "ftp://example.jp"},
+             "operators": {"operators": ["U0KENSETSUHEAD", "U0KENSETSU1"]},
+             "password_changed_on": {"password_changed_on": "2027-01-01"}}
+    response = koho.slack.view_submission("U0PR1", view, wrong)
+    errors = response.json()["errors"]
+    assert errors["account_id"] == "ID「city-x」は既に使われています"
+    assert "http://" in errors["url"] and "管理者（所属長）とは別の人" in errors["operators"]
+    assert errors["password_changed_on"] == "未来の日付は入力できません"
+    response = koho.slack.view_submission("U0PR1", view, {**NEW_ACCOUNT, "account_id": {"account_id": "Kensetsu X"}})
+    assert "半角英小文字" in response.json()["errors"]["account_id"]
+    with koho.db.read() as session:
+        assert session.query(AccountChange).count() == 0
+
+
+def test_opening_an_account_waits_for_another_pr_office_approver(koho):
+    view = open_add_form(koho)
+    response = koho.slack.view_submission("U0PR1", view, NEW_ACCOUNT)
+    assert response.status == 200 and response.json()["response_action"] == "update"
+    assert "開設申請（kensetsu-x）を広報広聴課に送りました" in json.dumps(response.json()["view"], ensure_ascii=False)
+    request = posted(koho, "C0PR", "アカウント開設申請")
+    assert "千葉市 建設局 道路情報" in texts(request) and "<@U0KENSETSU1>" in texts(request)
+    assert account(koho, "kensetsu-x") is None  # not in the register until approved
+
+    click(koho, "U0PR1", request, AccountAction.APPROVE_CHANGE)  # the requester cannot approve it
+    assert "自分の申請は承認・却下できません" in ephemeral(koho, "U0PR1")["text"]
+    click(koho, "U0KENSETSUHEAD", request, AccountAction.APPROVE_CHANGE)  # nor someone outside the PR office
+    assert "広報広聴課の承認者" in ephemeral(koho, "U0KENSETSUHEAD", count=2)["text"]
+    assert account(koho, "kensetsu-x") is None
+
+    click(koho, "U0PR2", request, AccountAction.APPROVE_CHANGE)
+    assert "開設申請（kensetsu-x）を承認しました" in ephemeral(koho, "U0PR2", count=3)["text"]
+    opened = account(koho, "kensetsu-x")
+    assert (opened.status, opened.source, opened.department_id) == ("active", "slack", "kensetsu")
+    assert opened.operators == ["U0KENSETSU1", "U0KENSETSU2"] and opened.opened_on == date(2026, 11, 24)
+    assert opened.password_changed_on == date(2026, 11, 20)
+    shown = updated(koho, request, "が承認しました")
+    assert "account_change_approve" not in json.dumps(shown["blocks"])
+    koho.fake.wait_for("chat.postMessage", channel="U0PR1", predicate=lambda c: c.ok and "承認されました" in c.args["text"])
+    assert actions(koho, "kensetsu-x") == ["account.change_requested", "account.change_refused",
+                                           "account.change_refused", "account.change_approved", "account.opened"]
+
+    offered = account_options(open_form(koho, "U0KENSETSU1"))
+    assert offered == ["city-x", "city-line", "kankyo-instagram", "kensetsu-x"]  # it takes posts now
+
+    # A click from a stale copy of the message (the buttons are gone now) changes nothing.
+    koho.slack.block_action("U0PR2", AccountAction.REJECT_CHANGE, "1", message=request, strict=False)
+    assert "既に決定済み" in ephemeral(koho, "U0PR2", count=4)["text"]
+    assert account(koho, "kensetsu-x").status == "active"
+
+
+def test_withdrawing_by_command_waits_for_approval_and_a_rejection_keeps_the_account(koho):
+    koho.slack.command("/koho", "accounts withdraw kankyo-instagram 投稿がなく運用終了", user_id="U0STAFF1")
+    assert "広報広聴課の承認者" in ephemeral(koho, "U0STAFF1")["text"]
+    koho.slack.command("/koho", "accounts withdraw kankyo-instagram 投稿がなく運用終了", user_id="U0PR1")
+    assert "撤退申請（kankyo-instagram）" in ephemeral(koho, "U0PR1", count=2)["text"]
+    koho.slack.command("/koho", "accounts withdraw kankyo-instagram", user_id="U0PR2")
+    assert "承認待ちの申請があります" in ephemeral(koho, "U0PR2", count=3)["text"]  # one pending change at a time
+    request = posted(koho, "C0PR", "アカウント撤退申請")
+    assert "投稿がなく運用終了" in texts(request)
+    click(koho, "U0PR1", request, AccountAction.REJECT_CHANGE)  # the requester: refused before any modal
+    assert "自分の申請は承認・却下できません" in ephemeral(koho, "U0PR1", count=4)["text"]
+    reject(koho, "U0PR2", request, "防災情報の発信に使うため継続")
+    updated(koho, request, "が却下しました")
+    assert account(koho, "kankyo-instagram").status == "active"
+    assert actions(koho, "kankyo-instagram")[-3:] == ["account.change_requested", "account.change_refused",
+                                                       "account.change_rejected"]
+
+
+def test_a_rejected_opening_leaves_nothing_in_the_register(koho):
+    koho.slack.view_submission("U0PR1", open_add_form(koho), NEW_ACCOUNT)
+    request = posted(koho, "C0PR", "アカウント開設申請")
+    assert reject(koho, "U0PR2", request, "  ").json()["errors"]["reason"] == "却下の理由を入力してください"
+    assert reject(koho, "U0PR2", request, "既存の建設局アカウントで足ります").body == ""
+    shown = updated(koho, request, "が却下しました")
+    assert "既存の建設局アカウントで足ります" in texts(shown)
+    koho.fake.wait_for("chat.postMessage", channel="U0PR1",
+                       predicate=lambda c: c.ok and "既存の建設局アカウントで足ります" in c.args["text"])
+    assert account(koho, "kensetsu-x") is None
+    with koho.db.read() as session:
+        (change,) = session.query(AccountChange).all()
+        assert (change.status, change.decided_by, change.pending_key) == ("rejected", "U0PR2", None)
+        assert change.decision_reason == "既存の建設局アカウントで足ります"
+
+
+def test_editing_applies_at_once_and_a_new_department_is_a_hand_over(koho):
+    shown = account_list(koho)
+    koho.slack.block_action("U0PR1", AccountAction.EDIT, message=shown, block_id="account:city-x")
+    koho.fake.wait_for("views.open", predicate=lambda c: c.ok)
+    form = koho.fake.last_view("U0PR1")
+    by_id = {b["block_id"]: b for b in form["blocks"] if b["type"] == "input"}
+    assert "account_id" not in by_id  # the id never changes
+    assert by_id["operators"]["element"]["initial_users"] == ["U0PRSTAFF1", "U0PRSTAFF2"]
+
+    response = koho.slack.view_submission("U0PR1", form, {"purpose": {"purpose": "市政情報と災害情報"},
+                                                          "password_changed_on": {"password_changed_on": "2026-11-23"}})
+    assert "保存しました" in json.dumps(response.json()["view"], ensure_ascii=False)
+    city_x = account(koho, "city-x")
+    assert city_x.purpose == "市政情報と災害情報" and city_x.password_changed_on == date(2026, 11, 23)
+    with koho.db.read() as session:
+        edited = [e for e in events_for(session, "account", "city-x") if e.action == "account.edited"][0]
+        assert edited.actor == "U0PR1" and edited.details["changes"]["password_changed_on"] == ["2026-10-01",
+                                                                                                   "2026-11-23"]
+
+    stale = koho.slack.view_submission("U0PR1", form, {"purpose": {"purpose": "古い画面からの変更"}})
+    assert "その間に他の人が" in stale.json()["errors"]["name"]  # the form was opened before the first save
+
+    koho.slack.block_action("U0PR1", AccountAction.EDIT, message=account_list(koho, count=2), block_id="account:city-x")
+    koho.fake.wait_for("views.open", count=2, predicate=lambda c: c.ok)
+    form = koho.fake.last_view("U0PR1")
+    response = koho.slack.view_submission("U0PR1", form, {"department_id": {"department_id": "kankyo"}})
+    assert "移管申請（city-x）" in json.dumps(response.json()["view"], ensure_ascii=False)
+    assert account(koho, "city-x").department_id == "pr_office"
+    request = posted(koho, "C0PR", "アカウント移管申請")
+    assert "広報広聴課 → *環境局*" in texts(request)
+    click(koho, "U0PR2", request, AccountAction.APPROVE_CHANGE)
+    updated(koho, request, "が承認しました")
+    assert account(koho, "city-x").department_id == "kankyo"
+    assert "account.handed_over" in actions(koho, "city-x")
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+
+def publish_one(koho):
+    proposal_id = propose(koho)
+    approve_all(koho, proposal_id)
+    record_publication(koho, "U0PR1", hand_off_message(koho), "https://x.com/chiba_city/status/1")
+    koho.fake.wait_for("chat.update", channel="C0PR", predicate=lambda c: c.ok and "x.com/chiba_city" in texts(c.args))
+    return proposal_id
+
+
+def test_report_on_demand_has_the_figures_and_its_chart_is_uploaded(koho):
+    publish_one(koho)
+    rejected = propose(koho, "U0STAFF2", text="【お知らせ】却下される投稿")
+    click(koho, "U0KANKYOHEAD", request_message(koho, "C0KANKYO", count=2), ProposalAction.REJECT)
+    koho.fake.wait_for("views.open", predicate=lambda c: c.ok and c.args["view"]["callback_id"] == "proposal_reason")
+    koho.slack.view_submission("U0KANKYOHEAD", koho.fake.last_view("U0KANKYOHEAD"), {"reason": {"reason": "重複"}})
+    assert rejected
+    receive(koho, "家の前の道路が陥没しています")  # routed to 建設局
+    receive(koho, "素敵な写真をありがとう")  # nobody matched: the PR office triages it
+    declare(koho, title="総合防災訓練", mode="drill")
+    koho.clock.set(datetime(2026, 11, 26, 12, 0, tzinfo=TOKYO))  # Thursday: both comments are past their target
+
+    koho.slack.command("/koho", "report week", user_id="U0STAFF1")  # not the PR office
+    assert "広報広聴課の承認者" in ephemeral(koho, "U0STAFF1")["text"]
+    koho.slack.command("/koho", "report fortnight", user_id="U0PR1")
+    assert "/koho report week" in ephemeral(koho, "U0PR1", count=2)["text"]
+    koho.slack.command("/koho", "report week", user_id="U0PR1")
+    assert "<#C0PR>" in ephemeral(koho, "U0PR1", count=3)["text"]
+
+    report = posted(koho, "C0PR", "運用レポート（週次）")
+    body = texts(report)
+    assert "環境局: 2 / 1 / 1 / 1" in body  # proposed / approved / rejected / published
+    assert "千葉市 公式X: 2 / 1 / 0 / 1" in body
+    assert "所属長承認:" in body and "広報広聴課確認:" in body and "90パーセンタイル" in body
+    assert "*市民の声* 2件" in body and "建設局 1" in body and "振り分け待ち 1" in body
+    assert "確認期限（1営業日）超過: 2件" in body
+    assert "総合防災訓練（訓練）: 2026年11月24日(火)" in body and "〜 対応中" in body and "チェックリスト 0/" in body
+    assert "千葉市 LINE: 運用者が2人未満" in body
+
+    koho.fake.wait_for("files.completeUploadExternal", predicate=lambda c: c.ok)
+    (chart,) = koho.fake.uploaded_files("C0PR")
+    assert chart["content"].startswith(b"\x89PNG\r\n\x1a\n") and chart["length"] == len(chart["content"])
+    assert chart["filename"].startswith("koho-report-week-") and "運用レポートのグラフ" in chart["title"]
+    assert "承認件数" in chart["initial_comment"] and chart["alt_txt"]
+    from PIL import Image
+
+    with Image.open(io.BytesIO(chart["content"])) as image:
+        assert image.size == (960, 480)
+    with koho.db.read() as session:
+        (saved,) = session.query(Report).all()
+        assert (saved.period, saved.requested_by) == ("week", "U0PR1")
+        assert [e.action for e in events_for(session, "report", saved.id)] == ["report.posted"]
+
+
+def test_the_weekly_report_goes_out_once_on_monday_morning(koho):
+    koho.clock.set(datetime(2026, 11, 30, 8, 59, tzinfo=TOKYO))
+    assert koho.sweep()["accounts.weekly_report"] == 0
+    koho.clock.set(datetime(2026, 11, 30, 9, 0, tzinfo=TOKYO))
+    assert koho.sweep()["accounts.weekly_report"] == 1
+    assert koho.sweep()["accounts.weekly_report"] == 0  # once, however often the sweep runs
+    report = posted(koho, "C0PR", "運用レポート（週次）")
+    assert "2026年11月23日(月) 00:00 〜 2026年11月30日(月) 00:00" in texts(report)
+    koho.fake.wait_for("files.completeUploadExternal", predicate=lambda c: c.ok)
+    assert len(koho.fake.uploaded_files("C0PR")) == 1
+    koho.clock.set(datetime(2026, 12, 8, 10, 0, tzinfo=TOKYO))  # the bot was down for a whole day: no late report
+    assert koho.sweep()["accounts.weekly_report"] == 0
+
+
+# -- reviews -------------------------------------------------------------------------------------
+
+
+def review_message(koho, name, count=1):
+    return posted(koho, "C0PR", name, count=count) if count else None
+
+
+def test_quiet_accounts_are_flagged_and_the_pr_office_decides(koho):
+    koho.clock.set(TEST_START + timedelta(days=49))  # a Tuesday in January
+    publish_one(koho)  # city-x publishes once in the window: too little
+    koho.clock.set(TEST_START + timedelta(days=89))
+    assert koho.sweep()["accounts.review_candidates"] == 0  # every account is younger than 90 days
+    koho.clock.set(TEST_START + timedelta(days=91))
+    assert koho.sweep()["accounts.review_candidates"] == 3
+    assert koho.sweep()["accounts.review_candidates"] == 0
+    koho.fake.wait_for("chat.postMessage", channel="C0PR", count=3,
+                       predicate=lambda c: c.ok and "アカウントの見直し" in c.args["text"])
+    reviews = {m["text"].split(": ", 1)[1]: m for m in koho.fake.messages("C0PR") if "アカウントの見直し" in m["text"]}
+    assert "掲載が1件と少なく" in texts(reviews["千葉市 公式X"])
+    assert "掲載された投稿がありません（最終投稿: なし）" in texts(reviews["千葉市 LINE"])
+    assert account(koho, "city-line").status == "under_review"
+
+    click(koho, "U0STAFF1", reviews["千葉市 公式X"], AccountAction.REVIEW_CONTINUE)
+    assert "広報広聴課の承認者" in ephemeral(koho, "U0STAFF1")["text"]
+    click(koho, "U0PR1", reviews["千葉市 公式X"], AccountAction.REVIEW_CONTINUE)
+    assert "継続と記録しました" in ephemeral(koho, "U0PR1", count=2)["text"]
+    updated(koho, reviews["千葉市 公式X"], "が継続と判断しました")
+    city_x = account(koho, "city-x")
+    assert city_x.status == "active" and city_x.last_reviewed_on == (TEST_START + timedelta(days=91)).date()
+
+    click(koho, "U0PR1", reviews["千葉市 LINE"], AccountAction.REVIEW_WITHDRAW)
+    assert "撤退を申請しました" in ephemeral(koho, "U0PR1", count=3)["text"]
+    assert account(koho, "city-line").status == "under_review"  # until another approver approves
+    request = posted(koho, "C0PR", "アカウント撤退申請")
+    assert "継続/撤退の見直しで撤退と判断" in texts(request)
+    click(koho, "U0PR2", request, AccountAction.APPROVE_CHANGE)
+    updated(koho, request, "が承認しました")
+    line = account(koho, "city-line")
+    assert line.status == "withdrawn" and line.withdrawn_at is not None
+    assert actions(koho, "city-line")[-5:] == ["account.review_flagged", "account.review_withdraw",
+                                                "account.change_requested", "account.change_approved",
+                                                "account.withdrawn"]
+    with koho.db.read() as session:
+        decided = {r.account_id: (r.status, r.decided_by) for r in session.query(AccountReview)}
+    assert decided["city-x"] == ("continued", "U0PR1") and decided["city-line"] == ("withdrawal_requested", "U0PR1")
+    assert decided["kankyo-instagram"] == ("open", None)
+
+    koho.clock.advance(timedelta(days=1))
+    assert koho.sweep()["accounts.review_candidates"] == 0  # reviewed, withdrawn or still open: none again
+
+    form = open_form(koho)  # a withdrawn account takes no new posts
+    assert "city-line" not in account_options(form)
+    response = koho.slack.view_submission("U0STAFF1", form, form_values(accounts=("city-x",)) | {
+        "accounts": {"accounts": {"type": "multi_static_select", "selected_options": [
+            {"text": {"type": "plain_text", "text": "x"}, "value": "city-line"}]}}}, strict=False)
+    assert "city-line" in response.json()["errors"]["accounts"]
+
+
+# -- App Home and export -------------------------------------------------------------------------
+
+
+def test_the_pr_office_home_shows_what_waits_across_departments(koho):
+    propose(koho)  # waits for 環境局's approver
+    receive(koho, "素敵な写真をありがとう")  # awaiting the PR office's triage
+    koho.slack.view_submission("U0PR1", open_add_form(koho), NEW_ACCOUNT)
+    posted(koho, "C0PR", "アカウント開設申請")
+    koho.slack.app_home_opened("U0PR2")
+    koho.fake.wait_for("views.publish", predicate=lambda c: c.ok and c.args["user_id"] == "U0PR2"
+                       and "承認待ち（全部署）* 1件" in json.dumps(c.args["view"], ensure_ascii=False)
+                       and "振り分け待ちの市民の声* 1件" in json.dumps(c.args["view"], ensure_ascii=False))
+    home = json.dumps(koho.fake.home_views["U0PR2"], ensure_ascii=False)
+    assert "所属長承認（環境局）" in home and "緊急時対応中* 0件" in home
+    assert "開設申請: `kensetsu-x`" in home and "千葉市 LINE: 運用者が2人未満" in home
+    koho.slack.app_home_opened("U0STAFF1")
+    koho.fake.wait_for("views.publish", predicate=lambda c: c.ok and c.args["user_id"] == "U0STAFF1")
+    assert "振り分け待ちの市民の声" not in json.dumps(koho.fake.home_views["U0STAFF1"], ensure_ascii=False)
+
+
+def run_export(koho, monkeypatch, tmp_path, *args, process=False):
+    """`python -m bot export …`: as a process (the real entry point) or in this one (faster)."""
+    env = test_environ(koho.fake, koho.settings.database_url)
+    if process:
+        result = subprocess.run([sys.executable, "-m", "bot", "export", *args], cwd=ROOT,
+                                env={**env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "export.out"
+    assert main(["export", *args, "--output", str(out)]) == 0
+    return out.read_text(encoding="utf-8")
+
+
+def test_export_covers_accounts_comments_and_the_audit_record(koho, monkeypatch, tmp_path):
+    koho.slack.view_submission("U0PR1", open_add_form(koho), NEW_ACCOUNT)
+    click(koho, "U0PR2", posted(koho, "C0PR", "アカウント開設申請"), AccountAction.APPROVE_CHANGE)
+    updated(koho, posted(koho, "C0PR", "アカウント開設申請"), "が承認しました")
+    receive(koho, "ごみの収集日を教えてください。電話 090-1234-5678")
+
+    def export(*args):
+        return run_export(koho, monkeypatch, tmp_path, *args)
+
+    accounts = json.loads(run_export(koho, monkeypatch, tmp_path, "accounts", "--format", "json", process=True))
+    by_id = {a["id"]: a for a in accounts}
+    assert set(by_id) == {"city-x", "city-line", "kankyo-instagram", "kensetsu-x"}
+    assert by_id["kensetsu-x"]["changes"][0] | {"requested_at": None, "decided_at": None} == {
+        "id": 1, "kind": "open", "status": "approved", "requested_by": "U0PR1", "requested_at": None,
+        "decided_by": "U0PR2", "decided_at": None, "reason": None}
+    rows = list(csv.DictReader(io.StringIO(export("accounts"))))
+    assert [r["operators"] for r in rows if r["id"] == "kensetsu-x"] == ["U0KENSETSU1 U0KENSETSU2"]
+
+    (comment,) = json.loads(export("comments", "--format", "json"))
+    assert comment["department"] == "kankyo" and "090-1234-5678" not in comment["masked_text"]
+    (row,) = list(csv.DictReader(io.StringIO(export("comments"))))
+    assert row["status"] == "routed"
+
+    events = json.loads(export("audit", "--format", "json"))
+    assert {"account.seeded", "account.change_approved", "account.opened"} <= {e["action"] for e in events}
+    audit_rows = list(csv.DictReader(io.StringIO(export("audit", "--since", "2026-11-24"))))
+    opened = next(r for r in audit_rows if r["action"] == "account.opened")
+    assert opened["actor"] == "U0PR2" and json.loads(opened["details"]) == {"change": 1}
+    assert json.loads(export("audit", "--format", "json", "--since", "2027-01-01")) == []
+
+
+def test_published_counts_come_from_the_record(koho):
+    publish_one(koho)
+    with koho.db.read() as session:
+        assert session.query(Publication).filter_by(status="published").count() == 1
+    shown = account_list(koho)
+    assert "直近90日の投稿: 1件" in json.dumps(
+        next(b for b in shown["blocks"] if b.get("block_id") == "account:city-x"), ensure_ascii=False)
+
+
+def test_an_account_opened_through_koho_takes_a_post_from_proposal_to_publication(koho):
+    """The register is the truth for accounts: one opened in Slack (not in the organisation file) is
+    counted by its platform's rule, shown by its name, and handed off to its own operators."""
+    koho.slack.view_submission("U0PR1", open_add_form(koho), NEW_ACCOUNT)
+    click(koho, "U0PR2", posted(koho, "C0PR", "アカウント開設申請"), AccountAction.APPROVE_CHANGE)
+    assert "承認しました" in ephemeral(koho, "U0PR2")["text"]
+    assert account(koho, "kensetsu-x").status == "active"
+
+    too_long = "通行止め" * 36  # 144 full-width characters: 288 on X's weighted count
+    response = koho.slack.view_submission("U0KENSETSU1", open_form(koho, "U0KENSETSU1"),
+                                          form_values(text=too_long, accounts=("kensetsu-x",)))
+    assert "280" in json.dumps(response.json()["errors"], ensure_ascii=False)  # X's rule, from the register
+
+    proposal_id = propose(koho, "U0KENSETSU1", text="【通行止め】国道14号は12月3日まで夜間通行止めです。",
+                          accounts=("kensetsu-x",), department="kensetsu")
+    request = request_message(koho, "C0KENSETSU")
+    assert "千葉市 建設局 道路情報" in texts(request)
+    click(koho, "U0KENSETSUHEAD", request, ProposalAction.APPROVE)
+    click(koho, "U0PR1", request_message(koho, "C0PR", count=2), ProposalAction.APPROVE)  # after the account's
+    hand_off = hand_off_message(koho, channel="C0KENSETSU")
+    assert "<@U0KENSETSU1>" in texts(hand_off) and "千葉市 建設局 道路情報" in texts(hand_off)
+    record_publication(koho, "U0KENSETSU2", hand_off, "https://x.com/chiba_douro/status/1")
+    with koho.db.read() as session:
+        (publication,) = session.query(Publication).filter_by(proposal_id=proposal_id).all()
+        assert (publication.account_id, publication.status) == ("kensetsu-x", "published")
