@@ -57,15 +57,15 @@ class Database:
     def transaction(self, *, durable: bool = True) -> Iterator[Session]:
         """A session whose work commits at the end of the block, or rolls back on any error.
 
-        `durable=False` is for the dispatcher's own bookkeeping (claims, delivery outcomes): its commit does
-        not wait for the disk (SQLite `synchronous=NORMAL`, PostgreSQL `synchronous_commit = off`). A power
-        cut may forget the last of those, so a message may be sent to Slack again; it never loses a change
-        or a comment, whose transactions stay durable (and make the earlier ones durable with them).
+        `durable=False` is for the dispatcher's own bookkeeping (claims, delivery outcomes): on SQLite its
+        commit does not wait for the disk (`synchronous=NORMAL`). A power cut may forget the last of those,
+        so a message may be sent to Slack again; it never loses a change or a comment, whose transactions
+        stay durable (and make the earlier ones durable with them). On PostgreSQL it is an ordinary
+        transaction (`SET LOCAL synchronous_commit = off` there left a delivery pending in
+        tests/test_abuse.py, not understood yet).
         """
         sessions = self._sessions if durable else self._relaxed_sessions
         with self._write_turn(), sessions.begin() as session:
-            if not durable and self.dialect == "postgresql":
-                session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             yield session
 
     @contextmanager

@@ -8,8 +8,9 @@
 - A failed item is shown to the PR office (a message in its channel, naming what and why).
 - Claims are leases (`claimed_until`): conditional updates make each item claimed by one
   dispatcher, even with several processes on one PostgreSQL; a crashed process's claims expire.
-- Claims and outcomes are bookkeeping transactions that do not wait for the disk (`durable=False`):
-  a power cut may forget the last few, so a message may be sent again; nothing enqueued is lost.
+- Claims and outcomes are bookkeeping transactions that on SQLite do not wait for the disk
+  (`durable=False`): a power cut may forget the last few, so a message may be sent again; nothing
+  enqueued is lost.
 - Per channel only the oldest pending item is ever in flight, so messages keep their order and a
   channel's rate limit is never hammered.
 - Posts carry their outbox id in Slack message metadata. When a post is tried again (a timeout, a
