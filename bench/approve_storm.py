@@ -24,8 +24,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.run import SECRET, TOKEN, Series, free_port, fresh_database, start_process
-from bot import migrate
+from bench.harness import SECRET, TOKEN, Series, free_port, fresh_database, start_process
 from bot.clock import SystemClock
 from bot.db import Database
 from bot.models import AuditEvent
@@ -99,11 +98,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     args = parser.parse_args()
     fake = FakeSlack(bot_token=TOKEN).start()
-    with tempfile.TemporaryDirectory() as tmp:
-        db_url, drop = fresh_database(args.backend, Path(tmp))
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(args.backend, Path(tmp)) as db_url:  # migrated
         db = Database(db_url)
         try:
-            migrate.upgrade(db)
             port = free_port()
             env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.api_url,
                    "DATABASE_URL": db_url, "KOHO_CONFIG": str(TEST_ORG), "PORT": str(port), "LOG_LEVEL": "WARNING"}
@@ -122,7 +119,6 @@ def main() -> None:
                 process.wait(timeout=30)
         finally:
             db.dispose()
-            drop()
             fake.stop()
     correct = all(status == "approved" and n == 1 for status, _, n in outcome.values())
     print(f"approve storm on {args.backend}: {args.clicks} clicks over {len(steps)} steps, {args.concurrency} at once")

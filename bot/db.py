@@ -9,6 +9,7 @@ parameters from error messages: they hold citizens' words, which must never reac
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 _READ_ONLY = "koho_read_only"
+SQLITE_POOL_SIZE = 40  # web (16) + listener (16) + delivery (8) threads
 
 
 class Database:
@@ -28,7 +30,9 @@ class Database:
             self.engine = create_engine(
                 url,
                 connect_args={"check_same_thread": False, "timeout": 30},
-                pool_pre_ping=True,
+                # A file needs no liveness ping before each use; and enough kept connections for the web,
+                # listener and delivery threads, so none is opened (and tuned) anew under load.
+                pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_POOL_SIZE,
                 hide_parameters=True,
             )
             _tune_sqlite(self.engine)
@@ -37,6 +41,11 @@ class Database:
                 url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size, pool_timeout=10,
                 hide_parameters=True,
             )
+        # SQLite has one writer at a time. Threads of this process queue for it here, in turn, rather than in
+        # SQLite's busy handler, which polls with sleeps of up to 100 ms: under load (request threads and the
+        # dispatcher's workers all writing) that made a waiting request sleep again and again while others got
+        # the lock. Other processes on the same file still wait in the busy handler (busy_timeout).
+        self._writer = threading.RLock() if self.dialect == "sqlite" else None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(
             self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
@@ -45,8 +54,21 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits at the end of the block, or rolls back on any error."""
-        with self._sessions.begin() as session:
+        with self._write_turn(), self._sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def _write_turn(self) -> Iterator[None]:
+        """This thread's turn to write (SQLite); after 30 s it goes ahead and lets SQLite's busy handler decide."""
+        if self._writer is None:
+            yield
+            return
+        mine = self._writer.acquire(timeout=30)
+        try:
+            yield
+        finally:
+            if mine:
+                self._writer.release()
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -3,7 +3,7 @@
 - Normal case: a workflow commits, the handler calls `kick()`, a delivery thread wakes and
   delivers at once.
 - Slack says 429: the channel waits `Retry-After` seconds; nothing is dropped.
-- 5xx, timeouts, connection errors: retried with exponential backoff, then marked failed.
+- 5xx, timeouts, connection errors: retried with exponential backoff for at least an hour, then marked failed.
 - Errors that retrying cannot fix (channel_not_found, not_in_channel, invalid_blocks): failed at once.
 - A failed item is shown to the PR office (a message in its channel, naming what and why).
 - Claims are leases (`claimed_until`): conditional updates make each item claimed by one
@@ -48,6 +48,9 @@ LEASE = timedelta(seconds=60)
 METADATA_EVENT = "koho_outbox"
 LOOKBACK_MESSAGES = 100  # a lost post is among the newest messages: only a channel's head item is in flight
 MAX_ATTEMPTS = 8
+# A failing item is given up only after MAX_ATTEMPTS *and* this long: a Slack incident of half an hour
+# during a disaster must not turn every comment and approval request into a failure notice.
+RETRY_WINDOW = timedelta(hours=1)
 MAX_BACKOFF = timedelta(minutes=10)
 PERMANENT_ERRORS = {
     "channel_not_found", "not_in_channel", "is_archived", "invalid_blocks", "invalid_blocks_format",
@@ -346,7 +349,7 @@ class Dispatcher:
             item = session.get(OutboxItem, item_id)
             if item is None:
                 return
-            if count_attempt and item.attempts >= MAX_ATTEMPTS:
+            if count_attempt and item.attempts >= MAX_ATTEMPTS and now - item.created_at >= RETRY_WINDOW:
                 item.status, item.last_error, item.claimed_until = "failed", reason, None
                 self._tell_pr_office(session, item)
                 log.error("outbox item %s failed after %s attempts: %s", item_id, item.attempts, reason)

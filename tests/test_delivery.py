@@ -246,6 +246,20 @@ def test_a_retry_after_a_plain_failure_still_posts(dispatcher, database, clock, 
     assert len(fake_slack.calls_to("conversations.history")) == 1  # looked first, found nothing
 
 
+def test_a_half_hour_slack_outage_delays_deliveries_but_fails_none(dispatcher, database, clock, fake_slack):
+    fake_slack.fail("chat.postMessage", status=503, count=10_000)
+    enqueue_notes(database, clock, "C0PR", [1])
+    for _ in range(60):  # 30 minutes of Slack answering 503, the dispatcher trying every 30 s
+        dispatcher.run_once()
+        clock.advance(timedelta(seconds=30))
+    assert statuses(database) == {"pending": 1}  # many attempts, still waiting: not failed, nobody alarmed
+    fake_slack.recover()
+    clock.advance(timedelta(minutes=10))
+    dispatcher.drain()
+    assert posted_texts(fake_slack, "C0PR") == ["note 1"]
+    assert statuses(database) == {"delivered": 1}
+
+
 def test_a_delivery_that_failed_for_good_is_shown_to_the_pr_office(dispatcher, database, clock, fake_slack):
     fake_slack.fail("chat.postMessage", status=200, error="channel_not_found", count=1)
     enqueue_notes(database, clock, "C0KANKYO", [1])

@@ -78,6 +78,8 @@ class Call:
     at: float
     status: int = 200
     response: Any = None
+    #: when the answer was ready (after any latency): the moment a message became visible in Slack.
+    answered: float = field(default_factory=time.time)
 
     @property
     def ok(self) -> bool:
@@ -750,6 +752,11 @@ class FakeSlack:
         """
         with self._lock:
             self._faults.append(_Fault("fail", method, count, status=status, error=error, channel=channel))
+
+    def recover(self) -> None:
+        """Slack is healthy again: forget every fault still waiting to happen."""
+        with self._lock:
+            self._faults.clear()
 
     def rate_limit(self, method: str, retry_after: int = 1, count: int = 1) -> None:
         """Answer the next ``count`` calls with HTTP 429, ``Retry-After`` and ``error: ratelimited``."""

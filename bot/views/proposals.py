@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import object_session
+from sqlalchemy.orm import object_session, selectinload
 
 from bot import blocks
 from bot.handlers.proposal_ids import ProposalAction
@@ -340,6 +340,7 @@ def home_sections(ctx: RenderContext, user_id: str) -> list[dict[str, Any]]:
     tr, org = ctx.tr, ctx.org
     mine = ctx.session.scalars(
         select(Proposal).where(Proposal.proposer == user_id).order_by(Proposal.id.desc()).limit(15)
+        .options(selectinload(Proposal.versions))
     ).all()
     rows = [blocks.section(tr.t("proposal.home.mine_line", id=p.id, title=title_of(p.version.text),
                                 status=tr.plain(f"proposal.status.{p.status}"), version=p.current_version,
@@ -351,13 +352,17 @@ def home_sections(ctx: RenderContext, user_id: str) -> list[dict[str, Any]]:
                        block_id="home:new"),
         blocks.section(tr.t("proposal.home.awaiting")),
     ]
+    # Who may decide a step depends on its proposer and the version's other steps: load those with all the
+    # pending steps in two more queries (loading them step by step made each App Home refresh cost queries
+    # per pending step in the whole city).
     pending = ctx.session.scalars(
         select(ApprovalStep).where(ApprovalStep.status == StepStatus.PENDING).order_by(ApprovalStep.id.desc())
+        .options(selectinload(ApprovalStep.proposal).selectinload(Proposal.steps))
     ).all()
-    awaiting = [s for s in pending if user_id in step_approvers_of(s, org)]
+    awaiting = [s for s in pending if user_id in step_approvers_of(s, org)][:15]
     if not awaiting:
         out.append(blocks.context(tr.t("proposal.home.awaiting_empty")))
-    for step in awaiting[:15]:
+    for step in awaiting:
         url = ctx.permalink(step_message_key(step.id))
         line = tr.t("proposal.home.awaiting_line", id=step.proposal_id, title=title_of(step.proposal.version.text),
                     stage=tr.plain(f"proposal.stage.{step.stage}"), proposer=mention(step.proposal.proposer),
