@@ -203,9 +203,11 @@ class Report:
             "share the benchmark's process. Each case starts its own bot on a fresh database: a new SQLite file,",
             "or a new schema on the PostgreSQL server (dropped afterwards).", "",
             f"- Measured: {started.strftime('%Y-%m-%d %H:%M')}–{now} on {machine()}.",
-            f"- Load average before / after: {load_before} / {load_after}. **Other processes were running** on",
-            "  this machine (its 2 cores were shared with other work), so the figures are noisy: compare runs on",
-            "  one quiet machine before drawing fine conclusions.",
+            f"- Load average before / after: {load_before} / {load_after}"
+            + (". **Other processes were running** on this machine (its 2 cores were shared with other work), so"
+               " the figures are noisy: compare runs on one quiet machine before drawing fine conclusions."
+               if float(load_before.split()[0]) >= 1.0 else " (the machine was otherwise quiet; the benchmark's own"
+               " load generators share its 2 cores with the bot)."),
             f"- Sizes: {'`--quick` (smaller than the targets ask; not for the record)' if self.quick else 'as in issue 7'}.",
             *[f"- {note}" for note in self.notes], "",
             "## Targets", "",
