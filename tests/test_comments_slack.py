@@ -94,7 +94,9 @@ def test_forward_comment_opens_an_empty_form_and_explains_what_to_fix(koho):
 
 def test_an_english_speaker_gets_the_form_and_its_errors_in_english(koho):
     koho.fake.users["U0KENSETSU1"] = {"id": "U0KENSETSU1", "name": "k1", "locale": "en-US"}
-    form = modal(koho, "U0KENSETSU1", lambda: koho.slack.command("/forward-comment", "", user_id="U0KENSETSU1"))
+    modal(koho, "U0KENSETSU1", lambda: koho.slack.command("/forward-comment", "", user_id="U0KENSETSU1"))
+    koho.fake.wait_for("views.update")  # it opens in the organisation's language, then in theirs once learnt
+    form = koho.fake.last_view("U0KENSETSU1")
     assert form["title"]["text"] == "Forward a comment"
     answer = koho.slack.view_submission("U0KENSETSU1", form, {
         CommentBlock.TEXT: {CommentAction.TEXT: " "}, CommentBlock.SOURCE: {CommentAction.SOURCE: "email"}})
@@ -319,3 +321,12 @@ def test_masking_placeholders_are_shown_in_each_readers_language(koho):
     shown = json.dumps(form, ensure_ascii=False)
     assert "[phone number]" in shown and "[email address]" in shown
     assert "電話番号" not in shown and "090-1234-5678" not in shown
+
+
+def test_the_forward_modal_opens_before_slack_is_asked_anything_else(koho):
+    koho.fake.users["U0STAFF2"] = {"id": "U0STAFF2", "locale": "en-US"}
+    koho.slack.command("/forward-comment", "電話で: 道路に穴", user_id="U0STAFF2")
+    (update,) = koho.fake.wait_for("views.update")
+    methods = [c.method for c in koho.fake.calls if c.method != "auth.test"]
+    assert methods.index("views.open") < methods.index("users.info")
+    assert update.args["view"]["callback_id"] == koho.fake.calls_to("views.open")[0].args["view"]["callback_id"]

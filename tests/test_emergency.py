@@ -136,7 +136,9 @@ def test_a_colleague_declaring_while_the_modal_is_open_is_shown_before_a_duplica
 
 def test_english_speaking_officers_get_the_modal_and_their_page_in_english(koho):
     koho.fake.users["U0ONCALL2"] = {"id": "U0ONCALL2", "locale": "en-US"}
-    view = open_declare_modal(koho, "U0ONCALL2")
+    open_declare_modal(koho, "U0ONCALL2")
+    koho.fake.wait_for("views.update")  # it opens in the organisation's language, then in theirs once learnt
+    view = koho.fake.last_view("U0ONCALL2")
     assert view["title"]["text"] == "Declare an emergency"
     by_id = {b.get("block_id"): b for b in view["blocks"]}
     assert by_id["emergency_mode"]["element"]["options"][0]["text"]["text"] == "Drill — routine posts continue"
@@ -582,3 +584,15 @@ def test_an_emergency_post_that_slipped_past_the_declaration_is_fast_tracked_by_
     koho.services.notify()
     request_for(koho, EMERGENCY_CHANNEL, proposal_id)
     assert "proposal.fast_tracked" in audit_actions(koho, "proposal", proposal_id)
+
+
+def test_at_3am_the_declare_modal_opens_before_slack_is_asked_anything_else(koho):
+    """A first-time on-call officer: the trigger_id (3 s, once) is used before the language look-up."""
+    koho.fake.users["U0ONCALL2"] = {"id": "U0ONCALL2", "locale": "en-US"}
+    koho.slack.command("/emergency", "", user_id="U0ONCALL2")
+    (update,) = koho.fake.wait_for("views.update")
+    methods = [c.method for c in koho.fake.calls if c.method != "auth.test"]
+    assert methods.index("views.open") < methods.index("users.info")
+    (opened,) = koho.fake.calls_to("views.open")
+    assert opened.args["view"]["callback_id"] == update.args["view"]["callback_id"]  # the same modal, in English
+    assert opened.args["view"]["title"]["text"] != update.args["view"]["title"]["text"]

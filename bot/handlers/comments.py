@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError
 from bot.app import Services
 from bot.handlers.comment_ids import CommentAction, CommentBlock, CommentCallback, CommentShortcut
 from bot.handlers.ids import Command
+from bot.handlers.modals import open_modal
 from bot.i18n import Translator
 from bot.text.categories import Category
 from bot.text.mrkdwn import slack_to_plain
@@ -121,25 +122,22 @@ class CommentHandlers:
         ack()
         user_id = shortcut["user"]["id"]
         channel, ts = shortcut["channel"]["id"], shortcut["message_ts"]
-        tr = self.tr(user_id)
         slack_ref = f"{channel}:{ts}"
         existing = self.comments.find_forwarded(slack_ref)
         if existing is not None:
-            client.views_open(trigger_id=shortcut["trigger_id"],
-                              view=views.already_forwarded_modal(tr, self.org, existing))
+            open_modal(self.services, client, shortcut["trigger_id"], user_id,
+                       lambda tr: views.already_forwarded_modal(tr, self.org, existing))
             return
         text = slack_to_plain(shortcut.get("message", {}).get("text") or "")
         metadata = {"origin": "shortcut", "ref": slack_ref, "ts": ts}
-        client.views_open(trigger_id=shortcut["trigger_id"],
-                          view=views.forward_modal(tr, self.org, text=text, metadata=metadata))
+        open_modal(self.services, client, shortcut["trigger_id"], user_id,
+                   lambda tr: views.forward_modal(tr, self.org, text=text, metadata=metadata))
 
     def open_forward_empty(self, ack: Ack, command: dict[str, Any], client: WebClient) -> None:
         ack()
-        tr = self.tr(command["user_id"])
-        metadata = {"origin": "command"}
-        client.views_open(trigger_id=command["trigger_id"],
-                          view=views.forward_modal(tr, self.org, text=slack_to_plain(command.get("text") or ""),
-                                                   metadata=metadata))
+        text, metadata = slack_to_plain(command.get("text") or ""), {"origin": "command"}
+        open_modal(self.services, client, command["trigger_id"], command["user_id"],
+                   lambda tr: views.forward_modal(tr, self.org, text=text, metadata=metadata))
 
     def forward_submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         """Validate, store (before the ack, so a failure shows in the modal and nothing typed is lost), answer."""

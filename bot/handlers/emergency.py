@@ -20,6 +20,7 @@ from bot.handlers.emergency_ids import (
     EmergencyCallback,
 )
 from bot.handlers.ids import Command
+from bot.handlers.modals import open_modal
 from bot.i18n import Translator
 from bot.organization import PR_OFFICE_ID
 from bot.text.mrkdwn import mention
@@ -141,13 +142,13 @@ def register(app: App, services: Services) -> None:
                 say(respond, explain(services.translator_for(user_id), "emergency.refused.not_on_call"))
                 return
             active = emergencies.active()
-            tr = services.translator_for(user_id)
             if active:  # offer its status first: a second declaration of one earthquake splits the team
+                tr = services.translator_for(user_id)
                 with services.db.read() as session:
                     message = offer_message(context(session, user_id, tr), active)
                 say(respond, message["text"], message["blocks"])
                 return
-            client.views_open(trigger_id=command["trigger_id"], view=declare_modal(tr, org, known=[]))
+            open_modal(services, client, command["trigger_id"], user_id, lambda tr: declare_modal(tr, org, known=[]))
         else:
             say(respond, services.translator_for(user_id).t("emergency.command.usage"))
 
@@ -160,8 +161,7 @@ def register(app: App, services: Services) -> None:
             say(respond, explain(services.translator_for(user_id), "emergency.refused.not_on_call"))
             return
         known = [e.id for e in emergencies.active()]
-        client.views_open(trigger_id=body["trigger_id"],
-                          view=declare_modal(services.translator_for(user_id), org, known=known))
+        open_modal(services, client, body["trigger_id"], user_id, lambda tr: declare_modal(tr, org, known=known))
 
     @app.view(EmergencyCallback.DECLARE)
     def submit_declaration(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -272,9 +272,9 @@ def register(app: App, services: Services) -> None:
         prefill = FormPrefill(text=text, kind=Kind.EMERGENCY, department_id=default_department(org, user_id, Kind.EMERGENCY),
                               accounts=main_accounts)
         # The normal proposal submission takes it from here (fast track while a real emergency is active).
-        client.views_open(trigger_id=body["trigger_id"], view=proposal_form(
-            services.translator_for(user_id), org, prefill, metadata={"mode": "new", "emergency": emergency_id},
-            accounts=postable_accounts(services.db, org)))
+        accounts = postable_accounts(services.db, org)
+        open_modal(services, client, body["trigger_id"], user_id, lambda tr: proposal_form(
+            tr, org, prefill, metadata={"mode": "new", "emergency": emergency_id}, accounts=accounts))
 
     app.action(EmergencyAction.DRAFT)(draft)
     app.action(EmergencyAction.DRAFT_BUTTON)(draft)
@@ -300,7 +300,8 @@ def register(app: App, services: Services) -> None:
             tell(respond, user_id, emergencies.ended_outcome(chosen))
             return
         open_steps = {e.id: sum(1 for s in e.steps if s.status != "done") for e in active}
-        client.views_open(trigger_id=trigger_id, view=end_modal(tr, active, chosen=chosen, open_steps=open_steps))
+        open_modal(services, client, trigger_id, user_id,
+                   lambda tr: end_modal(tr, active, chosen=chosen, open_steps=open_steps))
 
     @app.action(EmergencyAction.END)
     def end_button(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,

@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 
 from bot import blocks
 from bot.app import Services
+from bot.handlers import modals
 from bot.handlers.errors import _tell as tell_where_they_are
 from bot.handlers.ids import Command
 from bot.handlers.proposal_ids import FormBlock, ProposalAction, ProposalCallback
@@ -39,14 +40,7 @@ def register(app: App, services: Services) -> None:
     org = services.org
 
     def open_modal(client: WebClient, trigger_id: str, user_id: str, build: Callable[[Translator], dict[str, Any]]) -> None:
-        """Open at once in the language already known (the trigger_id lives 3 s: no Slack call before it);
-        then learn the person's language, and if it differs, show the same modal in theirs."""
-        known = services.cached_translator_for(user_id)
-        opened = client.views_open(trigger_id=trigger_id, view=build(known))
-        tr = services.translator_for(user_id)
-        if tr.locale != known.locale:
-            view = opened.get("view") or {}
-            client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=build(tr))
+        modals.open_modal(services, client, trigger_id, user_id, build)
 
     def open_form(client: WebClient, trigger_id: str, user_id: str, prefill: FormPrefill, metadata: dict[str, Any],
                   **extra: Any) -> None:
