@@ -10,6 +10,7 @@ from bot.handlers.comment_ids import CommentAction, CommentBlock, CommentShortcu
 from bot.models import AuditEvent
 from bot.workflows.comments.models import Comment
 from tests.comments_support import button, message_showing, message_with, receive, texts, updated
+from tests.modal_support import opened_then_redrawn
 
 
 def stored(koho, comment_id):
@@ -324,9 +325,6 @@ def test_masking_placeholders_are_shown_in_each_readers_language(koho):
 
 
 def test_the_forward_modal_opens_before_slack_is_asked_anything_else(koho):
-    koho.fake.users["U0STAFF2"] = {"id": "U0STAFF2", "locale": "en-US"}
-    koho.slack.command("/forward-comment", "電話で: 道路に穴", user_id="U0STAFF2")
-    (update,) = koho.fake.wait_for("views.update")
-    methods = [c.method for c in koho.fake.calls if c.method != "auth.test"]
-    assert methods.index("views.open") < methods.index("users.info")
-    assert update.args["view"]["callback_id"] == koho.fake.calls_to("views.open")[0].args["view"]["callback_id"]
+    _, redrawn = opened_then_redrawn(koho, "U0STAFF2", "en-US",
+                                     lambda: koho.slack.command("/forward-comment", "電話で: 道路に穴", user_id="U0STAFF2"))
+    assert redrawn["title"]["text"] == "Forward a comment"

@@ -33,6 +33,7 @@ from tests.emergency_support import (
     wait_for_modal,
     wait_updated,
 )
+from tests.modal_support import opened_then_redrawn
 
 # -- declaring -----------------------------------------------------------------------------------------
 
@@ -588,11 +589,6 @@ def test_an_emergency_post_that_slipped_past_the_declaration_is_fast_tracked_by_
 
 def test_at_3am_the_declare_modal_opens_before_slack_is_asked_anything_else(koho):
     """A first-time on-call officer: the trigger_id (3 s, once) is used before the language look-up."""
-    koho.fake.users["U0ONCALL2"] = {"id": "U0ONCALL2", "locale": "en-US"}
-    koho.slack.command("/emergency", "", user_id="U0ONCALL2")
-    (update,) = koho.fake.wait_for("views.update")
-    methods = [c.method for c in koho.fake.calls if c.method != "auth.test"]
-    assert methods.index("views.open") < methods.index("users.info")
-    (opened,) = koho.fake.calls_to("views.open")
-    assert opened.args["view"]["callback_id"] == update.args["view"]["callback_id"]  # the same modal, in English
-    assert opened.args["view"]["title"]["text"] != update.args["view"]["title"]["text"]
+    opened, redrawn = opened_then_redrawn(koho, "U0ONCALL2", "en-US",
+                                          lambda: koho.slack.command("/emergency", "", user_id="U0ONCALL2"))
+    assert (opened["title"]["text"], redrawn["title"]["text"]) == ("緊急事態の宣言", "Declare an emergency")

@@ -20,6 +20,7 @@ from tests.emergency_support import (
 from tests.emergency_support import click as click_emergency
 from tests.emergency_support import header as emergency_header
 from tests.harness.db_hold import Hold
+from tests.modal_support import opened_then_redrawn
 from tests.test_proposals import (
     ALL_CHECKED,
     audit_actions,
@@ -395,14 +396,10 @@ def test_a_post_drafted_from_an_emergency_template_is_linked_to_that_emergency(k
 
 
 def test_the_modal_opens_before_anything_else_is_asked_of_slack_then_speaks_their_language(koho):
-    koho.fake.users["U0STAFF2"] = {"id": "U0STAFF2", "locale": "en-US"}  # first time: no language known yet
-    koho.slack.command("/propose-post", "粗大ごみ", user_id="U0STAFF2")
-    (update,) = koho.fake.wait_for("views.update")
-    methods = [c.method for c in koho.fake.calls if c.method not in ("auth.test",)]
-    assert methods.index("views.open") < methods.index("users.info")  # the trigger_id is used first
-    (opened,) = koho.fake.calls_to("views.open")
-    assert opened.args["view"]["title"]["text"] == "投稿の起案"  # the organisation's language, at once
-    assert update.args["view"]["title"]["text"] == "Propose a post"  # then theirs, once learnt
+    opened, redrawn = opened_then_redrawn(  # first time: no language known yet
+        koho, "U0STAFF2", "en-US", lambda: koho.slack.command("/propose-post", "粗大ごみ", user_id="U0STAFF2"))
+    assert opened["title"]["text"] == "投稿の起案"  # the organisation's language, at once
+    assert redrawn["title"]["text"] == "Propose a post"  # then theirs, once learnt
     assert koho.fake.last_view("U0STAFF2")["title"]["text"] == "Propose a post"
 
     koho.slack.command("/propose-post", "", user_id="U0STAFF2")  # known now: English at once, no update
