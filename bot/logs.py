@@ -52,3 +52,7 @@ def configure(level: str = "INFO", secrets: Iterable[str] = (), stream=None) -> 
     # slack_sdk logs request bodies at DEBUG; they can hold citizens' text. Keep it quieter.
     logging.getLogger("slack_sdk").setLevel(max(logging.getLevelName(level), logging.INFO))
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    # Alembic narrates every start-up migration check at INFO (a screenful before the playground's address).
+    # Kept at DEBUG, where an operator asked for everything.
+    numeric = logging.getLevelName(level)
+    logging.getLogger("alembic").setLevel(numeric if numeric <= logging.DEBUG else logging.WARNING)
