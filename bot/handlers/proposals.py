@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,9 +12,9 @@ from slack_sdk import WebClient
 
 from bot import blocks
 from bot.app import Services
-from bot.handlers import modals
 from bot.handlers.errors import _tell as tell_where_they_are
 from bot.handlers.ids import Command
+from bot.handlers.modals import open_modal
 from bot.handlers.proposal_ids import FormBlock, ProposalAction, ProposalCallback
 from bot.i18n import Translator
 from bot.text.mrkdwn import mention, slack_to_plain
@@ -39,13 +38,10 @@ def register(app: App, services: Services) -> None:
     proposals = ProposalService(services.db, services.org, services.clock)
     org = services.org
 
-    def open_modal(client: WebClient, trigger_id: str, user_id: str, build: Callable[[Translator], dict[str, Any]]) -> None:
-        modals.open_modal(services, client, trigger_id, user_id, build)
-
     def open_form(client: WebClient, trigger_id: str, user_id: str, prefill: FormPrefill, metadata: dict[str, Any],
                   **extra: Any) -> None:
         accounts = postable_accounts(services.db, org)
-        open_modal(client, trigger_id, user_id,
+        open_modal(services, client, trigger_id, user_id,
                    lambda tr: proposal_form(tr, org, prefill, metadata=metadata, accounts=accounts, **extra))
 
     # -- proposing ------------------------------------------------------------------------------
@@ -122,7 +118,7 @@ def register(app: App, services: Services) -> None:
                     problem = proposals.decide(user_id, step_id, decision, reason="(refused before asking)")
                 tell_outcome(services, respond, user_id, problem, step_id)
                 return
-            open_modal(client, body["trigger_id"], user_id, lambda tr: blocks.reason_modal(
+            open_modal(services, client, body["trigger_id"], user_id, lambda tr: blocks.reason_modal(
                 title=tr.plain(f"proposal.reason_modal.title_{decision}"), callback_id=ProposalCallback.REASON,
                 submit=tr.plain("proposal.reason_modal.submit"), close=tr.plain("proposal.form.cancel"),
                 label=tr.plain("proposal.reason_modal.label"), block_id=FormBlock.REASON,
@@ -200,7 +196,7 @@ def register(app: App, services: Services) -> None:
                     replace_original=False)
             return
         url_input = {"type": "url_text_input", "action_id": FormBlock.URL}
-        open_modal(client, body["trigger_id"], user_id, lambda tr: blocks.modal(
+        open_modal(services, client, body["trigger_id"], user_id, lambda tr: blocks.modal(
             title=tr.plain("proposal.publication.modal_title"), callback_id=ProposalCallback.PUBLISHED,
             submit=tr.plain("proposal.publication.submit"), close=tr.plain("proposal.form.cancel"),
             private_metadata=json.dumps({"publication_id": publication_id}),
