@@ -156,8 +156,10 @@ class CommentWebhook:
         except (UnicodeDecodeError, ValueError):
             return _json(start_response, "400 Bad Request", {"error": "body is not UTF-8 JSON"})
         try:
-            clean, problems = parse_comment(payload, self.services.org,
-                                            account_ids(self.services.db, self.services.org))
+            # Most comments name no account: read the register only for those that do.
+            names_account = isinstance(payload, dict) and payload.get("account") is not None
+            known = account_ids(self.services.db, self.services.org) if names_account else None
+            clean, problems = parse_comment(payload, self.services.org, known)
             if problems:
                 return _json(start_response, "400 Bad Request", {"error": "invalid fields", "fields": problems})
             received = self.comments.receive(NewComment(
