@@ -80,7 +80,7 @@ def register(app: App, services: Services) -> None:
                 text = services.org_translator().t(error.key, **error.values)
             if response is not None:
                 response.status, response.body = 200, ""
-            _tell(client, respond, body, user_id, text)
+            tell_where_they_are(client, respond, body, user_id, text)
             return None
         log.error(
             "unhandled error ref=%s type=%s user=%s: %s",
@@ -107,11 +107,11 @@ def register(app: App, services: Services) -> None:
                 return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": text}),
                                     headers={"content-type": "application/json"})
             response.status, response.body = 200, ""
-        _tell(client, respond, body, user_id, text)
+        tell_where_they_are(client, respond, body, user_id, text)
         return None
 
 
-def _tell(client: WebClient, respond: Any, body: dict[str, Any], user_id: str | None, text: str) -> None:
+def tell_where_they_are(client: WebClient, respond: Any, body: dict[str, Any], user_id: str | None, text: str) -> None:
     """After the ack: reply where the person is, as quietly as possible."""
     try:
         if respond is not None and (body.get("response_url") or body.get("response_urls")):

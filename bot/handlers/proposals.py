@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 
 from bot import blocks
 from bot.app import Services
-from bot.handlers.errors import _tell as tell_where_they_are
+from bot.handlers.errors import tell_where_they_are
 from bot.handlers.ids import Command
 from bot.handlers.modals import open_modal
 from bot.handlers.proposal_ids import FormBlock, ProposalAction, ProposalCallback
