@@ -153,7 +153,7 @@ class Dispatcher:
         with self.db.transaction() as session:
             heads = select(func.min(OutboxItem.id)).where(OutboxItem.status == "pending").group_by(OutboxItem.channel)
             due = session.execute(
-                select(OutboxItem.id, OutboxItem.channel, OutboxItem.action)
+                select(OutboxItem.id, OutboxItem.channel, OutboxItem.action, OutboxItem.ref)
                 .where(
                     OutboxItem.id.in_(heads),
                     OutboxItem.next_attempt_at <= now,
@@ -163,11 +163,14 @@ class Dispatcher:
                 .limit(self.batch)
             ).all()
             claimed = []
-            for item_id, channel, action in due:
+            for item_id, channel, action, ref in due:
                 if self._still_unsure(item_id):
                     continue
-                if action in (POST, DM, UPLOAD) and not self._pacer.take(channel):
-                    continue  # this channel had its share for now; it comes round next time
+                # Paced by where the message lands: a DM queued behind a department channel's posts
+                # (to link to them) is the recipient's conversation, not a share of that channel's.
+                destination = ref.get("to", channel) if action == DM else channel
+                if action in (POST, DM, UPLOAD) and not self._pacer.take(destination):
+                    continue  # this conversation had its share for now; it comes round next time
                 # Conditional: of several dispatchers, exactly one gets each item.
                 result = session.execute(
                     update(OutboxItem)

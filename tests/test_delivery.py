@@ -193,6 +193,20 @@ def test_pacing_keeps_a_channel_near_one_message_per_second(dispatcher, database
     assert len(posted_texts(fake_slack, "C0PR")) <= 4  # the burst, perhaps one refilled token
 
 
+def test_a_dm_waiting_behind_a_channel_is_paced_as_the_recipients_conversation(dispatcher, database, clock,
+                                                                             fake_slack):
+    # The DM links to the channel's posts, so it goes after them; but it lands in the person's own
+    # conversation, so the channel's spent budget must not hold it back.
+    dispatcher._pacer.burst = 3
+    dispatcher._pacer._buckets.clear()
+    enqueue_notes(database, clock, "C0PR", range(3))
+    with database.transaction() as session:
+        outbox.direct_message(session, user_id="U0STAFF1", view="test_note", ref={"n": "dm"}, now=clock.now(),
+                              after="C0PR")
+    dispatcher.drain()
+    assert len(posted_texts(fake_slack, "C0PR")) == 3
+    assert [c.args["text"] for c in fake_slack.calls_to("chat.postMessage", channel="U0STAFF1") if c.ok] == ["note dm"]
+    assert statuses(database) == {"delivered": 4}
 def wait_until(condition, timeout=10.0):
     import time
 
