@@ -1,7 +1,8 @@
 """The dispatcher: delivers the outbox to Slack, in order per channel, until Slack has it.
 
-- Normal case: a workflow commits, the handler calls `kick()`, a delivery thread wakes and
-  delivers at once.
+- Normal case: a workflow commits, the handler calls `kick()`, the dispatcher thread wakes and
+  hands what is due to its workers at once. It is pipelined, not in rounds: whenever a worker is
+  free it claims again, so a slow call holds up only its own channel.
 - Slack says 429: the channel waits `Retry-After` seconds; nothing is dropped.
 - 5xx, timeouts, connection errors: retried with exponential backoff for at least an hour, then marked failed.
 - Errors that retrying cannot fix (channel_not_found, not_in_channel, invalid_blocks): failed at once.
@@ -82,6 +83,15 @@ class ChannelPacer:
             self._buckets[channel] = (tokens - 1, now)
             return True
 
+    def next_token_in(self) -> float:
+        """Seconds until the emptiest channel has a token again (how long a refused item waits)."""
+        now = time.monotonic()
+        with self._lock:
+            short = [1 - min(float(self.burst), tokens + (now - last) * self.per_second)
+                     for tokens, last in self._buckets.values()]
+        waits = [deficit / self.per_second for deficit in short if deficit > 0]
+        return max(0.01, min(waits)) if waits else float("inf")
+
 
 class Dispatcher:
     def __init__(self, db: Database, client: WebClient, clock: Clock, org: Organization, locales: LocaleResolver,
@@ -100,7 +110,10 @@ class Dispatcher:
         # not looked for) until this wall-clock moment, or the lookup could miss a post about to land.
         self._unsure: dict[int, float] = {}
         self._unsure_lock = threading.Lock()
+        self.workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver")
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -112,15 +125,22 @@ class Dispatcher:
         self._wake.set()
 
     def start(self, poll_seconds: float = 1.0) -> None:
+        """Deliver in the background, pipelined: whenever a worker is free, claim what is due.
+
+        Not in rounds: one slow call (a DM to a person whose conversation must first be opened, a
+        chart upload) must not hold back the next channel's head item, such as an emergency's
+        checklist, until the whole round is through.
+        """
         def loop() -> None:
             while not self._stopping.is_set():
+                self._wake.clear()  # before claiming: a kick that comes while we claim is not lost
                 try:
-                    if self.run_once():
-                        continue  # there may be more right behind
+                    started = self._fill()
                 except Exception:
-                    log.exception("delivery round failed; retrying shortly")
-                self._wake.wait(poll_seconds)
-                self._wake.clear()
+                    log.exception("claiming deliveries failed; retrying shortly")
+                    started = 0
+                if not started:
+                    self._wake.wait(min(poll_seconds, self._pacer.next_token_in()))
 
         self._thread = threading.Thread(target=loop, name="dispatcher", daemon=True)
         self._thread.start()
@@ -132,8 +152,26 @@ class Dispatcher:
             self._thread.join(timeout=10)
         self._pool.shutdown(wait=True)
 
+    def _fill(self) -> int:
+        """Hand due items to the free workers; each finished one wakes the loop for the next."""
+        with self._in_flight_lock:
+            free = self.workers - self._in_flight
+        if free <= 0:
+            return 0
+        claimed = self._claim(limit=free)
+        for item_id in claimed:
+            with self._in_flight_lock:
+                self._in_flight += 1
+            self._pool.submit(self._deliver, item_id).add_done_callback(self._delivered)
+        return len(claimed)
+
+    def _delivered(self, _future: Any) -> None:
+        with self._in_flight_lock:
+            self._in_flight -= 1
+        self._wake.set()
+
     def run_once(self) -> int:
-        """Claim what is due (the head of each channel's queue) and deliver it. Returns how many."""
+        """Claim what is due (the head of each channel's queue) and deliver it, waiting. Returns how many."""
         claimed = self._claim()
         if not claimed:
             return 0
@@ -148,7 +186,7 @@ class Dispatcher:
 
     # -- claiming ------------------------------------------------------------------------------
 
-    def _claim(self) -> list[int]:
+    def _claim(self, limit: int | None = None) -> list[int]:
         now = self.clock.now()
         with self.db.transaction() as session:
             heads = select(func.min(OutboxItem.id)).where(OutboxItem.status == "pending").group_by(OutboxItem.channel)
@@ -162,8 +200,10 @@ class Dispatcher:
                 .order_by(OutboxItem.id)
                 .limit(self.batch)
             ).all()
-            claimed = []
+            claimed: list[int] = []
             for item_id, channel, action, ref in due:
+                if limit is not None and len(claimed) >= limit:
+                    break
                 if self._still_unsure(item_id):
                     continue
                 # Paced by where the message lands: a DM queued behind a department channel's posts

@@ -286,3 +286,21 @@ def test_a_delivery_that_failed_for_good_is_shown_to_the_pr_office(dispatcher, d
     enqueue_notes(database, clock, "C0KANKYO", [2])
     dispatcher.drain()
     assert statuses(database) == {"delivered": 1, "failed": 3}  # note 1 told; note 2 and its notice failed, no more
+
+
+def test_a_slow_call_holds_up_only_its_own_channel_not_the_next_messages(dispatcher, database, clock, fake_slack):
+    # Delivering in rounds, the emergency channel's next message waited for the whole round, here a
+    # chat.update that takes two seconds. Pipelined, a free worker takes it at once.
+    enqueue_notes(database, clock, "C0PR", ["slow"])
+    dispatcher.drain()
+    with database.transaction() as session:
+        outbox.update(session, channel="C0PR", view="test_note", ref={"n": "slow, edited"}, now=clock.now(),
+                      message_key="note:C0PR:slow")
+    fake_slack.hang("chat.update", seconds=2)
+    dispatcher.start(poll_seconds=0.05)
+    fake_slack.wait_for_arrival("chat.update", timeout=5)  # the slow one is under way
+    enqueue_notes(database, clock, "C0EMERG", ["checklist"])
+    dispatcher.kick()
+    fake_slack.wait_for("chat.postMessage", predicate=lambda c: c.ok, channel="C0EMERG", timeout=1.5)
+    assert not [c for c in fake_slack.calls_to("chat.update") if c.ok], "the slow call was still under way"
+    wait_until(lambda: statuses(database) == {"delivered": 3})
