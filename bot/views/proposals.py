@@ -25,7 +25,12 @@ from bot.workflows.proposals.rules import (
     composed_text,
     on_the_clock,
 )
-from bot.workflows.proposals.service import MOVED_TO_FAST_TRACK, step_approvers_of, step_message_key
+from bot.workflows.proposals.service import (
+    MOVED_TO_FAST_TRACK,
+    step_approvers_of,
+    step_message_key,
+    steps_awaiting,
+)
 
 TITLE_LENGTH = 40
 
@@ -352,14 +357,7 @@ def home_sections(ctx: RenderContext, user_id: str) -> list[dict[str, Any]]:
                        block_id="home:new"),
         blocks.section(tr.t("proposal.home.awaiting")),
     ]
-    # Who may decide a step depends on its proposer and the version's other steps: load those with all the
-    # pending steps in two more queries (loading them step by step made each App Home refresh cost queries
-    # per pending step in the whole city).
-    pending = ctx.session.scalars(
-        select(ApprovalStep).where(ApprovalStep.status == StepStatus.PENDING).order_by(ApprovalStep.id.desc())
-        .options(selectinload(ApprovalStep.proposal).selectinload(Proposal.steps))
-    ).all()
-    awaiting = [s for s in pending if user_id in step_approvers_of(s, org)][:15]
+    awaiting = steps_awaiting(ctx.session, org, user_id, limit=15)
     if not awaiting:
         out.append(blocks.context(tr.t("proposal.home.awaiting_empty")))
     for step in awaiting:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from bot.clock import Clock
 from bot.db import Database
@@ -81,6 +81,48 @@ def step_approvers_of(step: ApprovalStep, org: Organization) -> tuple[str, ...]:
     """Who may decide this step now (see `rules.eligible_approvers`)."""
     return eligible_approvers(step.stage, step.department_id, step.proposal.proposer, org,
                               decided_earlier=decided_earlier(step))
+
+
+def steps_awaiting(session: Session, org: Organization, user_id: str, limit: int) -> list[ApprovalStep]:
+    """The pending steps `user_id` may decide now, newest first, at most `limit` (App Home).
+
+    Every proposal and decision refreshes several people's App Home, so this must not load every
+    pending step of the city: it reads plain columns of the steps this person could be an approver of
+    (all of them only for the PR office, who stand in anywhere), then who decided their versions'
+    other steps, and loads only the steps it returns.
+    """
+    own = [d.id for d in (*org.departments, org.pr_office) if user_id in d.approvers]
+    candidates = (
+        select(ApprovalStep.id, ApprovalStep.stage, ApprovalStep.department_id, ApprovalStep.proposal_id,
+               ApprovalStep.version_number, Proposal.proposer)
+        .join(Proposal, Proposal.id == ApprovalStep.proposal_id)
+        .where(ApprovalStep.status == StepStatus.PENDING)
+        .order_by(ApprovalStep.id.desc())
+    )
+    if not org.is_pr_approver(user_id):  # a stand-in could be anyone's step; otherwise only one's own
+        mine = [and_(ApprovalStep.department_id.in_(own), ApprovalStep.stage != Stage.FAST_TRACK)]
+        if org.is_on_call(user_id):
+            mine.append(ApprovalStep.stage == Stage.FAST_TRACK)
+        candidates = candidates.where(or_(*mine))
+    rows = session.execute(candidates).all()
+    if not rows:
+        return []
+    decided: dict[tuple[int, int], list[tuple[int, str]]] = {}
+    for proposal_id, version, step_id, by in session.execute(
+        select(ApprovalStep.proposal_id, ApprovalStep.version_number, ApprovalStep.id, ApprovalStep.decided_by)
+        .where(ApprovalStep.proposal_id.in_({r.proposal_id for r in rows}), ApprovalStep.decided_by.is_not(None))
+    ):
+        decided.setdefault((proposal_id, version), []).append((step_id, by))
+    chosen = [
+        r.id for r in rows
+        if user_id in eligible_approvers(r.stage, r.department_id, r.proposer, org, decided_earlier=tuple(
+            by for step_id, by in decided.get((r.proposal_id, r.version_number), ()) if step_id != r.id))
+    ][:limit]
+    steps = {s.id: s for s in session.scalars(
+        select(ApprovalStep).where(ApprovalStep.id.in_(chosen))
+        .options(selectinload(ApprovalStep.proposal).selectinload(Proposal.versions))
+    )}
+    return [steps[i] for i in chosen]
 
 
 def step_refusal(actor: str, step: ApprovalStep, org: Organization) -> str | None:
