@@ -245,7 +245,7 @@ def test_every_button_clicked_by_someone_who_may_not_changes_nothing_and_says_wh
             for call in new_views:  # a modal opened: submit it as the outsider would
                 if not call.ok:
                     continue
-                view = koho.fake.views.get(call.response["view"]["id"])
+                view = koho.fake.view(call.response["view"]["id"])
                 answer = koho.slack.view_submission(user, view, fill(view), strict=False)
                 assert answer.status == 200, (who, element["action_id"], "submit", answer.body)
         assert state(koho.db) == before, who  # (each click was answered, so its work is done)

@@ -316,6 +316,9 @@ def test_views_open_update_push_publish(fake: FakeSlack, client: WebClient) -> N
     updated = client.views_update(view_id=view["id"], hash=view["hash"], view=changed)["view"]
     assert updated["id"] == view["id"] and updated["hash"] != view["hash"]
     assert fake.views[view["id"]]["title"]["text"] == "確認"
+    assert fake.view(view["id"]) == fake.views[view["id"]] and fake.view("V0UNKNOWN") is None
+    fake.view(view["id"])["title"]["text"] = "changed by a test"  # a copy: the fake's own view is untouched
+    assert fake.view(view["id"])["title"]["text"] == "確認"
     with pytest.raises(SlackApiError) as excinfo:
         client.views_update(view_id=view["id"], hash=view["hash"], view=changed)
     assert slack_error(excinfo) == "hash_conflict"

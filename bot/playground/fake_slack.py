@@ -668,6 +668,12 @@ class FakeSlack:
         with self._lock:
             return copy.deepcopy(self._views)
 
+    def view(self, view_id: str | None) -> dict | None:
+        """One view by id, current version (None if unknown): without copying every other view."""
+        with self._lock:
+            found = self._views.get(view_id) if view_id else None
+            return copy.deepcopy(found) if found is not None else None
+
     @property
     def home_views(self) -> dict[str, dict]:
         """Published Home tab by user id."""

@@ -346,7 +346,7 @@ class SlackRequests:
     def _view(self, view: dict | str) -> dict:
         """The view as Slack would send it: the fake's current version when it knows the id."""
         view_id = view if isinstance(view, str) else view.get("id")
-        current = self.fake.views.get(view_id) if self.fake is not None else None
+        current = self.fake.view(view_id) if self.fake is not None else None
         if current is not None:
             return current
         if isinstance(view, str):

@@ -261,7 +261,7 @@ class Workspace:
         if action.get("selected_user") is not None:
             choice["selected_user"] = str(action["selected_user"])
         if where in ("view", "home"):
-            view = self.fake.views.get(str(action.get("view_id")))
+            view = self.fake.view(str(action.get("view_id")))
             if view is None or not self._sees_view(user_id, view):
                 raise PlaygroundError("unknown_view")
             values = self._values(view, action.get("values") or {})
@@ -289,7 +289,7 @@ class Workspace:
     def submit(self, user_id: str, view_id: str, values: dict[str, Any]) -> dict[str, str]:
         """Submit the modal; returns the field errors the bot answered ({} when it accepted)."""
         self.person(user_id)
-        view = self.fake.views.get(view_id)
+        view = self.fake.view(view_id)
         if view is None or view["type"] != "modal" or not self._sees_view(user_id, view):
             raise PlaygroundError("unknown_view")
         response = self.slack.view_submission(user_id, view_id, self._values(view, values), strict=False)
@@ -312,7 +312,7 @@ class Workspace:
 
     def close(self, user_id: str, view_id: str) -> None:
         self.person(user_id)
-        view = self.fake.views.get(view_id)
+        view = self.fake.view(view_id)
         if view is None or not self._sees_view(user_id, view):
             raise PlaygroundError("unknown_view")
         if view.get("notify_on_close"):
