@@ -188,7 +188,9 @@ class Dispatcher:
 
     def _claim(self, limit: int | None = None) -> list[int]:
         now = self.clock.now()
-        with self.db.transaction() as session:
+        # Looking is a read: on SQLite the one write turn is taken only when there is something to claim
+        # (the pipelined loop looks after every delivery, while webhooks wait to store comments).
+        with self.db.read() as session:
             heads = select(func.min(OutboxItem.id)).where(OutboxItem.status == "pending").group_by(OutboxItem.channel)
             due = session.execute(
                 select(OutboxItem.id, OutboxItem.channel, OutboxItem.action, OutboxItem.ref)
@@ -200,18 +202,24 @@ class Dispatcher:
                 .order_by(OutboxItem.id)
                 .limit(self.batch)
             ).all()
-            claimed: list[int] = []
-            for item_id, channel, action, ref in due:
-                if limit is not None and len(claimed) >= limit:
-                    break
-                if self._still_unsure(item_id):
-                    continue
-                # Paced by where the message lands: a DM queued behind a department channel's posts
-                # (to link to them) is the recipient's conversation, not a share of that channel's.
-                destination = ref.get("to", channel) if action == DM else channel
-                if action in (POST, DM, UPLOAD) and not self._pacer.take(destination):
-                    continue  # this conversation had its share for now; it comes round next time
-                # Conditional: of several dispatchers, exactly one gets each item.
+        wanted: list[int] = []
+        for item_id, channel, action, ref in due:
+            if limit is not None and len(wanted) >= limit:
+                break
+            if self._still_unsure(item_id):
+                continue
+            # Paced by where the message lands: a DM queued behind a department channel's posts
+            # (to link to them) is the recipient's conversation, not a share of that channel's.
+            destination = ref.get("to", channel) if action == DM else channel
+            if action in (POST, DM, UPLOAD) and not self._pacer.take(destination):
+                continue  # this conversation had its share for now; it comes round next time
+            wanted.append(item_id)
+        if not wanted:
+            return []
+        claimed: list[int] = []
+        with self.db.transaction() as session:
+            for item_id in wanted:
+                # Conditional: of several dispatchers, exactly one gets each item (what was read may be stale).
                 result = session.execute(
                     update(OutboxItem)
                     .where(
@@ -223,7 +231,7 @@ class Dispatcher:
                 )
                 if result.rowcount == 1:
                     claimed.append(item_id)
-            return claimed
+        return claimed
 
     def _still_unsure(self, item_id: int) -> bool:
         with self._unsure_lock:
