@@ -83,14 +83,13 @@ class ChannelPacer:
             self._buckets[channel] = (tokens - 1, now)
             return True
 
-    def next_token_in(self) -> float:
-        """Seconds until the emptiest channel has a token again (how long a refused item waits)."""
+    def next_token_in(self, channel: str) -> float:
+        """Seconds until `channel` has a token again (how long its refused item waits)."""
         now = time.monotonic()
         with self._lock:
-            short = [1 - min(float(self.burst), tokens + (now - last) * self.per_second)
-                     for tokens, last in self._buckets.values()]
-        waits = [deficit / self.per_second for deficit in short if deficit > 0]
-        return max(0.01, min(waits)) if waits else float("inf")
+            tokens, last = self._buckets.get(channel, (float(self.burst), now))
+        deficit = 1 - min(float(self.burst), tokens + (now - last) * self.per_second)
+        return max(0.01, deficit / self.per_second)
 
 
 class Dispatcher:
@@ -113,6 +112,7 @@ class Dispatcher:
         self.workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver")
         self._in_flight = 0
+        self._paced_for = float("inf")  # seconds until the soonest item refused by the pacer may go
         self._in_flight_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -140,7 +140,7 @@ class Dispatcher:
                     log.exception("claiming deliveries failed; retrying shortly")
                     started = 0
                 if not started:
-                    self._wake.wait(min(poll_seconds, self._pacer.next_token_in()))
+                    self._wake.wait(min(poll_seconds, self._paced_for))
 
         self._thread = threading.Thread(target=loop, name="dispatcher", daemon=True)
         self._thread.start()
@@ -203,6 +203,7 @@ class Dispatcher:
                 .limit(self.batch)
             ).all()
         wanted: list[int] = []
+        self._paced_for = float("inf")
         for item_id, channel, action, ref in due:
             if limit is not None and len(wanted) >= limit:
                 break
@@ -212,7 +213,9 @@ class Dispatcher:
             # (to link to them) is the recipient's conversation, not a share of that channel's.
             destination = ref.get("to", channel) if action == DM else channel
             if action in (POST, DM, UPLOAD) and not self._pacer.take(destination):
-                continue  # this conversation had its share for now; it comes round next time
+                # This conversation had its share for now: it comes round when its next token is due.
+                self._paced_for = min(self._paced_for, self._pacer.next_token_in(destination))
+                continue
             wanted.append(item_id)
         if not wanted:
             return []
