@@ -1,6 +1,7 @@
 """The outbox and its dispatcher: everything committed reaches Slack once, in order, whatever Slack does."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -304,3 +305,24 @@ def test_a_slow_call_holds_up_only_its_own_channel_not_the_next_messages(dispatc
     fake_slack.wait_for("chat.postMessage", predicate=lambda c: c.ok, channel="C0EMERG", timeout=1.5)
     assert not [c for c in fake_slack.calls_to("chat.update") if c.ok], "the slow call was still under way"
     wait_until(lambda: statuses(database) == {"delivered": 3})
+
+
+def test_an_item_still_being_delivered_is_not_claimed_again_when_its_lease_runs_out(dispatcher, database, clock,
+                                                                                  fake_slack, db_url):
+    # A slow call outlives the claim's lease (here the clock runs fast, as in tests/test_faults.py; in
+    # life Slack hangs): the same dispatcher must not hand the item to a second worker and post it twice.
+    settings = load_settings(test_environ(fake_slack, db_url))
+    dispatcher.client = make_web_client(settings, retries=False, timeout=0.5)
+    fake_slack.hang("chat.postMessage", seconds=0.8, count=2)
+    enqueue_notes(database, clock, "C0PR", ["slow"])
+    dispatcher.start(poll_seconds=0.05)
+
+    def delivered():
+        clock.advance(timedelta(seconds=30))
+        dispatcher.kick()
+        return statuses(database) == {"delivered": 1}
+
+    wait_until(delivered, timeout=20)
+    time.sleep(2)  # a second post, had there been one, lands after the hang
+    in_slack = [m for m in fake_slack.messages("C0PR") if m.get("text") == "note slow"]
+    assert len(in_slack) == 1, f"posted {len(in_slack)} times"
