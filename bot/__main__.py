@@ -179,7 +179,8 @@ def cmd_playground(args: argparse.Namespace) -> int:
     port = args.port
     bot_port = args.bot_port if args.bot_port is not None else (port + 1 if port else 0)
     try:
-        playground = Playground(config, args.db, port=port, bot_port=bot_port)
+        # The bot's port is the page's business only: if the default (port + 1) is taken, any will do.
+        playground = Playground(config, args.db, port=port, bot_port=bot_port, any_bot_port=args.bot_port is None)
     except OrganizationError as e:
         fail(f"the organisation file {e.path} has {len(e.problems)} problem(s):", e.problems)
     except OSError as e:

@@ -62,6 +62,34 @@ def test_without_any_slack_token_python_m_bot_starts_the_playground_and_says_so(
         assert process.wait(timeout=15) == 0
 
 
+def test_when_the_port_after_the_workspace_is_taken_the_bot_listens_elsewhere(tmp_path):
+    import socket
+
+    # The bot's default port is the workspace's + 1; on a busy machine that may be somebody's.
+    while True:
+        port, taken = free_port(), socket.socket()
+        try:
+            taken.bind(("127.0.0.1", port + 1))
+            break
+        except OSError:
+            taken.close()
+    taken.listen()
+    env = {**clean_environ(), "KOHO_CONFIG": str(TEST_ORG), "KOHO_PLAYGROUND_PORT": str(port),
+           "KOHO_PLAYGROUND_DB": str(tmp_path / "pg.db")}
+    process = subprocess.Popen([sys.executable, "-m", "bot"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+    try:
+        process.stdout.readline()
+        second = process.stdout.readline()
+        assert f"open http://127.0.0.1:{port}/" in second and f":{port + 1}" not in second, second
+        status, directory = request(f"http://127.0.0.1:{port}/ui/directory")
+        assert status == 200 and directory["people"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        taken.close()
+        assert process.wait(timeout=15) == 0
+
+
 def test_with_tokens_partly_configured_it_still_stops_with_what_is_missing(tmp_path):
     result = run_bot(env={"KOHO_CONFIG": str(TEST_ORG), "SLACK_BOT_TOKEN": "xoxb-1-2-abc"})
     assert_clean_refusal(result, "SLACK_SIGNING_SECRET is not set", "Signing Secret")

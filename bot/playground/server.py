@@ -164,7 +164,8 @@ class Playground:
     """The bot and the workspace, started and stopped together (the CLI and the browser tests use it)."""
 
     def __init__(self, config_path: str | Path, db_path: str | Path, *, port: int = 3000, bot_port: int = 0,
-                 log_level: str = "INFO", host: str = "127.0.0.1"):
+                 log_level: str = "INFO", host: str = "127.0.0.1", any_bot_port: bool = False):
+        """`any_bot_port`: when `bot_port` is taken, let the system choose one (only the page talks to it)."""
         from bot.organization import load_organization
         from bot.web import Server
 
@@ -178,7 +179,12 @@ class Playground:
         self.web = PlaygroundWeb(self.fake, self)
         self._ui_server = Server(self.web, host=host, port=port, threads=24)
         self._switch = _Switch()
-        self._bot_server = Server(self._switch, host=host, port=bot_port)
+        try:
+            self._bot_server = Server(self._switch, host=host, port=bot_port)
+        except OSError:
+            if not (any_bot_port and bot_port):
+                raise
+            self._bot_server = Server(self._switch, host=host, port=0)
         self.host = host
         self.fake.served_at = f"http://{host}:{self.port}"
         self.fake.real_time_ts = True
