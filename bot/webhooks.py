@@ -166,7 +166,10 @@ class GroupCommit:
                     done.set_exception(e)
             else:
                 for (_, done), received in zip(batch, results, strict=True):
-                    done.set_result(received)
+                    if isinstance(received, Exception):
+                        done.set_exception(received)
+                    else:
+                        done.set_result(received)
 
 
 class CommentWebhook:

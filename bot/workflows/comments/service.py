@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot.business_time import BusinessCalendar
@@ -202,18 +202,28 @@ class CommentService:
                     raise
                 return self._received(existing, created=False)
 
-    def receive_many(self, news: Sequence[NewComment]) -> list[Received]:
+    def receive_many(self, news: Sequence[NewComment]) -> list[Received | SQLAlchemyError]:
         """Store several comments in one transaction (one disk flush for all: webhook group commit).
 
-        Each is stored, or found already stored, exactly as `receive` would; a conflict with another
-        process (PostgreSQL) sends the group through `receive` one by one instead.
+        Each is stored, or found already stored, exactly as `receive` would. If the group cannot be
+        stored (a conflict with another process, one comment the database refuses, an outage), each
+        comment is tried on its own, so one bad comment never fails the others: the answer for each
+        is its `Received` or the database error that stopped it.
         """
-        prepared = [self._prepare(new) for new in news]
         try:
+            prepared = [self._prepare(new) for new in news]
             with self.db.transaction() as session:
                 return [self._store(session, new, ready) for new, ready in zip(news, prepared, strict=True)]
-        except IntegrityError:
-            return [self.receive(new) for new in news]
+        except SQLAlchemyError:
+            if len(news) == 1:
+                raise
+        answers: list[Received | SQLAlchemyError] = []
+        for new in news:
+            try:
+                answers.append(self.receive(new))
+            except SQLAlchemyError as e:
+                answers.append(e)
+        return answers
 
     def _receive(self, new: NewComment) -> Received:
         ready = self._prepare(new)
