@@ -149,7 +149,7 @@ class GroupCommit:
                 self._thread.start()
         done: Future[Received] = Future()
         self._waiting.put((new, done))
-        return done.result()  # SQLAlchemyError if the group could not be stored
+        return done.result()  # raises the SQLAlchemyError that kept this comment from being stored
 
     def _run(self) -> None:
         while True:
