@@ -31,7 +31,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from bot.clock import Clock
 from bot.db import Database, insert_for
@@ -105,6 +105,18 @@ class Dispatcher:
         self.workspace_url = ""  # https://<team>.slack.com/, learnt from auth.test, for permalinks
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._pacer = ChannelPacer()
+        # Built once: the pipelined loop looks for due items after every delivery.
+        heads = select(func.min(OutboxItem.id)).where(OutboxItem.status == "pending").group_by(OutboxItem.channel)
+        self._due = (
+            select(OutboxItem.id, OutboxItem.channel, OutboxItem.action, OutboxItem.ref)
+            .where(
+                OutboxItem.id.in_(heads),
+                OutboxItem.next_attempt_at <= bindparam("now"),
+                or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < bindparam("now")),
+            )
+            .order_by(OutboxItem.id)
+            .limit(batch)
+        )
         # Posts whose last attempt timed out: Slack may still be storing them. Not retried (and so
         # not looked for) until this wall-clock moment, or the lookup could miss a post about to land.
         self._unsure: dict[int, float] = {}
@@ -184,23 +196,15 @@ class Dispatcher:
         # Looking is a read: on SQLite the one write turn is taken only when there is something to claim
         # (the pipelined loop looks after every delivery, while webhooks wait to store comments).
         with self.db.read() as session:
-            heads = select(func.min(OutboxItem.id)).where(OutboxItem.status == "pending").group_by(OutboxItem.channel)
-            due = session.execute(
-                select(OutboxItem.id, OutboxItem.channel, OutboxItem.action, OutboxItem.ref)
-                .where(
-                    OutboxItem.id.in_(heads),
-                    OutboxItem.next_attempt_at <= now,
-                    or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),
-                )
-                .order_by(OutboxItem.id)
-                .limit(self.batch)
-            ).all()
+            due = session.execute(self._due, {"now": now}).all()
+        with self._in_flight_lock:
+            busy = set(self._in_flight)  # its lease may have run out while we are still sending it
         wanted: list[int] = []
         self._paced_for = float("inf")
         for item_id, channel, action, ref in due:
             if limit is not None and len(wanted) >= limit:
                 break
-            if self._still_unsure(item_id) or self._is_in_flight(item_id):
+            if item_id in busy or self._still_unsure(item_id):
                 continue
             # Paced by where the message lands: a DM queued behind a department channel's posts
             # (to link to them) is the recipient's conversation, not a share of that channel's.
@@ -230,11 +234,6 @@ class Dispatcher:
         with self._in_flight_lock:
             self._in_flight.update(claimed)
         return claimed
-
-    def _is_in_flight(self, item_id: int) -> bool:
-        """Still being delivered here, even if its lease ran out (a slow call; a test's clock jumping)."""
-        with self._in_flight_lock:
-            return item_id in self._in_flight
 
     def _still_unsure(self, item_id: int) -> bool:
         with self._unsure_lock:
