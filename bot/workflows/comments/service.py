@@ -22,9 +22,9 @@ from bot.business_time import BusinessCalendar
 from bot.clock import Clock
 from bot.db import Database
 from bot.organization import PR_OFFICE_ID, Account, Organization
-from bot.text.categories import Category, suggest_category
+from bot.text.categories import Category, Suggestion, suggest_category
 from bot.text.japanese import route_by_keywords
-from bot.text.masking import mask_personal_data
+from bot.text.masking import MaskResult, mask_personal_data
 from bot.workflows import audit, outbox
 from bot.workflows.accounts.directory import account_for
 from bot.workflows.comments import digest
@@ -95,10 +95,10 @@ class _Prepared:
     """A comment's routing and the rest of what storing it needs, worked out before the write turn."""
 
     now: datetime
-    suggestion: Any
+    suggestion: Suggestion
     category: Category
-    routing: Any
-    masked: Any
+    routing: Routing
+    masked: MaskResult
     channel: str
     ack_due: datetime
     escalate_at: datetime | None
@@ -211,7 +211,8 @@ class CommentService:
         is its `Received` or the database error that stopped it.
         """
         try:
-            prepared = [self._prepare(new) for new in news]
+            with self.db.read() as session:
+                prepared = [self._prepare(session, new) for new in news]
             with self.db.transaction() as session:
                 return [self._store(session, new, ready) for new, ready in zip(news, prepared, strict=True)]
         except SQLAlchemyError:
@@ -226,17 +227,17 @@ class CommentService:
         return answers
 
     def _receive(self, new: NewComment) -> Received:
-        ready = self._prepare(new)
+        with self.db.read() as session:
+            ready = self._prepare(session, new)
         with self.db.transaction() as session:
             return self._store(session, new, ready)
 
-    def _prepare(self, new: NewComment) -> _Prepared:
-        """What needs no write: routing, category, masking, targets."""
+    def _prepare(self, session: Session, new: NewComment) -> _Prepared:
+        """What needs no write (a reading `session`, for the account register): routing, category, masking."""
         now = self.clock.now()
         suggestion = suggest_category(new.text)
-        with self.db.read() as session:
-            routing = route_comment(self.org, new.text, new.account_id, new.department_id,
-                                    lookup=lambda account_id: account_for(session, self.org, account_id))
+        routing = route_comment(self.org, new.text, new.account_id, new.department_id,
+                                lookup=lambda account_id: account_for(session, self.org, account_id))
         ack_due, escalate_at = self._targets(now, routing.department_id)
         return _Prepared(now, suggestion, new.category or suggestion.category, routing,
                          mask_personal_data(new.text), channel_for(self.org, routing.department_id), ack_due,
