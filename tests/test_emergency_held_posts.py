@@ -3,7 +3,13 @@ never published silently afterwards — the PR office resumes or cancels each on
 
 from datetime import timedelta
 
-from bot.workflows.emergencies.models import HeldPost
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import selectinload
+
+from bot.models import OutboxItem
+from bot.workflows.emergencies.models import Emergency, HeldPost
+from bot.workflows.emergencies.service import _hold
+from bot.workflows.proposals.models import Proposal
 from tests.conftest import TEST_START
 from tests.emergency_support import (
     EMERGENCY_CHANNEL,
@@ -205,3 +211,35 @@ def test_a_real_emergency_declared_before_a_review_is_done_takes_over_the_waitin
     assert proposal_status(koho, proposal_id) == "on_hold"
     wait_updated(koho, "C0PR", "続いている別の緊急事態の終了時に確認します")
     assert not any(b["type"] == "actions" for b in koho.fake.message("C0PR", review["ts"])["blocks"])
+
+
+def test_holding_is_conditional_a_post_changed_since_it_was_read_keeps_what_was_done(koho):
+    """The hold is set at a time (one conditional UPDATE for all the posts): one published by someone
+    else between the read and the hold is left as they left it — no hold record, no DM, its publication
+    untouched — while the others are held."""
+    changed = propose(koho)
+    approve_routine(koho, changed)
+    kept = propose(koho, "U0STAFF2", text=LIBRARY, publish_at=int((TEST_START + timedelta(days=2)).timestamp()))
+    approve_routine(koho, kept)
+    now = koho.clock.now()
+    with koho.db.transaction() as session:
+        emergency = Emergency(type="earthquake", title="市内で震度5強", drill=False, status="active",
+                              declared_by="U0ONCALL1", declared_at=now, update_interval_minutes=60,
+                              next_update_at=now + timedelta(hours=1))
+        session.add(emergency)
+        session.flush()
+        read = session.scalars(select(Proposal).where(Proposal.id.in_([changed, kept])).order_by(Proposal.id)
+                               .options(selectinload(Proposal.publications))).all()
+        # Another process publishes `changed` meanwhile (what was read above is now stale).
+        session.execute(update(Proposal).where(Proposal.id == changed)
+                        .values(status="published", row_version=Proposal.row_version + 1)
+                        .execution_options(synchronize_session=False))
+        outbox_before = session.scalar(select(func.count(OutboxItem.id)))
+        assert _hold(session, koho.services.org, emergency, list(read), now) == [kept]
+        dms = session.scalars(select(OutboxItem.ref).where(OutboxItem.id > outbox_before,
+                                                           OutboxItem.action == "dm")).all()
+    assert [ref["proposal_id"] for ref in dms] == [kept]
+    assert proposal_status(koho, changed) == "published" and proposal_status(koho, kept) == "on_hold"
+    assert held_rows(koho, changed) == [] and held_rows(koho, kept) == [(emergency.id, "held")]
+    assert publications(koho, changed) == [("city-x", "handed_off")]  # not held behind its operators' backs
+    assert publications(koho, kept) == [("city-x", "held")]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, inspect, or_, select, update
+from sqlalchemy import and_, exists, inspect, or_, select, tuple_, update
 from sqlalchemy.orm import Session, selectinload
 
 from bot.clock import Clock
@@ -123,19 +123,19 @@ def hold_routine_posts(session: Session, org: Organization, now: datetime, *, tr
     """Every approved, not yet published, non-emergency proposal goes on hold. Returns their ids.
 
     Runs when a real emergency is declared, and as a sweep (the safety net for a proposal approved in the
-    instant an emergency was being declared). Idempotent: only `approved` proposals are touched, each with
-    a conditional update, so two runs at once hold each proposal once.
+    instant an emergency was being declared). Idempotent: only `approved` proposals are touched, with a
+    conditional update, so two runs at once hold each proposal once.
     """
     emergency = latest_real_active(session)
     if emergency is None:
         return []
-    # Their publications in the same query batch, and no re-read of each: they were read just now, in this
-    # transaction (one by one this was ~8 round trips per post, most of a declaration's time on PostgreSQL).
+    # Their publications in the same query batch: a declaration's time must not grow with the number of posts
+    # waiting (it is inside the /emergency modal's 3-second ack).
     candidates = session.scalars(
         select(Proposal).where(Proposal.status == ProposalStatus.APPROVED, Proposal.kind != Kind.EMERGENCY)
         .order_by(Proposal.id).options(selectinload(Proposal.publications))
     ).all()
-    held = [p.id for p in candidates if _routine(session, p) and _hold(session, org, emergency, p, now, fresh=True)]
+    held = _hold(session, org, emergency, [p for p in candidates if _routine(session, p)], now)
     if held:
         audit.record(session, at=now, actor=audit.SYSTEM, action="emergency.posts_held", subject_type=SUBJECT,
                      subject_id=emergency.id, proposals=held, trigger=trigger)
@@ -155,7 +155,8 @@ def hold_if_emergency(session: Session, org: Organization, proposal: Proposal, n
     emergency = latest_real_active(session)
     if emergency is None:
         return False
-    if not _hold(session, org, emergency, proposal, now):
+    session.refresh(proposal)  # the caller may have moved it with a core UPDATE: read what is true now
+    if not _hold(session, org, emergency, [proposal], now):
         return False
     audit.record(session, at=now, actor=audit.SYSTEM, action="emergency.posts_held", subject_type=SUBJECT,
                  subject_id=emergency.id, proposals=[proposal.id], trigger="approved")
@@ -177,45 +178,70 @@ def _routine(session: Session, proposal: Proposal) -> bool:
     return is_routine(proposal.kind, original.kind if original else None)
 
 
-def _hold(session: Session, org: Organization, emergency: Emergency, proposal: Proposal, now: datetime, *,
-          fresh: bool = False) -> bool:
-    if not fresh:
-        session.refresh(proposal)  # the caller may have moved it with a core UPDATE: read what is true now
-    if proposal.status != ProposalStatus.APPROVED:
-        return False
-    won = session.execute(
+HOLDABLE_PUBLICATIONS = ("scheduled", "handed_off")
+
+
+def _hold(session: Session, org: Organization, emergency: Emergency, proposals: list[Proposal],
+          now: datetime) -> list[int]:
+    """Put these approved proposals (as read in this transaction) on hold. Returns the ids held, in order.
+
+    Set at a time: one conditional UPDATE for the proposals and one per publication state, then the
+    records and notifications added and inserted together at the commit. One by one this was several
+    round trips per post, the whole of a declaration's ack on PostgreSQL with a few hundred posts waiting.
+    A proposal published, withdrawn or held by someone else since it was read keeps what they did.
+    """
+    seen = [(p.id, p.row_version) for p in proposals if p.status == ProposalStatus.APPROVED]
+    if not seen:
+        return []
+    won = set(session.scalars(
         update(Proposal)
-        .where(Proposal.id == proposal.id, Proposal.status == ProposalStatus.APPROVED,
-               Proposal.row_version == proposal.row_version)
+        .where(tuple_(Proposal.id, Proposal.row_version).in_(seen), Proposal.status == ProposalStatus.APPROVED)
         .values(status=TRANSITIONS[(ProposalStatus.APPROVED, "hold")], row_version=Proposal.row_version + 1,
                 updated_at=now)
-    ).rowcount
-    if won != 1:
-        return False  # published or withdrawn in the meantime: nothing to hold
-    held_publications = []
-    for publication in proposal.publications:
-        was = publication.status
-        if was not in ("scheduled", "handed_off"):
-            continue
-        if session.execute(
-            update(Publication).where(Publication.id == publication.id, Publication.status == was)
-            .values(status="held")
-        ).rowcount != 1:
-            continue
-        held_publications.append(publication.id)
-        if was == "handed_off":  # its operators were already asked: the message now says "held"
-            outbox.update(session, channel=publication_channel(publication, org), view="publication",
-                          ref={"publication_id": publication.id}, now=now,
-                          message_key=publication_message_key(publication.id))
-    session.add(HeldPost(emergency_id=emergency.id, proposal_id=proposal.id, held_at=now, status=HeldStatus.HELD))
-    audit.record(session, at=now, actor=audit.SYSTEM, action="proposal.held", subject_type=PROPOSAL_SUBJECT,
-                 subject_id=proposal.id, from_state=ProposalStatus.APPROVED, to_state=ProposalStatus.ON_HOLD,
-                 emergency=emergency.id, publications=held_publications)
-    outbox.direct_message(session, user_id=proposal.proposer, view="emergency_held_dm",
-                          ref={"proposal_id": proposal.id, "emergency_id": emergency.id, "event": "held"}, now=now)
-    outbox.home(session, user_id=proposal.proposer, now=now)
-    session.expire(proposal)  # moved by the core UPDATE above: read again if anyone looks
-    return True
+        .returning(Proposal.id)
+        .execution_options(synchronize_session=False)
+    ))
+    holding = [p for p in proposals if p.id in won]
+    if not holding:
+        return []
+    was = {pub.id: pub.status for p in holding for pub in p.publications if pub.status in HOLDABLE_PUBLICATIONS}
+    moved: set[int] = set()
+    for status in HOLDABLE_PUBLICATIONS:  # conditional on the state read: a hand-off meanwhile is not undone
+        ids = [pub_id for pub_id, s in was.items() if s == status]
+        if ids:
+            moved.update(session.scalars(
+                update(Publication).where(Publication.id.in_(ids), Publication.status == status)
+                .values(status="held").returning(Publication.id).execution_options(synchronize_session=False)
+            ))
+    channels: dict[str, str] = {}  # by account: where its operators were asked
+    with session.no_autoflush:  # (look-ups below must not flush the rows added so far one post at a time)
+        for proposal in holding:
+            held_publications = []
+            for publication in proposal.publications:
+                if publication.id not in moved:
+                    continue
+                held_publications.append(publication.id)
+                if was[publication.id] == "handed_off":  # its operators were already asked: the message now says "held"
+                    if publication.account_id not in channels:
+                        channels[publication.account_id] = publication_channel(publication, org)
+                    outbox.update(session, channel=channels[publication.account_id], view="publication",
+                                  ref={"publication_id": publication.id}, now=now,
+                                  message_key=publication_message_key(publication.id))
+            session.add(HeldPost(emergency_id=emergency.id, proposal_id=proposal.id, held_at=now, status=HeldStatus.HELD))
+            audit.record(session, at=now, actor=audit.SYSTEM, action="proposal.held", subject_type=PROPOSAL_SUBJECT,
+                         subject_id=proposal.id, from_state=ProposalStatus.APPROVED, to_state=ProposalStatus.ON_HOLD,
+                         emergency=emergency.id, publications=held_publications)
+            outbox.direct_message(session, user_id=proposal.proposer, view="emergency_held_dm",
+                                  ref={"proposal_id": proposal.id, "emergency_id": emergency.id, "event": "held"}, now=now)
+        for proposer in dict.fromkeys(p.proposer for p in holding):  # one App Home refresh each, shows them all
+            outbox.home(session, user_id=proposer, now=now)
+    held = [p.id for p in holding]
+    for proposal in holding:
+        for publication in proposal.publications:
+            if publication.id in moved:
+                session.expire(publication)
+        session.expire(proposal)  # moved by the core UPDATEs above: read again if anyone looks
+    return held
 
 
 def _carry_over(session: Session, held: list[HeldPost], to: Emergency, now: datetime) -> None:
