@@ -75,6 +75,7 @@ class Series:
 
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    warm_up: list[float] = field(default_factory=list)  # not counted in the percentiles (first requests after start)
     cpu: float = float("nan")  # CPU seconds the server process used meanwhile
 
     def pct(self, p: float) -> float:

@@ -49,6 +49,10 @@ LEASE = timedelta(seconds=60)
 METADATA_EVENT = "koho_outbox"
 LOOKBACK_MESSAGES = 100  # a lost post is among the newest messages: only a channel's head item is in flight
 MAX_ATTEMPTS = 8
+# At most this many App Home publishes at once: a Home is the largest view to render, and a decision
+# refreshes several people's; the message the clicker is looking at (its chat.update, the DM) must not
+# wait behind them for the interpreter. A person's older pending refresh is skipped for the newest anyway.
+HOME_LANES = 2
 # A failing item is given up only after MAX_ATTEMPTS *and* this long: a Slack incident of half an hour
 # during a disaster must not turn every comment and approval request into a failure notice.
 RETRY_WINDOW = timedelta(hours=1)
@@ -123,7 +127,7 @@ class Dispatcher:
         self._unsure_lock = threading.Lock()
         self.workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver")
-        self._in_flight: set[int] = set()  # claimed by this dispatcher and not finished: never claimed again
+        self._in_flight: dict[int, str] = {}  # id -> action, claimed by this dispatcher and not finished: never claimed again
         self._paced_for = float("inf")  # seconds until the soonest item refused by the pacer may go
         self._in_flight_lock = threading.Lock()
         self._wake = threading.Event()
@@ -198,14 +202,19 @@ class Dispatcher:
         with self.db.read() as session:
             due = session.execute(self._due, {"now": now}).all()
         with self._in_flight_lock:
-            busy = set(self._in_flight)  # its lease may have run out while we are still sending it
-        wanted: list[int] = []
+            busy = dict(self._in_flight)  # its lease may have run out while we are still sending it
+        homes = sum(1 for action in busy.values() if action == HOME)
+        wanted: dict[int, str] = {}
         self._paced_for = float("inf")
         for item_id, channel, action, ref in due:
             if limit is not None and len(wanted) >= limit:
                 break
             if item_id in busy or self._still_unsure(item_id):
                 continue
+            if action == HOME:
+                if homes >= HOME_LANES:
+                    continue  # a lane frees when a publish ends, and that wakes the loop
+                homes += 1
             # Paced by where the message lands: a DM queued behind a department channel's posts
             # (to link to them) is the recipient's conversation, not a share of that channel's.
             destination = ref.get("to", channel) if action == DM else channel
@@ -213,26 +222,26 @@ class Dispatcher:
                 # This conversation had its share for now: it comes round when its next token is due.
                 self._paced_for = min(self._paced_for, self._pacer.next_token_in(destination))
                 continue
-            wanted.append(item_id)
+            wanted[item_id] = action
         if not wanted:
             return []
-        claimed: list[int] = []
         with self.db.transaction() as session:
-            for item_id in wanted:
-                # Conditional: of several dispatchers, exactly one gets each item (what was read may be stale).
-                result = session.execute(
-                    update(OutboxItem)
-                    .where(
-                        OutboxItem.id == item_id,
-                        OutboxItem.status == "pending",
-                        or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),
-                    )
-                    .values(claimed_until=now + self.lease, claimed_by=self.identity, attempts=OutboxItem.attempts + 1)
+            # One conditional statement for all: of several dispatchers, exactly one gets each item (what was
+            # read may be stale); RETURNING says which this one got.
+            won = set(session.scalars(
+                update(OutboxItem)
+                .where(
+                    OutboxItem.id.in_(wanted),
+                    OutboxItem.status == "pending",
+                    or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),
                 )
-                if result.rowcount == 1:
-                    claimed.append(item_id)
+                .values(claimed_until=now + self.lease, claimed_by=self.identity, attempts=OutboxItem.attempts + 1)
+                .returning(OutboxItem.id)
+                .execution_options(synchronize_session=False)
+            ))
+        claimed = [item_id for item_id in wanted if item_id in won]
         with self._in_flight_lock:
-            self._in_flight.update(claimed)
+            self._in_flight.update((item_id, wanted[item_id]) for item_id in claimed)
         return claimed
 
     def _still_unsure(self, item_id: int) -> bool:
@@ -252,7 +261,7 @@ class Dispatcher:
             self._deliver_claimed(item_id)
         finally:
             with self._in_flight_lock:
-                self._in_flight.discard(item_id)
+                self._in_flight.pop(item_id, None)
 
     def _deliver_claimed(self, item_id: int) -> None:
         try:

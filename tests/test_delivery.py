@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import make_web_client
-from bot.delivery import Dispatcher
+from bot.delivery import HOME_LANES, Dispatcher
 from bot.models import OutboxItem, SlackMessage
 from bot.settings import load_settings
 from bot.views import RENDERERS, NothingToRender, renders
@@ -326,3 +326,22 @@ def test_an_item_still_being_delivered_is_not_claimed_again_when_its_lease_runs_
     time.sleep(2)  # a second post, had there been one, lands after the hang
     in_slack = [m for m in fake_slack.messages("C0PR") if m.get("text") == "note slow"]
     assert len(in_slack) == 1, f"posted {len(in_slack)} times"
+
+
+def test_app_home_publishes_take_at_most_their_lanes_and_messages_pass_them(dispatcher, database, clock, fake_slack):
+    # A decision refreshes several people's App Home; rendering them all at once kept the message the
+    # clicker was looking at waiting for the interpreter. Here every publish hangs: two are under way,
+    # the others wait for a lane, and a post enqueued meanwhile goes at once.
+    people = [f"U0HOME{n}" for n in range(5)]
+    with database.transaction() as session:
+        for person in people:
+            outbox.home(session, user_id=person, now=clock.now())
+    fake_slack.hang("views.publish", seconds=1, count=len(people))
+    dispatcher.start(poll_seconds=0.05)
+    fake_slack.wait_for_arrival("views.publish", count=HOME_LANES, timeout=5)
+    enqueue_notes(database, clock, "C0PR", ["meanwhile"])
+    dispatcher.kick()
+    fake_slack.wait_for("chat.postMessage", predicate=lambda c: c.ok, channel="C0PR", timeout=0.9)
+    assert fake_slack.arrivals("views.publish") == HOME_LANES, "more App Homes than lanes were under way"
+    wait_until(lambda: statuses(database) == {"delivered": len(people) + 1})
+    assert sorted(c.args["user_id"] for c in fake_slack.calls_to("views.publish") if c.ok) == people

@@ -574,6 +574,11 @@ class FakeSlack:
                 return found
             raise AssertionError(self._describe_wait_failure(method, predicate, count, timeout, match, found))
 
+    def arrivals(self, method: str) -> int:
+        """How many requests of ``method`` have arrived so far, answered or not."""
+        with self._changed:
+            return self._arrivals.count(method)
+
     def wait_for_arrival(self, method: str, count: int = 1, timeout: float = 10.0) -> None:
         """Wait until ``count`` requests of ``method`` have *arrived* (answered or not: a hang is in progress)."""
         deadline = time.monotonic() + timeout
