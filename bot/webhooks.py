@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import Services
 from bot.organization import Organization
-from bot.workflows.accounts.directory import account_ids
+from bot.workflows.accounts.directory import account_exists, account_ids
 from bot.workflows.comments.rules import SOURCES
 from bot.workflows.comments.service import CommentService, NewComment, Received
 
@@ -205,9 +205,13 @@ class CommentWebhook:
         except (UnicodeDecodeError, ValueError):
             return _json(start_response, "400 Bad Request", {"error": "body is not UTF-8 JSON"})
         try:
-            # Most comments name no account: read the register only for those that do.
-            names_account = isinstance(payload, dict) and payload.get("account") is not None
-            known = account_ids(self.services.db, self.services.org) if names_account else None
+            # Most comments name no account, or one that exists: the whole register is read only to say
+            # which accounts are known, when the one named is not.
+            named = payload.get("account") if isinstance(payload, dict) else None
+            known = None
+            if named is not None:
+                db, org = self.services.db, self.services.org
+                known = {named} if isinstance(named, str) and account_exists(db, org, named) else account_ids(db, org)
             clean, problems = parse_comment(payload, self.services.org, known)
             if problems:
                 return _json(start_response, "400 Bad Request", {"error": "invalid fields", "fields": problems})

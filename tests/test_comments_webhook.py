@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from bot.organization import PR_OFFICE_ID
 from bot.webhooks import sign
+from bot.workflows.accounts.models import RegisterAccount
 from bot.workflows.audit import events_for
 from bot.workflows.comments.models import Comment
 from bot.workflows.proposals.models import Proposal, Publication
@@ -205,6 +206,22 @@ def test_a_comment_on_a_departments_own_account_goes_there_when_no_keyword_match
     saved = stored(koho, comment_id)
     assert (saved.department_id, saved.routed_reason) == ("kankyo", "account")
     assert saved.department_id != PR_OFFICE_ID
+
+
+def test_a_comment_on_an_account_opened_in_slack_is_taken_and_an_unknown_one_lists_the_register_too(koho):
+    # The register's accounts (opened through Koho, not in the organisation file) receive comments too;
+    # the webhook looks up only the account named, and lists every known one when it is not known.
+    now = koho.clock.now()
+    with koho.db.transaction() as session:
+        session.add(RegisterAccount(id="kensetsu-x", platform="x", name="建設局（X）", handle="@city_kensetsu",
+                                    kind="subject", department_id="kensetsu", operators=[], status="active",
+                                    source="slack", created_at=now, updated_at=now))
+    comment_id = receive(koho, "素敵な写真ですね", account="kensetsu-x")
+    saved = stored(koho, comment_id)
+    assert (saved.account_id, saved.department_id, saved.routed_reason) == ("kensetsu-x", "kensetsu", "account")
+    status, answer = post_webhook(koho, comment("素敵な写真ですね", account="kensetsu-y"))
+    assert status == 400
+    assert "kensetsu-x" in answer["fields"]["account"] and "city-x" in answer["fields"]["account"]
 
 
 def test_addresses_without_a_mark_and_a_phone_number_in_a_link_are_masked(koho):

@@ -19,6 +19,14 @@ def account_for(session: Session, org: Organization, account_id: str) -> Account
                    kind=row.kind, url=row.url, manager=row.manager, operators=tuple(row.operators or ()))
 
 
+def account_exists(db: Database, org: Organization, account_id: str) -> bool:
+    """Whether a comment may come from `account_id` (one look-up, not the whole register)."""
+    if org.account(account_id) is not None:
+        return True
+    with db.read() as session:
+        return session.get(RegisterAccount, account_id) is not None
+
+
 def account_ids(db: Database, org: Organization) -> set[str]:
     """Every account a comment may come from: the register's (withdrawn ones too: old posts still draw
     comments) and the organisation file's."""
