@@ -3,6 +3,7 @@ requests to the running bot, answers read back from the fake Slack, on SQLite an
 
 import json
 import threading
+from datetime import timedelta
 
 import pytest
 
@@ -138,6 +139,20 @@ def test_field_errors_come_in_english_for_english_speakers(koho):
     assert view["title"]["text"] == "Propose a post"
     response = koho.slack.view_submission("U0STAFF2", view, form_values(text="あ" * 150), strict=False)
     assert "Too long for X: 300/280 (20 over" in response.json()["errors"]["text"]
+
+
+def test_a_submission_is_answered_without_asking_slack_first(koho):
+    # The answer to a modal submission has Slack's 3 seconds; a users.info call (here: the language
+    # learnt when the form opened has since gone stale) must not come before it.
+    koho.fake.users["U0STAFF2"] = {"id": "U0STAFF2", "locale": "en-US"}
+    open_form(koho, "U0STAFF2")
+    koho.fake.wait_for("views.update")
+    view = koho.fake.last_view("U0STAFF2")
+    koho.clock.advance(timedelta(days=8))
+    asked = koho.fake.arrivals("users.info")
+    response = koho.slack.view_submission("U0STAFF2", view, form_values(text="あ" * 150), strict=False)
+    assert koho.fake.arrivals("users.info") == asked
+    assert "Too long for X: 300/280 (20 over" in response.json()["errors"]["text"]  # still in their language
 
 
 def test_other_platforms_count_their_own_way(koho):
