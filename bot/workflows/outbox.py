@@ -74,13 +74,14 @@ def home(session: Session, *, user_id: str, now: Any) -> None:
     single writer). A refresh already taken may have read the old state: then a new one is added.
     """
     channel = f"home:{user_id}"
-    waiting = session.execute(
-        sa.update(OutboxItem)
-        .where(OutboxItem.channel == channel, OutboxItem.action == HOME, OutboxItem.status == "pending",
-               OutboxItem.claimed_until.is_(None))
-        .values(next_attempt_at=OutboxItem.next_attempt_at)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    with session.no_autoflush:  # (rows added so far need not be written first: they go together at the commit)
+        waiting = session.execute(
+            sa.update(OutboxItem)
+            .where(OutboxItem.channel == channel, OutboxItem.action == HOME, OutboxItem.status == "pending",
+                   OutboxItem.claimed_until.is_(None))
+            .values(next_attempt_at=OutboxItem.next_attempt_at)
+            .execution_options(synchronize_session=False)
+        ).rowcount
     if not waiting:
         _enqueue(session, action=HOME, channel=channel, view="home", ref={"user_id": user_id}, now=now)
 
