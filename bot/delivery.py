@@ -205,6 +205,7 @@ class Dispatcher:
             busy = dict(self._in_flight)  # its lease may have run out while we are still sending it
         homes = sum(1 for action in busy.values() if action == HOME)
         wanted: dict[int, str] = {}
+        home_channels: dict[int, str] = {}
         self._paced_for = float("inf")
         for item_id, channel, action, ref in due:
             if limit is not None and len(wanted) >= limit:
@@ -215,6 +216,7 @@ class Dispatcher:
                 if homes >= HOME_LANES:
                     continue  # a lane frees when a publish ends, and that wakes the loop
                 homes += 1
+                home_channels[item_id] = channel
             # Paced by where the message lands: a DM queued behind a department channel's posts
             # (to link to them) is the recipient's conversation, not a share of that channel's.
             destination = ref.get("to", channel) if action == DM else channel
@@ -239,10 +241,49 @@ class Dispatcher:
                 .returning(OutboxItem.id)
                 .execution_options(synchronize_session=False)
             ))
-        claimed = [item_id for item_id in wanted if item_id in won]
+            claimed = [item_id for item_id in wanted if item_id in won]
+            if any(item_id in home_channels for item_id in claimed):
+                claimed = self._newest_homes(session, claimed, home_channels, now)
         with self._in_flight_lock:
-            self._in_flight.update((item_id, wanted[item_id]) for item_id in claimed)
+            self._in_flight.update((item_id, wanted.get(item_id, HOME)) for item_id in claimed)
         return claimed
+
+    def _newest_homes(self, session: Any, claimed: list[int], home_channels: dict[int, str], now: Any) -> list[int]:
+        """A person's App Home is rendered from what is true when it is delivered: of their refreshes still
+        waiting, the newest is published once, in place of the one just claimed, and the others skipped.
+
+        Under load a person's refreshes pile up behind the App Home lanes. One look for all the people
+        claimed, in the claim's transaction; a refresh asked for after it is a new row, published later.
+        """
+        heads = {home_channels[i]: i for i in claimed if i in home_channels}
+        newest = dict(session.execute(
+            select(OutboxItem.channel, func.max(OutboxItem.id))
+            .where(OutboxItem.channel.in_(heads), OutboxItem.action == HOME, OutboxItem.status == "pending")
+            .group_by(OutboxItem.channel)
+        ).all())
+        instead: dict[int, int] = {}
+        for channel, head in heads.items():
+            latest = newest.get(channel, head)
+            if latest == head:
+                continue
+            taken = session.execute(  # conditional, like every claim: unless someone else holds it
+                update(OutboxItem)
+                .where(OutboxItem.id == latest, OutboxItem.status == "pending",
+                       or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now))
+                .values(claimed_until=now + self.lease, claimed_by=self.identity, attempts=OutboxItem.attempts + 1)
+            ).rowcount
+            if taken != 1:
+                continue
+            session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.channel == channel, OutboxItem.action == HOME, OutboxItem.status == "pending",
+                       OutboxItem.id < latest,
+                       or_(OutboxItem.claimed_by == self.identity, OutboxItem.claimed_until.is_(None),
+                           OutboxItem.claimed_until < now))
+                .values(status="delivered", delivered_at=now, result={"superseded": True}, claimed_until=None)
+            )
+            instead[head] = latest
+        return [instead.get(item_id, item_id) for item_id in claimed]
 
     def _still_unsure(self, item_id: int) -> bool:
         with self._unsure_lock:

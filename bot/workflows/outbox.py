@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bot.db import insert_for
@@ -65,25 +64,9 @@ def direct_message(session: Session, *, user_id: str, view: str, ref: dict[str, 
 
 
 def home(session: Session, *, user_id: str, now: Any) -> None:
-    """Re-publish a person's App Home.
-
-    A Home is rendered when it is delivered, from what is true then: a refresh still waiting, not yet
-    taken by a dispatcher, will show this change as well, so no second one is added. The no-op UPDATE
-    is what makes that safe: it holds the waiting row until this transaction commits, so a dispatcher's
-    conditional claim of it waits for the commit and renders after it (PostgreSQL's row lock; SQLite's
-    single writer). A refresh already taken may have read the old state: then a new one is added.
-    """
-    channel = f"home:{user_id}"
-    with session.no_autoflush:  # (rows added so far need not be written first: they go together at the commit)
-        waiting = session.execute(
-            sa.update(OutboxItem)
-            .where(OutboxItem.channel == channel, OutboxItem.action == HOME, OutboxItem.status == "pending",
-                   OutboxItem.claimed_until.is_(None))
-            .values(next_attempt_at=OutboxItem.next_attempt_at)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-    if not waiting:
-        _enqueue(session, action=HOME, channel=channel, view="home", ref={"user_id": user_id}, now=now)
+    """Re-publish a person's App Home. Rendered when delivered, from what is true then: of several
+    waiting for one person, the dispatcher publishes the newest and skips the others."""
+    _enqueue(session, action=HOME, channel=f"home:{user_id}", view="home", ref={"user_id": user_id}, now=now)
 
 
 def upload(session: Session, *, channel: str, view: str, ref: dict[str, Any], now: Any, message_key: str) -> None:
