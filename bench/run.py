@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import cases
-from bench.harness import ROOT, load_average
+from bench.harness import ROOT, load_average, vacuum_postgres_catalogs
 from bench.report import Report
 
 CASES = ("acks", "click", "intake", "surge", "emergency", "startup")
@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     memory = {backend: cases.Memory() for backend in args.backends}
     results: dict[str, dict] = {name: {} for name in CASES}
     bare = None
+    notes = [f"Cases run: {', '.join(args.only)}; databases: {', '.join(args.backends)}."]
+    if "postgresql" in args.backends:
+        notes.append(vacuum_postgres_catalogs())
     for backend in args.backends:
         if "acks" in args.only:
             results["acks"][backend] = cases.case_acks(backend, sizes, memory[backend])
@@ -68,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     if "acks" in args.only:
         bare = cases.case_acks_bare(sizes)
 
-    report = Report(sizes, args.quick, notes=[f"Cases run: {', '.join(args.only)}; databases: "
-                                              f"{', '.join(args.backends)}."])
+    report = Report(sizes, args.quick, notes=notes)
     if results["acks"]:
         report.acks(results["acks"], bare)
     if results["click"]:
