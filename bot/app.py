@@ -60,8 +60,8 @@ class Services:
         """A workflow committed outbox items: deliver them now."""
         self.dispatcher.kick()
 
-    def translator_for(self, user_id: str | None) -> Translator:
-        return Translator(self.locales.locale_for(user_id), self.org.timezone)
+    def translator_for(self, user_id: str | None, *, stale_ok: bool = False) -> Translator:
+        return Translator(self.locales.locale_for(user_id, stale_ok=stale_ok), self.org.timezone)
 
     def cached_translator_for(self, user_id: str | None) -> Translator:
         """The person's language as already known (no Slack call): for opening a modal in time."""

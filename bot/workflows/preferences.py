@@ -27,13 +27,15 @@ class LocaleResolver:
         self.default = default
         self.fetch_slack_locale = fetch_slack_locale
 
-    def locale_for(self, user_id: str | None) -> str:
+    def locale_for(self, user_id: str | None, *, stale_ok: bool = False) -> str:
+        """`stale_ok`: what is known, however old, without asking Slack again; Slack only when nothing is
+        known yet (before answering a modal submission, which has 3 seconds)."""
         if not user_id:
             return self.default
         with self.db.read() as session:
             pref = session.get(UserPreference, user_id)
             if pref is not None and (
-                pref.source == "explicit" or self.clock.now() - pref.updated_at < SLACK_LOCALE_FRESH_FOR
+                stale_ok or pref.source == "explicit" or self.clock.now() - pref.updated_at < SLACK_LOCALE_FRESH_FOR
             ):
                 return pref.locale
         fetched = self.fetch_slack_locale(user_id)
