@@ -226,7 +226,9 @@ class Report:
             ".venv/bin/python -m bench.run --only surge --backends sqlite --quick   # one case, smaller, printed",
             "```", "",
             "PostgreSQL comes from `KOHO_TEST_POSTGRES_URL` (default `postgresql+psycopg://postgres@127.0.0.1:5432/test`);",
-            "each bot gets a schema of its own, so the server is shared safely. `--only` takes `acks`, `click`,",
+            "each bot gets a schema of its own, so the server is shared safely. Before the PostgreSQL cases the",
+            "catalogs that creating and dropping schemas bloats are vacuumed (`VACUUM (ANALYZE)`, which needs their",
+            "owner's rights; the notes above say whether it could). `--only` takes `acks`, `click`,",
             "`intake`, `surge`, `emergency` or `startup` (comma-separated); with `--only` or `--quick` the report",
             "is printed and written only where `--output` says.", "",
         ]
