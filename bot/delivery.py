@@ -25,6 +25,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -96,6 +97,11 @@ class ChannelPacer:
         return max(0.01, deficit / self.per_second)
 
 
+def _unclaimed(now: Any) -> Any:
+    """Not held by a live lease (a crashed process's claim has run out)."""
+    return or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now)
+
+
 class Dispatcher:
     def __init__(self, db: Database, client: WebClient, clock: Clock, org: Organization, locales: LocaleResolver,
                  *, workers: int = 8, batch: int = 50, lease: timedelta = LEASE):
@@ -116,7 +122,7 @@ class Dispatcher:
             .where(
                 OutboxItem.id.in_(heads),
                 OutboxItem.next_attempt_at <= bindparam("now"),
-                or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < bindparam("now")),
+                _unclaimed(bindparam("now")),
             )
             .order_by(OutboxItem.id)
             .limit(batch)
@@ -228,25 +234,24 @@ class Dispatcher:
         if not wanted:
             return []
         with self.db.transaction() as session:
-            # One conditional statement for all: of several dispatchers, exactly one gets each item (what was
-            # read may be stale); RETURNING says which this one got.
-            won = set(session.scalars(
-                update(OutboxItem)
-                .where(
-                    OutboxItem.id.in_(wanted),
-                    OutboxItem.status == "pending",
-                    or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),
-                )
-                .values(claimed_until=now + self.lease, claimed_by=self.identity, attempts=OutboxItem.attempts + 1)
-                .returning(OutboxItem.id)
-                .execution_options(synchronize_session=False)
-            ))
+            won = self._take(session, wanted, now)
             claimed = [item_id for item_id in wanted if item_id in won]
             if any(item_id in home_channels for item_id in claimed):
                 claimed = self._newest_homes(session, claimed, home_channels, now)
         with self._in_flight_lock:
             self._in_flight.update((item_id, wanted.get(item_id, HOME)) for item_id in claimed)
         return claimed
+
+    def _take(self, session: Any, ids: Iterable[int], now: Any) -> set[int]:
+        """Lease these items to this dispatcher; returns the ids it got. One conditional statement: of
+        several dispatchers, exactly one gets each item (what was read may be stale)."""
+        return set(session.scalars(
+            update(OutboxItem)
+            .where(OutboxItem.id.in_(ids), OutboxItem.status == "pending", _unclaimed(now))
+            .values(claimed_until=now + self.lease, claimed_by=self.identity, attempts=OutboxItem.attempts + 1)
+            .returning(OutboxItem.id)
+            .execution_options(synchronize_session=False)
+        ))
 
     def _newest_homes(self, session: Any, claimed: list[int], home_channels: dict[int, str], now: Any) -> list[int]:
         """A person's App Home is rendered from what is true when it is delivered: of their refreshes still
@@ -266,20 +271,12 @@ class Dispatcher:
             latest = newest.get(channel, head)
             if latest == head:
                 continue
-            taken = session.execute(  # conditional, like every claim: unless someone else holds it
-                update(OutboxItem)
-                .where(OutboxItem.id == latest, OutboxItem.status == "pending",
-                       or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now))
-                .values(claimed_until=now + self.lease, claimed_by=self.identity, attempts=OutboxItem.attempts + 1)
-            ).rowcount
-            if taken != 1:
-                continue
+            if not self._take(session, [latest], now):
+                continue  # someone else holds it
             session.execute(
                 update(OutboxItem)
                 .where(OutboxItem.channel == channel, OutboxItem.action == HOME, OutboxItem.status == "pending",
-                       OutboxItem.id < latest,
-                       or_(OutboxItem.claimed_by == self.identity, OutboxItem.claimed_until.is_(None),
-                           OutboxItem.claimed_until < now))
+                       OutboxItem.id < latest, or_(OutboxItem.claimed_by == self.identity, _unclaimed(now)))
                 .values(status="delivered", delivered_at=now, result={"superseded": True}, claimed_until=None)
             )
             instead[head] = latest
