@@ -60,8 +60,13 @@ class Services:
         """A workflow committed outbox items: deliver them now."""
         self.dispatcher.kick()
 
-    def translator_for(self, user_id: str | None, *, stale_ok: bool = False) -> Translator:
-        return Translator(self.locales.locale_for(user_id, stale_ok=stale_ok), self.org.timezone)
+    def translator_for(self, user_id: str | None) -> Translator:
+        return Translator(self.locales.locale_for(user_id), self.org.timezone)
+
+    def answering_translator_for(self, user_id: str | None) -> Translator:
+        """For answering a modal submission (Slack's 3 seconds): the language stored, however old (opening
+        the modal learnt it); Slack is asked only when nothing is known about the person yet."""
+        return Translator(self.locales.locale_for(user_id, stale_ok=True), self.org.timezone)
 
     def cached_translator_for(self, user_id: str | None) -> Translator:
         """The person's language as already known (no Slack call): for opening a modal in time."""

@@ -154,7 +154,7 @@ def register(app: App, services: Services) -> None:
     @app.view(AccountCallback.FORM)
     def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user_id = body["user"]["id"]
-        tr = services.translator_for(user_id, stale_ok=True)  # before the ack: what opening the modal learnt
+        tr = services.answering_translator_for(user_id)
         metadata = json.loads(view.get("private_metadata") or "{}")
         new = metadata.get("mode") == "new"
         draft, unreadable = parse_form(view, metadata)
@@ -227,7 +227,7 @@ def register(app: App, services: Services) -> None:
     @app.view(AccountCallback.REJECT_REASON)
     def reject(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user_id = body["user"]["id"]
-        tr = services.translator_for(user_id, stale_ok=True)  # before the ack: what opening the modal learnt
+        tr = services.answering_translator_for(user_id)
         change_id = int(json.loads(view.get("private_metadata") or "{}")["change_id"])
         reason = (_state(view, AccountBlock.REASON).get("value") or "").strip()
         try:

@@ -166,7 +166,7 @@ def register(app: App, services: Services) -> None:
     @app.view(EmergencyCallback.DECLARE)
     def submit_declaration(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user_id = body["user"]["id"]
-        tr = services.translator_for(user_id, stale_ok=True)  # before the ack: what opening the modal learnt
+        tr = services.answering_translator_for(user_id)
         declaration = parse_declaration(view)
         problems = validate(declaration)
         if problems:
@@ -236,7 +236,7 @@ def register(app: App, services: Services) -> None:
     @app.view(EmergencyCallback.NOTE)
     def submit_note(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user_id = body["user"]["id"]
-        tr = services.translator_for(user_id, stale_ok=True)  # before the ack: what opening the modal learnt
+        tr = services.answering_translator_for(user_id)
         text = _value(view, EmergencyBlock.NOTE) or ""
         try:
             outcome = emergencies.add_note(user_id, int(_metadata(view)["step_id"]), text)
@@ -312,7 +312,7 @@ def register(app: App, services: Services) -> None:
     @app.view(EmergencyCallback.END)
     def submit_end(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user_id = body["user"]["id"]
-        tr = services.translator_for(user_id, stale_ok=True)  # before the ack: what opening the modal learnt
+        tr = services.answering_translator_for(user_id)
         chosen = _metadata(view).get("emergency_id") or _value(view, EmergencyBlock.WHICH)
         if not chosen:
             ack(response_action="errors", errors={EmergencyBlock.WHICH: tr.plain("emergency.error.which_required")})
@@ -347,7 +347,7 @@ def register(app: App, services: Services) -> None:
     @app.view(EmergencyCallback.RESUME)
     def submit_resume(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user_id = body["user"]["id"]
-        tr = services.translator_for(user_id, stale_ok=True)  # before the ack: what opening the modal learnt
+        tr = services.answering_translator_for(user_id)
         publish_at = _value(view, EmergencyBlock.PUBLISH_AT)
         if publish_at is None:
             ack(response_action="errors",

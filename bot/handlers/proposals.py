@@ -77,7 +77,7 @@ def register(app: App, services: Services) -> None:
         problems = validate(draft, org, services.clock.now(), correcting="corrects" in metadata,
                             known_accounts=known, proposer=user_id)
         if problems:
-            tr = services.translator_for(user_id, stale_ok=True)  # before the ack: what opening the modal learnt
+            tr = services.answering_translator_for(user_id)
             ack(response_action="errors", errors=errors_for(tr, problems))
             return
         try:  # store first: if the database fails, the modal stays open with everything typed
@@ -92,7 +92,7 @@ def register(app: App, services: Services) -> None:
                 proposals.submit(user_id, draft, emergency_active=emergency_active, submission_key=key,
                                  emergency_id=int(emergency) if str(emergency).isdigit() else None)
         except ProposalError as e:
-            tr = services.translator_for(user_id, stale_ok=True)
+            tr = services.answering_translator_for(user_id)
             ack(response_action="errors", errors={FormBlock.TEXT: tr.plain(e.key, **e.values)})
             return
         ack()
@@ -134,7 +134,7 @@ def register(app: App, services: Services) -> None:
     @app.view(ProposalCallback.REASON)
     def submit_reason(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user_id = body["user"]["id"]
-        tr = services.translator_for(user_id, stale_ok=True)  # before the ack: what opening the modal learnt
+        tr = services.answering_translator_for(user_id)
         metadata = _metadata(view)
         reason = (_value(view, FormBlock.REASON) or "").strip()
         if not reason:
@@ -211,7 +211,7 @@ def register(app: App, services: Services) -> None:
     @app.view(ProposalCallback.PUBLISHED)
     def submit_published(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user_id = body["user"]["id"]
-        tr = services.translator_for(user_id, stale_ok=True)  # before the ack: what opening the modal learnt
+        tr = services.answering_translator_for(user_id)
         url = (_value(view, FormBlock.URL) or "").strip()
         if not URL.match(url):
             ack(response_action="errors", errors={FormBlock.URL: tr.plain("proposal.error.bad_url")})
