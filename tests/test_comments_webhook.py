@@ -310,26 +310,28 @@ def test_a_group_that_cannot_be_stored_is_a_503_for_each_sender_and_the_retry_is
     assert status == 202, answer
 
 
-def test_one_comment_the_database_refuses_does_not_fail_the_rest_of_its_group(koho, monkeypatch):
+def test_one_comment_the_database_refuses_does_not_fail_the_rest_of_its_group(koho):
     from datetime import UTC, datetime
 
+    from sqlalchemy import event
     from sqlalchemy.exc import DataError
 
     from bot.workflows.comments.service import CommentService, NewComment
 
-    store = CommentService._store
+    def refusing(conn, cursor, statement, parameters, context, executemany):
+        rows = parameters if executemany else [parameters]
+        if statement.startswith("INSERT INTO comments") and "POISON" in repr(rows):
+            raise DataError(statement, parameters, Exception("value refused"))
 
-    def refusing(self, session, new, ready):
-        if "POISON" in new.text:
-            raise DataError("INSERT", {}, Exception("value refused"))
-        return store(self, session, new, ready)
-
-    monkeypatch.setattr(CommentService, "_store", refusing)
     service = CommentService(koho.db, koho.services.org, koho.services.calendar, koho.clock)
     news = [NewComment(origin="webhook", source="x", external_id=f"group-{n}", text=text,
                        received_at=datetime(2026, 11, 24, 1, 0, tzinfo=UTC))
             for n, text in enumerate(["粗大ごみの件", "POISON", "リサイクルの件"])]
-    answers = service.receive_many(news)
+    event.listen(koho.db.engine, "before_cursor_execute", refusing)
+    try:
+        answers = service.receive_many(news)
+    finally:
+        event.remove(koho.db.engine, "before_cursor_execute", refusing)
     assert isinstance(answers[1], DataError)
     assert [a.created for a in (answers[0], answers[2])] == [True, True]
     with koho.db.read() as session:

@@ -19,11 +19,12 @@ or the claim came first (and the comment starts a new digest). Never both, never
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from bot.models import OutboxItem
@@ -46,57 +47,64 @@ def listing_view(kind: str) -> str:
     return DIGEST_VIEW if kind in ("digest", "emergency") else NOTICE_VIEW
 
 
-# Built once: a surge runs these for every comment, so they should not be rebuilt each time.
+# Built once: a surge runs these for every group of comments, so they should not be rebuilt each time.
 _OUTBOX = OutboxItem.__table__
 _LISTINGS = CommentListing.__table__
-_WAITING = (_OUTBOX.c.status == "pending") & (_OUTBOX.c.channel == bindparam("channel")) \
+_WAITING_IN = (_OUTBOX.c.status == "pending") & (_OUTBOX.c.channel.in_(bindparam("channels", expanding=True))) \
     & (_OUTBOX.c.action == outbox.POST)
-_COUNT_WAITING = select(func.count()).select_from(_OUTBOX).where(_WAITING)
-_NEWEST_WAITING = (select(_OUTBOX.c.id, _OUTBOX.c.view, _OUTBOX.c.ref, _OUTBOX.c.claimed_until)
-                   .where(_WAITING).order_by(_OUTBOX.c.id.desc()).limit(1))
-# Touching the row takes its lock: a dispatcher's claim (a conditional update of it) waits for our commit.
-_HOLD_UNCLAIMED = (update(_OUTBOX).where(_OUTBOX.c.id == bindparam("item"), _OUTBOX.c.status == "pending",
-                                         _OUTBOX.c.claimed_until.is_(None))
-                   .values(claimed_until=None))
+_QUEUES = (select(_OUTBOX.c.channel, func.max(_OUTBOX.c.id).label("newest"), func.count().label("waiting"))
+           .where(_WAITING_IN).group_by(_OUTBOX.c.channel).subquery())
+# Per channel with posts waiting: the newest of them, and how many there are.
+_TAILS = (select(_OUTBOX.c.id, _OUTBOX.c.channel, _OUTBOX.c.view, _OUTBOX.c.ref, _OUTBOX.c.claimed_until,
+                 _QUEUES.c.waiting).join(_QUEUES, _QUEUES.c.newest == _OUTBOX.c.id))
+# Touching the rows takes their locks: a dispatcher's claim (a conditional update of them) waits for our commit.
+_HOLD_UNCLAIMED = (update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("items", expanding=True)),
+                                         _OUTBOX.c.status == "pending", _OUTBOX.c.claimed_until.is_(None))
+                   .values(claimed_until=None).returning(_OUTBOX.c.id))
 # Only a digest of the same kind: where the emergency channel is also a department's or the PR office's, a
 # 緊急 alert (119/110 advice, on-call mentions) must not join a department digest, nor a comment (with its
 # buttons) an emergency digest.
-_GROW = (update(_LISTINGS).where(_LISTINGS.c.id == bindparam("listing"), _LISTINGS.c.size < DIGEST_MAX,
-                                 _LISTINGS.c.kind == bindparam("listing_kind"))
-         .values(size=_LISTINGS.c.size + 1))
-_ADD_ITEM = insert(CommentListingItem.__table__)
-_PG_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_GROW_ONE = (update(_LISTINGS).where(_LISTINGS.c.id == bindparam("listing"), _LISTINGS.c.size < DIGEST_MAX,
+                                     _LISTINGS.c.kind == bindparam("listing_kind"))
+             .values(size=_LISTINGS.c.size + 1).returning(_LISTINGS.c.size))
+_GROW = (update(_LISTINGS).where(_LISTINGS.c.id == bindparam("listing"))
+         .values(size=_LISTINGS.c.size + bindparam("by")))
+_PG_LOCKS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
 
 
-def _one_at_a_time(session: Session, channel: str) -> None:
+def _lock_key(channel: str) -> int:
+    digest = hashlib.blake2b(f"koho.comments.place:{channel}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _one_at_a_time(session: Session, channels: list[str]) -> None:
     """Place comments in a channel one transaction at a time.
 
     SQLite runs one writing transaction at a time anyway. On PostgreSQL, without this, several
     comments arriving together could each find the newest digest full and each start a digest of
     their own. A transaction-scoped advisory lock per channel makes the next one wait for the commit
-    and then see the digest just started.
+    and then see the digest just started. The locks are taken in one order (sorted keys), so two
+    transactions placing in the same channels never wait for each other in a circle.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        digest = hashlib.blake2b(f"koho.comments.place:{channel}".encode(), digest_size=8).digest()
-        session.execute(_PG_LOCK, {"key": int.from_bytes(digest, "big", signed=True)})
+    if channels and session.get_bind().dialect.name == "postgresql":
+        session.execute(_PG_LOCKS, {"keys": sorted(_lock_key(c) for c in channels)}).all()
 
 
-def waiting_posts(session: Session, channel: str) -> int:
-    return session.execute(_COUNT_WAITING, {"channel": channel}).scalar_one()
+@dataclass
+class _Tail:
+    """The newest post waiting in a channel, as this transaction sees it."""
+
+    view: str
+    listing_id: int | None = None  # a digest this transaction may add comments to (held, or its own)
+    kind: str | None = None  # of that digest; with `size`, None until it first grows, if stored before
+    size: int | None = None
+    listing: CommentListing | None = None  # the digest, when this transaction started it
 
 
-def _join_open_digest(session: Session, tail: Any, comment_id: int, assignment: int, kind: str) -> int | None:
-    """The digest the comment joined, if the channel's newest waiting post is an unclaimed digest of the same
-    kind with room."""
-    if tail is None or tail.view != DIGEST_VIEW or tail.claimed_until is not None:
-        return None
-    listing_id = int(tail.ref["listing_id"])
-    if session.execute(_HOLD_UNCLAIMED, {"item": tail.id}).rowcount != 1:
-        return None  # a dispatcher claimed it meanwhile: it is being sent as it is
-    if session.execute(_GROW, {"listing": listing_id, "listing_kind": kind}).rowcount != 1:
-        return None  # full, or of the other kind: a new digest starts
-    session.execute(_ADD_ITEM, {"listing_id": listing_id, "comment_id": comment_id, "assignment": assignment})
-    return listing_id
+@dataclass
+class _Channel:
+    tail: _Tail | None
+    waiting: int  # posts waiting in the channel
 
 
 @dataclass(frozen=True)
@@ -106,27 +114,103 @@ class Placement:
     new_post: bool  # False: it joined a digest already waiting (the dispatcher knows of it)
 
 
-def place(
-    session: Session, *, channel: str, comment_id: int, assignment: int, kind: str, now: datetime,
-    view: str, ref: dict[str, Any], message_key: str,
-) -> Placement:
-    """Show a comment in `channel`: its own message (`view`, `ref`, `message_key`) or a digest."""
-    _one_at_a_time(session, channel)
-    tail = session.execute(_NEWEST_WAITING, {"channel": channel}).first()
-    listing_id = _join_open_digest(session, tail, comment_id, assignment, kind)
-    if listing_id is not None:
-        return Placement(DIGEST_VIEW, listing_key(listing_id), new_post=False)
-    # Digests start when the queue is long, and go on while one is still waiting or being sent.
-    if (tail is not None and tail.view == DIGEST_VIEW) or waiting_posts(session, channel) >= BACKLOG_THRESHOLD:
-        listing = CommentListing(kind=kind, channel=channel, size=1, more=0, created_at=now)
-        session.add(listing)
-        session.flush()
-        session.add(CommentListingItem(listing_id=listing.id, comment_id=comment_id, assignment=assignment))
-        outbox.post(session, channel=channel, view=DIGEST_VIEW, ref={"listing_id": listing.id}, now=now,
-                    message_key=listing_key(listing.id))
-        return Placement(DIGEST_VIEW, listing_key(listing.id), new_post=True)
-    outbox.post(session, channel=channel, view=view, ref=ref, now=now, message_key=message_key)
-    return Placement(view, message_key, new_post=True)
+class Placements:
+    """Shows the comments of one transaction in their channels: each as its own message, or in a digest.
+
+    Use as a context manager around the placements, inside the transaction. The channels' queues are
+    read once for all of them (`channels`; another is read when first named), then followed in memory:
+    nothing else places in them until the commit (SQLite's single writer; the channel locks on
+    PostgreSQL), and a waiting digest the comments may join is held against the dispatcher's claim.
+    """
+
+    def __init__(self, session: Session, channels: Iterable[str] = ()):
+        self.session = session
+        self._channels: dict[str, _Channel] = {}
+        self._grown: dict[int, int] = {}  # digests stored before this transaction: comments added to each
+        self._read(list(dict.fromkeys(channels)))
+
+    def __enter__(self) -> Placements:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            self.finish()
+
+    def _read(self, channels: list[str]) -> None:
+        channels = [c for c in channels if c not in self._channels]
+        if not channels:
+            return
+        session = self.session
+        session.flush()  # what this transaction enqueued so far is part of the queues read
+        _one_at_a_time(session, channels)
+        tails = {row.channel: row for row in session.execute(_TAILS, {"channels": channels})}
+        open_digests = [row.id for row in tails.values() if row.view == DIGEST_VIEW and row.claimed_until is None]
+        held = set(session.scalars(_HOLD_UNCLAIMED, {"items": open_digests})) if open_digests else set()
+        for channel in channels:
+            row = tails.get(channel)
+            tail = None
+            if row is not None:
+                # A digest claimed meanwhile, or another message, is sent as it is.
+                tail = _Tail(DIGEST_VIEW, int(row.ref["listing_id"])) if row.id in held else _Tail(row.view)
+            self._channels[channel] = _Channel(tail, row.waiting if row is not None else 0)
+
+    def _join(self, tail: _Tail, kind: str) -> bool:
+        """Count one more comment in the channel's waiting digest, if it has room and is of this kind."""
+        if tail.listing_id is None:
+            return False
+        if tail.size is None:  # stored before: it grows in the database, and its size is learnt
+            size = self.session.scalar(_GROW_ONE, {"listing": tail.listing_id, "listing_kind": kind})
+            if size is None:  # full, or of the other kind
+                tail.listing_id = None
+                return False
+            tail.size, tail.kind = size, kind
+            return True
+        if tail.kind != kind or tail.size >= DIGEST_MAX:
+            return False
+        tail.size += 1
+        if tail.listing is not None:
+            tail.listing.size = tail.size
+        else:  # held since it first grew: no one else grows it until the commit
+            self._grown[tail.listing_id] = self._grown.get(tail.listing_id, 0) + 1
+        return True
+
+    def place(self, *, channel: str, comment_id: int, assignment: int, kind: str, now: datetime, view: str,
+              ref: dict[str, Any], message_key: str) -> Placement:
+        """Show a comment in `channel`: its own message (`view`, `ref`, `message_key`) or a digest."""
+        self._read([channel])
+        state = self._channels[channel]
+        tail = state.tail
+        if tail is not None and self._join(tail, kind):
+            self.session.add(CommentListingItem(listing_id=tail.listing_id, comment_id=comment_id,
+                                                assignment=assignment))
+            return Placement(DIGEST_VIEW, listing_key(tail.listing_id), new_post=False)
+        # Digests start when the queue is long, and go on while one is still waiting or being sent.
+        start_digest = (tail is not None and tail.view == DIGEST_VIEW) or state.waiting >= BACKLOG_THRESHOLD
+        state.waiting += 1
+        if start_digest:
+            listing = CommentListing(kind=kind, channel=channel, size=1, more=0, created_at=now)
+            self.session.add(listing)
+            self.session.flush()
+            self.session.add(CommentListingItem(listing_id=listing.id, comment_id=comment_id, assignment=assignment))
+            outbox.post(self.session, channel=channel, view=DIGEST_VIEW, ref={"listing_id": listing.id}, now=now,
+                        message_key=listing_key(listing.id))
+            state.tail = _Tail(DIGEST_VIEW, listing.id, kind, 1, listing)
+            return Placement(DIGEST_VIEW, listing_key(listing.id), new_post=True)
+        outbox.post(self.session, channel=channel, view=view, ref=ref, now=now, message_key=message_key)
+        state.tail = _Tail(view)
+        return Placement(view, message_key, new_post=True)
+
+    def finish(self) -> None:
+        """Write how much the waiting digests grew after their first comment (the items go at the flush)."""
+        if self._grown:
+            self.session.execute(_GROW, [{"listing": listing_id, "by": by} for listing_id, by in self._grown.items()])
+            self._grown.clear()
+
+
+def place(session: Session, *, channel: str, **placement: Any) -> Placement:
+    """One comment's placement (`Placements.place`), in a transaction that places nothing else."""
+    with Placements(session, [channel]) as placements:
+        return placements.place(channel=channel, **placement)
 
 
 def notice(

@@ -7,10 +7,11 @@ a comment is linked to a proposal when one of its URLs normalises to a published
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from bot.workflows.proposals.models import Publication
@@ -72,23 +73,25 @@ def _like_escape(token: str) -> str:
     return token.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-_PUBLISHED_LIKE = (
-    select(Publication.proposal_id, Publication.url)
-    .where(Publication.status == "published", Publication.url.is_not(None),
-           Publication.url.ilike(bindparam("pattern"), escape="\\"))
-    .order_by(Publication.id.desc())
-)
+@functools.lru_cache(maxsize=128)
+def _published_like(tokens: int) -> Select:
+    """Published posts whose URL contains any of `tokens` patterns (:t0, :t1, …), newest first."""
+    return (select(Publication.proposal_id, Publication.url)
+            .where(Publication.status == "published", Publication.url.is_not(None),
+                   or_(*(Publication.url.ilike(bindparam(f"t{n}"), escape="\\") for n in range(tokens))))
+            .order_by(Publication.id.desc()))
 
 
-def find_published_post(session: Session, urls: list[str]) -> tuple[int, str] | None:
-    """(proposal id, published URL) of the first published post one of `urls` points to, if any."""
-    for url in urls:
-        wanted = normalize_url(url)
-        if wanted is None:
-            continue
-        token = _search_token(wanted)
-        candidates = session.execute(_PUBLISHED_LIKE, {"pattern": f"%{_like_escape(token)}%"}).all()
-        for proposal_id, published in candidates:
-            if normalize_url(published) == wanted:
-                return proposal_id, published
-    return None
+def find_published_posts(session: Session, url_lists: list[list[str]]) -> list[tuple[int, str] | None]:
+    """For each list of URLs (one comment's), the (proposal id, published URL) of the first published
+    post one of them points to, if any: one query for all of them."""
+    wanted = [[n for n in map(normalize_url, urls) if n is not None] for urls in url_lists]
+    tokens = sorted({_search_token(n) for urls in wanted for n in urls})
+    if not tokens:
+        return [None] * len(url_lists)
+    # A URL that normalises to a wanted one contains that one's token.
+    candidates = session.execute(_published_like(len(tokens)),
+                                 {f"t{n}": f"%{_like_escape(t)}%" for n, t in enumerate(tokens)}).all()
+    published = [(proposal_id, url, normalize_url(url)) for proposal_id, url in candidates]
+    return [next(((p, url) for n in urls for p, url, normal in published if normal == n), None) for urls in wanted]
+

@@ -7,6 +7,7 @@ updates in the same transaction. Refusals change nothing but are recorded too.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -28,7 +29,7 @@ from bot.text.masking import MaskResult, mask_personal_data
 from bot.workflows import audit, outbox
 from bot.workflows.accounts.directory import account_for
 from bot.workflows.comments import digest
-from bot.workflows.comments.links import find_published_post, urls_in
+from bot.workflows.comments.links import find_published_posts, urls_in
 from bot.workflows.comments.models import Comment, HidingRequest
 from bot.workflows.comments.rules import (
     Action,
@@ -147,6 +148,15 @@ def route_comment(org: Organization, text: str, account_id: str | None = None,
 _BY_EXTERNAL_ID = select(Comment.id).where(Comment.source == bindparam("source"),
                                            Comment.external_id == bindparam("external_id"))
 _BY_SLACK_REF = select(Comment.id).where(Comment.slack_ref == bindparam("slack_ref"))
+_COMMENTS = Comment.__table__
+_STORED = select(_COMMENTS.c.id, _COMMENTS.c.source, _COMMENTS.c.external_id, _COMMENTS.c.slack_ref,
+                 _COMMENTS.c.department_id, _COMMENTS.c.channel, _COMMENTS.c.category, _COMMENTS.c.status)
+_STORED_UNDER = _STORED.where(tuple_(_COMMENTS.c.source, _COMMENTS.c.external_id).in_(bindparam("keys", expanding=True)))
+_STORED_FROM_SLACK = _STORED.where(_COMMENTS.c.slack_ref.in_(bindparam("refs", expanding=True))).order_by(_COMMENTS.c.id)
+# Where each new comment of a group is shown, in one batch.
+_SHOWN = (update(_COMMENTS).where(_COMMENTS.c.id == bindparam("comment"))
+          .values(message_view=bindparam("view"), message_key=bindparam("key"),
+                  emergency_alerted_at=bindparam("alerted", type_=_COMMENTS.c.emergency_alerted_at.type)))
 
 
 class CommentService:
@@ -205,16 +215,13 @@ class CommentService:
     def receive_many(self, news: Sequence[NewComment]) -> list[Received | SQLAlchemyError]:
         """Store several comments in one transaction (one disk flush for all: webhook group commit).
 
-        Each is stored, or found already stored, exactly as `receive` would. If the group cannot be
-        stored (a conflict with another process, one comment the database refuses, an outage), each
-        comment is tried on its own, so one bad comment never fails the others: the answer for each
-        is its `Received` or the database error that stopped it.
+        Each is stored, or found already stored, exactly as `receive` would, in the order given. If the
+        group cannot be stored (a conflict with another process, one comment the database refuses, an
+        outage), each comment is tried on its own, so one bad comment never fails the others: the answer
+        for each is its `Received` or the database error that stopped it.
         """
         try:
-            with self.db.read() as session:
-                prepared = [self._prepare(session, new) for new in news]
-            with self.db.transaction() as session:
-                return [self._store(session, new, ready) for new, ready in zip(news, prepared, strict=True)]
+            return self._store_all(news)
         except SQLAlchemyError:
             if len(news) == 1:
                 raise
@@ -227,53 +234,93 @@ class CommentService:
         return answers
 
     def _receive(self, new: NewComment) -> Received:
-        with self.db.read() as session:
-            ready = self._prepare(session, new)
-        with self.db.transaction() as session:
-            return self._store(session, new, ready)
+        return self._store_all([new])[0]
 
-    def _prepare(self, session: Session, new: NewComment) -> _Prepared:
-        """What needs no write (a reading `session`, for the account register): routing, category, masking."""
+    def _store_all(self, news: Sequence[NewComment]) -> list[Received]:
+        """Route (a read), then store in one write: the comments, their audit events and their messages.
+
+        A handful of statements for the whole group, not several per comment: the earlier deliveries and
+        the published posts are looked up for all at once, the comments inserted together, and each
+        channel's queue read once for the placements.
+        """
+        with self.db.read() as session:
+            accounts = functools.cache(lambda account_id: account_for(session, self.org, account_id))
+            prepared = [self._prepare(new, accounts) for new in news]
+        with self.db.transaction() as session:
+            found = self._existing_many(session, news)
+            linked = find_published_posts(session, [([new.url] if new.url else []) + urls_in(new.text) for new in news])
+            stored: list[tuple[Any, bool]] = []  # each comment (or its row), and whether this delivery stored it
+            fresh: list[tuple[Comment, NewComment, _Prepared]] = []
+            for new, ready, link in zip(news, prepared, linked, strict=True):
+                comment = found.get(_external_key(new)) or (found.get(_slack_key(new)) if new.slack_ref else None)
+                if comment is None:  # stored now (a second delivery in the same group finds this one)
+                    comment = self._new_comment(new, ready, link)
+                    fresh.append((comment, new, ready))
+                    found[_external_key(new)] = comment
+                    if new.slack_ref:
+                        found[_slack_key(new)] = comment
+                    stored.append((comment, True))
+                else:
+                    stored.append((comment, False))
+            session.add_all(comment for comment, _, _ in fresh)
+            session.flush()  # the unique keys decide between two simultaneous deliveries
+            channels = [comment.channel for comment, _, _ in fresh]
+            if any(ready.category is Category.EMERGENCY for _, _, ready in fresh):
+                channels.insert(0, self.org.emergency_channel)
+            new_posts: set[int] = set()
+            shown: list[dict[str, Any]] = []
+            with digest.Placements(session, channels) as placements:
+                for comment, new, ready in fresh:
+                    where, new_post = self._place(session, placements, comment, new, ready)
+                    shown.append(where)
+                    if new_post:
+                        new_posts.add(comment.id)
+            if shown:  # one batch for all; these comment objects are not read again
+                session.execute(_SHOWN, shown)
+            return [self._received(comment, created=created, new_post=created and comment.id in new_posts)
+                    for comment, created in stored]
+
+    def _prepare(self, new: NewComment, accounts: Callable[[str], Account | None]) -> _Prepared:
+        """What needs no write (`accounts` looks up the register): routing, category, masking."""
         now = self.clock.now()
         suggestion = suggest_category(new.text)
-        routing = route_comment(self.org, new.text, new.account_id, new.department_id,
-                                lookup=lambda account_id: account_for(session, self.org, account_id))
+        routing = route_comment(self.org, new.text, new.account_id, new.department_id, lookup=accounts)
         ack_due, escalate_at = self._targets(now, routing.department_id)
         return _Prepared(now, suggestion, new.category or suggestion.category, routing,
                          mask_personal_data(new.text), channel_for(self.org, routing.department_id), ack_due,
                          escalate_at)
 
-    def _store(self, session: Session, new: NewComment, ready: _Prepared) -> Received:
-        now, category, routing, masked, suggestion = ready.now, ready.category, ready.routing, ready.masked, ready.suggestion
-        status = Status.ROUTED if routing.department_id else Status.NEW
-        existing = self._existing(session, new)
-        if existing is not None:
-            return self._received(existing, created=False)
-        linked = find_published_post(session, ([new.url] if new.url else []) + urls_in(new.text))
-        comment = Comment(
+    @staticmethod
+    def _new_comment(new: NewComment, ready: _Prepared, linked: tuple[int, str] | None) -> Comment:
+        now, routing, masked = ready.now, ready.routing, ready.masked
+        return Comment(
             origin=new.origin, source=new.source, external_id=new.external_id, account_id=new.account_id,
             author=new.author, author_handle=new.author_handle, text=new.text, masked_text=masked.text,
             masked_kinds=list(masked.found), url=new.url, received_at=new.received_at, created_at=now,
-            forwarded_by=new.forwarded_by, slack_ref=new.slack_ref, category=str(category),
-            suggested_category=str(suggestion.category), status=str(status),
+            forwarded_by=new.forwarded_by, slack_ref=new.slack_ref, category=str(ready.category),
+            suggested_category=str(ready.suggestion.category),
+            status=str(Status.ROUTED if routing.department_id else Status.NEW),
             department_id=routing.department_id, routed_reason=routing.reason, routing_scores=routing.scores,
             proposal_id=linked[0] if linked else None, linked_url=linked[1] if linked else None,
             assignment=1, channel=ready.channel, routed_at=now, ack_due_at=ready.ack_due, escalate_at=ready.escalate_at,
             updated_at=now, row_version=1,
         )
-        session.add(comment)
-        session.flush()  # the unique keys decide between two simultaneous deliveries
+
+    def _place(self, session: Session, placements: digest.Placements, comment: Comment, new: NewComment,
+               ready: _Prepared) -> tuple[dict[str, Any], bool]:
+        """A stored comment's audit event and messages: where it is shown (for `_SHOWN`), and whether a new
+        Slack message was enqueued (not only a place in a waiting digest)."""
+        now, routing, category = ready.now, ready.routing, ready.category
         audit.record(
             session, at=now, actor=new.forwarded_by or audit.SYSTEM, action="comment.received",
-            subject_type=SUBJECT, subject_id=comment.id, to_state=str(status), reason=routing.reason,
+            subject_type=SUBJECT, subject_id=comment.id, to_state=comment.status, reason=routing.reason,
             origin=new.origin, source=new.source, department=routing.department_id, category=str(category),
-            suggested=str(suggestion.category), masked=list(masked.found), proposal_id=comment.proposal_id,
+            suggested=str(ready.suggestion.category), masked=list(ready.masked.found), proposal_id=comment.proposal_id,
         )
-        # Last, because joining a digest locks the channel's newest outbox row until the commit.
-        if category is Category.EMERGENCY:
-            self._alert_emergency(session, comment, now)
-        new_post = self._show(session, comment, now) or category is Category.EMERGENCY
-        return self._received(comment, created=True, new_post=new_post)
+        alerted = category is Category.EMERGENCY and self._alert_emergency(session, placements, comment, now)
+        placed = self._show(placements, comment, now)
+        return ({"comment": comment.id, "view": placed.view, "key": placed.message_key,
+                 "alerted": now if alerted else None}, placed.new_post or alerted)
 
     def _existing(self, session: Session, new: NewComment) -> Comment | None:
         found = session.execute(_BY_EXTERNAL_ID, {"source": new.source, "external_id": new.external_id}).first()
@@ -282,7 +329,22 @@ class CommentService:
         return session.get(Comment, found.id) if found is not None else None
 
     @staticmethod
-    def _received(comment: Comment, *, created: bool, new_post: bool = False) -> Received:
+    def _existing_many(session: Session, news: Sequence[NewComment]) -> dict[tuple[str, ...], Any]:
+        """What `Received` says of the comments already stored under any of these (source, external id)s
+        or Slack messages (rows, not loaded comments: most groups find none, and nothing more is read)."""
+        found: dict[tuple[str, ...], Any] = {}
+        keys = list(dict.fromkeys((new.source, new.external_id) for new in news))
+        for row in session.execute(_STORED_UNDER, {"keys": keys}):
+            found[_external_key(row)] = row
+        refs = list(dict.fromkeys(new.slack_ref for new in news if new.slack_ref))
+        if refs:
+            for row in session.execute(_STORED_FROM_SLACK, {"refs": refs}):
+                found.setdefault(_slack_key(row), row)
+        return found
+
+    @staticmethod
+    def _received(comment: Any, *, created: bool, new_post: bool = False) -> Received:
+        """From a comment, or a row of the same columns."""
         return Received(comment.id, created, comment.department_id, comment.channel, comment.category,
                         comment.status, new_post)
 
@@ -292,30 +354,29 @@ class CommentService:
                        if can_escalate(department_id) else None)
         return ack_due, escalate_at
 
-    def _show(self, session: Session, comment: Comment, now: datetime) -> bool:
+    @staticmethod
+    def _show(placements: digest.Placements, comment: Comment, now: datetime) -> digest.Placement:
         """Its message in its channel: on its own, or in a digest while the channel is busy."""
-        placed = digest.place(
-            session, channel=comment.channel, comment_id=comment.id, assignment=comment.assignment,
+        return placements.place(
+            channel=comment.channel, comment_id=comment.id, assignment=comment.assignment,
             kind="digest", now=now, view="comment", ref={"comment_id": comment.id, "assignment": comment.assignment},
             message_key=f"comment:{comment.id}:{comment.assignment}",
         )
-        comment.message_view, comment.message_key = placed.view, placed.message_key
-        session.flush()
-        return placed.new_post
 
-    def _alert_emergency(self, session: Session, comment: Comment, now: datetime) -> bool:
-        """Someone may be in danger: the emergency channel hears of it at once (once per comment)."""
+    def _alert_emergency(self, session: Session, placements: digest.Placements, comment: Comment,
+                         now: datetime) -> bool:
+        """Someone may be in danger: the emergency channel hears of it at once (once per comment; the
+        caller records `emergency_alerted_at`). False when it had been alerted already."""
         if comment.emergency_alerted_at is not None:
             return False
-        placed = digest.place(
-            session, channel=self.org.emergency_channel, comment_id=comment.id, assignment=comment.assignment,
+        placements.place(
+            channel=self.org.emergency_channel, comment_id=comment.id, assignment=comment.assignment,
             kind="emergency", now=now, view="comment_emergency", ref={"comment_id": comment.id},
             message_key=f"comment-emergency:{comment.id}",
         )
-        comment.emergency_alerted_at = now
         audit.record(session, at=now, actor=audit.SYSTEM, action="comment.emergency_alerted", subject_type=SUBJECT,
                      subject_id=comment.id, to_state=comment.status, channel=self.org.emergency_channel)
-        return placed.new_post
+        return True
 
     def _refresh_messages(self, session: Session, comment: Comment, now: datetime,
                           previous: tuple[str, str, str, dict[str, Any]] | None = None) -> None:
@@ -468,7 +529,9 @@ class CommentService:
             )
             if not changed:
                 return self._lost(session, comment_id)
-            self._show(session, comment, now)
+            with digest.Placements(session, [comment.channel]) as placements:
+                placed = self._show(placements, comment, now)
+            comment.message_view, comment.message_key = placed.view, placed.message_key
             audit.record(session, at=now, actor=actor, action=f"comment.{Action.REASSIGN}", subject_type=SUBJECT,
                          subject_id=comment.id, from_state=before, to_state=comment.status, reason=comment.note,
                          from_department=from_department, to_department=department_id)
@@ -490,7 +553,9 @@ class CommentService:
             audit.record(session, at=now, actor=actor, action="comment.category_changed", subject_type=SUBJECT,
                          subject_id=comment.id, from_state=before, to_state=str(category))
             if category is Category.EMERGENCY:
-                self._alert_emergency(session, comment, now)
+                with digest.Placements(session, [self.org.emergency_channel]) as placements:
+                    if self._alert_emergency(session, placements, comment, now):
+                        comment.emergency_alerted_at = now
             self._refresh_messages(session, comment, now)
             return Result(Outcome.DONE, comment.id, comment.status)
 
@@ -626,6 +691,14 @@ class CommentService:
                 digest.notice(session, kind="escalation", channel=self.org.pr_office.channel,
                               entries=entries[:digest.NOTICE_MAX], total=len(entries), now=now)
             return len(entries)
+
+
+def _external_key(comment: NewComment | Comment) -> tuple[str, ...]:
+    return ("external", comment.source, comment.external_id)
+
+
+def _slack_key(comment: NewComment | Comment) -> tuple[str, ...]:
+    return ("slack", comment.slack_ref or "")
 
 
 class _LostRace(Exception):  # noqa: N818 - internal signal, never leaves this module
