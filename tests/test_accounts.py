@@ -507,3 +507,13 @@ def test_comments_on_an_account_opened_through_koho_are_accepted_and_go_to_its_d
     receive(koho, "いつも拝見しています", account="kensetsu-x")  # no keyword: the account's department decides
     koho.fake.wait_for("chat.postMessage", channel="C0KENSETSU",
                        predicate=lambda c: c.ok and "いつも拝見しています" in texts(c.args))
+
+
+def test_the_pr_office_home_counts_a_surge_of_untriaged_comments_and_lists_the_oldest_ten(koho):
+    """Thousands may wait in a disaster: the Home says how many, and shows the ten waiting longest."""
+    ids = [receive(koho, f"素敵な写真をありがとう（{n}）") for n in range(12)]
+    koho.slack.app_home_opened("U0PR2")
+    koho.fake.wait_for("views.publish", predicate=lambda c: c.ok and c.args["user_id"] == "U0PR2"
+                       and "振り分け待ちの市民の声* 12件" in json.dumps(c.args["view"], ensure_ascii=False))
+    home = json.dumps(koho.fake.home_views["U0PR2"], ensure_ascii=False)
+    assert [i for i in ids if f"• #{i} " in home] == ids[:10]  # the same arrival time: the first stored first

@@ -7,7 +7,7 @@ import json
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot import blocks
 from bot.handlers.account_ids import AccountAction, AccountBlock, AccountCallback
@@ -385,26 +385,30 @@ def report_chart(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
 # -- App Home for the PR office ----------------------------------------------------------------
 
 
+def _oldest(session: Any, entity: Any, where: Any, by: Any, shown: int = 10) -> tuple[int, list[Any]]:
+    """How many rows match, and the oldest `shown` of them (a surge's thousands are counted, not loaded)."""
+    count = session.scalar(select(func.count()).select_from(entity).where(where))
+    return count, session.scalars(select(entity).where(where).order_by(by, entity.id).limit(shown)).all() if count else []
+
+
 def pr_office_sections(ctx: RenderContext, user_id: str) -> list[dict[str, Any]]:
     """What the PR office watches across departments: approvals, triage, emergencies, the register."""
     tr, org, session = ctx.tr, ctx.org, ctx.session
     out: list[dict[str, Any]] = [blocks.divider(), blocks.header(tr.plain("accounts.home.title"))]
 
-    steps = session.scalars(select(ApprovalStep).where(ApprovalStep.status == StepStatus.PENDING)
-                            .order_by(ApprovalStep.requested_at)).all()
+    waiting, steps = _oldest(session, ApprovalStep, ApprovalStep.status == StepStatus.PENDING, ApprovalStep.requested_at)
     lines = []
-    for step in steps[:10]:
+    for step in steps:
         url = ctx.permalink(step_message_key(step.id))
         label = tr.t("accounts.home.approval_line", id=step.proposal_id, stage=tr.plain(f"proposal.stage.{step.stage}"),
                      department=department_name(org, step.department_id), when=tr.datetime(step.requested_at))
         lines.append(f"{label} {link(url, tr.plain('accounts.home.open'))}" if url else label)
-    out.append(blocks.section("\n".join([tr.t("accounts.home.approvals", count=len(steps)), *lines])))
+    out.append(blocks.section("\n".join([tr.t("accounts.home.approvals", count=waiting), *lines])))
 
-    untriaged = session.scalars(select(Comment).where(Comment.status == CommentStatus.NEW)
-                                .order_by(Comment.received_at)).all()
+    untriaged, oldest = _oldest(session, Comment, Comment.status == CommentStatus.NEW, Comment.received_at)
     lines = [tr.t("accounts.home.comment_line", id=c.id, category=tr.plain(f"comments.category.{c.category}"),
-                  when=tr.datetime(c.received_at)) for c in untriaged[:10]]
-    out.append(blocks.section("\n".join([tr.t("accounts.home.untriaged", count=len(untriaged)), *lines])))
+                  when=tr.datetime(c.received_at)) for c in oldest]
+    out.append(blocks.section("\n".join([tr.t("accounts.home.untriaged", count=untriaged), *lines])))
 
     active = session.scalars(select(Emergency).where(Emergency.status == "active")
                              .order_by(Emergency.declared_at)).all()
