@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, object_session, selectinload
+from sqlalchemy.orm import Session, joinedload, object_session, selectinload
 
 from bot.clock import Clock
 from bot.db import Database
@@ -566,7 +566,8 @@ class ProposalService:
         return proposal
 
     def _step(self, session: Session, step_id: int) -> ApprovalStep:
-        step = session.get(ApprovalStep, step_id)
+        # Every caller reads the step's proposal next: one query for both, not two.
+        step = session.get(ApprovalStep, step_id, options=[joinedload(ApprovalStep.proposal)])
         if step is None:
             raise ProposalError("proposal.error.not_found")
         return step
