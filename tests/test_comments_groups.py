@@ -154,3 +154,92 @@ def test_a_group_takes_a_handful_of_statements_however_large(database):
         # A batch (executemany; on SQLite SQLAlchemy runs its rows one by one in C) counts once.
         counts.append(len([s for s, many in statements if not many]) + len({s for s, many in statements if many}))
     assert counts[1] <= counts[0], counts
+
+
+def test_two_processes_storing_groups_while_a_dispatcher_sends_lose_nothing_and_add_nothing_to_what_was_sent(
+        database, db_url):
+    """Two bots store groups in the same channels at once while a dispatcher claims and sends the queue:
+    every comment is shown in exactly one message, and nothing joins a digest after it was claimed (its
+    message was rendered then, so a late comment would never be seen)."""
+    import threading
+
+    from bot.clock import SystemClock
+    from bot.workflows.comments.digest import DIGEST_MAX, DIGEST_VIEW
+
+    org = load_organization(TEST_ORG)
+    other = Database(db_url)
+    services = [CommentService(db, org, BusinessCalendar(org.timezone), SystemClock()) for db in (database, other)]
+    answers: list[Any] = []
+    sent: dict[int, set[int]] = {}  # claimed digest -> the comments it held when it was rendered
+    writing = [len(services)]
+    failures: list[BaseException] = []
+
+    def write(n: int, service: CommentService) -> None:
+        try:
+            for g in range(25):
+                answers.extend(service.receive_many(comments(f"p{n}-g{g}", 8)))
+        except BaseException as e:  # noqa: BLE001 - reported by the test below
+            failures.append(e)
+        finally:
+            writing[0] -= 1
+
+    def dispatch() -> None:
+        try:
+            while True:
+                with database.transaction() as session:
+                    item = session.execute(select(OutboxItem.id, OutboxItem.view, OutboxItem.ref)
+                                           .where(OutboxItem.status == "pending", OutboxItem.claimed_until.is_(None))
+                                           .order_by(OutboxItem.id).limit(1)).first()
+                    if item is not None:
+                        won = session.execute(update(OutboxItem).where(OutboxItem.id == item.id,
+                                                                       OutboxItem.claimed_until.is_(None))
+                                              .values(claimed_until=datetime.now(UTC))).rowcount
+                if item is None:
+                    if not writing[0]:
+                        return
+                    continue
+                if not won:
+                    continue
+                if item.view == DIGEST_VIEW:  # rendered after the claim's commit, as the dispatcher does
+                    with database.read() as session:
+                        sent[item.ref["listing_id"]] = set(session.scalars(
+                            select(CommentListingItem.comment_id)
+                            .where(CommentListingItem.listing_id == item.ref["listing_id"])))
+                with database.transaction() as session:
+                    session.execute(update(OutboxItem).where(OutboxItem.id == item.id)
+                                    .values(status="delivered", claimed_until=None))
+        except BaseException as e:  # noqa: BLE001
+            failures.append(e)
+
+    threads = [threading.Thread(target=write, args=(n, s)) for n, s in enumerate(services)]
+    threads.append(threading.Thread(target=dispatch))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    other.dispose()
+    assert not failures, failures
+    assert len(answers) == 400 and all(not isinstance(a, Exception) and a.created for a in answers)
+
+    with database.read() as session:
+        stored = session.scalars(select(Comment)).all()
+        listings = {listing.id: listing for listing in session.scalars(select(CommentListing))}
+        items: dict[int, list[int]] = {}
+        for item in session.scalars(select(CommentListingItem)):
+            items.setdefault(item.comment_id, []).append(item.listing_id)
+        own_posts = set(session.scalars(select(OutboxItem.message_key).where(OutboxItem.view == "comment")))
+        members: dict[int, set[int]] = {}
+        for comment_id, listing_ids in items.items():
+            for listing_id in listing_ids:
+                members.setdefault(listing_id, set()).add(comment_id)
+    assert len(stored) == 400
+    for comment in stored:
+        digests = [i for i in items.get(comment.id, []) if listings[i].kind == "digest"]
+        own = f"comment:{comment.id}:1" in own_posts
+        assert own + len(digests) == 1, (comment.id, own, digests)  # shown once, in one place
+        assert comment.message_key == (f"comment:{comment.id}:1" if own else f"comment-listing:{digests[0]}")
+    for listing_id, listing in listings.items():
+        assert listing.size == len(members.get(listing_id, ())) <= DIGEST_MAX, listing_id
+    for listing_id, held_when_sent in sent.items():
+        assert members[listing_id] == held_when_sent, listing_id  # nothing joined after the claim
+    assert sent, "the dispatcher sent no digest: the test did not reach a surge"
