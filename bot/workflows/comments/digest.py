@@ -207,11 +207,6 @@ class Placements:
             self._grown.clear()
 
 
-def place(session: Session, *, channel: str, **placement: Any) -> Placement:
-    """One comment's placement (`Placements.place`), in a transaction that places nothing else."""
-    with Placements(session, [channel]) as placements:
-        return placements.place(channel=channel, **placement)
-
 
 def notice(
     session: Session, *, kind: str, channel: str, entries: list[tuple[int, int]], total: int, now: datetime,
