@@ -97,6 +97,9 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=50)
     args = parser.parse_args()
+    if args.clicks < args.proposals * len(APPROVERS):  # a step nobody clicks would be waited for forever
+        parser.error(f"--clicks must be at least --proposals x {len(APPROVERS)} approvers "
+                     f"({args.proposals * len(APPROVERS)}), so every step is clicked by each")
     fake = FakeSlack(bot_token=TOKEN).start()
     with tempfile.TemporaryDirectory() as tmp, fresh_database(args.backend, Path(tmp)) as db_url:  # migrated
         db = Database(db_url)
@@ -110,7 +113,10 @@ def main() -> None:
                 slack = SlackRequests(f"http://127.0.0.1:{port}", SECRET, fake=fake)
                 t0 = time.perf_counter()
                 series, statuses = fire(slack, clicks_for(steps, args.clicks), args.concurrency)
+                deadline = time.monotonic() + 300
                 while any(status == "pending" for status, _, _ in decisions(db, steps).values()):
+                    if time.monotonic() > deadline:
+                        raise SystemExit("approve storm: steps still pending 300 s after the clicks")
                     time.sleep(0.01)
                 all_decided = time.perf_counter() - t0
                 outcome = decisions(db, steps)
