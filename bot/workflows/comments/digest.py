@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from bot.models import OutboxItem
@@ -69,6 +69,7 @@ _GROW_ONE = (update(_LISTINGS).where(_LISTINGS.c.id == bindparam("listing"), _LI
              .values(size=_LISTINGS.c.size + 1).returning(_LISTINGS.c.size))
 _GROW = (update(_LISTINGS).where(_LISTINGS.c.id == bindparam("listing"))
          .values(size=_LISTINGS.c.size + bindparam("by")))
+_ADD_ITEMS = insert(CommentListingItem.__table__)
 _PG_LOCKS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
 
 
@@ -127,6 +128,7 @@ class Placements:
         self.session = session
         self._channels: dict[str, _Channel] = {}
         self._grown: dict[int, int] = {}  # digests stored before this transaction: comments added to each
+        self._items: list[dict[str, int]] = []  # comments listed in digests, inserted together at the end
         self._read(list(dict.fromkeys(channels)))
 
     def __enter__(self) -> Placements:
@@ -181,8 +183,7 @@ class Placements:
         state = self._channels[channel]
         tail = state.tail
         if tail is not None and self._join(tail, kind):
-            self.session.add(CommentListingItem(listing_id=tail.listing_id, comment_id=comment_id,
-                                                assignment=assignment))
+            self._items.append({"listing_id": tail.listing_id, "comment_id": comment_id, "assignment": assignment})
             return Placement(DIGEST_VIEW, listing_key(tail.listing_id), new_post=False)
         # Digests start when the queue is long, and go on while one is still waiting or being sent.
         start_digest = (tail is not None and tail.view == DIGEST_VIEW) or state.waiting >= BACKLOG_THRESHOLD
@@ -191,7 +192,7 @@ class Placements:
             listing = CommentListing(kind=kind, channel=channel, size=1, more=0, created_at=now)
             self.session.add(listing)
             self.session.flush()
-            self.session.add(CommentListingItem(listing_id=listing.id, comment_id=comment_id, assignment=assignment))
+            self._items.append({"listing_id": listing.id, "comment_id": comment_id, "assignment": assignment})
             outbox.post(self.session, channel=channel, view=DIGEST_VIEW, ref={"listing_id": listing.id}, now=now,
                         message_key=listing_key(listing.id))
             state.tail = _Tail(DIGEST_VIEW, listing.id, kind, 1, listing)
@@ -201,7 +202,10 @@ class Placements:
         return Placement(view, message_key, new_post=True)
 
     def finish(self) -> None:
-        """Write how much the waiting digests grew after their first comment (the items go at the flush)."""
+        """Write the digests' items, and how much the waiting ones grew after their first comment."""
+        if self._items:
+            self.session.execute(_ADD_ITEMS, self._items)
+            self._items = []
         if self._grown:
             self.session.execute(_GROW, [{"listing": listing_id, "by": by} for listing_id, by in self._grown.items()])
             self._grown.clear()

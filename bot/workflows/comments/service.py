@@ -269,9 +269,9 @@ class CommentService:
                 channels.insert(0, self.org.emergency_channel)
             new_posts: set[int] = set()
             shown: list[dict[str, Any]] = []
-            with digest.Placements(session, channels) as placements:
+            with audit.Batch(session) as events, digest.Placements(session, channels) as placements:
                 for comment, new, ready in fresh:
-                    where, new_post = self._place(session, placements, comment, new, ready)
+                    where, new_post = self._place(events, placements, comment, new, ready)
                     shown.append(where)
                     if new_post:
                         new_posts.add(comment.id)
@@ -306,18 +306,18 @@ class CommentService:
             updated_at=now, row_version=1,
         )
 
-    def _place(self, session: Session, placements: digest.Placements, comment: Comment, new: NewComment,
+    def _place(self, events: audit.Batch, placements: digest.Placements, comment: Comment, new: NewComment,
                ready: _Prepared) -> tuple[dict[str, Any], bool]:
         """A stored comment's audit event and messages: where it is shown (for `_SHOWN`), and whether a new
         Slack message was enqueued (not only a place in a waiting digest)."""
         now, routing, category = ready.now, ready.routing, ready.category
-        audit.record(
-            session, at=now, actor=new.forwarded_by or audit.SYSTEM, action="comment.received",
+        events.record(
+            at=now, actor=new.forwarded_by or audit.SYSTEM, action="comment.received",
             subject_type=SUBJECT, subject_id=comment.id, to_state=comment.status, reason=routing.reason,
             origin=new.origin, source=new.source, department=routing.department_id, category=str(category),
             suggested=str(ready.suggestion.category), masked=list(ready.masked.found), proposal_id=comment.proposal_id,
         )
-        alerted = category is Category.EMERGENCY and self._alert_emergency(session, placements, comment, now)
+        alerted = category is Category.EMERGENCY and self._alert_emergency(events, placements, comment, now)
         placed = self._show(placements, comment, now)
         return ({"comment": comment.id, "view": placed.view, "key": placed.message_key,
                  "alerted": now if alerted else None}, placed.new_post or alerted)
@@ -363,7 +363,7 @@ class CommentService:
             message_key=f"comment:{comment.id}:{comment.assignment}",
         )
 
-    def _alert_emergency(self, session: Session, placements: digest.Placements, comment: Comment,
+    def _alert_emergency(self, events: audit.Batch, placements: digest.Placements, comment: Comment,
                          now: datetime) -> bool:
         """Someone may be in danger: the emergency channel hears of it at once (once per comment; the
         caller records `emergency_alerted_at`). False when it had been alerted already."""
@@ -374,7 +374,7 @@ class CommentService:
             kind="emergency", now=now, view="comment_emergency", ref={"comment_id": comment.id},
             message_key=f"comment-emergency:{comment.id}",
         )
-        audit.record(session, at=now, actor=audit.SYSTEM, action="comment.emergency_alerted", subject_type=SUBJECT,
+        events.record(at=now, actor=audit.SYSTEM, action="comment.emergency_alerted", subject_type=SUBJECT,
                      subject_id=comment.id, to_state=comment.status, channel=self.org.emergency_channel)
         return True
 
@@ -553,8 +553,8 @@ class CommentService:
             audit.record(session, at=now, actor=actor, action="comment.category_changed", subject_type=SUBJECT,
                          subject_id=comment.id, from_state=before, to_state=str(category))
             if category is Category.EMERGENCY:
-                with digest.Placements(session, [self.org.emergency_channel]) as placements:
-                    if self._alert_emergency(session, placements, comment, now):
+                with audit.Batch(session) as events, digest.Placements(session, [self.org.emergency_channel]) as placements:
+                    if self._alert_emergency(events, placements, comment, now):
                         comment.emergency_alerted_at = now
             self._refresh_messages(session, comment, now)
             return Result(Outcome.DONE, comment.id, comment.status)
