@@ -243,3 +243,36 @@ def test_two_processes_storing_groups_while_a_dispatcher_sends_lose_nothing_and_
     for listing_id, held_when_sent in sent.items():
         assert members[listing_id] == held_when_sent, listing_id  # nothing joined after the claim
     assert sent, "the dispatcher sent no digest: the test did not reach a surge"
+
+
+def test_the_same_comment_stored_by_two_processes_at_the_same_moment_is_stored_once(database, db_url):
+    """Two bots receive one delivery at once: one stores it, the other (on PostgreSQL, after its insert
+    meets the unique key and rolls back) answers with the stored comment."""
+    import threading
+
+    from bot.clock import SystemClock
+
+    org = load_organization(TEST_ORG)
+    other = Database(db_url)
+    services = [CommentService(db, org, BusinessCalendar(org.timezone), SystemClock()) for db in (database, other)]
+    try:
+        for n in range(10):
+            new = comments(f"race-{n}", 1)[0]
+            start, answers = threading.Barrier(2), []
+
+            def receive(service: CommentService, new: NewComment = new, start: threading.Barrier = start,
+                        answers: list = answers) -> None:
+                start.wait()
+                answers.append(service.receive(new))
+
+            threads = [threading.Thread(target=receive, args=(service,)) for service in services]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=30)
+            assert sorted(a.created for a in answers) == [False, True], answers
+            assert len({a.comment_id for a in answers}) == 1
+    finally:
+        other.dispose()
+    with database.read() as session:
+        assert len(session.scalars(select(Comment.id).where(Comment.external_id.like("race-%"))).all()) == 10

@@ -145,9 +145,6 @@ def route_comment(org: Organization, text: str, account_id: str | None = None,
     return Routing(None, routed.reason, scores)
 
 
-_BY_EXTERNAL_ID = select(Comment.id).where(Comment.source == bindparam("source"),
-                                           Comment.external_id == bindparam("external_id"))
-_BY_SLACK_REF = select(Comment.id).where(Comment.slack_ref == bindparam("slack_ref"))
 _COMMENTS = Comment.__table__
 _STORED = select(_COMMENTS.c.id, _COMMENTS.c.source, _COMMENTS.c.external_id, _COMMENTS.c.slack_ref,
                  _COMMENTS.c.department_id, _COMMENTS.c.channel, _COMMENTS.c.category, _COMMENTS.c.status)
@@ -202,15 +199,15 @@ class CommentService:
     def receive(self, new: NewComment) -> Received:
         """Store a comment, route it and enqueue its messages, in one transaction; idempotent."""
         try:
-            return self._receive(new)
+            return self._store_all([new])[0]
         except IntegrityError:
             # The same comment was delivered twice at the same moment (PostgreSQL): the other delivery
             # stored it; this one rolled back whole and reports the stored one.
             with self.db.read() as session:
-                existing = self._existing(session, new)
-                if existing is None:
-                    raise
-                return self._received(existing, created=False)
+                existing = _stored_as(self._existing_many(session, [new]), new)
+            if existing is None:
+                raise
+            return self._received(existing, created=False)
 
     def receive_many(self, news: Sequence[NewComment]) -> list[Received | SQLAlchemyError]:
         """Store several comments in one transaction (one disk flush for all: webhook group commit).
@@ -233,9 +230,6 @@ class CommentService:
                 answers.append(e)
         return answers
 
-    def _receive(self, new: NewComment) -> Received:
-        return self._store_all([new])[0]
-
     def _store_all(self, news: Sequence[NewComment]) -> list[Received]:
         """Route (a read), then store in one write: the comments, their audit events and their messages.
 
@@ -252,7 +246,7 @@ class CommentService:
             stored: list[tuple[Any, bool]] = []  # each comment (or its row), and whether this delivery stored it
             fresh: list[tuple[Comment, NewComment, _Prepared]] = []
             for new, ready, link in zip(news, prepared, linked, strict=True):
-                comment = found.get(_external_key(new)) or (found.get(_slack_key(new)) if new.slack_ref else None)
+                comment = _stored_as(found, new)
                 if comment is None:  # stored now (a second delivery in the same group finds this one)
                     comment = self._new_comment(new, ready, link)
                     fresh.append((comment, new, ready))
@@ -321,12 +315,6 @@ class CommentService:
         placed = self._show(placements, comment, now)
         return ({"comment": comment.id, "view": placed.view, "key": placed.message_key,
                  "alerted": now if alerted else None}, placed.new_post or alerted)
-
-    def _existing(self, session: Session, new: NewComment) -> Comment | None:
-        found = session.execute(_BY_EXTERNAL_ID, {"source": new.source, "external_id": new.external_id}).first()
-        if found is None and new.slack_ref:
-            found = session.execute(_BY_SLACK_REF, {"slack_ref": new.slack_ref}).first()
-        return session.get(Comment, found.id) if found is not None else None
 
     @staticmethod
     def _existing_many(session: Session, news: Sequence[NewComment]) -> dict[tuple[str, ...], Any]:
@@ -699,6 +687,12 @@ def _external_key(comment: NewComment | Comment) -> tuple[str, ...]:
 
 def _slack_key(comment: NewComment | Comment) -> tuple[str, ...]:
     return ("slack", comment.slack_ref or "")
+
+
+def _stored_as(found: dict[tuple[str, ...], Any], new: NewComment) -> Any:
+    """The comment (or row) in `found` that `new` is a second delivery of: same (source, external id),
+    else same Slack message."""
+    return found.get(_external_key(new)) or (found.get(_slack_key(new)) if new.slack_ref else None)
 
 
 class _LostRace(Exception):  # noqa: N818 - internal signal, never leaves this module
