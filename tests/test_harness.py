@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 import urllib.error
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
@@ -403,6 +405,26 @@ def test_hang_and_latency(fake: FakeSlack) -> None:
     started = time.monotonic()
     WebClient(base_url=fake.api_url, token=fake.bot_token).auth_test()
     assert time.monotonic() - started >= 0.15
+
+
+def test_a_burst_of_connections_is_taken_without_a_syn_retry(fake: FakeSlack) -> None:
+    """300 clients connecting at once all connect at once, as they would to Slack.
+
+    With socketserver's default backlog of 5 most of them waited for the kernel's SYN retry (1 s),
+    which failed the bot's 2 s locale look-ups in an approve storm.
+    """
+    address = urlsplit(fake.api_url)
+    sockets = [socket.socket() for _ in range(300)]
+    try:
+        for s in sockets:
+            s.setblocking(False)
+            s.connect_ex((address.hostname, address.port))
+        time.sleep(0.5)  # well inside the 1 s SYN retry
+        _, connected, _ = select.select([], sockets, [], 0)
+        assert len(connected) == len(sockets)
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def test_wait_for_returns_calls_made_later(fake: FakeSlack, client: WebClient) -> None:

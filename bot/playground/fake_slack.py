@@ -1464,6 +1464,10 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # stop() must not wait for a hanging answer
     allow_reuse_address = True
+    # socketserver's default backlog is 5: under a burst (an approve storm's replies, a surge) the
+    # kernel drops the SYNs it cannot queue and the client retries a second later, which a 2 s
+    # look-up timeout does not survive. Slack's front end takes bursts; so does the fake.
+    request_queue_size = 1024
 
 
 class _Handler(BaseHTTPRequestHandler):
