@@ -25,12 +25,17 @@ from bot.organization import Organization
 from bot.settings import Settings
 from bot.views import load_all as load_views
 from bot.worker import Sweeper
-from bot.workflows.preferences import LocaleResolver
+from bot.workflows.preferences import LocaleResolver, LookupFailed
 from bot.workflows.sweeps import SweepContext
 from bot.workflows.sweeps import load_all as load_sweeps
 
 log = logging.getLogger(__name__)
 LISTENER_THREADS = 16
+# slack_sdk logs every failed attempt as an ERROR. The look-up and delivery clients' callers handle
+# each failure and report it themselves (a warning with the reason; an error only when an outbox item
+# finally fails), so their clients' own log lines would only repeat it, louder than it is.
+HANDLED_FAILURES = logging.getLogger("bot.slack.handled")
+HANDLED_FAILURES.setLevel(logging.CRITICAL)
 
 
 @dataclass
@@ -77,7 +82,8 @@ class Services:
         return Translator(self.org.locale, self.org.timezone)
 
 
-def make_web_client(settings: Settings, *, timeout: int = 10, retries: bool = True) -> WebClient:
+def make_web_client(settings: Settings, *, timeout: int = 10, retries: bool = True,
+                    logger: logging.Logger | None = None) -> WebClient:
     handlers = (
         [
             RateLimitErrorRetryHandler(max_retry_count=2),
@@ -88,7 +94,8 @@ def make_web_client(settings: Settings, *, timeout: int = 10, retries: bool = Tr
         else []
     )
     return WebClient(
-        token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=timeout, retry_handlers=handlers
+        token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=timeout, retry_handlers=handlers,
+        logger=logger,
     )
 
 
@@ -96,9 +103,10 @@ def _slack_locale_fetcher(client: WebClient):  # noqa: ANN202
     def fetch(user_id: str) -> str | None:
         try:
             user = client.users_info(user=user_id, include_locale=True)["user"]
-        except (SlackApiError, OSError) as e:
-            log.warning("could not read the Slack locale of %s: %s", user_id, type(e).__name__)
-            return None
+        except SlackApiError as e:
+            raise LookupFailed(e.response.get("error")) from e
+        except OSError as e:  # a timeout, a refused connection
+            raise LookupFailed(f"{type(e).__name__}: {e}") from e
         return normalize_locale(user.get("locale"), default="") or None
 
     return fetch
@@ -109,13 +117,13 @@ def create_app(settings: Settings, org: Organization, db: Database, *, clock: Cl
     clock = clock or SystemClock()
     client = make_web_client(settings)
     # A short, retry-free client for look-ups made while a person waits.
-    lookup_client = make_web_client(settings, timeout=2, retries=False)
+    lookup_client = make_web_client(settings, timeout=2, retries=False, logger=HANDLED_FAILURES)
     locales = LocaleResolver(db, clock, org.locale, _slack_locale_fetcher(lookup_client))
     # Delivery retries through the outbox itself, so its client must not sleep on a 429.
     # Its timeout stays well inside the claim's lease, so a slow Slack never lets a second process
     # take over an item that is still being posted.
     lease = timedelta(seconds=settings.delivery_lease_seconds)
-    delivery_client = make_web_client(settings, retries=False,
+    delivery_client = make_web_client(settings, retries=False, logger=HANDLED_FAILURES,
                                       timeout=max(1, min(10, settings.delivery_lease_seconds // 2)))
     load_views()
     load_sweeps()

@@ -1,8 +1,10 @@
 """The running bot, driven as Slack drives it: signed HTTP requests, answers through the fake Slack."""
 
 import json
+import logging
 import time
 import urllib.request
+from datetime import timedelta
 
 from tests.conftest import SIGNING_SECRET
 
@@ -71,6 +73,33 @@ def test_a_slack_locale_of_english_gets_english(koho):
     koho.slack.command("/koho", "help", user_id="U0STAFF2")
     (reply,) = koho.fake.wait_for("response_url")
     assert "Commands" in reply.args["text"]
+
+
+def test_when_slack_is_too_slow_to_say_someones_language_koho_answers_in_japanese_and_waits_a_minute(
+        koho, caplog):
+    caplog.set_level(logging.WARNING)
+    koho.fake.users["U0STAFF2"] = {"id": "U0STAFF2", "name": "staff2", "locale": "en-US"}
+    koho.fake.hang("users.info", seconds=3)  # past the look-up's 2 s
+
+    koho.slack.command("/koho", "help", user_id="U0STAFF2")
+    (first,) = koho.fake.wait_for("response_url", timeout=10)
+    assert "*コマンド*" in first.args["text"]  # the organisation's language meanwhile
+    koho.slack.command("/koho", "help", user_id="U0STAFF2")
+    second = koho.fake.wait_for("response_url", count=2)[1]
+    assert "*コマンド*" in second.args["text"]
+    assert koho.fake.arrivals("users.info") == 1  # not asked again at once: each try costs 2 s
+
+    koho.clock.advance(timedelta(seconds=61))
+    koho.slack.command("/koho", "help", user_id="U0STAFF2")
+    third = koho.fake.wait_for("response_url", count=3)[2]
+    assert "Commands" in third.args["text"]
+    assert koho.fake.arrivals("users.info") == 2
+
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
+                  and "Slack locale" in r.getMessage()]
+    assert "U0STAFF2" in warning and "timed out" in warning and "not asking Slack again for 60 s" in warning
+    # Handled and reported once, as a warning: slack_sdk's own ERROR line for the attempt is not repeated.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 def test_a_person_can_choose_their_language_and_it_is_recorded(koho):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -16,16 +16,27 @@ from bot.workflows import audit
 
 log = logging.getLogger(__name__)
 SLACK_LOCALE_FRESH_FOR = timedelta(days=7)
+# After a failed look-up nobody's language is asked of Slack for this long: when Slack is slow (the
+# day it matters most), each look-up would cost its whole timeout, on every click and in the
+# dispatcher before every DM. What is known, else the organisation's language, is used meanwhile.
+LOOKUP_PAUSE = timedelta(minutes=1)
+
+
+class LookupFailed(Exception):
+    """Slack could not be asked (a timeout, a refused connection, an error answer)."""
 
 
 class LocaleResolver:
     def __init__(
         self, db: Database, clock: Clock, default: str, fetch_slack_locale: Callable[[str], str | None]
     ):
+        """`fetch_slack_locale`: the locale Slack has for a person, None if it has none; raises
+        `LookupFailed` when Slack could not be asked."""
         self.db = db
         self.clock = clock
         self.default = default
         self.fetch_slack_locale = fetch_slack_locale
+        self._paused_until: datetime | None = None
 
     def locale_for(self, user_id: str | None, *, stale_ok: bool = False) -> str:
         """`stale_ok`: what is known, however old, without asking Slack again; Slack only when nothing is
@@ -38,9 +49,19 @@ class LocaleResolver:
                 stale_ok or pref.source == "explicit" or self.clock.now() - pref.updated_at < SLACK_LOCALE_FRESH_FOR
             ):
                 return pref.locale
-        fetched = self.fetch_slack_locale(user_id)
+        fallback = pref.locale if pref is not None else self.default
+        paused_until = self._paused_until
+        if paused_until is not None and self.clock.now() < paused_until:
+            return fallback
+        try:
+            fetched = self.fetch_slack_locale(user_id)
+        except LookupFailed as e:
+            self._paused_until = self.clock.now() + LOOKUP_PAUSE
+            log.warning("could not read the Slack locale of %s (%s); not asking Slack again for %d s",
+                        user_id, e, LOOKUP_PAUSE.total_seconds())
+            return fallback
         if fetched is None:
-            return pref.locale if pref is not None else self.default
+            return fallback
         self._store(user_id, fetched, source="slack")
         return fetched
 
