@@ -1,8 +1,12 @@
 """Whose language is what: the look-up's rules (the running bot's side is in test_foundation)."""
 
+from contextlib import contextmanager
 from datetime import timedelta
+from types import SimpleNamespace
 
-from bot.workflows.preferences import LOOKUP_PAUSE, LocaleResolver, LookupFailed
+import sqlalchemy as sa
+
+from bot.workflows.preferences import LOOKUP_PAUSE, REMEMBERED_FOR, LocaleResolver, LookupFailed
 
 
 class SlackLocales:
@@ -46,3 +50,67 @@ def test_someone_slack_has_no_language_for_does_not_pause_the_others(database, c
     assert locales.locale_for("U1") == "ja"
     assert locales.locale_for("U2") == "en"
     assert slack.asked == ["U1", "U2"]
+
+
+class Seconds:
+    """The clock `REMEMBERED_FOR` is counted on, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def counting_statements(database):
+    executed = []
+    sa.event.listen(database.engine, "before_cursor_execute", lambda *args: executed.append(args[2]))
+    return executed
+
+
+def test_what_was_read_is_kept_for_a_minute_and_this_process_sees_its_own_changes_at_once(database, clock):
+    slack = SlackLocales({"U1": "ja"})
+    seconds = Seconds()
+    locales = LocaleResolver(database, clock, "ja", slack, seconds=seconds)
+    assert locales.locale_for("U1") == "ja"  # asked of Slack and stored
+    executed = counting_statements(database)
+    assert [locales.locale_for("U1") for _ in range(5)] == ["ja"] * 5
+    assert locales.cached_locale_for("U1") == "ja"
+    reads = len(executed)
+    assert [locales.locale_for("U1") for _ in range(5)] == ["ja"] * 5
+    assert len(executed) == reads  # nothing read again
+    assert reads <= 3  # one read (its BEGIN, SELECT and the end of it)
+
+    locales.set_explicit("U1", "en")
+    assert locales.locale_for("U1") == "en"  # at once, not after the minute
+    assert slack.asked == ["U1"]
+
+
+def test_another_processs_change_is_seen_within_a_minute(database, clock):
+    seconds = Seconds()
+    here = LocaleResolver(database, clock, "ja", SlackLocales({}), seconds=seconds)
+    worker = LocaleResolver(database, clock, "ja", SlackLocales({}), seconds=seconds)
+    assert here.locale_for("U1") == "ja"  # nothing stored: the organisation's
+    worker.set_explicit("U1", "en")
+    assert here.locale_for("U1") == "ja"
+    seconds.now += REMEMBERED_FOR
+    assert here.locale_for("U1") == "en"
+
+
+def test_a_change_committed_while_a_read_was_under_way_is_not_covered_by_the_older_read(database, clock):
+    locales = LocaleResolver(database, clock, "ja", SlackLocales({}), seconds=Seconds())
+    locales.set_explicit("U1", "ja")
+    real_read = database.read
+    once = []
+
+    @contextmanager
+    def read():
+        with real_read() as session:
+            yield session  # the read of "ja" is done here...
+        if not once:
+            once.append(True)
+            locales.set_explicit("U1", "en")  # ...and someone's choice of English commits before it is kept
+
+    locales.db = SimpleNamespace(read=read, transaction=database.transaction)
+    assert locales.locale_for("U1") == "ja"  # what that read saw
+    assert locales.locale_for("U1") == "en"  # not kept for a minute
