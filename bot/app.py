@@ -31,11 +31,20 @@ from bot.workflows.sweeps import load_all as load_sweeps
 
 log = logging.getLogger(__name__)
 LISTENER_THREADS = 16
-# slack_sdk logs every failed attempt as an ERROR. The look-up and delivery clients' callers handle
-# each failure and report it themselves (a warning with the reason; an error only when an outbox item
-# finally fails), so their clients' own log lines would only repeat it, louder than it is.
-HANDLED_FAILURES = logging.getLogger("bot.slack.handled")
-HANDLED_FAILURES.setLevel(logging.CRITICAL)
+
+
+class _HandledElsewhere(logging.Filter):
+    """slack_sdk logs every failed attempt as an ERROR. The look-up and delivery clients' callers handle
+    each failure and report it themselves (a warning with the reason; an error only when an outbox item
+    finally fails), so those clients' ERROR lines would only repeat it, louder than it is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR
+
+
+# Under "slack_sdk", so the level `bot.logs` gives slack_sdk's loggers applies to it too.
+HANDLED_FAILURES = logging.getLogger("slack_sdk.koho.handled")
+HANDLED_FAILURES.addFilter(_HandledElsewhere())
 
 
 @dataclass
