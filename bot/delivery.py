@@ -54,6 +54,11 @@ MAX_ATTEMPTS = 8
 # refreshes several people's; the message the clicker is looking at (its chat.update, the DM) must not
 # wait behind them for the interpreter. A person's older pending refresh is skipped for the newest anyway.
 HOME_LANES = 2
+# And none starts while a message is being rendered (the approval card a click changed, the request it
+# posts next): rendering is the interpreter's work, and three App Homes beside it made the card's
+# update wait twice as long. Each waits no longer than this, so a stream of messages (a surge, an
+# emergency's DMs) cannot starve them.
+HOME_WAIT_SECONDS = 0.2
 # A failing item is given up only after MAX_ATTEMPTS *and* this long: a Slack incident of half an hour
 # during a disaster must not turn every comment and approval request into a failure notice.
 RETRY_WINDOW = timedelta(hours=1)
@@ -134,6 +139,8 @@ class Dispatcher:
         self.workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver")
         self._in_flight: dict[int, str] = {}  # id -> action, claimed by this dispatcher and not finished: never claimed again
+        self._rendering: set[int] = set()  # messages (not App Homes) claimed and not rendered yet
+        self._held_homes: dict[int, float] = {}  # App Home item -> when it was first held back for messages
         self._paced_for = float("inf")  # seconds until the soonest item refused by the pacer may go
         self._in_flight_lock = threading.Lock()
         self._wake = threading.Event()
@@ -209,20 +216,27 @@ class Dispatcher:
             due = session.execute(self._due, {"now": now}).all()
         with self._in_flight_lock:
             busy = dict(self._in_flight)  # its lease may have run out while we are still sending it
+            rendering = bool(self._rendering)
         homes = sum(1 for action in busy.values() if action == HOME)
         wanted: dict[int, str] = {}
         home_channels: dict[int, str] = {}
         self._paced_for = float("inf")
+        waiting_homes: list[tuple[int, str]] = []
+        moment = time.monotonic()
         for item_id, channel, action, ref in due:
             if limit is not None and len(wanted) >= limit:
                 break
             if item_id in busy or self._still_unsure(item_id):
                 continue
             if action == HOME:
-                if homes >= HOME_LANES:
-                    continue  # a lane frees when a publish ends, and that wakes the loop
-                homes += 1
-                home_channels[item_id] = channel
+                held_since = self._held_homes.get(item_id)
+                if held_since is None or moment - held_since < HOME_WAIT_SECONDS:
+                    waiting_homes.append((item_id, channel))
+                elif homes < HOME_LANES:  # waited long enough: it goes in its turn, before later messages
+                    homes += 1
+                    home_channels[item_id] = channel
+                    wanted[item_id] = HOME
+                continue
             # Paced by where the message lands: a DM queued behind a department channel's posts
             # (to link to them) is the recipient's conversation, not a share of that channel's.
             destination = ref.get("to", channel) if action == DM else channel
@@ -231,6 +245,22 @@ class Dispatcher:
                 self._paced_for = min(self._paced_for, self._pacer.next_token_in(destination))
                 continue
             wanted[item_id] = action
+        # The other App Homes after the messages; while messages are rendered, each waits up to HOME_WAIT_SECONDS.
+        messages = rendering or any(action != HOME for action in wanted.values())
+        due_ids = {item_id for item_id, _, _, _ in due}
+        self._held_homes = {item_id: since for item_id, since in self._held_homes.items() if item_id in due_ids}
+        for item_id, channel in waiting_homes:
+            if messages:
+                left = HOME_WAIT_SECONDS - (moment - self._held_homes.setdefault(item_id, moment))
+                if left > 0:  # a render's end wakes the loop sooner than this
+                    self._paced_for = min(self._paced_for, left)
+                    continue
+            if homes >= HOME_LANES or (limit is not None and len(wanted) >= limit):
+                continue  # a lane frees when a publish ends, and that wakes the loop
+            self._held_homes.pop(item_id, None)
+            homes += 1
+            home_channels[item_id] = channel
+            wanted[item_id] = HOME
         if not wanted:
             return []
         with self.db.transaction() as session:
@@ -240,7 +270,17 @@ class Dispatcher:
                 claimed = self._newest_homes(session, claimed, home_channels, now)
         with self._in_flight_lock:
             self._in_flight.update((item_id, wanted.get(item_id, HOME)) for item_id in claimed)
+            self._rendering.update(item_id for item_id in claimed if wanted.get(item_id, HOME) != HOME)
         return claimed
+
+    def _rendered(self, item_id: int) -> None:
+        with self._in_flight_lock:
+            if item_id not in self._rendering:
+                return
+            self._rendering.discard(item_id)
+            last = not self._rendering
+        if last:
+            self._wake.set()  # App Homes held back for it may start
 
     def _take(self, session: Any, ids: Iterable[int], now: Any) -> set[int]:
         """Lease these items to this dispatcher; returns the ids it got. One conditional statement: of
@@ -298,6 +338,7 @@ class Dispatcher:
         try:
             self._deliver_claimed(item_id)
         finally:
+            self._rendered(item_id)
             with self._in_flight_lock:
                 self._in_flight.pop(item_id, None)
 
@@ -312,6 +353,7 @@ class Dispatcher:
                     return
                 rendered = self._render(session, item)
                 target = self._target(session, item)
+            self._rendered(item_id)
             found = self._already_posted(item, target) if item.action in (POST, DM) and item.attempts > 1 else None
             if found is not None:
                 log.info("outbox item %s was posted before an interruption; recorded, not posted again", item_id)

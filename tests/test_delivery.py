@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import make_web_client
-from bot.delivery import HOME_LANES, Dispatcher
+from bot.delivery import HOME_LANES, HOME_WAIT_SECONDS, Dispatcher
 from bot.models import OutboxItem, SlackMessage
 from bot.settings import load_settings
 from bot.views import RENDERERS, NothingToRender, renders
@@ -345,6 +345,59 @@ def test_app_home_publishes_take_at_most_their_lanes_and_messages_pass_them(disp
     assert fake_slack.arrivals("views.publish") == HOME_LANES, "more App Homes than lanes were under way"
     wait_until(lambda: statuses(database) == {"delivered": len(people) + 1})
     assert sorted(c.args["user_id"] for c in fake_slack.calls_to("views.publish") if c.ok) == people
+
+
+class RenderLog:
+    """When each render started and ended, by view (monotonic seconds)."""
+
+    def __init__(self, monkeypatch, *, slow: float = 0.0):
+        self.spans: dict[str, list[tuple[float, float]]] = {"test_note": [], "home": []}
+        self._lock = threading.Lock()
+        for view in self.spans:
+            monkeypatch.setitem(RENDERERS, view, self._wrap(view, RENDERERS[view], slow if view == "test_note" else 0))
+
+    def _wrap(self, view, render, slow):
+        def timed(ctx, ref):
+            started = time.monotonic()
+            time.sleep(slow)  # a message that takes the interpreter a while to render
+            out = render(ctx, ref)
+            with self._lock:
+                self.spans[view].append((started, time.monotonic()))
+            return out
+        return timed
+
+
+def test_app_homes_wait_while_the_message_a_click_changed_is_rendered(dispatcher, database, clock, fake_slack,
+                                                                      monkeypatch):
+    # A decision enqueues the card's update, the next request, DMs and App Homes together; rendered at
+    # once, the Homes kept the card (what the clicker watches) waiting for the interpreter.
+    renders = RenderLog(monkeypatch, slow=0.15)
+    with database.transaction() as session:
+        for person in ("U0HOME1", "U0HOME2"):  # enqueued first: still not before the message
+            outbox.home(session, user_id=person, now=clock.now())
+        outbox.post(session, channel="C0PR", view="test_note", ref={"n": 1}, now=clock.now(), message_key="note:1")
+    dispatcher.start(poll_seconds=0.05)
+    wait_until(lambda: statuses(database) == {"delivered": 3})
+    [(_, note_rendered)] = renders.spans["test_note"]
+    assert len(renders.spans["home"]) == 2
+    assert all(started >= note_rendered for started, _ in renders.spans["home"])
+
+
+def test_a_stream_of_messages_holds_app_homes_back_only_briefly(dispatcher, database, clock, fake_slack, monkeypatch):
+    # A surge renders message after message: the Homes go after HOME_WAIT_SECONDS, not after the surge.
+    renders = RenderLog(monkeypatch, slow=0.1)
+    with database.transaction() as session:
+        outbox.home(session, user_id="U0HOME1", now=clock.now())
+        for n in range(80):  # 80 channels, 8 workers: about a second of rendering without a pause
+            outbox.post(session, channel=f"C0SURGE{n}", view="test_note", ref={"n": n}, now=clock.now(),
+                        message_key=f"note:{n}")
+    dispatcher.start(poll_seconds=0.05)
+    wait_until(lambda: statuses(database) == {"delivered": 81}, timeout=30)
+    [(home_started, _)] = renders.spans["home"]
+    first = min(started for started, _ in renders.spans["test_note"])
+    last = max(ended for _, ended in renders.spans["test_note"])
+    assert home_started - first >= HOME_WAIT_SECONDS * 0.9  # it did wait for the messages...
+    assert home_started < last  # ...but not for all of them
 
 
 def home_items(database):
