@@ -371,7 +371,7 @@ def test_app_homes_wait_while_the_message_a_click_changed_is_rendered(dispatcher
                                                                       monkeypatch):
     # A decision enqueues the card's update, the next request, DMs and App Homes together; rendered at
     # once, the Homes kept the card (what the clicker watches) waiting for the interpreter.
-    renders = RenderLog(monkeypatch, slow=0.15)
+    renders = RenderLog(monkeypatch, slow=0.05)  # well inside HOME_WAIT_SECONDS, even on a slow machine
     with database.transaction() as session:
         for person in ("U0HOME1", "U0HOME2"):  # enqueued first: still not before the message
             outbox.home(session, user_id=person, now=clock.now())
@@ -396,7 +396,8 @@ def test_a_stream_of_messages_holds_app_homes_back_only_briefly(dispatcher, data
     [(home_started, _)] = renders.spans["home"]
     first = min(started for started, _ in renders.spans["test_note"])
     last = max(ended for _, ended in renders.spans["test_note"])
-    assert home_started - first >= HOME_WAIT_SECONDS * 0.9  # it did wait for the messages...
+    # It did wait for the messages (its wait starts at the claim, a little before the first render)...
+    assert home_started - first >= HOME_WAIT_SECONDS * 0.75
     assert home_started < last  # ...but not for all of them
 
 
