@@ -198,8 +198,11 @@ def case_acks_bare(sizes: Sizes) -> dict[str, dict[int, Series]]:
 # -- 2. click-to-update -------------------------------------------------------------------------------------
 
 
-def case_click(backend: str, sizes: Sizes, memory: Memory) -> Series:
-    """From an approve click to the chat.update of that approval request reaching the (zero-latency) fake."""
+def case_click(backend: str, sizes: Sizes, memory: Memory, *, pause: float = 0.0) -> Series:
+    """From an approve click to the chat.update of that approval request reaching the (zero-latency) fake.
+
+    `pause`: seconds between clicks (`bench.single_clicks`); without, each click follows the previous
+    card's update at once, while that click's App Homes and DMs are still going out."""
     fake = FakeSlack(bot_token="xoxb-test-token").start()
     try:
         def seed(bot: Bot) -> None:
@@ -217,6 +220,7 @@ def case_click(backend: str, sizes: Sizes, memory: Memory) -> Series:
             log(f"click/{backend}: {sizes.clicks} clicks")
             for n, (step_id, approver) in enumerate(pending_steps(bot)):
                 _, ts = where[step_message_key(step_id)]
+                time.sleep(pause)
                 t0 = time.time()
                 status = slack.block_action(approver, "proposal_approve", str(step_id), strict=False).status
                 [call] = fake.wait_for("chat.update", predicate=lambda c, ts=ts: c.args.get("ts") == ts and c.ok,
