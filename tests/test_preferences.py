@@ -52,16 +52,6 @@ def test_someone_slack_has_no_language_for_does_not_pause_the_others(database, c
     assert slack.asked == ["U1", "U2"]
 
 
-class Seconds:
-    """The clock `REMEMBERED_FOR` is counted on, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def counting_statements(database):
     executed = []
     sa.event.listen(database.engine, "before_cursor_execute", lambda *args: executed.append(args[2]))
@@ -70,8 +60,7 @@ def counting_statements(database):
 
 def test_what_was_read_is_kept_for_a_minute_and_this_process_sees_its_own_changes_at_once(database, clock):
     slack = SlackLocales({"U1": "ja"})
-    seconds = Seconds()
-    locales = LocaleResolver(database, clock, "ja", slack, seconds=seconds)
+    locales = LocaleResolver(database, clock, "ja", slack)
     assert locales.locale_for("U1") == "ja"  # asked of Slack and stored
     executed = counting_statements(database)
     assert [locales.locale_for("U1") for _ in range(5)] == ["ja"] * 5
@@ -87,18 +76,19 @@ def test_what_was_read_is_kept_for_a_minute_and_this_process_sees_its_own_change
 
 
 def test_another_processs_change_is_seen_within_a_minute(database, clock):
-    seconds = Seconds()
-    here = LocaleResolver(database, clock, "ja", SlackLocales({}), seconds=seconds)
-    worker = LocaleResolver(database, clock, "ja", SlackLocales({}), seconds=seconds)
+    here = LocaleResolver(database, clock, "ja", SlackLocales({}))
+    worker = LocaleResolver(database, clock, "ja", SlackLocales({}))
     assert here.locale_for("U1") == "ja"  # nothing stored: the organisation's
     worker.set_explicit("U1", "en")
     assert here.locale_for("U1") == "ja"
-    seconds.now += REMEMBERED_FOR
+    clock.advance(REMEMBERED_FOR - timedelta(seconds=1))
+    assert here.locale_for("U1") == "ja"
+    clock.advance(timedelta(seconds=1))
     assert here.locale_for("U1") == "en"
 
 
 def test_a_change_committed_while_a_read_was_under_way_is_not_covered_by_the_older_read(database, clock):
-    locales = LocaleResolver(database, clock, "ja", SlackLocales({}), seconds=Seconds())
+    locales = LocaleResolver(database, clock, "ja", SlackLocales({}))
     locales.set_explicit("U1", "ja")
     real_read = database.read
     once = []

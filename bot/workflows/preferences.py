@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,7 +32,7 @@ class LookupFailed(Exception):
 # database for each one (a tenth of the bot's CPU in the ack benchmark). This process keeps what it
 # read for a minute: its own writes are seen at once; another process's (a worker's, a second web
 # process's `/koho language`) within a minute.
-REMEMBERED_FOR = 60.0
+REMEMBERED_FOR = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -43,21 +42,19 @@ class _Known:
     locale: str | None
     source: str | None
     updated_at: datetime | None
-    read_at: float
+    read_at: datetime
 
 
 class LocaleResolver:
     def __init__(
-        self, db: Database, clock: Clock, default: str, fetch_slack_locale: Callable[[str], str | None],
-        seconds: Callable[[], float] = time.monotonic,
+        self, db: Database, clock: Clock, default: str, fetch_slack_locale: Callable[[str], str | None]
     ):
         """`fetch_slack_locale`: the locale Slack has for a person, None if it has none; raises
-        `LookupFailed` when Slack could not be asked. `seconds`: the clock `REMEMBERED_FOR` is counted on."""
+        `LookupFailed` when Slack could not be asked."""
         self.db = db
         self.clock = clock
         self.default = default
         self.fetch_slack_locale = fetch_slack_locale
-        self.seconds = seconds
         self._paused_until: datetime | None = None
         self._known: dict[str, _Known] = {}
         self._lock = threading.Lock()
@@ -126,11 +123,11 @@ class LocaleResolver:
 
     def _preference(self, user_id: str) -> _Known:
         known = self._known.get(user_id)
-        if known is not None and self.seconds() - known.read_at < REMEMBERED_FOR:
+        if known is not None and self.clock.now() - known.read_at < REMEMBERED_FOR:
             return known
         with self._lock:
             writes = self._writes
-        read_at = self.seconds()
+        read_at = self.clock.now()
         with self.db.read() as session:
             pref = session.get(UserPreference, user_id)
             known = (_Known(pref.locale, pref.source, pref.updated_at, read_at) if pref is not None
