@@ -223,6 +223,13 @@ class Dispatcher:
         self._paced_for = float("inf")
         waiting_homes: list[tuple[int, str]] = []
         moment = time.monotonic()
+
+        def take_home(item_id: int, channel: str) -> None:
+            nonlocal homes
+            homes += 1
+            home_channels[item_id] = channel
+            wanted[item_id] = HOME
+
         for item_id, channel, action, ref in due:
             if limit is not None and len(wanted) >= limit:
                 break
@@ -233,9 +240,7 @@ class Dispatcher:
                 if held_since is None or moment - held_since < HOME_WAIT_SECONDS:
                     waiting_homes.append((item_id, channel))
                 elif homes < HOME_LANES:  # waited long enough: it goes in its turn, before later messages
-                    homes += 1
-                    home_channels[item_id] = channel
-                    wanted[item_id] = HOME
+                    take_home(item_id, channel)
                 continue
             # Paced by where the message lands: a DM queued behind a department channel's posts
             # (to link to them) is the recipient's conversation, not a share of that channel's.
@@ -258,9 +263,7 @@ class Dispatcher:
             if homes >= HOME_LANES or (limit is not None and len(wanted) >= limit):
                 continue  # a lane frees when a publish ends, and that wakes the loop
             self._held_homes.pop(item_id, None)
-            homes += 1
-            home_channels[item_id] = channel
-            wanted[item_id] = HOME
+            take_home(item_id, channel)
         if not wanted:
             return []
         with self.db.transaction() as session:
