@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -69,10 +71,14 @@ class Sizes:
     intake_senders: int = 8
     surge_comments: int = 1_000
     held_posts: int = 200
+    with_workers: bool = True  # the bot as the Procfile runs it (web + worker); False: one `serve` (`make run`)
 
     @classmethod
     def quick(cls) -> Sizes:
         return cls(ack_requests=60, clicks=20, comments=1_000, surge_comments=300, held_posts=50)
+
+    def with_topology(self, with_workers: bool) -> Sizes:
+        return dataclasses.replace(self, with_workers=with_workers)
 
 
 @dataclass
@@ -82,11 +88,15 @@ class Memory:
     startups: list[float] = field(default_factory=list)
     idle: list[float] = field(default_factory=list)
     peaks: dict[str, float] = field(default_factory=dict)
+    worker_peaks: dict[str, float] = field(default_factory=dict)
 
     def record(self, bot: Bot, case: str, peak: float) -> None:
+        """`peak`: the web process's (what `bot.stop()` returns); the worker's is read from `bot`."""
         self.startups.append(bot.startup)
         self.idle.append(bot.idle_rss)
         self.peaks[case] = peak
+        if bot.worker_peak == bot.worker_peak:  # not NaN: a worker ran
+            self.worker_peaks[case] = bot.worker_peak
 
 
 # -- seeding ---------------------------------------------------------------------------------------------
@@ -139,15 +149,16 @@ def ack_requests(slack: SlackRequests, form: dict[str, Any], steps: list[tuple[i
     }
 
 
-def measure_acks(cases: dict[str, Any], n: int, pid: int) -> dict[str, dict[int, Series]]:
+def measure_acks(cases: dict[str, Any], n: int, cpu: Callable[[], float]) -> dict[str, dict[int, Series]]:
+    """`cpu()`: the server's CPU seconds so far (every process of it)."""
     results: dict[str, dict[int, Series]] = {}
     for name, send in cases.items():
         results[name] = {}
         for level in LEVELS:
             load(WARM_UP, level, send)
-            before = cpu_seconds(pid)
+            before = cpu()
             series = load(n, level, send)
-            series.cpu = cpu_seconds(pid) - before
+            series.cpu = cpu() - before
             results[name][level] = series
     return results
 
@@ -163,14 +174,14 @@ def case_acks(backend: str, sizes: Sizes, memory: Memory) -> dict[str, Any]:
             submit_proposals(bot, needed)
             deliver_seeded(bot)
 
-        with bot_on(backend, fake, seed=seed) as bot:
+        with bot_on(backend, fake, seed=seed, with_workers=sizes.with_workers) as bot:
             steps = pending_steps(bot)
             slack = bot.slack
             slack.command("/propose-post", "", user_id=staff(1), channel_id=channel(1))
             fake.wait_for("views.open", timeout=10)
             form = fake.last_view()
             log(f"acks/{backend}: measuring Koho")
-            koho = measure_acks(ack_requests(slack, form, steps), n, bot.process.pid)
+            koho = measure_acks(ack_requests(slack, form, steps), n, bot.cpu_seconds)
             memory.record(bot, "ack latency", bot.stop())
     finally:
         fake.stop()
@@ -189,7 +200,7 @@ def case_acks_bare(sizes: Sizes) -> dict[str, dict[int, Series]]:
         form = {"id": "V0BARE", "type": "modal", "callback_id": "proposal_form", "private_metadata": "{}",
                 "blocks": [], "state": {"values": {}}}
         steps = [(1, head(1))] * (len(LEVELS) * (sizes.ack_requests + WARM_UP))
-        return measure_acks(ack_requests(slack, form, steps), sizes.ack_requests, process.pid)
+        return measure_acks(ack_requests(slack, form, steps), sizes.ack_requests, lambda: cpu_seconds(process.pid))
     finally:
         stop_process(process)
         fake.stop()
@@ -209,7 +220,7 @@ def case_click(backend: str, sizes: Sizes, memory: Memory, *, pause: float = 0.0
             submit_proposals(bot, CLICK_WARM_UP + sizes.clicks)
             deliver_seeded(bot)
 
-        with bot_on(backend, fake, seed=seed) as bot:
+        with bot_on(backend, fake, seed=seed, with_workers=sizes.with_workers) as bot:
             db = bot.database()
             with db.read() as session:
                 where = {k: (c, ts) for k, c, ts in session.execute(
@@ -241,11 +252,11 @@ def case_intake(backend: str, sizes: Sizes, memory: Memory) -> dict[str, Any]:
     fake = FakeSlack(bot_token="xoxb-test-token").start()
     payloads = [comment_payload(f"{TOPICS[n % DEPARTMENTS]}のことで問い合わせです（{n}）") for n in range(sizes.comments)]
     try:
-        with bot_on(backend, fake) as bot:
+        with bot_on(backend, fake, with_workers=sizes.with_workers) as bot:
             log(f"intake/{backend}: {len(payloads)} comments from {sizes.intake_senders} senders")
-            before = cpu_seconds(bot.process.pid)
+            before = bot.cpu_seconds()
             tools, elapsed = send_comments(bot.port, payloads, sizes.intake_senders)
-            cpu = cpu_seconds(bot.process.pid) - before
+            cpu = bot.cpu_seconds() - before
             db = bot.database()
             with db.read() as session:
                 stored = session.scalar(sa.select(sa.func.count()).select_from(Comment))
@@ -280,7 +291,7 @@ def case_surge(backend: str, sizes: Sizes, memory: Memory) -> dict[str, Any]:
     target = channel(1)
     payloads = [comment_payload(f"{TOPICS[0]}集積所があふれています（{n}番目の投稿）") for n in range(sizes.surge_comments)]
     try:
-        with bot_on(backend, fake) as bot:
+        with bot_on(backend, fake, with_workers=sizes.with_workers) as bot:
             log(f"surge/{backend}: {len(payloads)} comments into {target}")
             t0 = time.time()
             tools, sent_in = send_comments(bot.port, payloads, 4)
@@ -345,7 +356,8 @@ def case_emergency(backend: str, sizes: Sizes, memory: Memory) -> dict[str, Any]
     count = sizes.held_posts
     try:
         log(f"emergency/{backend}: seeding {count} approved routine posts")
-        with bot_on(backend, fake, seed=lambda bot: approve_routine_posts(bot, count)) as bot:
+        with bot_on(backend, fake, seed=lambda bot: approve_routine_posts(bot, count),
+                    with_workers=sizes.with_workers) as bot:
             db = bot.database()
             with db.read() as session:
                 proposers = dict(session.execute(sa.text(

@@ -220,6 +220,27 @@ def start_process(args: list[str], env: dict[str, str], port: int) -> tuple[subp
     raise SystemExit(f"{args} did not become healthy within 60 s")
 
 
+def start_worker(env: dict[str, str]) -> subprocess.Popen:
+    """`python -m bot worker`, once it says it is running (its log goes to a file: a pipe nobody reads fills)."""
+    log_file = tempfile.NamedTemporaryFile(prefix="koho-worker-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen([sys.executable, "-m", "bot", "worker"], env={**env, "LOG_LEVEL": "INFO"}, cwd=ROOT,
+                               stdout=log_file, stderr=log_file)
+    log_file.close()
+    log_path = Path(log_file.name)
+    try:
+        deadline = time.monotonic() + 60
+        while "worker running" not in log_path.read_text(errors="replace"):
+            if process.poll() is not None:
+                raise SystemExit(f"the worker exited: {log_path.read_text(errors='replace')[-2000:]}")
+            if time.monotonic() > deadline:
+                process.kill()
+                raise SystemExit("the worker did not start within 60 s")
+            time.sleep(0.02)
+    finally:
+        log_path.unlink(missing_ok=True)  # the worker keeps writing to its open file; nobody reads it
+    return process
+
+
 def stop_process(process: subprocess.Popen) -> None:
     process.send_signal(signal.SIGTERM)
     try:
@@ -239,10 +260,14 @@ class Bot:
     db_url: str
     org_path: Path
     fake: FakeSlack
+    with_workers: bool = True  # the Procfile's web (`serve --with-workers`) and a worker; else one `serve`
     process: subprocess.Popen | None = None
+    worker: subprocess.Popen | None = None
     startup: float = float("nan")
     idle_rss: float = float("nan")
     sampler: RssSampler | None = None
+    worker_sampler: RssSampler | None = None
+    worker_peak: float = float("nan")  # the worker's peak RSS while it ran (MB)
 
     @property
     def slack(self) -> SlackRequests:
@@ -258,29 +283,44 @@ class Bot:
         env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
                "SLACK_API_URL": self.fake.api_url, "DATABASE_URL": self.db_url, "KOHO_CONFIG": str(self.org_path),
                "COMMENT_WEBHOOK_SECRET": WEBHOOK_SECRET, "PORT": str(self.port), "LOG_LEVEL": "WARNING"}
+        if self.with_workers:
+            self.worker = start_worker(env)
         self.process, self.startup = start_process(
-            [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1"], env, self.port)
+            [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1",
+             *(["--with-workers"] if self.with_workers else [])], env, self.port)
         time.sleep(1)  # idle: a second after healthy, before any load
         self.idle_rss = rss_mb(self.process.pid)
         self.sampler = RssSampler(self.process.pid)
         self.sampler.start()
+        if self.worker is not None:
+            self.worker_sampler = RssSampler(self.worker.pid)
+            self.worker_sampler.start()
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the bot's processes (the web process and its worker)."""
+        return sum(cpu_seconds(p.pid) for p in (self.process, self.worker) if p is not None)
 
     def stop(self) -> float:
-        """Stop the process; returns its peak RSS in MB while it ran."""
+        """Stop the processes; returns the web process's peak RSS in MB while it ran (the worker's: `worker_peak`)."""
         peak = self.sampler.stop() if self.sampler else float("nan")
-        if self.process is not None:
-            stop_process(self.process)
-            self.process = None
+        if self.worker_sampler is not None:
+            self.worker_peak = self.worker_sampler.stop()
+            self.worker_sampler = None
+        for process in (self.process, self.worker):
+            if process is not None:
+                stop_process(process)
+        self.process = self.worker = None
         return peak
 
 
 @contextmanager
 def bot_on(backend: str, fake: FakeSlack, *, seed: Callable[[Bot], None] | None = None,
-           start: bool = True) -> Iterator[Bot]:
+           start: bool = True, with_workers: bool = True) -> Iterator[Bot]:
     """A fresh database and organisation, `seed` run against it, then the bot started on it."""
     with tempfile.TemporaryDirectory() as tmp, fresh_database(backend, Path(tmp)) as db_url:
         port = free_port()
-        bot = Bot(backend, f"http://127.0.0.1:{port}", port, db_url, organization_file(Path(tmp)), fake)
+        bot = Bot(backend, f"http://127.0.0.1:{port}", port, db_url, organization_file(Path(tmp)), fake,
+                  with_workers=with_workers)
         if seed is not None:
             seed(bot)
         if start:

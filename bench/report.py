@@ -180,14 +180,17 @@ class Report:
                 "bot process started in this run. RSS from `/proc/<pid>/status`: idle one second after healthy;",
                 "peak sampled every 100 ms while each case ran (one process per case). Targets: < "
                 f"{TARGET_RSS_MB:.0f} MB, < {TARGET_STARTUP_S:.0f} s.", "",
-                "| database | start-ups | median start-up | max start-up | RSS idle | peak RSS under load (case) |",
-                "|---|---|---|---|---|---|"]
+                "| database | start-ups | median start-up | max start-up | RSS idle | peak RSS under load (case) "
+                "| worker's peak RSS (case) |",
+                "|---|---|---|---|---|---|---|"]
         for backend, m in results.items():
             peaks = ", ".join(f"{v:.0f} MB ({k})" for k, v in m.peaks.items()) or "—"
+            worker_peaks = ", ".join(f"{v:.0f} MB ({k})" for k, v in m.worker_peaks.items()) or "—"
             startup = median(m.startups)
             out.append(f"| {backend} | {len(m.startups)} | {fmt(startup, ' s', 2)} | "
-                       f"{fmt(max(m.startups, default=None), ' s', 2)} | {fmt(median(m.idle), ' MB', 0)} | {peaks} |")
-            peak = max(m.peaks.values(), default=None)
+                       f"{fmt(max(m.startups, default=None), ' s', 2)} | {fmt(median(m.idle), ' MB', 0)} | {peaks} "
+                       f"| {worker_peaks} |")
+            peak = max([*m.peaks.values(), *m.worker_peaks.values()], default=None)
             self.target(f"RSS < {TARGET_RSS_MB:.0f} MB idle and under load", backend,
                         None if peak is None else max(peak, median(m.idle)) < TARGET_RSS_MB,
                         f"idle {fmt(median(m.idle), ' MB', 0)}, peak {fmt(peak, ' MB', 0)}")
@@ -201,11 +204,18 @@ class Report:
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         head = [
             "# Benchmarks", "",
-            "Written by `make bench` (`python -m bench.run`); do not edit by hand. The bot runs as its own process",
-            "(`python -m bot serve`: waitress, 16 threads, the dispatcher and sweeps in the same process) against",
-            "the fake Slack Web API on loopback (`tests/harness/fake_slack.py`); the load generators and the fake",
-            "share the benchmark's process. Each case starts its own bot on a fresh database: a new SQLite file,",
-            "or a new schema on the PostgreSQL server (dropped afterwards).", "",
+            "Written by `make bench` (`python -m bench.run`); do not edit by hand. "
+            + ("The bot runs as the `Procfile` runs it, as two processes: `python -m bot serve --with-workers`"
+               " (waitress, 16 threads: Slack's requests, the webhook; delivery left to the worker) and"
+               " `python -m bot worker` (delivery and the timed sweeps), woken by PostgreSQL's NOTIFY or, on SQLite,"
+               " looking every 50 ms."
+               if self.sizes.with_workers else
+               "The bot runs as `make run` runs it, as one process (`python -m bot serve`: waitress, 16 threads, the"
+               " dispatcher and sweeps in the same process; `--single-process`).")
+            + " Against the fake Slack Web API on loopback (`tests/harness/fake_slack.py`); the load generators and"
+            " the fake share the benchmark's process. Each case starts its own bot on a fresh database: a new SQLite"
+            " file, or a new schema on the PostgreSQL server (dropped afterwards). Bot CPU figures are of all its"
+            " processes.", "",
             f"- Measured: {started.strftime('%Y-%m-%d %H:%M')}–{now} on {machine()}.",
             f"- Load average before / after: {load_before} / {load_after}"
             + (". **Other processes were running** on this machine (its 2 cores were shared with other work), so"

@@ -126,7 +126,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     org = check_templates_or_exit(load_organization_or_exit(settings.config_path))
     db = open_database_or_exit(settings)
     try:
-        app = create_app(settings, org, db)
+        app = create_app(settings, org, db, with_workers=args.with_workers)
     except SlackApiError as e:
         fail("Slack refused the bot token.", [f"auth.test answered {e.response.get('error')!r}: check SLACK_BOT_TOKEN."])
     except BoltError as e:  # Bolt wraps auth.test's refusal in its own error
@@ -157,7 +157,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
 
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
-    log.info("koho %s: serving HTTP on %s:%s (POST /slack/events, GET /healthz)", __version__, args.host, server.port)
+    log.info("koho %s: serving HTTP on %s:%s (POST /slack/events, GET /healthz)%s", __version__, args.host, server.port,
+             "; delivery left to `python -m bot worker`" if args.with_workers else "")
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0
@@ -201,13 +202,14 @@ def cmd_worker(_: argparse.Namespace) -> int:
     """Delivery and timed sweeps without HTTP: for extra instances beside the web process."""
     from bot import logs
     from bot.app import create_app
+    from bot.doorbell import worker_poll_seconds
 
     settings = load_settings_or_exit()
     logs.configure(settings.log_level, settings.secrets())
     org = load_organization_or_exit(settings.config_path)
     db = open_database_or_exit(settings)
     services = create_app(settings, org, db).koho_services
-    services.start_background()
+    services.start_background(poll_seconds=worker_poll_seconds(db))
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     log.info("koho %s: worker running (delivery and timed sweeps)", __version__)
@@ -264,13 +266,17 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the bot (default): HTTP on PORT, or Socket Mode with SLACK_APP_TOKEN")
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")  # noqa: S104
+    serve.add_argument("--with-workers", action="store_true",
+                       help="leave delivery to `python -m bot worker` processes (the Procfile's web): this process "
+                            "answers Slack, and delivers only what no worker has taken for 30 s")
     playground = sub.add_parser("playground", help="run the bot with a local workspace in the browser (no Slack)")
     playground.add_argument("--port", type=int, default=_int_env("KOHO_PLAYGROUND_PORT", 3000),
                             help="the workspace's port on 127.0.0.1 (default 3000; KOHO_PLAYGROUND_PORT)")
     playground.add_argument("--bot-port", type=int, default=None, help="the bot's port (default: --port + 1)")
     playground.add_argument("--db", default=os.environ.get("KOHO_PLAYGROUND_DB") or "playground.db",
                             help="the playground's own SQLite file (default playground.db; KOHO_PLAYGROUND_DB)")
-    sub.add_parser("worker", help="run delivery and timed sweeps only (extra instances; serve runs them too)")
+    sub.add_parser("worker", help="run delivery and timed sweeps only (beside `serve --with-workers`, or extra "
+                   "instances; a plain serve runs them too)")
     sub.add_parser("migrate", help="bring the database schema up to date")
     sub.add_parser("check-config", help="validate the settings and the organisation file")
     export = sub.add_parser("export", help="export the record: proposals (versions and decisions), the account "

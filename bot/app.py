@@ -19,7 +19,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 from bot.business_time import BusinessCalendar
 from bot.clock import Clock, SystemClock
 from bot.db import Database
-from bot.delivery import Dispatcher
+from bot.delivery import STANDBY_AFTER, Dispatcher
+from bot.doorbell import Doorbell
 from bot.i18n import Translator, normalize_locale
 from bot.organization import Organization
 from bot.settings import Settings
@@ -60,9 +61,10 @@ class Services:
     sweeper: Sweeper
     calendar: BusinessCalendar
 
-    def start_background(self, *, sweeps: bool = True) -> None:
-        """Delivery and timed sweeps for this process (tests run sweeps by hand instead)."""
-        self.dispatcher.start()
+    def start_background(self, *, sweeps: bool = True, poll_seconds: float = 1.0) -> None:
+        """Delivery and timed sweeps for this process (tests run sweeps by hand instead). `poll_seconds`:
+        how often the dispatcher looks for work nobody kicked it for (a worker: `worker_poll_seconds`)."""
+        self.dispatcher.start(poll_seconds=poll_seconds)
         if sweeps:
             self.sweeper.start()
 
@@ -71,7 +73,7 @@ class Services:
         self.dispatcher.stop()
 
     def notify(self) -> None:
-        """A workflow committed outbox items: deliver them now."""
+        """A workflow committed outbox items: deliver them now (here, or in the workers)."""
         self.dispatcher.kick()
 
     def translator_for(self, user_id: str | None) -> Translator:
@@ -121,8 +123,12 @@ def _slack_locale_fetcher(client: WebClient):  # noqa: ANN202
     return fetch
 
 
-def create_app(settings: Settings, org: Organization, db: Database, *, clock: Clock | None = None) -> App:
-    """A ready Bolt app. Calls Slack's `auth.test` once, as Bolt does, to learn the bot's identity."""
+def create_app(settings: Settings, org: Organization, db: Database, *, clock: Clock | None = None,
+               with_workers: bool = False) -> App:
+    """A ready Bolt app. Calls Slack's `auth.test` once, as Bolt does, to learn the bot's identity.
+
+    `with_workers`: this process answers Slack beside `python -m bot worker` processes and leaves delivery
+    to them (its dispatcher stands by, for when none is running)."""
     clock = clock or SystemClock()
     client = make_web_client(settings)
     # A short, retry-free client for look-ups made while a person waits.
@@ -139,7 +145,8 @@ def create_app(settings: Settings, org: Organization, db: Database, *, clock: Cl
     from bot.workflows.accounts.service import seed as seed_accounts
 
     seed_accounts(db, org, clock)  # the organisation file's accounts into the register, once per id
-    dispatcher = Dispatcher(db, delivery_client, clock, org, locales, lease=lease)
+    dispatcher = Dispatcher(db, delivery_client, clock, org, locales, lease=lease, doorbell=Doorbell(db),
+                            standby_after=STANDBY_AFTER if with_workers else None)
     calendar = BusinessCalendar(org.timezone)
     services = Services(
         settings=settings,

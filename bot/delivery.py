@@ -36,6 +36,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from bot.clock import Clock
 from bot.db import Database, insert_for
+from bot.doorbell import Doorbell
 from bot.i18n import Translator
 from bot.models import OutboxItem, SlackMessage
 from bot.organization import Organization
@@ -59,6 +60,10 @@ HOME_LANES = 2
 # update wait twice as long. Each waits no longer than this, so a stream of messages (a surge, an
 # emergency's DMs) cannot starve them.
 HOME_WAIT_SECONDS = 0.2
+# A web process started --with-workers delivers what no worker took within this long (none is running)
+# and says so at most this often.
+STANDBY_AFTER = timedelta(seconds=30)
+STANDBY_WARN_EVERY = 60.0
 # A failing item is given up only after MAX_ATTEMPTS *and* this long: a Slack incident of half an hour
 # during a disaster must not turn every comment and approval request into a failure notice.
 RETRY_WINDOW = timedelta(hours=1)
@@ -108,10 +113,19 @@ def _unclaimed(now: Any) -> Any:
 
 
 class Dispatcher:
+    """`standby_after`: set in a web process that runs beside `python -m bot worker` processes. It leaves
+    delivery to them and takes an item only when it has been due that long unclaimed (no worker is
+    running), so its interpreter is kept for answering Slack; its kicks only ring the workers."""
+
     def __init__(self, db: Database, client: WebClient, clock: Clock, org: Organization, locales: LocaleResolver,
-                 *, workers: int = 8, batch: int = 50, lease: timedelta = LEASE):
+                 *, workers: int = 8, batch: int = 50, lease: timedelta = LEASE,
+                 doorbell: Doorbell | None = None, standby_after: timedelta | None = None):
         self.db = db
         self.lease = lease
+        self.doorbell = doorbell
+        self.standby_after = standby_after
+        self._standby_warned_at = float("-inf")
+        self._standby_seen: dict[int, float] = {}  # due heads, and when this standby first saw each
         self.client = client
         self.clock = clock
         self.org = org
@@ -150,8 +164,11 @@ class Dispatcher:
     # -- running -------------------------------------------------------------------------------
 
     def kick(self) -> None:
-        """Something was enqueued: deliver now rather than at the next poll."""
-        self._wake.set()
+        """Something was enqueued: deliver now rather than at the next poll (the workers, in standby)."""
+        if self.standby_after is None:
+            self._wake.set()
+        if self.doorbell is not None:
+            self.doorbell.ring()
 
     def start(self, poll_seconds: float = 1.0) -> None:
         """Deliver in the background, pipelined: whenever a worker is free, claim what is due.
@@ -173,10 +190,14 @@ class Dispatcher:
 
         self._thread = threading.Thread(target=loop, name="dispatcher", daemon=True)
         self._thread.start()
+        if self.doorbell is not None and self.standby_after is None:
+            self.doorbell.listen(self._wake.set)
 
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
+        if self.doorbell is not None:
+            self.doorbell.stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._pool.shutdown(wait=True)
@@ -214,6 +235,8 @@ class Dispatcher:
         # (the pipelined loop looks after every delivery, while webhooks wait to store comments).
         with self.db.read() as session:
             due = session.execute(self._due, {"now": now}).all()
+        if self.standby_after is not None:
+            due = self._left_by_the_workers(due)
         with self._in_flight_lock:
             busy = dict(self._in_flight)  # its lease may have run out while we are still sending it
             rendering = bool(self._rendering)
@@ -275,6 +298,21 @@ class Dispatcher:
             self._in_flight.update((item_id, wanted.get(item_id, HOME)) for item_id in claimed)
             self._rendering.update(item_id for item_id in claimed if wanted.get(item_id, HOME) != HOME)
         return claimed
+
+    def _left_by_the_workers(self, due: list[Any]) -> list[Any]:
+        """Of the due heads, those this standby has seen due and unclaimed for `standby_after`: no worker is
+        taking them. Counted from when it first saw each one, not from when it was enqueued: a head that
+        waited its turn behind others in its channel (a surge, paced at one message a second) is still young."""
+        moment = time.monotonic()
+        seen = {row[0]: self._standby_seen.get(row[0], moment) for row in due}
+        self._standby_seen = seen
+        wait = self.standby_after.total_seconds()
+        left = [row for row in due if moment - seen[row[0]] >= wait]
+        if left and moment - self._standby_warned_at >= STANDBY_WARN_EVERY:
+            self._standby_warned_at = moment
+            log.warning("%d outbox item(s) were due for %g s with no worker taking them: this web process delivers "
+                        "them itself. Is `python -m bot worker` running?", len(left), wait)
+        return left  # the others are looked at again at the next poll
 
     def _rendered(self, item_id: int) -> None:
         with self._in_flight_lock:

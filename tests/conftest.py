@@ -165,10 +165,11 @@ class Koho:
 
 @contextmanager
 def running_koho(fake: FakeSlack, database: Database, db_url: str, clock: ManualClock, org: Organization,
-                 **environ: str) -> Iterator[Koho]:
-    """The bot serving on loopback over `database` (the `koho` fixture; tests with their own database use it)."""
+                 *, with_workers: bool = False, **environ: str) -> Iterator[Koho]:
+    """The bot serving on loopback over `database` (the `koho` fixture; tests with their own database use it).
+    `with_workers`: as `serve --with-workers`, leaving delivery to worker processes."""
     settings = load_settings(test_environ(fake, db_url, **environ))
-    app = create_app(settings, org, database, clock=clock)
+    app = create_app(settings, org, database, clock=clock, with_workers=with_workers)
     server = Server(KohoWeb(app, database), host="127.0.0.1", port=0)
     server.start()
     app.koho_services.start_background(sweeps=False)  # tests run sweeps by hand: koho.sweep()
