@@ -166,8 +166,14 @@ def create_app(settings: Settings, org: Organization, db: Database, *, clock: Cl
     )
     # Bolt has called auth.test with this client already; the workspace URL makes permalinks.
     dispatcher.workspace_url = client.auth_test().get("url", "") or ""
-    from bot.handlers import register_all
+    from bot.handlers import deferred, register_all
 
     register_all(app, services)
+    # The same listeners, for the clicks accepted at once and worked by a dispatcher (handlers/deferred.py):
+    # run in the dispatcher's thread, the payload replayed as Socket Mode delivers one (checked on arrival).
+    replay_app = App(client=client, logger=logging.getLogger("bot.bolt.replay"), process_before_response=True,
+                     request_verification_enabled=False)
+    register_all(replay_app, services, answering=False)
+    dispatcher.replayer = deferred.replayer(replay_app)
     app.koho_services = services  # type: ignore[attr-defined]  # for the web layer and tests
     return app

@@ -25,7 +25,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -42,7 +42,7 @@ from bot.models import OutboxItem, SlackMessage
 from bot.organization import Organization
 from bot.views import RENDERERS, NothingToRender, RenderContext
 from bot.workflows import outbox
-from bot.workflows.outbox import DM, HOME, POST, UPDATE, UPLOAD
+from bot.workflows.outbox import DM, HOME, POST, REPLAY, UPDATE, UPLOAD
 from bot.workflows.preferences import LocaleResolver
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,8 @@ class Dispatcher:
         self.locales = locales
         self.batch = batch
         self.workspace_url = ""  # https://<team>.slack.com/, learnt from auth.test, for permalinks
+        # Works an accepted click (`bot/handlers/deferred.py`); a dispatcher without one leaves them alone.
+        self.replayer: Callable[[dict[str, Any]], int] | None = None
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._pacer = ChannelPacer()
         # Built once: the pipelined loop looks for due items after every delivery.
@@ -256,7 +258,7 @@ class Dispatcher:
         for item_id, channel, action, ref in due:
             if limit is not None and len(wanted) >= limit:
                 break
-            if item_id in busy or self._still_unsure(item_id):
+            if item_id in busy or self._still_unsure(item_id) or (action == REPLAY and self.replayer is None):
                 continue
             if action == HOME:
                 held_since = self._held_homes.get(item_id)
@@ -389,11 +391,17 @@ class Dispatcher:
                 item = session.get(OutboxItem, item_id)
                 if item is None or item.status != "pending" or item.claimed_by != self.identity:
                     return
-                if self._superseded(session, item):
-                    self._finish(item_id, result={"superseded": True})
-                    return
-                rendered = self._render(session, item)
-                target = self._target(session, item)
+                if item.action == REPLAY:
+                    payload = item.ref
+                else:
+                    if self._superseded(session, item):
+                        self._finish(item_id, result={"superseded": True})
+                        return
+                    rendered = self._render(session, item)
+                    target = self._target(session, item)
+            if item.action == REPLAY:
+                self._replay(item_id, payload)
+                return
             self._rendered(item_id)
             found = self._already_posted(item, target) if item.action in (POST, DM) and item.attempts > 1 else None
             if found is not None:
@@ -416,6 +424,14 @@ class Dispatcher:
         else:
             self._finish(item_id, result=result, posted=(item.message_key, result) if item.action in (POST, DM)
                          and item.message_key else None)
+
+    def _replay(self, item_id: int, payload: dict[str, Any]) -> None:
+        """Work an accepted click through its listener (which commits, notifies and answers the person itself),
+        then keep only what says whose click it was: the payload (the message clicked on) is not kept."""
+        status = self.replayer(payload)
+        actions = payload.get("actions") or [{}]
+        self._finish(item_id, result={"replayed": status},
+                     ref={"user": (payload.get("user") or {}).get("id"), "action_id": actions[0].get("action_id")})
 
     def _superseded(self, session: Any, item: OutboxItem) -> bool:
         """A newer pending update or home publish makes this one pointless."""
@@ -504,12 +520,14 @@ class Dispatcher:
 
     # -- outcomes ------------------------------------------------------------------------------
 
-    def _finish(self, item_id: int, *, result: dict[str, Any], posted: tuple[str, dict[str, Any]] | None = None) -> None:
+    def _finish(self, item_id: int, *, result: dict[str, Any], posted: tuple[str, dict[str, Any]] | None = None,
+                ref: dict[str, Any] | None = None) -> None:
         now = self.clock.now()
         with self.db.transaction() as session:
             session.execute(
                 update(OutboxItem).where(OutboxItem.id == item_id)
-                .values(status="delivered", delivered_at=now, result=result, claimed_until=None, last_error=None)
+                .values(status="delivered", delivered_at=now, result=result, claimed_until=None, last_error=None,
+                        **({"ref": ref} if ref is not None else {}))
             )
             if posted is not None:
                 key, where = posted

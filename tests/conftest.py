@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,9 +27,11 @@ from bot import migrate
 from bot.app import Services, create_app
 from bot.clock import ManualClock
 from bot.db import Database
+from bot.models import OutboxItem
 from bot.organization import Organization, load_organization
 from bot.settings import Settings, load_settings
 from bot.web import KohoWeb, Server
+from bot.workflows import outbox
 from tests.harness.fake_slack import FakeSlack
 from tests.harness.slack_requests import SlackRequests
 
@@ -154,9 +157,20 @@ class Koho:
     settings: Settings
     app: Any = None  # the Bolt app, for tests that must wait for its listeners
 
-    def wait_for_listeners(self) -> None:
-        """Let every listener still running after its ack finish (no more requests afterwards)."""
+    def wait_for_listeners(self, timeout: float = 20.0) -> None:
+        """Let every listener still running after its ack finish (no more requests afterwards), and every
+        click accepted for a dispatcher to work (`bot/handlers/deferred.py`) be worked."""
         self.app.listener_runner.listener_executor.shutdown(wait=True)
+        deadline = time.monotonic() + timeout
+        while self.clicks_waiting():
+            assert time.monotonic() < deadline, f"{self.clicks_waiting()} accepted clicks not worked in {timeout} s"
+            self.services.notify()
+            time.sleep(0.02)
+
+    def clicks_waiting(self) -> int:
+        with self.db.read() as session:
+            return session.scalar(sa.select(sa.func.count()).select_from(OutboxItem)
+                                  .where(OutboxItem.action == outbox.REPLAY, OutboxItem.status == "pending"))
 
     def sweep(self) -> dict[str, int]:
         """Run every timed sweep once, now (move `clock` first)."""

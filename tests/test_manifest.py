@@ -51,7 +51,8 @@ def test_every_shortcut_the_bot_registers_is_declared(monkeypatch, fake_slack, d
     monkeypatch.setattr(App, "shortcut", recording)
     create_app(load_settings(test_environ(fake_slack, db_url)), org, database)
     assert registered, "no shortcut was registered: the recording no longer sees them"
-    assert sorted(registered) == sorted(callback_id for _, callback_id in DECLARED_SHORTCUTS)
+    # Each once per Bolt app: the answering app, and the one that works accepted clicks (handlers/deferred.py).
+    assert sorted(set(registered)) == sorted(callback_id for _, callback_id in DECLARED_SHORTCUTS)
 
 
 @pytest.mark.parametrize(("kind", "callback_id"), DECLARED_SHORTCUTS)

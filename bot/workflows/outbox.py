@@ -3,6 +3,9 @@
 A workflow says *what* people should see (a view name and a reference such as a proposal id);
 `bot.delivery` renders and delivers it after the commit, retrying until Slack has it. If the
 transaction rolls back, nobody is told anything; if it commits, somebody will be.
+
+The same queue holds the clicks accepted before they are worked (`replay`, `bot/handlers/deferred.py`):
+work to do after a commit, in order per person, by whichever process claims it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from sqlalchemy.orm import Session
 from bot.db import insert_for
 from bot.models import OutboxItem
 
-POST, UPDATE, DM, HOME, UPLOAD = "post", "update", "dm", "home", "upload"
+POST, UPDATE, DM, HOME, UPLOAD, REPLAY = "post", "update", "dm", "home", "upload", "replay"
 
 
 def _enqueue(
@@ -72,3 +75,8 @@ def home(session: Session, *, user_id: str, now: Any) -> None:
 def upload(session: Session, *, channel: str, view: str, ref: dict[str, Any], now: Any, message_key: str) -> None:
     """Upload a file (a report's chart) into a channel; the view renders `file`, `filename`, `title`."""
     _enqueue(session, action=UPLOAD, channel=channel, view=view, ref=ref, now=now, message_key=message_key)
+
+
+def replay(session: Session, *, user_id: str, payload: dict[str, Any], now: Any) -> None:
+    """A click's payload, to be worked by its listener in a dispatcher: after the person's earlier clicks."""
+    _enqueue(session, action=REPLAY, channel=f"clicks:{user_id}", view=REPLAY, ref=payload, now=now)
