@@ -18,7 +18,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.business_time import BusinessCalendar
 from bot.clock import Clock, SystemClock
-from bot.db import Database
+from bot.db import Database, mark_answering
 from bot.delivery import STANDBY_AFTER, Dispatcher
 from bot.doorbell import Doorbell
 from bot.i18n import Translator, normalize_locale
@@ -162,7 +162,9 @@ def create_app(settings: Settings, org: Organization, db: Database, *, clock: Cl
         signing_secret=settings.slack_signing_secret or None,
         client=client,
         logger=logging.getLogger("bot.bolt"),
-        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
+        # Listeners answer people (a submission stored before its answer, a modal opened in time).
+        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener",
+                                             initializer=mark_answering),
     )
     # Bolt has called auth.test with this client already; the workspace URL makes permalinks.
     dispatcher.workspace_url = client.auth_test().get("url", "") or ""

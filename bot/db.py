@@ -10,6 +10,7 @@ parameters from error messages: they hold citizens' words, which must never reac
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -45,7 +46,7 @@ class Database:
         # SQLite's busy handler, which polls with sleeps of up to 100 ms: under load (request threads and the
         # dispatcher's workers all writing) that made a waiting request sleep again and again while others got
         # the lock. Other processes on the same file still wait in the busy handler (busy_timeout).
-        self._writer = threading.RLock() if self.dialect == "sqlite" else None
+        self._writer = WriterTurns() if self.dialect == "sqlite" else None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(
             self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
@@ -63,7 +64,7 @@ class Database:
         if self._writer is None:
             yield
             return
-        mine = self._writer.acquire(timeout=30)
+        mine = self._writer.acquire(timeout=30, answering=answering())
         try:
             yield
         finally:
@@ -86,6 +87,72 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+_thread_role = threading.local()
+
+
+def mark_answering() -> None:
+    """This thread answers someone who is waiting (a Slack request within its 3 seconds, a webhook sender):
+    its writes go before background work's (delivery bookkeeping, sweeps, clicks being worked)."""
+    _thread_role.answering = True
+
+
+def answering() -> bool:
+    return getattr(_thread_role, "answering", False)
+
+
+class WriterTurns:
+    """SQLite's one writer, taken in turns by this process's threads (re-entrant), those answering first.
+
+    A request's write (a click kept, a proposal stored before its answer) waited behind the delivery of the
+    previous click's messages, each a transaction with its own flush to disk. Now a background writer
+    steps aside while an answering one waits; but never for longer than `YIELD_AT_MOST`, so a flood of
+    requests cannot stop delivery. A release wakes one waiter, not all (each woken thread needs the GIL).
+    """
+
+    YIELD_AT_MOST = 0.05
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._answering = threading.Condition(self._lock)
+        self._background = threading.Condition(self._lock)
+        self._owner: int | None = None
+        self._depth = 0
+        self._waiting = {True: 0, False: 0}  # answering?: how many wait
+
+    def acquire(self, timeout: float, *, answering: bool = False) -> bool:
+        me = threading.get_ident()
+        with self._lock:
+            if self._owner == me:
+                self._depth += 1
+                return True
+            now = time.monotonic()
+            deadline, yield_until = now + timeout, now + self.YIELD_AT_MOST
+            turn = self._answering if answering else self._background
+            self._waiting[answering] += 1
+            try:
+                while self._owner is not None or (not answering and self._waiting[True] and now < yield_until):
+                    if now >= deadline:
+                        return False
+                    until = deadline if answering or self._owner is not None else yield_until
+                    turn.wait(until - now)
+                    now = time.monotonic()
+            finally:
+                self._waiting[answering] -= 1
+            self._owner, self._depth = me, 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth:
+                return
+            self._owner = None
+            if self._waiting[True]:
+                self._answering.notify()
+            else:
+                self._background.notify()
 
 
 def _tune_sqlite(engine: Engine) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-from bot.db import Database
+from bot.db import Database, mark_answering
 
 log = logging.getLogger(__name__)
 MAX_SLACK_BODY = 2 * 1024 * 1024  # Slack's largest payloads (big modal submissions) stay far below this
@@ -40,6 +40,7 @@ class KohoWeb:
         }
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        mark_answering()  # someone waits for this thread's answer: its writes go first
         method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/")
         route = self.routes.get((method, path))
         if route is None:

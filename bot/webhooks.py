@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import Services
+from bot.db import mark_answering
 from bot.organization import Organization
 from bot.workflows.accounts.directory import account_exists, account_ids
 from bot.workflows.comments.rules import SOURCES
@@ -152,6 +153,7 @@ class GroupCommit:
         return done.result()  # raises the SQLAlchemyError that kept this comment from being stored
 
     def _run(self) -> None:
+        mark_answering()  # its senders wait for the commit
         while True:
             batch = [self._waiting.get()]
             while len(batch) < self.group:

@@ -1,9 +1,12 @@
 """SQLite: the writers of one process take their turns without "database is locked"."""
 
 import threading
+import time
 
+import pytest
 import sqlalchemy as sa
 
+from bot.db import WriterTurns, answering
 from bot.models import OutboxItem
 
 
@@ -27,3 +30,83 @@ def test_writers_of_one_process_take_turns_without_database_is_locked(database, 
     assert errors == []
     with database.read() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(OutboxItem)) == 160
+
+
+# -- whose turn: those answering someone first (bot.db.WriterTurns) ---------------------------------------
+
+
+def waiter(turns, order, name, *, answering):
+    def take():
+        assert turns.acquire(timeout=10, answering=answering)
+        order.append(name)
+        turns.release()
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    return thread
+
+
+def wait_until_waiting(turns, answering, count=1):
+    deadline = time.monotonic() + 10
+    while turns._waiting[answering] < count:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+
+
+def test_a_writer_answering_someone_goes_before_background_writers_that_waited_longer():
+    turns, order = WriterTurns(), []
+    assert turns.acquire(timeout=1)
+    background = waiter(turns, order, "delivery", answering=False)
+    wait_until_waiting(turns, False)
+    answering = waiter(turns, order, "click", answering=True)
+    wait_until_waiting(turns, True)
+    turns.release()
+    for thread in (background, answering):
+        thread.join()
+    assert order == ["click", "delivery"]
+
+
+def test_background_writers_step_aside_for_a_while_only(monkeypatch):
+    # An answering writer that waits for ever (its holder never lets go) must not keep delivery waiting
+    # beyond YIELD_AT_MOST once the turn is free.
+    monkeypatch.setattr(WriterTurns, "YIELD_AT_MOST", 0.05)
+    turns, order = WriterTurns(), []
+    turns._waiting[True] = 1  # someone answering is (still) waiting
+    background = waiter(turns, order, "delivery", answering=False)
+    background.join(timeout=5)
+    assert order == ["delivery"]
+
+
+def test_turns_are_reentrant_and_time_out():
+    turns = WriterTurns()
+    assert turns.acquire(timeout=1) and turns.acquire(timeout=1, answering=True)
+    other = []
+    thread = threading.Thread(target=lambda: other.append(turns.acquire(timeout=0.05)))
+    thread.start()
+    thread.join()
+    assert other == [False]
+    turns.release()
+    turns.release()
+    assert turns.acquire(timeout=0.05)
+    turns.release()
+
+
+def test_request_and_listener_threads_are_marked_as_answering(koho):
+    from bot.app import Services
+
+    seen = []
+    original = Services.translator_for
+
+    def spy(self, user_id):
+        seen.append(answering())
+        return original(self, user_id)
+
+    with_spy = pytest.MonkeyPatch()
+    with_spy.setattr(Services, "translator_for", spy)
+    try:
+        assert koho.slack.command("/koho", "help", user_id="U0STAFF1").status == 200
+        koho.fake.wait_for("response_url")
+    finally:
+        with_spy.undo()
+    assert seen and all(seen)
+    assert not answering()  # this test's own thread answers nobody
