@@ -71,14 +71,20 @@ class Sizes:
     intake_senders: int = 8
     surge_comments: int = 1_000
     held_posts: int = 200
-    with_workers: bool = True  # the bot as the Procfile runs it (web + worker); False: one `serve` (`make run`)
+    # How the bot runs: "auto", as each database is deployed (PostgreSQL: the Procfile's web process and
+    # worker; SQLite: one `serve`, as `make run`: two processes on one SQLite file wait for each other's
+    # writes in SQLite's busy handler); "procfile" or "single" for both.
+    topology: str = "auto"
+
+    def with_workers(self, backend: str) -> bool:
+        return self.topology == "procfile" or (self.topology == "auto" and backend == "postgresql")
 
     @classmethod
     def quick(cls) -> Sizes:
         return cls(ack_requests=60, clicks=20, comments=1_000, surge_comments=300, held_posts=50)
 
-    def with_topology(self, with_workers: bool) -> Sizes:
-        return dataclasses.replace(self, with_workers=with_workers)
+    def with_topology(self, topology: str) -> Sizes:
+        return dataclasses.replace(self, topology=topology)
 
 
 @dataclass
@@ -149,15 +155,19 @@ def ack_requests(slack: SlackRequests, form: dict[str, Any], steps: list[tuple[i
     }
 
 
-def measure_acks(cases: dict[str, Any], n: int, cpu: Callable[[], float]) -> dict[str, dict[int, Series]]:
-    """`cpu()`: the server's CPU seconds so far (every process of it)."""
+def measure_acks(cases: dict[str, Any], n: int, cpu: Callable[[], float],
+                 worked: Callable[[], float] = lambda: 0.0) -> dict[str, dict[int, Series]]:
+    """`cpu()`: the server's CPU seconds so far (every process of it). `worked()`: waits until the work of the
+    clicks it answered at once is done too, so that it is counted in the level's CPU; returns the seconds."""
     results: dict[str, dict[int, Series]] = {}
     for name, send in cases.items():
         results[name] = {}
         for level in LEVELS:
             load(WARM_UP, level, send)
+            worked()
             before = cpu()
             series = load(n, level, send)
+            series.worked_after = worked()
             series.cpu = cpu() - before
             results[name][level] = series
     return results
@@ -174,14 +184,14 @@ def case_acks(backend: str, sizes: Sizes, memory: Memory) -> dict[str, Any]:
             submit_proposals(bot, needed)
             deliver_seeded(bot)
 
-        with bot_on(backend, fake, seed=seed, with_workers=sizes.with_workers) as bot:
+        with bot_on(backend, fake, seed=seed, with_workers=sizes.with_workers(backend)) as bot:
             steps = pending_steps(bot)
             slack = bot.slack
             slack.command("/propose-post", "", user_id=staff(1), channel_id=channel(1))
             fake.wait_for("views.open", timeout=10)
             form = fake.last_view()
             log(f"acks/{backend}: measuring Koho")
-            koho = measure_acks(ack_requests(slack, form, steps), n, bot.cpu_seconds)
+            koho = measure_acks(ack_requests(slack, form, steps), n, bot.cpu_seconds, bot.clicks_worked)
             memory.record(bot, "ack latency", bot.stop())
     finally:
         fake.stop()
@@ -220,7 +230,7 @@ def case_click(backend: str, sizes: Sizes, memory: Memory, *, pause: float = 0.0
             submit_proposals(bot, CLICK_WARM_UP + sizes.clicks)
             deliver_seeded(bot)
 
-        with bot_on(backend, fake, seed=seed, with_workers=sizes.with_workers) as bot:
+        with bot_on(backend, fake, seed=seed, with_workers=sizes.with_workers(backend)) as bot:
             db = bot.database()
             with db.read() as session:
                 where = {k: (c, ts) for k, c, ts in session.execute(
@@ -252,7 +262,7 @@ def case_intake(backend: str, sizes: Sizes, memory: Memory) -> dict[str, Any]:
     fake = FakeSlack(bot_token="xoxb-test-token").start()
     payloads = [comment_payload(f"{TOPICS[n % DEPARTMENTS]}のことで問い合わせです（{n}）") for n in range(sizes.comments)]
     try:
-        with bot_on(backend, fake, with_workers=sizes.with_workers) as bot:
+        with bot_on(backend, fake, with_workers=sizes.with_workers(backend)) as bot:
             log(f"intake/{backend}: {len(payloads)} comments from {sizes.intake_senders} senders")
             before = bot.cpu_seconds()
             tools, elapsed = send_comments(bot.port, payloads, sizes.intake_senders)
@@ -291,7 +301,7 @@ def case_surge(backend: str, sizes: Sizes, memory: Memory) -> dict[str, Any]:
     target = channel(1)
     payloads = [comment_payload(f"{TOPICS[0]}集積所があふれています（{n}番目の投稿）") for n in range(sizes.surge_comments)]
     try:
-        with bot_on(backend, fake, with_workers=sizes.with_workers) as bot:
+        with bot_on(backend, fake, with_workers=sizes.with_workers(backend)) as bot:
             log(f"surge/{backend}: {len(payloads)} comments into {target}")
             t0 = time.time()
             tools, sent_in = send_comments(bot.port, payloads, 4)
@@ -357,7 +367,7 @@ def case_emergency(backend: str, sizes: Sizes, memory: Memory) -> dict[str, Any]
     try:
         log(f"emergency/{backend}: seeding {count} approved routine posts")
         with bot_on(backend, fake, seed=lambda bot: approve_routine_posts(bot, count),
-                    with_workers=sizes.with_workers) as bot:
+                    with_workers=sizes.with_workers(backend)) as bot:
             db = bot.database()
             with db.read() as session:
                 proposers = dict(session.execute(sa.text(

@@ -36,6 +36,7 @@ from bot.models import OutboxItem
 from bot.organization import Organization, load_organization
 from bot.views import load_all as load_views
 from bot.webhooks import sign
+from bot.workflows import outbox
 from bot.workflows.preferences import LocaleResolver
 from tests.harness.fake_slack import FakeSlack
 from tests.harness.slack_requests import SlackRequests
@@ -77,6 +78,7 @@ class Series:
     errors: int = 0
     warm_up: list[float] = field(default_factory=list)  # not counted in the percentiles (first requests after start)
     cpu: float = float("nan")  # CPU seconds the server process used meanwhile
+    worked_after: float = 0.0  # seconds after the last answer until every click accepted was worked too
 
     def pct(self, p: float) -> float:
         ordered = sorted(self.latencies)
@@ -295,6 +297,22 @@ class Bot:
         if self.worker is not None:
             self.worker_sampler = RssSampler(self.worker.pid)
             self.worker_sampler.start()
+
+    def clicks_worked(self, timeout: float = 300) -> float:
+        """Wait until every click accepted (an outbox `replay` item) was worked; returns the seconds waited."""
+        started = time.monotonic()
+        db = self.database()
+        try:
+            def waiting() -> int:
+                with db.read() as session:
+                    return session.scalar(sa.select(sa.func.count()).select_from(OutboxItem).where(
+                        OutboxItem.action == outbox.REPLAY, OutboxItem.status == "pending"))
+
+            if wait_until(lambda: not waiting(), timeout, interval=0.01) is None:
+                raise SystemExit(f"accepted clicks were not worked within {timeout} s")
+        finally:
+            db.dispose()
+        return time.monotonic() - started
 
     def cpu_seconds(self) -> float:
         """CPU time used so far by the bot's processes (the web process and its worker)."""

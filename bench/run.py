@@ -1,10 +1,10 @@
 """Koho's benchmarks: the real bot (HTTP, its own processes) against the fake Slack on loopback.
 
-    python -m bench.run [--only CASE[,CASE]] [--quick] [--backends sqlite,postgresql] [--single-process]
-                        [--output FILE]
+    python -m bench.run [--only CASE[,CASE]] [--quick] [--backends sqlite,postgresql]
+                        [--topology auto|procfile|single] [--output FILE]
 
-The bot runs as the Procfile runs it (`serve --with-workers` and `worker`); `--single-process`: as one
-`serve`, as `make run` runs it.
+The bot runs as each database is deployed: on PostgreSQL as the Procfile runs it (`serve --with-workers`
+and `worker`), on SQLite as `make run` does (one `serve`); `--topology` makes it one of those for both.
 
 Cases (issue 7): acks (ack latency beside a bare Bolt app), click (click-to-update), intake (webhook
 comments), surge (1,000 comments into one rate-limited channel), emergency (the /emergency fan-out),
@@ -35,9 +35,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a quick look (not for the record)")
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     parser.add_argument("--output", help="where to write the report (default: docs/benchmarks.md for a full run)")
-    parser.add_argument("--single-process", action="store_true",
-                        help="run the bot as one `serve` process (as `make run` does), not as the Procfile's web "
-                             "process and worker")
+    parser.add_argument("--topology", choices=["auto", "procfile", "single"], default="auto",
+                        help="auto (default): PostgreSQL as the Procfile runs it (web process and worker), SQLite as "
+                             "`make run` does (one process); procfile or single: that for both")
     args = parser.parse_args(argv)
     args.only = [c.strip() for c in args.only.split(",") if c.strip()]
     unknown = [c for c in args.only if c not in CASES]
@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if bad := [b for b in args.backends if b not in ("sqlite", "postgresql")]:
         parser.error(f"unknown backend(s) {', '.join(bad)}; choose from sqlite, postgresql")
     full = (set(args.only) == set(CASES) and not args.quick and set(args.backends) == {"sqlite", "postgresql"}
-            and not args.single_process)
+            and args.topology == "auto")
     if args.output is None and full:
         args.output = str(ROOT / "docs" / "benchmarks.md")
     return args
@@ -55,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    sizes = (cases.Sizes.quick() if args.quick else cases.Sizes()).with_topology(not args.single_process)
+    sizes = (cases.Sizes.quick() if args.quick else cases.Sizes()).with_topology(args.topology)
     started, load_before = datetime.now(UTC), load_average()
     memory = {backend: cases.Memory() for backend in args.backends}
     results: dict[str, dict] = {name: {} for name in CASES}

@@ -156,6 +156,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server.stop()
         return 0
 
+    if args.with_workers and db.dialect == "sqlite":
+        log.warning("--with-workers on SQLite: this process and the workers write one file, and wait for each other's "
+                    "writes in SQLite's busy handler (answers can take tenths of a second). For more than one process "
+                    "use PostgreSQL; with SQLite run one `python -m bot serve`.")
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     log.info("koho %s: serving HTTP on %s:%s (POST /slack/events, GET /healthz)%s", __version__, args.host, server.port,
              "; delivery left to `python -m bot worker`" if args.with_workers else "")

@@ -17,6 +17,9 @@ def test_only_a_full_run_writes_the_document_by_default():
     assert run.parse_args([]).output.endswith("docs/benchmarks.md")
     assert run.parse_args(["--only", "surge"]).output is None
     assert run.parse_args(["--quick"]).output is None
-    assert run.parse_args(["--single-process"]).output is None  # the record is of the Procfile's topology
+    assert run.parse_args(["--topology", "procfile"]).output is None  # the record: each database as deployed
+    sizes = cases.Sizes()
+    assert sizes.with_workers("postgresql") and not sizes.with_workers("sqlite")
+    assert sizes.with_topology("procfile").with_workers("sqlite")
     with pytest.raises(SystemExit):
         run.parse_args(["--only", "nonsense"])

@@ -188,7 +188,9 @@ def test_serve_with_workers_and_a_worker_as_processes(db_url, fake_slack, tmp_pa
         for log in logs.values():
             log.close()
     assert codes == {"web": 0, "worker": 0}
-    assert "delivery left to `python -m bot worker`" in (tmp_path / "web.log").read_text()
+    web_log = (tmp_path / "web.log").read_text()
+    assert "delivery left to `python -m bot worker`" in web_log
+    assert ("--with-workers on SQLite" in web_log) == db_url.startswith("sqlite")
     database = Database(db_url)
     try:
         (by,) = delivered_by(database)
