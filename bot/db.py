@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -102,24 +103,34 @@ def answering() -> bool:
     return getattr(_thread_role, "answering", False)
 
 
+@dataclass(eq=False)
+class _Waiter:
+    thread: int
+    answering: bool
+    since: float
+    turn: threading.Condition
+
+
 class WriterTurns:
     """SQLite's one writer, taken in turns by this process's threads (re-entrant), those answering first.
 
     A request's write (a click kept, a proposal stored before its answer) waited behind the delivery of the
     previous click's messages, each a transaction with its own flush to disk. Now a background writer
     steps aside while an answering one waits; but never for longer than `YIELD_AT_MOST`, so a flood of
-    requests cannot stop delivery. A release wakes one waiter, not all (each woken thread needs the GIL).
+    requests cannot stop delivery.
+
+    A release hands the turn to the next waiter itself (and wakes that one only): a thread that writes in a
+    loop cannot take the turn again before those that waited (with a free-for-all, a dispatcher's tight
+    loop kept a writer of the same process waiting for minutes).
     """
 
     YIELD_AT_MOST = 0.05
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._answering = threading.Condition(self._lock)
-        self._background = threading.Condition(self._lock)
         self._owner: int | None = None
         self._depth = 0
-        self._waiting = {True: 0, False: 0}  # answering?: how many wait
+        self._queue: list[_Waiter] = []  # in the order they came; empty whenever the turn is free
 
     def acquire(self, timeout: float, *, answering: bool = False) -> bool:
         me = threading.get_ident()
@@ -127,20 +138,18 @@ class WriterTurns:
             if self._owner == me:
                 self._depth += 1
                 return True
-            now = time.monotonic()
-            deadline, yield_until = now + timeout, now + self.YIELD_AT_MOST
-            turn = self._answering if answering else self._background
-            self._waiting[answering] += 1
-            try:
-                while self._owner is not None or (not answering and self._waiting[True] and now < yield_until):
-                    if now >= deadline:
-                        return False
-                    until = deadline if answering or self._owner is not None else yield_until
-                    turn.wait(until - now)
-                    now = time.monotonic()
-            finally:
-                self._waiting[answering] -= 1
-            self._owner, self._depth = me, 1
+            if self._owner is None:
+                self._owner, self._depth = me, 1
+                return True
+            waiter = _Waiter(me, answering, time.monotonic(), threading.Condition(self._lock))
+            self._queue.append(waiter)
+            deadline = waiter.since + timeout
+            while self._owner != me:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._queue.remove(waiter)
+                    return False
+                waiter.turn.wait(left)
             return True
 
     def release(self) -> None:
@@ -148,11 +157,27 @@ class WriterTurns:
             self._depth -= 1
             if self._depth:
                 return
-            self._owner = None
-            if self._waiting[True]:
-                self._answering.notify()
-            else:
-                self._background.notify()
+            waiter = self._next()
+            if waiter is None:
+                self._owner = None
+                return
+            self._queue.remove(waiter)
+            self._owner, self._depth = waiter.thread, 1
+            waiter.turn.notify()
+
+    def waiting(self, *, answering: bool) -> int:
+        with self._lock:
+            return sum(w.answering == answering for w in self._queue)
+
+    def _next(self) -> _Waiter | None:
+        """Who waited longest, unless that is background work that has not yet stepped aside for
+        `YIELD_AT_MOST`, and someone answering waits too."""
+        if not self._queue:
+            return None
+        first = self._queue[0]
+        if first.answering or time.monotonic() - first.since >= self.YIELD_AT_MOST:
+            return first
+        return next((w for w in self._queue if w.answering), first)
 
 
 def _tune_sqlite(engine: Engine) -> None:
