@@ -2,9 +2,11 @@
 
 SQLite (the default, for one process) gets WAL, foreign keys and `BEGIN IMMEDIATE` for writing
 transactions: without it two threads that read then write deadlock into "database is locked"
-instead of waiting their turn. PostgreSQL (production) gets `pool_pre_ping`, so a restarted
-server costs one failed request at most, not a restart of the bot. Both hide statement
-parameters from error messages: they hold citizens' words, which must never reach a log.
+instead of waiting their turn. PostgreSQL (production) pings a pooled connection that lay idle
+for a while before using it again, so a server restarted in a quiet moment costs no failed
+request; one restarted under load costs the statements in flight and at most one more per process
+(that failure discards every pooled connection), never a restart of the bot. Both hide statement parameters from error messages:
+they hold citizens' words, which must never reach a log.
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 _READ_ONLY = "koho_read_only"
+_IDLE_SINCE = "koho_idle_since"
 SQLITE_POOL_SIZE = 40  # web (16) + listener (16) + delivery (8) threads
+# A PostgreSQL connection used again after lying idle this long is pinged first. Not every use: a ping is
+# a round trip to the server, a quarter of a modal submission's waiting under load (bench/findings.md).
+PING_IDLE_AFTER = 1.0  # seconds
 
 
 class Database:
@@ -39,10 +45,13 @@ class Database:
             )
             _tune_sqlite(self.engine)
         else:
+            # LIFO: under light load the same few connections are used again at once (no ping); the
+            # others lie idle, and are pinged when they are needed again.
             self.engine = create_engine(
-                url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size, pool_timeout=10,
+                url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=10, pool_use_lifo=True,
                 hide_parameters=True,
             )
+            _ping_when_idle(self.engine)
         # SQLite has one writer at a time. Threads of this process queue for it here, in turn, rather than in
         # SQLite's busy handler, which polls with sleeps of up to 100 ms: under load (request threads and the
         # dispatcher's workers all writing) that made a waiting request sleep again and again while others got
@@ -178,6 +187,29 @@ class WriterTurns:
         if first.answering or time.monotonic() - first.since >= self.YIELD_AT_MOST:
             return first
         return next((w for w in self._queue if w.answering), first)
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """SQLAlchemy's `pool_pre_ping`, for connections idle more than `PING_IDLE_AFTER` seconds only. A dead
+    one is discarded and the pool hands out another (it tries three times). One that died less than that
+    ago fails its statement: SQLAlchemy then discards every connection the pool holds, so the next use
+    connects afresh."""
+
+    @event.listens_for(engine, "checkin")
+    def checked_in(_dbapi_connection, record):  # noqa: ANN001 - pool objects
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def checked_out(dbapi_connection, record, _proxy):  # noqa: ANN001
+        since = record.info.pop(_IDLE_SINCE, None)
+        if since is None or time.monotonic() - since < PING_IDLE_AFTER:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as e:
+            raise DisconnectionError("the pooled connection did not answer a ping") from e
+        if not alive:
+            raise DisconnectionError("the pooled connection did not answer a ping")
 
 
 def _tune_sqlite(engine: Engine) -> None:

@@ -1,10 +1,14 @@
-"""The database layer keeps citizens' words out of error messages (and so out of logs)."""
+"""The database layer keeps citizens' words out of error messages (and so out of logs), commits durably, and
+survives its server's connections dying."""
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+import bot.db
 from bot.db import Database
+from tests.harness.tcp_proxy import TcpProxy
 
 
 def test_a_failed_statement_does_not_carry_its_parameters_into_the_error(db_url):
@@ -27,3 +31,45 @@ def test_sqlite_syncs_every_commit_so_an_accepted_comment_survives_a_power_cut(t
             assert session.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
     finally:
         db.dispose()
+
+
+@pytest.fixture
+def proxied_postgres(db_url):
+    """`db_url`'s PostgreSQL reached through a TCP proxy the test can cut (tests/harness/tcp_proxy.py)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a dead server connection needs a server: PostgreSQL only")
+    url = make_url(db_url)
+    with TcpProxy(url.host, url.port or 5432) as proxy:
+        db = Database(url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
+        try:
+            yield db, proxy
+        finally:
+            db.dispose()
+
+
+def select_one(db):
+    with db.read() as session:
+        return session.execute(sa.text("SELECT 1")).scalar()
+
+
+def test_a_pooled_connection_that_died_while_idle_is_replaced_before_it_is_used(proxied_postgres, monkeypatch):
+    db, proxy = proxied_postgres
+    assert select_one(db) == 1  # one connection, back in the pool
+    proxy.cut()  # the server restarts while nobody uses the bot: the pooled connection dies
+    proxy.restore()
+    monkeypatch.setattr(bot.db, "PING_IDLE_AFTER", 0.0)  # it has been idle long enough to be pinged
+    assert select_one(db) == 1  # no failure: the ping found it dead, a new connection served the read
+
+
+def test_a_connection_used_again_at_once_is_not_pinged_and_one_failure_renews_the_whole_pool(proxied_postgres,
+                                                                                               monkeypatch):
+    db, proxy = proxied_postgres
+    monkeypatch.setattr(bot.db, "PING_IDLE_AFTER", 3600.0)  # nothing is ever idle long enough for a ping
+    with db.read() as first, db.read() as second:  # two pooled connections
+        first.execute(sa.text("SELECT 1")), second.execute(sa.text("SELECT 1"))
+    proxy.cut()
+    proxy.restore()
+    with pytest.raises(OperationalError):  # the dead connection is only found out by using it
+        select_one(db)
+    assert select_one(db) == 1  # the failure discarded the other dead one too: the next read connects afresh
+    assert select_one(db) == 1

@@ -7,7 +7,8 @@ connection dies mid-use and new ones fail, which is what the bot sees when the s
 
 During the outage every request gets a polite answer (the database-outage message in the person's
 place, 503 for /healthz and the webhook), nothing is half-written, and after the restore the same
-process carries on (pool_pre_ping replaces the dead connections) without being restarted.
+process carries on without being restarted: a pooled connection that lay idle is pinged before use
+and replaced if dead; one used at once fails its statement, which discards the pool (tests/test_db.py).
 """
 
 import json
