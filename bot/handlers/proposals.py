@@ -20,7 +20,6 @@ from bot.i18n import Translator
 from bot.text.mrkdwn import mention, slack_to_plain
 from bot.views.proposal_form import FormPrefill, default_department, proposal_form
 from bot.workflows.accounts.service import postable_accounts
-from bot.workflows.emergencies.service import real_emergency_active
 from bot.workflows.proposals.rules import URL, Decision, Draft, Kind, Problem, parse_links, validate
 from bot.workflows.proposals.service import Outcome, ProposalError, ProposalService
 
@@ -81,15 +80,13 @@ def register(app: App, services: Services) -> None:
             ack(response_action="errors", errors=errors_for(tr, problems))
             return
         try:  # store first: if the database fails, the modal stays open with everything typed
-            # During a real (not drill) emergency, 緊急 posts take the one-approval fast track.
-            emergency_active = real_emergency_active(services.db)
+            # (During a real, not drill, emergency 緊急 posts take the one-approval fast track: the store decides.)
             key = f"slack-view:{view['id']}" if view.get("id") else None  # a repeated submit stores nothing twice
             if "resubmit" in metadata:
-                proposals.resubmit(user_id, int(metadata["resubmit"]), draft, emergency_active=emergency_active,
-                                   submission_key=key)
+                proposals.resubmit(user_id, int(metadata["resubmit"]), draft, submission_key=key)
             else:
                 emergency = metadata.get("emergency")  # drafted from an emergency's template: linked to it
-                proposals.submit(user_id, draft, emergency_active=emergency_active, submission_key=key,
+                proposals.submit(user_id, draft, submission_key=key,
                                  emergency_id=int(emergency) if str(emergency).isdigit() else None)
         except ProposalError as e:
             tr = services.answering_translator_for(user_id)

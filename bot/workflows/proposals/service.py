@@ -146,103 +146,113 @@ class ProposalService:
 
     # -- proposing -----------------------------------------------------------------------------
 
-    def submit(self, actor: str, draft: Draft, *, emergency_active: bool = False,
+    def submit(self, actor: str, draft: Draft, *, emergency_active: bool | None = None,
                submission_key: str | None = None, emergency_id: int | None = None) -> int:
         """Store a valid draft as version 1 and ask the first step. Returns the proposal id.
 
+        `emergency_active`: whether a real emergency is on (a 緊急 post then takes the fast track); None:
+        as the database says when the proposal is stored, in the same transaction.
         `submission_key` (the modal's view id): the same modal submitted again — a person pressing
         again after a slow answer — returns the proposal already stored instead of a second one.
         `emergency_id`: the emergency whose template it was drafted from (its timeline lists it).
         """
         return self._once(submission_key, lambda v: v.proposal_id,
-                          lambda: self._submit(actor, draft, emergency_active, submission_key, emergency_id))
+                          lambda session: self._submit(session, actor, draft, emergency_active, submission_key,
+                                                       emergency_id))
 
     def _once(self, submission_key: str | None, answer, store):  # noqa: ANN001, ANN202
-        """Run `store` unless this submission was stored already (even by a simultaneous request)."""
-        if submission_key is not None:
-            earlier = self._submitted(submission_key)
-            if earlier is not None:
-                return answer(earlier)
+        """Run `store(session)` in one transaction, unless this submission was stored already (even by a
+        simultaneous request: the version's unique key refuses the second)."""
         try:
-            return store()
+            with self.db.transaction() as session:
+                earlier = self._submitted(session, submission_key) if submission_key is not None else None
+                return answer(earlier) if earlier is not None else store(session)
         except IntegrityError:
-            earlier = self._submitted(submission_key) if submission_key is not None else None
+            if submission_key is None:
+                raise
+            with self.db.read() as session:
+                earlier = self._submitted(session, submission_key)
             if earlier is None:
                 raise
             return answer(earlier)
 
-    def _submitted(self, submission_key: str) -> ProposalVersion | None:
-        with self.db.read() as session:
-            version = session.scalars(
-                select(ProposalVersion).where(ProposalVersion.submission_key == submission_key)).first()
-            if version is not None:
-                session.expunge(version)
-            return version
+    @staticmethod
+    def _submitted(session: Session, submission_key: str) -> ProposalVersion | None:
+        return session.scalars(select(ProposalVersion).where(ProposalVersion.submission_key == submission_key)).first()
 
-    def _submit(self, actor: str, draft: Draft, emergency_active: bool, submission_key: str | None,
-                emergency_id: int | None) -> int:
+    @staticmethod
+    def _emergency_on(session: Session, draft: Draft, emergency_active: bool | None) -> bool:
+        if emergency_active is not None or draft.kind != Kind.EMERGENCY:  # only a 緊急 post's chain depends on it
+            return bool(emergency_active)
+        from bot.workflows.emergencies.service import real_emergency_active  # (that flow imports this module)
+
+        return real_emergency_active(session)
+
+    def _submit(self, session: Session, actor: str, draft: Draft, emergency_active: bool | None,
+                submission_key: str | None, emergency_id: int | None) -> int:
         now = self.clock.now()
         self._check_department(actor, draft)
-        with self.db.transaction() as session:
-            if draft.corrects_id is not None:
-                self._check_correctable(session, draft.corrects_id)
-            proposal = Proposal(
-                proposer=actor, department_id=draft.department_id, kind=draft.kind, status=Status.PENDING,
-                current_version=1, corrects_id=draft.corrects_id, created_at=now, updated_at=now,
-                emergency_id=self._known_emergency(session, emergency_id),
-            )
-            session.add(proposal)
-            session.flush()
-            self._add_version(session, proposal, draft, 1, actor, now, submission_key)
-            audit.record(session, at=now, actor=actor, action="proposal.submitted", subject_type=SUBJECT,
-                         subject_id=proposal.id, to_state=Status.PENDING, version=1, kind=draft.kind,
-                         accounts=list(draft.accounts), department=draft.department_id,
-                         corrects=draft.corrects_id, emergency=proposal.emergency_id)
-            first = self._start_chain(session, proposal, draft, now, emergency_active=emergency_active)
-            # After the request's post in its channel, so the confirmation can link to it.
-            outbox.direct_message(session, user_id=actor, view="proposal_dm",
-                                  ref={"proposal_id": proposal.id, "event": "received", "version": 1,
-                                       "step_id": first.id}, now=now,
-                                  after=step_channel(first, self.org))
-            outbox.home(session, user_id=actor, now=now)
-            return proposal.id
+        if draft.corrects_id is not None:
+            self._check_correctable(session, draft.corrects_id)
+        proposal = Proposal(
+            proposer=actor, department_id=draft.department_id, kind=draft.kind, status=Status.PENDING,
+            current_version=1, corrects_id=draft.corrects_id, created_at=now, updated_at=now,
+            emergency_id=self._known_emergency(session, emergency_id),
+        )
+        session.add(proposal)
+        session.flush()
+        self._add_version(session, proposal, draft, 1, actor, now, submission_key)
+        audit.record(session, at=now, actor=actor, action="proposal.submitted", subject_type=SUBJECT,
+                     subject_id=proposal.id, to_state=Status.PENDING, version=1, kind=draft.kind,
+                     accounts=list(draft.accounts), department=draft.department_id,
+                     corrects=draft.corrects_id, emergency=proposal.emergency_id)
+        first = self._start_chain(session, proposal, draft, now,
+                                  emergency_active=self._emergency_on(session, draft, emergency_active))
+        # After the request's post in its channel, so the confirmation can link to it.
+        outbox.direct_message(session, user_id=actor, view="proposal_dm",
+                              ref={"proposal_id": proposal.id, "event": "received", "version": 1,
+                                   "step_id": first.id}, now=now,
+                              after=step_channel(first, self.org))
+        outbox.home(session, user_id=actor, now=now)
+        return proposal.id
 
-    def resubmit(self, actor: str, proposal_id: int, draft: Draft, *, emergency_active: bool = False,
+    def resubmit(self, actor: str, proposal_id: int, draft: Draft, *, emergency_active: bool | None = None,
                  submission_key: str | None = None) -> int:
         """After 差し戻し: the proposer's edit becomes version N+1 and the chain starts again."""
         try:
             return self._once(submission_key, lambda v: v.number,
-                              lambda: self._resubmit(actor, proposal_id, draft, emergency_active, submission_key))
+                              lambda session: self._resubmit(session, actor, proposal_id, draft, emergency_active,
+                                                             submission_key))
         except _LostRace:
             raise ProposalError("proposal.refused.changed_meanwhile") from None
 
-    def _resubmit(self, actor: str, proposal_id: int, draft: Draft, emergency_active: bool,
+    def _resubmit(self, session: Session, actor: str, proposal_id: int, draft: Draft, emergency_active: bool | None,
                   submission_key: str | None) -> int:
         now = self.clock.now()
-        with self.db.transaction() as session:
-            proposal = self._lock_proposal(session, proposal_id)
-            if actor != proposal.proposer:
-                raise ProposalError("proposal.refused.not_proposer")
-            if proposal.status != Status.CHANGES_REQUESTED:
-                raise ProposalError("proposal.refused.not_awaiting_changes", status=proposal.status)
-            self._check_department(actor, draft)
-            if draft.corrects_id != proposal.corrects_id:  # a correction stays one, of the same original
-                raise ProposalError("proposal.error.correction_needs_original")
-            number = proposal.current_version + 1
-            self._transition(session, proposal, "resubmit", now, current_version=number,
-                             department_id=draft.department_id)
-            self._add_version(session, proposal, draft, number, actor, now, submission_key)
-            audit.record(session, at=now, actor=actor, action="proposal.resubmitted", subject_type=SUBJECT,
-                         subject_id=proposal.id, from_state=Status.CHANGES_REQUESTED, to_state=Status.PENDING,
-                         version=number)
-            session.refresh(proposal)
-            first = self._start_chain(session, proposal, draft, now, emergency_active=emergency_active)
-            outbox.direct_message(session, user_id=actor, view="proposal_dm",
-                                  ref={"proposal_id": proposal.id, "event": "received", "version": number,
-                                       "step_id": first.id}, now=now,
-                                  after=step_channel(first, self.org))
-            outbox.home(session, user_id=actor, now=now)
-            return number
+        proposal = self._lock_proposal(session, proposal_id)
+        if actor != proposal.proposer:
+            raise ProposalError("proposal.refused.not_proposer")
+        if proposal.status != Status.CHANGES_REQUESTED:
+            raise ProposalError("proposal.refused.not_awaiting_changes", status=proposal.status)
+        self._check_department(actor, draft)
+        if draft.corrects_id != proposal.corrects_id:  # a correction stays one, of the same original
+            raise ProposalError("proposal.error.correction_needs_original")
+        number = proposal.current_version + 1
+        self._transition(session, proposal, "resubmit", now, current_version=number,
+                         department_id=draft.department_id)
+        self._add_version(session, proposal, draft, number, actor, now, submission_key)
+        audit.record(session, at=now, actor=actor, action="proposal.resubmitted", subject_type=SUBJECT,
+                     subject_id=proposal.id, from_state=Status.CHANGES_REQUESTED, to_state=Status.PENDING,
+                     version=number)
+        session.refresh(proposal)
+        first = self._start_chain(session, proposal, draft, now,
+                                  emergency_active=self._emergency_on(session, draft, emergency_active))
+        outbox.direct_message(session, user_id=actor, view="proposal_dm",
+                              ref={"proposal_id": proposal.id, "event": "received", "version": number,
+                                   "step_id": first.id}, now=now,
+                              after=step_channel(first, self.org))
+        outbox.home(session, user_id=actor, now=now)
+        return number
 
     @staticmethod
     def _known_emergency(session: Session, emergency_id: int | None) -> int | None:
