@@ -42,8 +42,7 @@ class TcpProxy:
     def stop(self) -> None:
         self._stopping = True
         self.cut()
-        with contextlib.suppress(OSError):
-            self._listener.close()
+        _close(self._listener)  # its shutdown wakes the accept loop (a close alone leaves it blocked)
         self._thread.join(timeout=5)
 
     def __enter__(self) -> TcpProxy:
