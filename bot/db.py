@@ -5,8 +5,8 @@ transactions: without it two threads that read then write deadlock into "databas
 instead of waiting their turn. PostgreSQL (production) pings a pooled connection that lay idle
 for a while before using it again, so a server restarted in a quiet moment costs no failed
 request; one restarted under load costs the statements in flight and at most one more per process
-(that failure discards every pooled connection), never a restart of the bot. Both hide statement parameters from error messages:
-they hold citizens' words, which must never reach a log.
+(that failure discards every pooled connection), never a restart of the bot. Both hide statement
+parameters from error messages: they hold citizens' words, which must never reach a log.
 """
 
 from __future__ import annotations
