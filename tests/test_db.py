@@ -3,12 +3,11 @@ survives its server's connections dying."""
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 import bot.db
 from bot.db import Database
-from tests.harness.tcp_proxy import TcpProxy
+from tests.harness.tcp_proxy import proxied
 
 
 def test_a_failed_statement_does_not_carry_its_parameters_into_the_error(db_url):
@@ -38,9 +37,8 @@ def proxied_postgres(db_url):
     """`db_url`'s PostgreSQL reached through a TCP proxy the test can cut (tests/harness/tcp_proxy.py)."""
     if not db_url.startswith("postgresql"):
         pytest.skip("a dead server connection needs a server: PostgreSQL only")
-    url = make_url(db_url)
-    with TcpProxy(url.host, url.port or 5432) as proxy:
-        db = Database(url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
+    with proxied(db_url) as (url, proxy):
+        db = Database(url)
         try:
             yield db, proxy
         finally:

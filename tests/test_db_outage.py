@@ -17,7 +17,6 @@ import urllib.request
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from bot import migrate
 from bot.db import Database
@@ -27,7 +26,7 @@ from bot.workflows.proposals.models import ApprovalStep, Proposal
 from tests.comments_support import comment, post_webhook, settle
 from tests.conftest import running_koho
 from tests.emergency_support import open_declare_modal, propose, request_for
-from tests.harness.tcp_proxy import TcpProxy
+from tests.harness.tcp_proxy import proxied
 from tests.test_proposals import form_values, open_form
 
 OUTAGE_JA = "データベースに接続できません"
@@ -39,9 +38,7 @@ def outage(db_url, fake_slack, clock, org):
         pytest.skip("a database server going away needs a server: PostgreSQL only")
     direct = Database(db_url)  # the test's own view of the database, around the proxy
     migrate.upgrade(direct)
-    url = make_url(db_url)
-    with TcpProxy(url.host, url.port or 5432) as proxy:
-        proxied_url = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    with proxied(db_url) as (proxied_url, proxy):
         db = Database(proxied_url)
         try:
             with running_koho(fake_slack, db, proxied_url, clock, org) as koho:

@@ -17,6 +17,17 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Iterator
+
+from sqlalchemy.engine import make_url
+
+
+@contextlib.contextmanager
+def proxied(database_url: str) -> Iterator[tuple[str, TcpProxy]]:
+    """The same database's URL, reached through a proxy the test can cut; and the proxy."""
+    url = make_url(database_url)
+    with TcpProxy(url.host, url.port or 5432) as proxy:
+        yield url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False), proxy
 
 
 class TcpProxy:
