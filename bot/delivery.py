@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -60,6 +61,13 @@ HOME_LANES = 2
 # update wait twice as long. Each waits no longer than this, so a stream of messages (a surge, an
 # emergency's DMs) cannot starve them.
 HOME_WAIT_SECONDS = 0.2
+# How many deliveries run Python at once (reading, rendering, recording the outcome); the others only wait
+# for Slack's answer, which still overlap. Python runs one thread at a time, so more lanes render little
+# sooner (a PostgreSQL round trip aside): eight delivery threads rendering a surge's digests together took the interpreter from the
+# webhook's answers beside them (SQLite, one process) and, in a worker, spent CPU handing it round that the
+# web process needed (PostgreSQL). Measured in `bench/findings.md`, eighth round. A click being worked (a
+# replay) takes no lane: the person who clicked is waiting for it.
+PYTHON_LANES = 1
 # A web process started --with-workers delivers what no worker took within this long (none is running)
 # and says so at most this often.
 STANDBY_AFTER = timedelta(seconds=30)
@@ -119,7 +127,8 @@ class Dispatcher:
 
     def __init__(self, db: Database, client: WebClient, clock: Clock, org: Organization, locales: LocaleResolver,
                  *, workers: int = 8, batch: int = 50, lease: timedelta = LEASE,
-                 doorbell: Doorbell | None = None, standby_after: timedelta | None = None):
+                 doorbell: Doorbell | None = None, standby_after: timedelta | None = None,
+                 python_lanes: int | None = PYTHON_LANES):
         self.db = db
         self.lease = lease
         self.doorbell = doorbell
@@ -154,6 +163,9 @@ class Dispatcher:
         self._unsure_lock = threading.Lock()
         self.workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver")
+        # How many deliveries may run Python at once (read, render, record); the others wait only for Slack.
+        # None: no limit (a test that shows why there is one).
+        self._lane: Any = threading.BoundedSemaphore(python_lanes) if python_lanes else contextlib.nullcontext()
         self._in_flight: dict[int, str] = {}  # id -> action, claimed by this dispatcher and not finished: never claimed again
         self._rendering: set[int] = set()  # messages (not App Homes) claimed and not rendered yet
         self._held_homes: dict[int, float] = {}  # App Home item -> when it was first held back for messages
@@ -389,25 +401,25 @@ class Dispatcher:
         try:
             with self.db.read() as session:
                 item = session.get(OutboxItem, item_id)
-                if item is None or item.status != "pending" or item.claimed_by != self.identity:
-                    return
-                if item.action == REPLAY:
-                    payload = item.ref
-                else:
-                    if self._superseded(session, item):
-                        self._finish(item_id, result={"superseded": True})
-                        return
-                    rendered = self._render(session, item)
-                    target = self._target(session, item)
-            if item.action == REPLAY:
-                self._replay(item_id, payload)
+            if item is None or item.status != "pending" or item.claimed_by != self.identity:
                 return
+            if item.action == REPLAY:
+                self._replay(item_id, item.ref)
+                return
+            locale = self._locale_of(item)  # may ask Slack (once a while per person): not while holding a lane
+            with self._lane, self.db.read() as session:
+                if self._superseded(session, item):
+                    self._finish(item_id, result={"superseded": True})
+                    return
+                rendered = self._render(session, item, locale)
+                target = self._target(session, item)
             self._rendered(item_id)
             found = self._already_posted(item, target) if item.action in (POST, DM) and item.attempts > 1 else None
             if found is not None:
                 log.info("outbox item %s was posted before an interruption; recorded, not posted again", item_id)
-                self._finish(item_id, result={**found, "recovered": True},
-                             posted=(item.message_key, found) if item.message_key else None)
+                with self._lane:
+                    self._finish(item_id, result={**found, "recovered": True},
+                                 posted=(item.message_key, found) if item.message_key else None)
                 return
             result = self._send(item, rendered, target)
         except NothingToRender as e:
@@ -422,8 +434,9 @@ class Dispatcher:
             log.exception("delivering outbox item %s failed", item_id)
             self._give_up(item_id, f"{type(e).__name__}: {e}")
         else:
-            self._finish(item_id, result=result, posted=(item.message_key, result) if item.action in (POST, DM)
-                         and item.message_key else None)
+            with self._lane:
+                self._finish(item_id, result=result, posted=(item.message_key, result) if item.action in (POST, DM)
+                             and item.message_key else None)
 
     def _replay(self, item_id: int, payload: dict[str, Any]) -> None:
         """Work an accepted click through its listener (which commits, notifies and answers the person itself),
@@ -444,9 +457,17 @@ class Dispatcher:
         ).limit(1)
         return session.scalar(newer) is not None
 
-    def _render(self, session: Any, item: OutboxItem) -> dict[str, Any]:
-        recipient = item.ref["to"] if item.action == DM else item.ref.get("user_id") if item.action == HOME else None
-        locale = self.locales.locale_for(recipient) if recipient else self.org.locale
+    @staticmethod
+    def _recipient(item: OutboxItem) -> str | None:
+        return item.ref["to"] if item.action == DM else item.ref.get("user_id") if item.action == HOME else None
+
+    def _locale_of(self, item: OutboxItem) -> str:
+        """The language to render in: the recipient's (which may be asked of Slack), else the organisation's."""
+        recipient = self._recipient(item)
+        return self.locales.locale_for(recipient) if recipient else self.org.locale
+
+    def _render(self, session: Any, item: OutboxItem, locale: str) -> dict[str, Any]:
+        recipient = self._recipient(item)
         ctx = RenderContext(session=session, tr=Translator(locale, self.org.timezone), org=self.org,
                             now=self.clock.now(), recipient=recipient, workspace_url=self.workspace_url)
         try:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import make_web_client
-from bot.delivery import HOME_LANES, HOME_WAIT_SECONDS, Dispatcher
+from bot.delivery import HOME_LANES, HOME_WAIT_SECONDS, PYTHON_LANES, Dispatcher
 from bot.models import OutboxItem, SlackMessage
 from bot.settings import load_settings
 from bot.views import RENDERERS, NothingToRender, renders
@@ -381,6 +381,37 @@ def test_app_homes_wait_while_the_message_a_click_changed_is_rendered(dispatcher
     [(_, note_rendered)] = renders.spans["test_note"]
     assert len(renders.spans["home"]) == 2
     assert all(started >= note_rendered for started, _ in renders.spans["home"])
+
+
+@pytest.mark.parametrize("lanes", [PYTHON_LANES, None])
+def test_deliveries_render_one_at_a_time_and_wait_for_slack_together(
+        lanes, fake_slack, database, db_url, clock, org, monkeypatch):
+    # Python runs one thread at a time: eight deliveries rendering a surge's digests at once took the
+    # interpreter from the webhook's answers (intake p99 on SQLite 80 -> 55 ms with one lane). Only the
+    # Python work is in the lane: the waits for Slack still overlap, so a slow Slack is not serialised.
+    # `None` (no lane limit) shows what the test would see without it.
+    load_views()
+    settings = load_settings(test_environ(fake_slack, db_url))
+    locales = LocaleResolver(database, clock, org.locale, lambda user_id: None)
+    laned = Dispatcher(database, make_web_client(settings, retries=False), clock, org, locales, python_lanes=lanes)
+    laned._pacer.burst = 1000
+    renders = RenderLog(monkeypatch, slow=0.05)
+    channels = [f"C0LANE{n}" for n in range(4)]
+    for channel in channels:
+        enqueue_notes(database, clock, channel, [1])
+    fake_slack.hang("chat.postMessage", seconds=3, count=len(channels))
+    try:
+        laned.start(poll_seconds=0.05)
+        # Every post reached Slack while the first was still hanging: no lane is held while Slack answers.
+        fake_slack.wait_for_arrival("chat.postMessage", count=len(channels), timeout=2.5)
+        spans = sorted(renders.spans["test_note"])
+        overlapping = any(later_start < earlier_end
+                          for (_, earlier_end), (later_start, _) in zip(spans, spans[1:], strict=False))
+        assert len(spans) == len(channels)
+        assert overlapping is (lanes is None), spans
+        wait_until(lambda: statuses(database) == {"delivered": len(channels)})
+    finally:
+        laned.stop()
 
 
 def test_a_stream_of_messages_holds_app_homes_back_only_briefly(dispatcher, database, clock, fake_slack, monkeypatch):
