@@ -56,7 +56,7 @@ class Database:
         # SQLite's busy handler, which polls with sleeps of up to 100 ms: under load (request threads and the
         # dispatcher's workers all writing) that made a waiting request sleep again and again while others got
         # the lock. Other processes on the same file still wait in the busy handler (busy_timeout).
-        self._writer = WriterTurns() if self.dialect == "sqlite" else None
+        self._writer = Turns() if self.dialect == "sqlite" else None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(
             self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
@@ -74,12 +74,8 @@ class Database:
         if self._writer is None:
             yield
             return
-        mine = self._writer.acquire(timeout=30, answering=answering())
-        try:
+        with self._writer.taken(timeout=30, answering=answering()):
             yield
-        finally:
-            if mine:
-                self._writer.release()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -120,8 +116,9 @@ class _Waiter:
     turn: threading.Condition
 
 
-class WriterTurns:
-    """SQLite's one writer, taken in turns by this process's threads (re-entrant), those answering first.
+class Turns:
+    """One thing at a time, taken in turns by this process's threads (re-entrant), those answering first:
+    SQLite's one writer (`Database`), and the dispatcher's one lane for rendering (`bot.delivery`).
 
     A request's write (a click kept, a proposal stored before its answer) waited behind the delivery of the
     previous click's messages, each a transaction with its own flush to disk. Now a background writer
@@ -173,6 +170,16 @@ class WriterTurns:
             self._queue.remove(waiter)
             self._owner, self._depth = waiter.thread, 1
             waiter.turn.notify()
+
+    @contextmanager
+    def taken(self, timeout: float, *, answering: bool = False) -> Iterator[None]:
+        """The block runs in this thread's turn; after `timeout` it runs anyway (the caller says what then decides)."""
+        mine = self.acquire(timeout, answering=answering)
+        try:
+            yield
+        finally:
+            if mine:
+                self.release()
 
     def waiting(self, *, answering: bool) -> int:
         with self._lock:

@@ -26,7 +26,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -36,7 +36,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from bot.clock import Clock
-from bot.db import Database, insert_for
+from bot.db import Database, Turns, insert_for
 from bot.doorbell import Doorbell
 from bot.i18n import Translator
 from bot.models import OutboxItem, SlackMessage
@@ -61,13 +61,16 @@ HOME_LANES = 2
 # update wait twice as long. Each waits no longer than this, so a stream of messages (a surge, an
 # emergency's DMs) cannot starve them.
 HOME_WAIT_SECONDS = 0.2
-# How many deliveries run Python at once (reading, rendering, recording the outcome); the others only wait
-# for Slack's answer, which still overlap. Python runs one thread at a time, so more lanes render little
-# sooner (a PostgreSQL round trip aside): eight delivery threads rendering a surge's digests together took the interpreter from the
-# webhook's answers beside them (SQLite, one process) and, in a worker, spent CPU handing it round that the
-# web process needed (PostgreSQL). Measured in `bench/findings.md`, eighth round. A click being worked (a
-# replay) takes no lane: the person who clicked is waiting for it.
-PYTHON_LANES = 1
+# Deliveries run Python (reading, rendering, recording the outcome) in turns, one at a time; their waits for
+# Slack's answers still overlap. Python runs one thread at a time, so more at once rendered little sooner (a
+# PostgreSQL round trip aside): eight delivery threads rendering a surge's digests together took the
+# interpreter from the webhook's answers beside them (SQLite, one process) and, in a worker, spent CPU
+# handing it round that the web process needed (PostgreSQL). A message (the card a click changed, a DM)
+# goes before an App Home, which steps aside for it at most `Turns.YIELD_AT_MOST`. A click being worked (a
+# replay) takes no turn: the person who clicked is waiting for it. Measured in `bench/findings.md`, eighth round.
+RENDER_IN_TURNS = True
+# A delivery that waited this long for its turn goes ahead anyway (turns are for speed, not correctness).
+TURN_WAIT_AT_MOST = 10.0
 # A web process started --with-workers delivers what no worker took within this long (none is running)
 # and says so at most this often.
 STANDBY_AFTER = timedelta(seconds=30)
@@ -128,7 +131,7 @@ class Dispatcher:
     def __init__(self, db: Database, client: WebClient, clock: Clock, org: Organization, locales: LocaleResolver,
                  *, workers: int = 8, batch: int = 50, lease: timedelta = LEASE,
                  doorbell: Doorbell | None = None, standby_after: timedelta | None = None,
-                 python_lanes: int | None = PYTHON_LANES):
+                 render_in_turns: bool = RENDER_IN_TURNS):
         self.db = db
         self.lease = lease
         self.doorbell = doorbell
@@ -163,9 +166,7 @@ class Dispatcher:
         self._unsure_lock = threading.Lock()
         self.workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver")
-        # How many deliveries may run Python at once (read, render, record); the others wait only for Slack.
-        # None: no limit (a test that shows why there is one).
-        self._lane: Any = threading.BoundedSemaphore(python_lanes) if python_lanes else contextlib.nullcontext()
+        self._turns = Turns() if render_in_turns else None  # see RENDER_IN_TURNS
         self._in_flight: dict[int, str] = {}  # id -> action, claimed by this dispatcher and not finished: never claimed again
         self._rendering: set[int] = set()  # messages (not App Homes) claimed and not rendered yet
         self._held_homes: dict[int, float] = {}  # App Home item -> when it was first held back for messages
@@ -406,8 +407,8 @@ class Dispatcher:
             if item.action == REPLAY:
                 self._replay(item_id, item.ref)
                 return
-            locale = self._locale_of(item)  # may ask Slack (once a while per person): not while holding a lane
-            with self._lane, self.db.read() as session:
+            locale = self._locale_of(item)  # may ask Slack (once a while per person): not in its turn
+            with self._turn(item), self.db.read() as session:
                 if self._superseded(session, item):
                     self._finish(item_id, result={"superseded": True})
                     return
@@ -417,7 +418,7 @@ class Dispatcher:
             found = self._already_posted(item, target) if item.action in (POST, DM) and item.attempts > 1 else None
             if found is not None:
                 log.info("outbox item %s was posted before an interruption; recorded, not posted again", item_id)
-                with self._lane:
+                with self._turn(item):
                     self._finish(item_id, result={**found, "recovered": True},
                                  posted=(item.message_key, found) if item.message_key else None)
                 return
@@ -434,9 +435,18 @@ class Dispatcher:
             log.exception("delivering outbox item %s failed", item_id)
             self._give_up(item_id, f"{type(e).__name__}: {e}")
         else:
-            with self._lane:
+            with self._turn(item):
                 self._finish(item_id, result=result, posted=(item.message_key, result) if item.action in (POST, DM)
                              and item.message_key else None)
+
+    @contextlib.contextmanager
+    def _turn(self, item: OutboxItem) -> Iterator[None]:
+        """This delivery's turn to run Python (see RENDER_IN_TURNS): a message's before an App Home's."""
+        if self._turns is None:
+            yield
+            return
+        with self._turns.taken(timeout=TURN_WAIT_AT_MOST, answering=item.action != HOME):
+            yield
 
     def _replay(self, item_id: int, payload: dict[str, Any]) -> None:
         """Work an accepted click through its listener (which commits, notifies and answers the person itself),

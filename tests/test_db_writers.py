@@ -6,7 +6,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from bot.db import WriterTurns, answering
+from bot.db import Turns, answering
 from bot.models import OutboxItem
 
 
@@ -32,7 +32,7 @@ def test_writers_of_one_process_take_turns_without_database_is_locked(database, 
         assert session.scalar(sa.select(sa.func.count()).select_from(OutboxItem)) == 160
 
 
-# -- whose turn: those answering someone first (bot.db.WriterTurns) ---------------------------------------
+# -- whose turn: those answering someone first (bot.db.Turns) ---------------------------------------
 
 
 def waiter(turns, order, name, *, answering):
@@ -54,7 +54,7 @@ def wait_until_waiting(turns, answering, count=1):
 
 
 def test_a_writer_answering_someone_goes_before_background_writers_that_waited_longer():
-    turns, order = WriterTurns(), []
+    turns, order = Turns(), []
     assert turns.acquire(timeout=1)
     background = waiter(turns, order, "delivery", answering=False)
     wait_until_waiting(turns, False)
@@ -68,8 +68,8 @@ def test_a_writer_answering_someone_goes_before_background_writers_that_waited_l
 
 def test_background_writers_step_aside_for_a_while_only(monkeypatch):
     # Under a flood of requests, delivery that has waited YIELD_AT_MOST goes next, before those answering.
-    monkeypatch.setattr(WriterTurns, "YIELD_AT_MOST", 0.05)
-    turns, order = WriterTurns(), []
+    monkeypatch.setattr(Turns, "YIELD_AT_MOST", 0.05)
+    turns, order = Turns(), []
     assert turns.acquire(timeout=1, answering=True)
     background = waiter(turns, order, "delivery", answering=False)
     wait_until_waiting(turns, False)
@@ -84,7 +84,7 @@ def test_background_writers_step_aside_for_a_while_only(monkeypatch):
 
 def test_a_writer_in_a_tight_loop_cannot_take_the_turn_again_before_those_waiting():
     # A release hands the turn over: without that, a dispatcher's claim loop kept a writer waiting minutes.
-    turns, order, stop = WriterTurns(), [], threading.Event()
+    turns, order, stop = Turns(), [], threading.Event()
 
     def loop():
         while not stop.is_set():
@@ -108,7 +108,7 @@ def test_a_writer_in_a_tight_loop_cannot_take_the_turn_again_before_those_waitin
 
 
 def test_turns_are_reentrant_and_time_out():
-    turns = WriterTurns()
+    turns = Turns()
     assert turns.acquire(timeout=1) and turns.acquire(timeout=1, answering=True)
     other = []
     thread = threading.Thread(target=lambda: other.append(turns.acquire(timeout=0.05)))

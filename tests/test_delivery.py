@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import make_web_client
-from bot.delivery import HOME_LANES, HOME_WAIT_SECONDS, PYTHON_LANES, Dispatcher
+from bot.delivery import HOME_LANES, HOME_WAIT_SECONDS, RENDER_IN_TURNS, Dispatcher
 from bot.models import OutboxItem, SlackMessage
 from bot.settings import load_settings
 from bot.views import RENDERERS, NothingToRender, renders
@@ -383,17 +383,18 @@ def test_app_homes_wait_while_the_message_a_click_changed_is_rendered(dispatcher
     assert all(started >= note_rendered for started, _ in renders.spans["home"])
 
 
-@pytest.mark.parametrize("lanes", [PYTHON_LANES, None])
+@pytest.mark.parametrize("in_turns", [RENDER_IN_TURNS, False])
 def test_deliveries_render_one_at_a_time_and_wait_for_slack_together(
-        lanes, fake_slack, database, db_url, clock, org, monkeypatch):
+        in_turns, fake_slack, database, db_url, clock, org, monkeypatch):
     # Python runs one thread at a time: eight deliveries rendering a surge's digests at once took the
-    # interpreter from the webhook's answers (intake p99 on SQLite 80 -> 55 ms with one lane). Only the
-    # Python work is in the lane: the waits for Slack still overlap, so a slow Slack is not serialised.
-    # `None` (no lane limit) shows what the test would see without it.
+    # interpreter from the webhook's answers (intake p99 on SQLite 80 -> 55 ms in turns). Only the Python
+    # work is done in turns: the waits for Slack still overlap, so a slow Slack is not serialised.
+    # `False` (all at once) shows what the test would see without turns.
     load_views()
     settings = load_settings(test_environ(fake_slack, db_url))
     locales = LocaleResolver(database, clock, org.locale, lambda user_id: None)
-    laned = Dispatcher(database, make_web_client(settings, retries=False), clock, org, locales, python_lanes=lanes)
+    laned = Dispatcher(database, make_web_client(settings, retries=False), clock, org, locales,
+                       render_in_turns=in_turns)
     laned._pacer.burst = 1000
     renders = RenderLog(monkeypatch, slow=0.05)
     channels = [f"C0LANE{n}" for n in range(4)]
@@ -402,16 +403,46 @@ def test_deliveries_render_one_at_a_time_and_wait_for_slack_together(
     fake_slack.hang("chat.postMessage", seconds=3, count=len(channels))
     try:
         laned.start(poll_seconds=0.05)
-        # Every post reached Slack while the first was still hanging: no lane is held while Slack answers.
+        # Every post reached Slack while the first was still hanging: no turn is held while Slack answers.
         fake_slack.wait_for_arrival("chat.postMessage", count=len(channels), timeout=2.5)
         spans = sorted(renders.spans["test_note"])
         overlapping = any(later_start < earlier_end
                           for (_, earlier_end), (later_start, _) in zip(spans, spans[1:], strict=False))
         assert len(spans) == len(channels)
-        assert overlapping is (lanes is None), spans
+        assert overlapping is not in_turns, spans
         wait_until(lambda: statuses(database) == {"delivered": len(channels)})
     finally:
         laned.stop()
+
+
+def test_a_message_takes_its_turn_to_render_before_an_app_home_that_waited_longer(dispatcher):
+    # The card a click changed waited behind the previous click's App Homes for its turn (click-to-update
+    # on PostgreSQL, a traced click: 16 ms of its 78).
+    def item(action):
+        return OutboxItem(action=action, channel="C0PR", view="test_note", ref={})
+
+    order, held, release = [], threading.Event(), threading.Event()
+
+    def render(action, name):
+        with dispatcher._turn(item(action)):
+            held.set()
+            if name == "holder":
+                assert release.wait(10)
+            order.append(name)
+
+    holder = threading.Thread(target=render, args=("post", "holder"))
+    holder.start()
+    assert held.wait(10)
+    home = threading.Thread(target=render, args=("home", "home"))
+    home.start()
+    wait_until(lambda: dispatcher._turns.waiting(answering=False) == 1)
+    message = threading.Thread(target=render, args=("update", "message"))
+    message.start()
+    wait_until(lambda: dispatcher._turns.waiting(answering=True) == 1)
+    release.set()
+    for thread in (holder, home, message):
+        thread.join(10)
+    assert order == ["holder", "message", "home"]
 
 
 def test_a_stream_of_messages_holds_app_homes_back_only_briefly(dispatcher, database, clock, fake_slack, monkeypatch):
