@@ -115,10 +115,14 @@ class Translator:
 
     def t(self, key: str, **values: Any) -> str:
         """A message for mrkdwn text (values escaped)."""
+        if not values:
+            return _constant("mrkdwn", self.locale, self.tz.key, key)
         return _compiled("mrkdwn", self.locale, key).render(self._context(values))
 
     def plain(self, key: str, **values: Any) -> str:
         """A message for plain_text fields (modal titles, buttons, options)."""
+        if not values:
+            return _constant("plain", self.locale, self.tz.key, key)
         return _compiled("plain", self.locale, key).render(self._context(values))
 
     def render(self, name: str, **values: Any) -> str:
@@ -135,3 +139,11 @@ class Translator:
 
     def _context(self, values: dict[str, Any]) -> dict[str, Any]:
         return {"locale": self.locale, "fmt_datetime": self.datetime, **values}
+
+
+@cache
+def _constant(env_name: str, locale: str, timezone: str, key: str) -> str:
+    """A message given no values reads the same every time (a label, a button): rendered once per process.
+    Most of a form's or an App Home's texts are such; rendering each again was most of building the
+    `/propose-post` form (0.27 ms of Jinja contexts, 34 labels)."""
+    return _compiled(env_name, locale, key).render(Translator(locale, timezone)._context({}))
