@@ -385,24 +385,20 @@ def test_app_homes_wait_while_the_message_a_click_changed_is_rendered(dispatcher
 
 @pytest.mark.parametrize("in_turns", [RENDER_IN_TURNS, False])
 def test_deliveries_render_one_at_a_time_and_wait_for_slack_together(
-        in_turns, fake_slack, database, db_url, clock, org, monkeypatch):
+        in_turns, dispatcher, fake_slack, database, clock, org, monkeypatch):
     # Python runs one thread at a time: eight deliveries rendering a surge's digests at once took the
     # interpreter from the webhook's answers (intake p99 on SQLite 80 -> 55 ms in turns). Only the Python
     # work is done in turns: the waits for Slack still overlap, so a slow Slack is not serialised.
     # `False` (all at once) shows what the test would see without turns.
-    load_views()
-    settings = load_settings(test_environ(fake_slack, db_url))
-    locales = LocaleResolver(database, clock, org.locale, lambda user_id: None)
-    laned = Dispatcher(database, make_web_client(settings, retries=False), clock, org, locales,
-                       render_in_turns=in_turns)
-    laned._pacer.burst = 1000
+    delivering = Dispatcher(database, dispatcher.client, clock, org, dispatcher.locales, render_in_turns=in_turns)
+    delivering._pacer.burst = 1000
     renders = RenderLog(monkeypatch, slow=0.05)
     channels = [f"C0LANE{n}" for n in range(4)]
     for channel in channels:
         enqueue_notes(database, clock, channel, [1])
     fake_slack.hang("chat.postMessage", seconds=3, count=len(channels))
     try:
-        laned.start(poll_seconds=0.05)
+        delivering.start(poll_seconds=0.05)
         # Every post reached Slack while the first was still hanging: no turn is held while Slack answers.
         fake_slack.wait_for_arrival("chat.postMessage", count=len(channels), timeout=2.5)
         spans = sorted(renders.spans["test_note"])
@@ -412,7 +408,7 @@ def test_deliveries_render_one_at_a_time_and_wait_for_slack_together(
         assert overlapping is not in_turns, spans
         wait_until(lambda: statuses(database) == {"delivered": len(channels)})
     finally:
-        laned.stop()
+        delivering.stop()
 
 
 def test_a_message_takes_its_turn_to_render_before_an_app_home_that_waited_longer(dispatcher):
