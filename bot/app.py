@@ -24,6 +24,7 @@ from bot.doorbell import Doorbell
 from bot.i18n import Translator, normalize_locale
 from bot.organization import Organization
 from bot.settings import Settings
+from bot.slack_transport import KeptAliveWebClient
 from bot.views import load_all as load_views
 from bot.worker import Sweeper
 from bot.workflows.preferences import LocaleResolver, LookupFailed
@@ -104,7 +105,7 @@ def make_web_client(settings: Settings, *, timeout: int = 10, retries: bool = Tr
         if retries
         else []
     )
-    return WebClient(
+    return KeptAliveWebClient(
         token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=timeout, retry_handlers=handlers,
         logger=logger,
     )

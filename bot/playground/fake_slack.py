@@ -29,6 +29,7 @@ import itertools
 import json
 import math
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -441,6 +442,9 @@ class FakeSlack:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._stopping = threading.Event()
+        #: HTTP connections accepted so far (Koho keeps its connections to Slack open and reuses them).
+        self.connections_opened = 0
+        self._connections: set[socket.socket] = set()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._ids = itertools.count(1)
@@ -487,6 +491,7 @@ class FakeSlack:
         self._stopping.set()  # wakes up hanging / slow answers
         self._server.shutdown()
         self._server.server_close()
+        self.drop_connections()  # kept-alive connections end with the server, as a real server's would
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = None
@@ -753,6 +758,14 @@ class FakeSlack:
             return f"{self.base_url}/response/{path}"
 
     # ---- faults and limits ----------------------------------------------------------
+
+    def drop_connections(self) -> None:
+        """Close every open connection, as a server does with the ones idle for too long."""
+        with self._lock:
+            connections, self._connections = self._connections, set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def fail(self, method: str, status: int = 500, count: int = 1, error: str = "internal_error",
              channel: str | None = None) -> None:
@@ -1472,6 +1485,21 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeSlack
+    # Keep-alive, as Slack's servers: a connection carries one call after another until either side closes it.
+    protocol_version = "HTTP/1.1"
+    timeout = 60  # an idle kept-alive connection is closed after this many seconds
+    disable_nagle_algorithm = True  # headers and body leave at once, as from any real server
+
+    def setup(self) -> None:
+        super().setup()
+        with self.fake._lock:
+            self.fake.connections_opened += 1
+            self.fake._connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.fake._lock:
+            self.fake._connections.discard(self.connection)
+        super().finish()
 
     def do_POST(self) -> None:
         url = urlsplit(self.path)
