@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench import cases, harness, report, run, single_clicks
+from bench import cases, harness, report, run, single_clicks, slack_calls
 
 
 def test_bench_modules_import_and_offer_every_case():
@@ -10,7 +10,7 @@ def test_bench_modules_import_and_offer_every_case():
     assert cases.Sizes.quick().comments < cases.Sizes().comments == 10_000
     assert harness.Series([0.010, 0.020, 0.030]).pct(50) == pytest.approx(20.0)
     assert report.verdict(True) == "**met**" and report.verdict(False) == "**missed**"
-    assert callable(single_clicks.main)
+    assert callable(single_clicks.main) and callable(slack_calls.main)
 
 
 def test_only_a_full_run_writes_the_document_by_default():

@@ -2,8 +2,10 @@
 slack_sdk's own client does: the retry handlers, the 429s and Koho's error handling see the same things."""
 
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.error import URLError
 
 import pytest
@@ -11,6 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
 
+from bench.slack_calls import certificate
 from bot.playground.fake_slack import FakeSlack
 from bot.slack_transport import KeptAliveWebClient
 from tests.comments_support import settle
@@ -101,6 +104,26 @@ def test_a_timed_out_call_leaves_no_connection_behind(fake: FakeSlack) -> None:
     answer = client.chat_postMessage(channel="C1", text="三通目")
     assert answer["message"]["text"] == "三通目"
     assert fake.connections_opened == 2
+
+
+def test_over_tls_as_in_production_the_connection_is_kept_and_verified(tmp_path: Path) -> None:
+    pair = certificate(tmp_path)
+    if pair is None:
+        pytest.skip("the openssl command is needed to make a throwaway certificate")
+    key, cert = pair
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert, key)
+    with FakeSlack(bot_token=TOKEN, tls=server) as fake:
+        assert fake.api_url.startswith("https://")
+        client = kept_alive(fake, ssl=ssl.create_default_context(cafile=str(cert)))
+        for n in range(5):
+            assert client.chat_postMessage(channel="C1", text=f"お知らせ {n}")["ok"]
+        assert fake.connections_opened == 1
+        untrusting = kept_alive(fake)  # the system's authorities only: a self-signed server is refused
+        with pytest.raises(URLError) as raised:  # as urllib says it
+            untrusting.chat_postMessage(channel="C1", text="x")
+        assert isinstance(raised.value.reason, ssl.SSLCertVerificationError)
+        assert len(fake.messages("C1")) == 5
 
 
 # -- failing as slack_sdk's own client does --------------------------------------------------------------

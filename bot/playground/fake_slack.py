@@ -30,6 +30,8 @@ import json
 import math
 import re
 import socket
+import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -425,8 +427,10 @@ class _Request:
 class FakeSlack:
     """A fake Slack Web API on ``http://127.0.0.1:<random port>/api/``."""
 
-    def __init__(self, bot_token: str = "xoxb-test-token"):  # noqa: S107 - a fake token
+    def __init__(self, bot_token: str = "xoxb-test-token", *, tls: ssl.SSLContext | None = None):  # noqa: S107
+        """`tls`: serve HTTPS with this server context (a benchmark of TLS handshakes); plain HTTP otherwise."""
         self.bot_token = bot_token
+        self.tls = tls
         #: users.info answers: user id -> fields merged over a generated default user.
         self.users: dict[str, dict] = {}
         #: conversations.info answers: channel id -> fields merged over a generated default.
@@ -479,6 +483,9 @@ class FakeSlack:
         self._stopping.clear()
         handler = type("FakeSlackHandler", (_Handler,), {"fake": self})
         self._server = _Server(("127.0.0.1", 0), handler)
+        if self.tls is not None:  # each connection's handshake happens in its own thread, at its first read
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True,
+                                                       do_handshake_on_connect=False)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="FakeSlack", daemon=True
         )
@@ -513,7 +520,7 @@ class FakeSlack:
     def base_url(self) -> str:
         if self.served_at is not None:
             return self.served_at
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls is not None else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def api_url(self) -> str:
@@ -1481,6 +1488,11 @@ class _Server(ThreadingHTTPServer):
     # kernel drops the SYNs it cannot queue and the client retries a second later, which a 2 s
     # look-up timeout does not survive. Slack's front end takes bursts; so does the fake.
     request_queue_size = 1024
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError)):  # a client that refused our certificate
+            return  # or went away: nothing the fake did wrong
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,0 +1,82 @@
+"""What one Slack Web API call costs the bot: a new connection per call (slack_sdk's `WebClient`, through
+urllib) against a kept-alive one (`bot.slack_transport.KeptAliveWebClient`), over HTTP and over TLS.
+
+    python -m bench.slack_calls [--calls 1000]
+
+Each call is a `chat.postMessage` of an approval request's size to the fake Slack on loopback, one after
+another from one thread. CPU is the calling thread's own (the bot's share; the fake's is not counted);
+wall time includes the fake's. Loopback has no round-trip time: on a real network a new TLS 1.3
+connection costs two more round trips than a kept-alive one (TCP's handshake and TLS's), which this
+cannot show. TLS uses a throwaway self-signed certificate (P-256), made with the `openssl` command; without
+it only HTTP is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import ssl
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from slack_sdk import WebClient
+
+from bot.playground.fake_slack import FakeSlack
+from bot.slack_transport import KeptAliveWebClient
+
+TOKEN = "xoxb-test-token"
+WARM_UP = 50
+# About an approval request's size: a header, the post's text, a few fields, two buttons.
+BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "承認依頼 " + "本文" * 100}}] * 6
+
+
+def certificate(directory: Path) -> tuple[Path, Path] | None:
+    if shutil.which("openssl") is None:
+        return None
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return key, cert
+
+
+def measure(client: WebClient, fake: FakeSlack, calls: int) -> tuple[float, float, int]:
+    """(CPU ms per call of the calling thread, wall ms per call, connections opened)."""
+    for _ in range(WARM_UP):
+        client.chat_postMessage(channel="C1", text="warm-up", blocks=BLOCKS)
+    opened = fake.connections_opened
+    cpu, wall = time.thread_time(), time.perf_counter()
+    for _ in range(calls):
+        client.chat_postMessage(channel="C1", text="承認依頼", blocks=BLOCKS)
+    cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+    return cpu / calls * 1000, wall / calls * 1000, fake.connections_opened - opened
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=1000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        pair = certificate(Path(directory))
+        transports: list[tuple[str, ssl.SSLContext | None, ssl.SSLContext | None]] = [("HTTP", None, None)]
+        if pair is None:
+            print("openssl not found: TLS is not measured")
+        else:
+            server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            server.load_cert_chain(pair[1], pair[0])
+            transports.append(("TLS", server, ssl.create_default_context(cafile=str(pair[1]))))
+        print(f"{args.calls} chat.postMessage calls, one after another, after {WARM_UP} not counted\n")
+        print("| transport | client | CPU per call (ms) | wall per call (ms) | connections opened |")
+        print("|---|---|---|---|---|")
+        for name, server_context, client_context in transports:
+            with FakeSlack(bot_token=TOKEN, tls=server_context) as fake:
+                for client_class in (WebClient, KeptAliveWebClient):
+                    client = client_class(base_url=fake.api_url, token=TOKEN, ssl=client_context)
+                    cpu, wall, opened = measure(client, fake, args.calls)
+                    print(f"| {name} | {client_class.__name__} | {cpu:.3f} | {wall:.3f} | {opened:,} |")
+
+
+if __name__ == "__main__":
+    main()
