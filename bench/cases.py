@@ -139,17 +139,26 @@ def pending_steps(bot: Bot) -> list[tuple[int, str]]:
 # -- 1. ack latency ----------------------------------------------------------------------------------------
 
 
-def ack_requests(slack: SlackRequests, form: dict[str, Any], steps: list[tuple[int, str]]) -> dict[str, Any]:
-    """The three requests people make most. Every approve click is a real approval of its own request."""
+def ack_requests(slack: SlackRequests, form: dict[str, Any], steps: list[tuple[int, str]],
+                 proposed: list[tuple[str, float]] | None = None) -> dict[str, Any]:
+    """The three requests people make most. Every approve click is a real approval of its own request.
+    `proposed`: each `/propose-post`'s trigger_id and when it was sent, in order (to find its form)."""
     clicks = iter(steps)
 
     def approve(_: int) -> int:
         step_id, approver = next(clicks)
         return slack.block_action(approver, "proposal_approve", str(step_id), strict=False).status
 
+    def propose(i: int) -> int:
+        user = staff(i % DEPARTMENTS + 1)
+        trigger = slack.new_trigger_id(user)
+        if proposed is not None:
+            proposed.append((trigger, time.time()))
+        return slack.command("/propose-post", "", user_id=user, channel_id=channel(i % DEPARTMENTS + 1),
+                             trigger_id=trigger).status
+
     return {
-        "/propose-post": lambda i: slack.command("/propose-post", "", user_id=staff(i % DEPARTMENTS + 1),
-                                                 channel_id=channel(i % DEPARTMENTS + 1)).status,
+        "/propose-post": propose,
         "approve click": approve,
         "modal submission": lambda i: slack.view_submission(staff(1), form, FORM_VALUES, strict=False).status,
     }
@@ -191,15 +200,34 @@ def case_acks(backend: str, sizes: Sizes, memory: Memory) -> dict[str, Any]:
             fake.wait_for("views.open", timeout=10)
             form = fake.last_view()
             log(f"acks/{backend}: measuring Koho")
-            koho = measure_acks(ack_requests(slack, form, steps), n, bot.cpu_seconds, bot.clicks_worked)
+            proposed: list[tuple[str, float]] = []
+            koho = measure_acks(ack_requests(slack, form, steps, proposed), n, bot.cpu_seconds, bot.clicks_worked)
+            forms = forms_opened(fake, proposed, n)
             memory.record(bot, "ack latency", bot.stop())
     finally:
         fake.stop()
-    return {"koho": koho}
+    return {"koho": koho, "form": form, "forms": forms}
 
 
-def case_acks_bare(sizes: Sizes) -> dict[str, dict[int, Series]]:
-    """The same requests answered by a bare Bolt app that only acks: the framework's floor."""
+def forms_opened(fake: FakeSlack, proposed: list[tuple[str, float]], n: int) -> dict[int, Series]:
+    """Per level, from each counted `/propose-post` sent to its form's `views.open` answered: what the person
+    sees (the ack itself shows nothing). A form that never opened counts as an error."""
+    opened = {c.args.get("trigger_id"): c.answered for c in fake.calls_to("views.open") if c.ok}
+    forms = {}
+    for k, level in enumerate(LEVELS):
+        series = forms[level] = Series()
+        for trigger, sent in proposed[k * (WARM_UP + n) + WARM_UP:(k + 1) * (WARM_UP + n)]:
+            if trigger in opened:
+                series.latencies.append(opened[trigger] - sent)
+            else:
+                series.errors += 1
+    return forms
+
+
+def case_acks_bare(sizes: Sizes, form: dict[str, Any]) -> dict[str, dict[int, Series]]:
+    """The same requests answered by a bare Bolt app that only acks: the framework's floor. `form`: the
+    proposal form Koho opened, so that the bare app's modal submissions carry (and Bolt parses) the same
+    view as Koho's do: Slack sends the whole view back with its values."""
     fake = FakeSlack(bot_token="xoxb-test-token").start()
     port = free_port()
     process, _ = start_process([sys.executable, "-m", "bench.bare_bolt", str(port), fake.api_url, SECRET],
@@ -207,8 +235,6 @@ def case_acks_bare(sizes: Sizes) -> dict[str, dict[int, Series]]:
     try:
         log("acks/bare Bolt: measuring")
         slack = SlackRequests(f"http://127.0.0.1:{port}", SECRET, fake=fake)
-        form = {"id": "V0BARE", "type": "modal", "callback_id": "proposal_form", "private_metadata": "{}",
-                "blocks": [], "state": {"values": {}}}
         steps = [(1, head(1))] * (len(LEVELS) * (sizes.ack_requests + WARM_UP))
         return measure_acks(ack_requests(slack, form, steps), sizes.ack_requests, lambda: cpu_seconds(process.pid))
     finally:

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         if "startup" in args.only:
             cases.case_startup(backend, memory[backend])
     if "acks" in args.only:
-        bare = cases.case_acks_bare(sizes)
+        bare = cases.case_acks_bare(sizes, form=next(iter(results["acks"].values()))["form"])
 
     report = Report(sizes, args.quick, notes=notes)
     if results["acks"]:
