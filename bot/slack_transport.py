@@ -147,7 +147,8 @@ class ConnectionPool:
 
 class KeptAliveWebClient(WebClient):
     """slack_sdk's `WebClient`, its calls sent over kept-alive connections (see the module's docstring).
-    With a proxy configured, calls go through urllib as before."""
+    With a proxy configured (`proxy=`, or HTTPS_PROXY / HTTP_PROXY, which slack_sdk reads), calls go through
+    urllib as before: a new connection (a CONNECT tunnel, for HTTPS) per call."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -126,6 +126,18 @@ def test_over_tls_as_in_production_the_connection_is_kept_and_verified(tmp_path:
         assert len(fake.messages("C1")) == 5
 
 
+def test_behind_a_proxy_calls_go_through_urllib_as_before(fake: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """slack_sdk reads HTTPS_PROXY / HTTP_PROXY (a city's network often has one); through a proxy Koho's
+    client sends each call as slack_sdk does. The fake serves as the proxy here: it is sent the full URL."""
+    monkeypatch.setenv("HTTP_PROXY", fake.base_url)
+    client = kept_alive(fake)
+    assert client.proxy == fake.base_url
+    for n in range(3):
+        assert client.chat_postMessage(channel="C1", text=f"お知らせ {n}")["ok"]
+    assert fake.connections_opened == 3  # one per call, as urllib does
+    assert len(fake.messages("C1")) == 3
+
+
 # -- failing as slack_sdk's own client does --------------------------------------------------------------
 
 
