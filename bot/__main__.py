@@ -147,7 +147,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                  __version__, args.host, server.port)
         try:
             with contextlib.suppress(KeyboardInterrupt):
-                SocketModeHandler(app, settings.slack_app_token).start()
+                SocketModeHandler(app, settings.slack_app_token, proxy=settings.slack_proxy).start()
         except SlackApiError as e:
             server.stop()
             fail("Slack refused the app-level token.", [

@@ -107,7 +107,7 @@ def make_web_client(settings: Settings, *, timeout: int = 10, retries: bool = Tr
     )
     return KeptAliveWebClient(
         token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=timeout, retry_handlers=handlers,
-        logger=logger,
+        logger=logger, proxy=settings.slack_proxy,
     )
 
 

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -80,6 +81,7 @@ class Settings:
     comment_webhook_secret: str | None
     log_level: str
     delivery_lease_seconds: int = 60
+    slack_proxy: str | None = None  # an HTTP proxy to Slack (HTTPS_PROXY), as a city's network may require
 
     @property
     def socket_mode(self) -> bool:
@@ -88,8 +90,32 @@ class Settings:
     def secrets(self) -> list[str]:
         """Values that must never reach a log line."""
         values = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
-                  self.comment_webhook_secret]
+                  self.comment_webhook_secret, self.slack_proxy, _proxy_password(self.slack_proxy)]
         return [v for v in values if v]
+
+
+# Where an HTTP proxy to Slack is read from, in slack_sdk's order.
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
+
+
+def _proxy_parts(proxy: str) -> SplitResult:
+    return urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+
+
+def _proxy_password(proxy: str | None) -> str | None:
+    return unquote(_proxy_parts(proxy).password or "") or None if proxy else None
+
+
+def _proxy_problem(name: str, proxy: str) -> str | None:
+    parts = _proxy_parts(proxy)
+    try:  # https:// is taken as urllib takes it: a plain connection to the proxy, then a tunnel
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is not a number
+        valid = False
+    if valid:
+        return None
+    shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # never the password
+    return f"{name} must be an HTTP proxy's URL such as http://proxy.example.lg.jp:8080, got {shown!r}."
 
 
 def normalize_database_url(url: str) -> str:
@@ -179,6 +205,11 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv_path: str 
     else:
         lease = int(lease_text)
 
+    proxy_variable = next((name for name in PROXY_VARIABLES if get(name)), None)
+    proxy = get(proxy_variable) if proxy_variable else None
+    if proxy is not None and (problem := _proxy_problem(proxy_variable, proxy)):
+        problems.append(problem)
+
     config_path = Path(get("KOHO_CONFIG") or DEFAULT_CONFIG_PATH)
     if not config_path.is_file():
         problems.append(
@@ -200,4 +231,5 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv_path: str 
         comment_webhook_secret=get("COMMENT_WEBHOOK_SECRET"),
         log_level=log_level,
         delivery_lease_seconds=lease,
+        slack_proxy=proxy,
     )

@@ -15,6 +15,9 @@ own error handling see the same things as before:
 - `urllib.error.URLError` when the request could not be sent (a refused connection, a reset);
 - the socket's or `http.client`'s own error while the answer is awaited (a timeout, `RemoteDisconnected`).
 
+Behind a proxy (a city's network may have one) an https call goes through a CONNECT tunnel, kept alive too:
+urllib opened a tunnel, and a TLS session inside it, for every call.
+
 A call is never sent twice by this module: a failure surfaces as it would have without it.
 
 `http.client` (what urllib uses underneath) rather than urllib3: the errors above are exactly urllib's,
@@ -23,6 +26,7 @@ with no translation layer, and no dependency is added for ~100 lines.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import io
 import select
@@ -32,7 +36,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 from urllib.error import HTTPError, URLError
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from urllib.request import Request
 
 from slack_sdk import WebClient
@@ -43,7 +47,7 @@ IDLE_AT_MOST = 20.0
 # Idle connections kept per host: one per thread that calls Slack at once (listeners, delivery workers).
 KEEP_AT_MOST = 16
 
-Key = tuple[str, str, int]
+Key = tuple[str, str, int, str]  # scheme, host, port, the proxy ("" for none)
 
 
 def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
@@ -73,13 +77,17 @@ class ConnectionPool:
         self._lock = threading.Lock()
         self.opened = 0  # connections opened so far (for tests and benchmarks)
 
-    def send(self, request: Request, timeout: float | None) -> tuple[http.client.HTTPResponse, bytes]:
-        """Sends `request` and reads its whole answer: (the response, its body)."""
+    def send(self, request: Request, timeout: float | None,
+             proxy: str | None = None) -> tuple[http.client.HTTPResponse, bytes]:
+        """Sends `request` and reads its whole answer: (the response, its body). `proxy`: an HTTP proxy's
+        URL (`http://[user:password@]host:port`) to tunnel an https request through (CONNECT), as urllib does."""
         url = urlsplit(request.full_url)
         scheme = url.scheme.lower()
         if scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"not an http(s) URL: {request.full_url!r}")
-        key = (scheme, url.hostname, url.port or (443 if scheme == "https" else 80))
+        if proxy is not None and scheme != "https":
+            raise ValueError("only https is tunnelled through a proxy")
+        key = (scheme, url.hostname, url.port or (443 if scheme == "https" else 80), proxy or "")
         connection = self._take(key) or self._open(key, timeout)
         connection.timeout = timeout
         if connection.sock is not None:
@@ -112,13 +120,23 @@ class ConnectionPool:
                 connection.close()
 
     def _open(self, key: Key, timeout: float | None) -> http.client.HTTPConnection:
-        scheme, host, port = key
+        scheme, host, port, proxy = key
         with self._lock:
             self.opened += 1
-        if scheme == "https":
-            context = self._ssl_context or ssl.create_default_context()
+        if scheme != "https":
+            return http.client.HTTPConnection(host, port, timeout=timeout)
+        context = self._ssl_context or ssl.create_default_context()
+        if not proxy:
             return http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
-        return http.client.HTTPConnection(host, port, timeout=timeout)
+        # The connection goes to the proxy, which opens a tunnel to Slack; TLS runs inside it, to Slack.
+        via = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        connection = http.client.HTTPSConnection(via.hostname, via.port, timeout=timeout, context=context)
+        headers = {}
+        if via.username is not None:  # as urllib's ProxyHandler: Basic, from the URL's user and password
+            credentials = f"{unquote(via.username)}:{unquote(via.password or '')}"
+            headers["Proxy-Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode("ascii")
+        connection.set_tunnel(host, port, headers=headers)
+        return connection
 
     def _take(self, key: Key) -> http.client.HTTPConnection | None:
         now = self._clock()
@@ -147,17 +165,19 @@ class ConnectionPool:
 
 class KeptAliveWebClient(WebClient):
     """slack_sdk's `WebClient`, its calls sent over kept-alive connections (see the module's docstring).
-    With a proxy configured (`proxy=`, or HTTPS_PROXY / HTTP_PROXY, which slack_sdk reads), calls go through
-    urllib as before: a new connection (a CONNECT tunnel, for HTTPS) per call."""
+    With a proxy configured (`proxy=`, or HTTPS_PROXY / HTTP_PROXY, which slack_sdk reads), an https call
+    goes through a kept-alive CONNECT tunnel, where urllib opened a tunnel per call; a plain-http one
+    (only ever a test's fake Slack) goes through urllib, as before."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.pool = ConnectionPool(ssl_context=self.ssl)
 
     def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
-        if self.proxy is not None or not url.lower().startswith(("http://", "https://")):
+        https = url.lower().startswith("https://")
+        if not (https or url.lower().startswith("http://")) or (self.proxy is not None and not https):
             return super()._perform_urllib_http_request_internal(url, req)
-        response, body = self.pool.send(req, self.timeout)
+        response, body = self.pool.send(req, self.timeout, proxy=self.proxy)
         headers = response.headers
         if not 200 <= response.status < 300:  # as urllib: slack_sdk reads the status, headers and body from it
             raise HTTPError(url, response.status, response.reason, headers, io.BytesIO(body))

@@ -68,3 +68,21 @@ def test_hosting_platforms_postgres_urls_mean_psycopg_and_other_drivers_are_refu
         assert load_settings({**BASE, "DATABASE_URL": given}).database_url == "postgresql+psycopg://u@db:5432/koho"
     with pytest.raises(SettingsError, match="postgresql\\+psycopg://"):
         load_settings({**BASE, "DATABASE_URL": "postgresql+psycopg2://u@db/koho"})
+
+
+def test_a_proxy_to_slack_is_read_as_slack_sdk_reads_it_and_its_password_never_logged():
+    settings = load_settings({**BASE, "HTTPS_PROXY": "http://koho:p%40ss@proxy.example.lg.jp:8080"})
+    assert settings.slack_proxy == "http://koho:p%40ss@proxy.example.lg.jp:8080"
+    assert "p@ss" in settings.secrets()  # as sent, and as written in the URL
+    assert settings.slack_proxy in settings.secrets()
+    assert load_settings({**BASE, "http_proxy": "proxy.example.lg.jp:8080"}).slack_proxy == "proxy.example.lg.jp:8080"
+    assert load_settings(BASE).slack_proxy is None
+
+
+@pytest.mark.parametrize("proxy", ["ftp://koho:p%40ss@proxy:21", "http://koho:p%40ss@proxy:port", "http://"])
+def test_a_proxy_that_is_not_an_http_proxy_is_refused_without_showing_its_password(proxy):
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**BASE, "HTTPS_PROXY": proxy})
+    (problem,) = caught.value.problems
+    assert problem.startswith("HTTPS_PROXY must be an HTTP proxy's URL")
+    assert "p%40ss" not in problem and "p@ss" not in problem

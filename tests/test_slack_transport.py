@@ -14,12 +14,16 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
 
 from bench.slack_calls import certificate
+from bot.app import make_web_client
 from bot.playground.fake_slack import FakeSlack
+from bot.settings import load_settings
 from bot.slack_transport import KeptAliveWebClient
 from tests.comments_support import settle
 from tests.emergency_support import approve_routine, propose
+from tests.harness.tcp_proxy import ConnectProxy
 
 TOKEN = "xoxb-test-token"
+ORG = str(Path(__file__).parent / "data" / "organization.toml")
 
 
 @pytest.fixture
@@ -106,29 +110,79 @@ def test_a_timed_out_call_leaves_no_connection_behind(fake: FakeSlack) -> None:
     assert fake.connections_opened == 2
 
 
-def test_over_tls_as_in_production_the_connection_is_kept_and_verified(tmp_path: Path) -> None:
+@pytest.fixture
+def tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(the fake's server context, a client context that trusts its throwaway certificate). Clients made
+    without a context trust it too (SSL_CERT_FILE), as the bot's trust the authorities of its machine."""
     pair = certificate(tmp_path)
     if pair is None:
         pytest.skip("the openssl command is needed to make a throwaway certificate")
     key, cert = pair
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    return server, ssl.create_default_context(cafile=str(cert))
+
+
+def test_over_tls_as_in_production_the_connection_is_kept_and_verified(tls) -> None:
+    server, trusting = tls
     with FakeSlack(bot_token=TOKEN, tls=server) as fake:
         assert fake.api_url.startswith("https://")
-        client = kept_alive(fake, ssl=ssl.create_default_context(cafile=str(cert)))
+        client = kept_alive(fake, ssl=trusting)
         for n in range(5):
             assert client.chat_postMessage(channel="C1", text=f"お知らせ {n}")["ok"]
         assert fake.connections_opened == 1
-        untrusting = kept_alive(fake)  # the system's authorities only: a self-signed server is refused
+        untrusting = kept_alive(fake, ssl=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))  # verifies, trusts nobody
         with pytest.raises(URLError) as raised:  # as urllib says it
             untrusting.chat_postMessage(channel="C1", text="x")
         assert isinstance(raised.value.reason, ssl.SSLCertVerificationError)
         assert len(fake.messages("C1")) == 5
 
 
-def test_behind_a_proxy_calls_go_through_urllib_as_before(fake: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
-    """slack_sdk reads HTTPS_PROXY / HTTP_PROXY (a city's network often has one); through a proxy Koho's
-    client sends each call as slack_sdk does. The fake serves as the proxy here: it is sent the full URL."""
+@pytest.mark.parametrize(("client_class", "tunnels"), [(WebClient, 3), (KeptAliveWebClient, 1)])
+def test_behind_a_citys_proxy_calls_go_through_its_tunnel(
+        tls, monkeypatch: pytest.MonkeyPatch, client_class: type[WebClient], tunnels: int) -> None:
+    """HTTPS_PROXY with credentials, as a city's network may require: urllib opens a tunnel (and a TLS
+    session in it) per call; Koho's client keeps one. Slack's certificate is checked inside the tunnel."""
+    server, trusting = tls
+    with FakeSlack(bot_token=TOKEN, tls=server) as fake, ConnectProxy(require="koho:p@ss") as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", f"http://koho:p%40ss@127.0.0.1:{proxy.port}")
+        client = client_class(base_url=fake.api_url, token=TOKEN, ssl=trusting)
+        for n in range(3):
+            assert client.chat_postMessage(channel="C1", text=f"お知らせ {n}")["ok"]
+        assert len(proxy.tunnels) == tunnels
+        assert {target for target, _ in proxy.tunnels} == {f"127.0.0.1:{fake.port}"}
+        assert fake.connections_opened == tunnels
+        assert [m["text"] for m in fake.messages("C1")] == ["お知らせ 0", "お知らせ 1", "お知らせ 2"]
+
+
+def test_the_bot_reaches_slack_through_the_proxy_in_its_settings(tls) -> None:
+    server, _ = tls
+    with FakeSlack(bot_token=TOKEN, tls=server) as fake, ConnectProxy() as proxy:
+        settings = load_settings({"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": "s", "KOHO_CONFIG": ORG,
+                                  "SLACK_API_URL": fake.api_url, "HTTPS_PROXY": f"127.0.0.1:{proxy.port}"})
+        client = make_web_client(settings)
+        for n in range(3):
+            assert client.chat_postMessage(channel="C1", text=f"お知らせ {n}")["ok"]
+        assert len(proxy.tunnels) == 1
+
+
+@pytest.mark.parametrize("client_class", [WebClient, KeptAliveWebClient])
+def test_a_proxy_refusing_the_tunnel_is_a_url_error(
+        tls, monkeypatch: pytest.MonkeyPatch, client_class: type[WebClient]) -> None:
+    server, trusting = tls
+    with FakeSlack(bot_token=TOKEN, tls=server) as fake, ConnectProxy(require="koho:secret") as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", f"http://koho:wrong@127.0.0.1:{proxy.port}")
+        client = client_class(base_url=fake.api_url, token=TOKEN, ssl=trusting)
+        with pytest.raises(URLError, match="407"):
+            client.chat_postMessage(channel="C1", text="x")
+        assert fake.messages("C1") == []
+
+
+def test_plain_http_behind_a_proxy_goes_through_urllib_as_before(fake: FakeSlack,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a fake Slack is reached over plain http; through a proxy such calls go as slack_sdk sends them
+    (the full URL to the proxy). The fake serves as the proxy here."""
     monkeypatch.setenv("HTTP_PROXY", fake.base_url)
     client = kept_alive(fake)
     assert client.proxy == fake.base_url

@@ -14,6 +14,7 @@ until the server is back.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import socket
 import threading
@@ -88,16 +89,23 @@ class TcpProxy:
                 self.refused += 1
                 _close(client)
                 continue
-            try:
-                server = socket.create_connection(self.upstream, timeout=5)
-                server.settimeout(None)
-            except OSError:
-                _close(client)
-                continue
-            with self._lock:
-                self._open.update((client, server))
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        try:
+            server = self._connect_upstream(client)
+        except OSError:
+            _close(client)
+            return
+        with self._lock:
+            self._open.update((client, server))
+        threading.Thread(target=self._pump, args=(server, client), daemon=True).start()
+        self._pump(client, server)
+
+    def _connect_upstream(self, client: socket.socket) -> socket.socket:
+        server = socket.create_connection(self.upstream, timeout=5)
+        server.settimeout(None)
+        return server
 
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
@@ -111,6 +119,39 @@ class TcpProxy:
                 self._open.discard(sink)
             _close(source)
             _close(sink)
+
+
+class ConnectProxy(TcpProxy):
+    """An HTTP proxy for HTTPS, as a city's network may put between the bot and Slack: each connection
+    opens with `CONNECT host:port`, is answered 200 (or 407 without the credentials `require`d) and then
+    carries bytes both ways, the tunnel. `tunnels`: each CONNECT's target and headers, in order."""
+
+    def __init__(self, require: str | None = None):
+        super().__init__("", 0)
+        self.require = require  # "user:password" for Proxy-Authorization: Basic
+        self.tunnels: list[tuple[str, dict[str, str]]] = []
+
+    def _connect_upstream(self, client: socket.socket) -> socket.socket:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = client.recv(4096)
+            if not chunk:
+                raise OSError("closed before its CONNECT")
+            head += chunk
+        request, *lines = head.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+        method, target, _ = request.split(" ", 2)
+        headers = {k.title(): v for k, _, v in (line.partition(": ") for line in lines)}
+        with self._lock:
+            self.tunnels.append((target, headers))
+        expected = "Basic " + base64.b64encode(self.require.encode()).decode() if self.require else None
+        if method != "CONNECT" or (expected and headers.get("Proxy-Authorization") != expected):
+            client.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+            raise OSError("refused")
+        host, _, port = target.rpartition(":")
+        server = socket.create_connection((host, int(port)), timeout=5)
+        server.settimeout(None)
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        return server
 
 
 def _close(sock: socket.socket) -> None:
