@@ -1,5 +1,6 @@
 """What one Slack Web API call costs the bot: a new connection per call (slack_sdk's `WebClient`, through
-urllib) against a kept-alive one (`bot.slack_transport.KeptAliveWebClient`), over HTTP and over TLS.
+urllib) against a kept-alive one (`bot.slack_transport.KeptAliveWebClient`), over HTTP, over TLS, and over
+TLS through an HTTP proxy (a CONNECT tunnel: the tests' `ConnectProxy`).
 
     python -m bench.slack_calls [--calls 1000]
 
@@ -7,7 +8,7 @@ Each call is a `chat.postMessage` of an approval request's size to the fake Slac
 another from one thread. CPU is the calling thread's own (the bot's share; the fake's is not counted);
 wall time includes the fake's. Loopback has no round-trip time: on a real network a new TLS 1.3
 connection costs two more round trips than a kept-alive one (TCP's handshake and TLS's), which this
-cannot show. TLS uses a throwaway self-signed certificate (P-256), made with the `openssl` command; without
+cannot show; through a proxy, a third (the CONNECT). TLS uses a throwaway self-signed certificate (P-256), made with the `openssl` command; without
 it only HTTP is measured.
 """
 
@@ -25,6 +26,7 @@ from slack_sdk import WebClient
 
 from bot.playground.fake_slack import FakeSlack
 from bot.slack_transport import KeptAliveWebClient
+from tests.harness.tcp_proxy import ConnectProxy
 
 TOKEN = "xoxb-test-token"
 WARM_UP = 50
@@ -60,20 +62,23 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         pair = certificate(Path(directory))
-        transports: list[tuple[str, ssl.SSLContext | None, ssl.SSLContext | None]] = [("HTTP", None, None)]
+        transports: list[tuple[str, ssl.SSLContext | None, ssl.SSLContext | None, bool]] = [
+            ("HTTP", None, None, False)]
         if pair is None:
             print("openssl not found: TLS is not measured")
         else:
             server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             server.load_cert_chain(pair[1], pair[0])
-            transports.append(("TLS", server, ssl.create_default_context(cafile=str(pair[1]))))
+            client = ssl.create_default_context(cafile=str(pair[1]))
+            transports += [("TLS", server, client, False), ("TLS through a proxy", server, client, True)]
         print(f"{args.calls} chat.postMessage calls, one after another, after {WARM_UP} not counted\n")
         print("| transport | client | CPU per call (ms) | wall per call (ms) | connections opened |")
         print("|---|---|---|---|---|")
-        for name, server_context, client_context in transports:
-            with FakeSlack(bot_token=TOKEN, tls=server_context) as fake:
+        for name, server_context, client_context, proxied in transports:
+            with FakeSlack(bot_token=TOKEN, tls=server_context) as fake, ConnectProxy() as proxy:
                 for client_class in (WebClient, KeptAliveWebClient):
-                    client = client_class(base_url=fake.api_url, token=TOKEN, ssl=client_context)
+                    client = client_class(base_url=fake.api_url, token=TOKEN, ssl=client_context,
+                                          proxy=f"http://127.0.0.1:{proxy.port}" if proxied else None)
                     cpu, wall, opened = measure(client, fake, args.calls)
                     print(f"| {name} | {client_class.__name__} | {cpu:.3f} | {wall:.3f} | {opened:,} |")
 
