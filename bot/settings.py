@@ -90,7 +90,7 @@ class Settings:
     def secrets(self) -> list[str]:
         """Values that must never reach a log line."""
         values = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
-                  self.comment_webhook_secret, self.slack_proxy, _proxy_password(self.slack_proxy)]
+                  self.comment_webhook_secret, *_proxy_passwords(self.slack_proxy)]
         return [v for v in values if v]
 
 
@@ -102,8 +102,10 @@ def _proxy_parts(proxy: str) -> SplitResult:
     return urlsplit(proxy if "://" in proxy else f"http://{proxy}")
 
 
-def _proxy_password(proxy: str | None) -> str | None:
-    return unquote(_proxy_parts(proxy).password or "") or None if proxy else None
+def _proxy_passwords(proxy: str | None) -> list[str]:
+    """The proxy's password as written in its URL and as sent (percent-decoded)."""
+    password = _proxy_parts(proxy).password if proxy else None
+    return [password, unquote(password)] if password else []
 
 
 def _proxy_problem(name: str, proxy: str) -> str | None:

@@ -57,6 +57,10 @@ def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
     if sock is None:
         return True
     try:
+        if hasattr(select, "poll"):  # no limit on descriptor numbers, unlike select()
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
         readable, _, _ = select.select([sock], [], [], 0)
     except (OSError, ValueError):  # closed under us
         return True
@@ -125,7 +129,9 @@ class ConnectionPool:
             self.opened += 1
         if scheme != "https":
             return http.client.HTTPConnection(host, port, timeout=timeout)
-        context = self._ssl_context or ssl.create_default_context()
+        if self._ssl_context is None:  # the machine's authorities, loaded once (urllib loaded them per call)
+            self._ssl_context = ssl.create_default_context()
+        context = self._ssl_context
         if not proxy:
             return http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
         # The connection goes to the proxy, which opens a tunnel to Slack; TLS runs inside it, to Slack.

@@ -1500,7 +1500,7 @@ class _Handler(BaseHTTPRequestHandler):
     # Keep-alive, as Slack's servers: a connection carries one call after another until either side closes it.
     protocol_version = "HTTP/1.1"
     timeout = 60  # an idle kept-alive connection is closed after this many seconds
-    disable_nagle_algorithm = True  # headers and body leave at once, as from any real server
+    disable_nagle_algorithm = True  # headers and body leave at once, as servers commonly send them
 
     def setup(self) -> None:
         super().setup()
