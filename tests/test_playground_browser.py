@@ -198,6 +198,28 @@ def test_a_phone_call_typed_in_a_channel_is_forwarded_with_the_message_shortcut(
     expect(forwarded).to_contain_text("@U0KENSETSU1 が転送しました")
 
 
+def test_a_view_whose_first_fetch_failed_is_fetched_again_at_once_not_waited_for(page, playground):
+    """A refresh that fails (a dropped connection, a busy server) is tried again after a second. Until it was
+    tried again as a long poll: a view never shown waited up to 20 s for some change in the workspace."""
+    be(page, "U0KENSETSU1")
+    open_channel(page, "kensetsu")
+    type_in(page, "道路の穴の件、確認しました")
+    expect(message_with(page, "道路の穴の件")).to_be_visible()
+    failed: list[str] = []
+
+    def fail_the_first(route) -> None:  # noqa: ANN001 - Playwright's Route
+        if failed:
+            route.continue_()
+        else:
+            failed.append(route.request.url)
+            route.abort()
+
+    page.route(lambda url: "/ui/state" in url and "channel=D0KENSETSU1" in url, fail_the_first)
+    page.get_by_test_id("nav-dm").click()
+    expect(page.get_by_test_id("conversation")).not_to_contain_text("道路の穴の件", timeout=6_000)
+    assert len(failed) == 1
+
+
 # -- an emergency drill ---------------------------------------------------------------------------------
 
 

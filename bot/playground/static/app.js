@@ -95,6 +95,9 @@ async function refresh(wait) {
   } catch (e) {
     if (controller.signal.aborted) return;
     await new Promise((r) => setTimeout(r, 1000));
+    // The same again: a view not shown yet is fetched, not waited for (a long poll waits for a change).
+    if (state.poll === controller) setTimeout(() => refresh(wait), 0);
+    return;
   }
   if (state.poll === controller) setTimeout(() => refresh(true), 0);
 }
