@@ -61,6 +61,7 @@ class Services:
     dispatcher: Dispatcher
     sweeper: Sweeper
     calendar: BusinessCalendar
+    slack_clients: tuple[KeptAliveWebClient, ...] = ()  # each keeps its connections to Slack open
 
     def start_background(self, *, sweeps: bool = True, poll_seconds: float = 1.0) -> None:
         """Delivery and timed sweeps for this process (tests run sweeps by hand instead). `poll_seconds`:
@@ -72,6 +73,11 @@ class Services:
     def stop_background(self) -> None:
         self.sweeper.stop()
         self.dispatcher.stop()
+
+    def close_connections(self) -> None:
+        """Close the kept connections to Slack (a bot stopped while its process goes on: the playground's reset)."""
+        for client in self.slack_clients:
+            client.pool.close()
 
     def notify(self) -> None:
         """A workflow committed outbox items: deliver them now (here, or in the workers)."""
@@ -158,6 +164,7 @@ def create_app(settings: Settings, org: Organization, db: Database, *, clock: Cl
         dispatcher=dispatcher,
         sweeper=Sweeper(SweepContext(db=db, org=org, clock=clock, calendar=calendar), dispatcher),
         calendar=calendar,
+        slack_clients=(client, lookup_client, delivery_client),
     )
     app = App(
         signing_secret=settings.slack_signing_secret or None,

@@ -244,6 +244,7 @@ class Playground:
         if self._app is not None:
             self._app.koho_services.stop_background()
             self._app.listener_runner.listener_executor.shutdown(wait=True)
+            self._app.koho_services.close_connections()  # the page's server would count them until they time out
             self._app = None
         if self._db is not None:
             self._db.dispose()
