@@ -98,7 +98,13 @@ class TcpProxy:
             _close(client)
             return
         with self._lock:
-            self._open.update((client, server))
+            cut = self._cut
+            if not cut:
+                self._open.update((client, server))
+        if cut:  # cut while the upstream connection was being made
+            _close(client)
+            _close(server)
+            return
         threading.Thread(target=self._pump, args=(server, client), daemon=True).start()
         self._pump(client, server)
 
@@ -150,7 +156,7 @@ class ConnectProxy(TcpProxy):
         host, _, port = target.rpartition(":")
         server = socket.create_connection((host, int(port)), timeout=5)
         server.settimeout(None)
-        for sock in (client, server):  # as proxies do: a relayed piece goes on at once, not after an ACK
+        for sock in (client, server):  # a relayed piece goes on at once, not held back until an ACK
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
         return server
