@@ -98,18 +98,19 @@ class Settings:
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
 
 
-def _proxy_parts(proxy: str) -> SplitResult:
+def proxy_parts(proxy: str) -> SplitResult:
+    """A proxy's URL in parts; `host:port` alone is read as http, as urllib reads it."""
     return urlsplit(proxy if "://" in proxy else f"http://{proxy}")
 
 
 def _proxy_passwords(proxy: str | None) -> list[str]:
     """The proxy's password as written in its URL and as sent (percent-decoded)."""
-    password = _proxy_parts(proxy).password if proxy else None
+    password = proxy_parts(proxy).password if proxy else None
     return [password, unquote(password)] if password else []
 
 
 def _proxy_problem(name: str, proxy: str) -> str | None:
-    parts = _proxy_parts(proxy)
+    parts = proxy_parts(proxy)
     try:  # https:// is taken as urllib takes it: a plain connection to the proxy, then a tunnel
         valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
     except ValueError:  # a port that is not a number

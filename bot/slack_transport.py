@@ -41,6 +41,8 @@ from urllib.request import Request
 
 from slack_sdk import WebClient
 
+from bot.settings import proxy_parts
+
 # Servers close idle connections (often after 60 s or more); one idle for longer than this is not reused,
 # so a call rarely meets a connection the server is closing at that very moment.
 IDLE_AT_MOST = 20.0
@@ -79,7 +81,6 @@ class ConnectionPool:
         self._clock = clock
         self._idle: dict[Key, list[tuple[http.client.HTTPConnection, float]]] = {}
         self._lock = threading.Lock()
-        self.opened = 0  # connections opened so far (for tests and benchmarks)
 
     def send(self, request: Request, timeout: float | None,
              proxy: str | None = None) -> tuple[http.client.HTTPResponse, bytes]:
@@ -125,8 +126,6 @@ class ConnectionPool:
 
     def _open(self, key: Key, timeout: float | None) -> http.client.HTTPConnection:
         scheme, host, port, proxy = key
-        with self._lock:
-            self.opened += 1
         if scheme != "https":
             return http.client.HTTPConnection(host, port, timeout=timeout)
         if self._ssl_context is None:  # the machine's authorities, loaded once (urllib loaded them per call)
@@ -135,7 +134,7 @@ class ConnectionPool:
         if not proxy:
             return http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
         # The connection goes to the proxy, which opens a tunnel to Slack; TLS runs inside it, to Slack.
-        via = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        via = proxy_parts(proxy)
         connection = http.client.HTTPSConnection(via.hostname, via.port, timeout=timeout, context=context)
         headers = {}
         if via.username is not None:  # as urllib's ProxyHandler: Basic, from the URL's user and password
