@@ -84,19 +84,28 @@ def test_background_writers_step_aside_for_a_while_only(monkeypatch):
 
 def test_a_writer_in_a_tight_loop_cannot_take_the_turn_again_before_those_waiting():
     # A release hands the turn over: without that, a dispatcher's claim loop kept a writer waiting minutes.
-    turns, order, stop = Turns(), [], threading.Event()
+    turns, order, stop, looping_now = Turns(), [], threading.Event(), threading.Event()
 
     def loop():
         while not stop.is_set():
             assert turns.acquire(timeout=10)
             # Whether the other writer waits for the turn now, as this one gives it up (read in the turn).
             order.append(("loop", turns.waiting(answering=False) > 0))
+            looping_now.set()
             turns.release()
+
+    def handed_over():
+        return [i for i, (who, waited) in enumerate(order) if who == "loop" and waited]
 
     looping = threading.Thread(target=loop)
     looping.start()
     try:
-        for _ in range(50):
+        # The other starts once the loop runs (else, between two GIL switches, it could take all its turns
+        # before the loop took one: CI saw that), and goes on until the loop has given it the turn often.
+        assert looping_now.wait(10)
+        deadline = time.monotonic() + 10
+        while len(handed_over()) < 20:
+            assert time.monotonic() < deadline, order[-40:]
             assert turns.acquire(timeout=10)
             order.append(("other", False))
             turns.release()
@@ -106,9 +115,7 @@ def test_a_writer_in_a_tight_loop_cannot_take_the_turn_again_before_those_waitin
     # `order` is the order of the turns. Every time the loop gave up its turn while the other waited, the
     # very next turn was the other's. (Between its own turns the other may not be waiting yet: then the
     # loop may go on, and that is no queue-jumping.)
-    handed_over = [i for i, (who, waited) in enumerate(order) if who == "loop" and waited]
-    assert handed_over, "the other writer never waited for the loop: nothing was tested"
-    assert all(i + 1 < len(order) and order[i + 1][0] == "other" for i in handed_over), order
+    assert all(i + 1 < len(order) and order[i + 1][0] == "other" for i in handed_over()), order
 
 
 def test_turns_are_reentrant_and_time_out():
