@@ -50,6 +50,50 @@ def post_webhook(koho: Any, payload: Any = None, *, body: bytes | None = None, s
         return error.code, json.loads(error.read() or b"{}")
 
 
+def sent_together(koho: Any, monkeypatch: Any, payloads: list[dict[str, Any]]) -> tuple[list[tuple[int, dict[str, Any]]], list[int]]:
+    """POST these webhook comments at once, the storing thread kept on the first until every other sender
+    waits for its commit: the others are stored as one group. Returns each answer, in the order of
+    `payloads`, and the sizes of the groups stored."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.webhooks import GroupCommit
+    from bot.workflows.comments.service import CommentService
+
+    groups, first_held, release = [], threading.Event(), threading.Event()
+    store, hand_over, handed_over = CommentService.receive_many, GroupCommit.receive, []
+
+    def receive_many(self: Any, news: Any) -> Any:
+        if not groups and not release.is_set():  # hold the first group while the others arrive
+            first_held.set()
+            assert release.wait(10)
+        stored = store(self, news)
+        groups.append(len(news))
+        return stored
+
+    def receive(self: Any, new: Any) -> Any:
+        handed_over.append(new.external_id)
+        return hand_over(self, new)
+
+    monkeypatch.setattr(CommentService, "receive_many", receive_many)
+    monkeypatch.setattr(GroupCommit, "receive", receive)
+    try:
+        with ThreadPoolExecutor(max_workers=len(payloads)) as pool:
+            first = pool.submit(post_webhook, koho, payloads[0])
+            assert first_held.wait(10)
+            rest = [pool.submit(post_webhook, koho, p) for p in payloads[1:]]
+            deadline = time.monotonic() + 10
+            while len(handed_over) < len(payloads):  # every sender is waiting for its commit
+                assert time.monotonic() < deadline, f"{len(handed_over)} of {len(payloads)} comments handed over"
+                time.sleep(0.01)
+            assert not any(f.done() for f in rest), "answered before its comment was stored"
+            release.set()
+            return [first.result()] + [f.result() for f in rest], groups
+    finally:
+        release.set()
+        monkeypatch.setattr(CommentService, "receive_many", store)
+        monkeypatch.setattr(GroupCommit, "receive", hand_over)
+
+
 def receive(koho: Any, text: str, **fields: Any) -> int:
     """A comment arrives by webhook; returns its id."""
     status, answer = post_webhook(koho, comment(text, **fields))

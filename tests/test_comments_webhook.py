@@ -18,6 +18,7 @@ from tests.comments_support import (
     message_showing,
     post_webhook,
     receive,
+    sent_together,
     settle,
     texts,
 )
@@ -239,44 +240,9 @@ def test_addresses_without_a_mark_and_a_phone_number_in_a_link_are_masked(koho):
 
 
 def test_comments_arriving_together_are_stored_in_one_transaction_and_each_answered_after_it(koho, monkeypatch):
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    from bot.webhooks import GroupCommit
-    from bot.workflows.comments.service import CommentService
-
-    groups, first_held, release = [], threading.Event(), threading.Event()
-    store = CommentService.receive_many
-
-    def receive_many(self, news):
-        if not groups:  # hold the first group while the others arrive
-            first_held.set()
-            assert release.wait(10)
-        stored = store(self, news)
-        groups.append(len(news))
-        return stored
-
-    monkeypatch.setattr(CommentService, "receive_many", receive_many)
-    handed_over, hand_over = [], GroupCommit.receive
-
-    def receive(self, new):
-        handed_over.append(new.external_id)
-        return hand_over(self, new)
-
-    monkeypatch.setattr(GroupCommit, "receive", receive)
     twin = comment("粗大ごみの収集日を教えてください")
     payloads = [comment(f"ごみ集積所の件 {n}") for n in range(11)] + [twin, dict(twin)]
-    with ThreadPoolExecutor(max_workers=len(payloads)) as pool:
-        first = pool.submit(post_webhook, koho, payloads[0])
-        assert first_held.wait(10)
-        rest = [pool.submit(post_webhook, koho, p) for p in payloads[1:]]
-        deadline = time.monotonic() + 10
-        while len(handed_over) < len(payloads):  # every sender is waiting for its commit
-            assert time.monotonic() < deadline, f"{len(handed_over)} of {len(payloads)} comments handed over"
-            time.sleep(0.01)
-        assert not any(f.done() for f in rest), "answered before its comment was stored"
-        release.set()
-        answers = [first.result()] + [f.result() for f in rest]
+    answers, groups = sent_together(koho, monkeypatch, payloads)  # each answered only after its group's commit
     assert max(groups) > 1 and sum(groups) == len(payloads), groups
     statuses = sorted(status for status, _ in answers)
     assert statuses == [200] + [202] * (len(payloads) - 1), answers  # the twin was stored once

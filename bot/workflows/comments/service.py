@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -148,7 +148,11 @@ def route_comment(org: Organization, text: str, account_id: str | None = None,
 _COMMENTS = Comment.__table__
 _STORED = select(_COMMENTS.c.id, _COMMENTS.c.source, _COMMENTS.c.external_id, _COMMENTS.c.slack_ref,
                  _COMMENTS.c.department_id, _COMMENTS.c.channel, _COMMENTS.c.category, _COMMENTS.c.status)
-_STORED_UNDER = _STORED.where(tuple_(_COMMENTS.c.source, _COMMENTS.c.external_id).in_(bindparam("keys", expanding=True)))
+# Each column IN its own list: the (source, external_id) index is searched for every pair of the two, and the
+# rows that are not one of the keys are dropped by the caller. A row-value `(source, external_id) IN (VALUES
+# …)` made SQLite scan every comment ever received, for every webhook group (2.5 ms at 20,000 comments).
+_STORED_UNDER = _STORED.where(_COMMENTS.c.source.in_(bindparam("sources", expanding=True)),
+                              _COMMENTS.c.external_id.in_(bindparam("external_ids", expanding=True)))
 _STORED_FROM_SLACK = _STORED.where(_COMMENTS.c.slack_ref.in_(bindparam("refs", expanding=True))).order_by(_COMMENTS.c.id)
 # Where each new comment of a group is shown, in one batch.
 _SHOWN = (update(_COMMENTS).where(_COMMENTS.c.id == bindparam("comment"))
@@ -321,9 +325,12 @@ class CommentService:
         """What `Received` says of the comments already stored under any of these (source, external id)s
         or Slack messages (rows, not loaded comments: most groups find none, and nothing more is read)."""
         found: dict[tuple[str, ...], Any] = {}
-        keys = list(dict.fromkeys((new.source, new.external_id) for new in news))
-        for row in session.execute(_STORED_UNDER, {"keys": keys}):
-            found[_external_key(row)] = row
+        keys = {_external_key(new) for new in news}
+        sources = list(dict.fromkeys(new.source for new in news))
+        external_ids = list(dict.fromkeys(new.external_id for new in news))
+        for row in session.execute(_STORED_UNDER, {"sources": sources, "external_ids": external_ids}):
+            if _external_key(row) in keys:  # not another source's comment of the same id
+                found[_external_key(row)] = row
         refs = list(dict.fromkeys(new.slack_ref for new in news if new.slack_ref))
         if refs:
             for row in session.execute(_STORED_FROM_SLACK, {"refs": refs}):

@@ -37,6 +37,13 @@ class Proposal(Base):
         back_populates="proposal", order_by="Publication.id", lazy="selectin"
     )
 
+    __table_args__ = (
+        # App Home: someone's newest proposals.
+        Index("ix_proposals_proposer", "proposer", "id"),
+        # An emergency's posts: those linked to it, and the unlinked 緊急 posts proposed while it ran.
+        Index("ix_proposals_emergency", "emergency_id", "kind", "created_at"),
+    )
+
     @property
     def version(self) -> ProposalVersion:
         return next(v for v in self.versions if v.number == self.current_version)
