@@ -1,8 +1,9 @@
-"""The benchmarks never run in the test suite; this only checks that their code imports and parses its options."""
+"""The benchmarks never run in the test suite; this only checks that their code imports and parses its options,
+and that what they build is what they say they measure."""
 
 import pytest
 
-from bench import cases, harness, report, run, single_clicks, slack_calls
+from bench import cases, harness, history, report, run, single_clicks, slack_calls
 
 
 def test_bench_modules_import_and_offer_every_case():
@@ -23,3 +24,22 @@ def test_only_a_full_run_writes_the_document_by_default():
     assert sizes.with_topology("procfile").with_workers("sqlite")
     with pytest.raises(SystemExit):
         run.parse_args(["--only", "nonsense"])
+
+
+def test_the_history_bench_measures_groups_stored_into_as_many_comments_as_it_says(tmp_path, org, clock):
+    from sqlalchemy import func, select
+
+    from bot.business_time import BusinessCalendar
+    from bot.db import Database
+    from bot.workflows.comments.models import Comment
+    from bot.workflows.comments.service import CommentService
+
+    with harness.fresh_database("sqlite", tmp_path) as url:
+        db = Database(url)
+        service = CommentService(db, org, BusinessCalendar(org.timezone), clock)
+        history.grow(db, service, 300)
+        with db.read() as session:
+            assert session.scalar(select(func.count(func.distinct(Comment.external_id)))) == 300
+        db.dispose()
+    p50, p90, cpu = history.measure("sqlite", 20, 3)
+    assert 0 < p50 <= p90 and cpu > 0
