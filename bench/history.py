@@ -1,12 +1,18 @@
-"""What storing a group of webhook comments costs as the city's history grows.
+"""What storing a group of webhook comments, and a week's operations report, cost as the city's history grows.
 
     python -m bench.history [--backends sqlite,postgresql] [--history 0,10000,100000] [--groups 50]
+                            [--report 100000,1000000]
 
 The same work as the webhook's storing thread (`CommentService.receive_many`, a group of 5 new comments:
 the duplicate check, the inserts, the routing, the outbox) into a database that already holds 0, 10,000
 and 100,000 comments (copies of one stored comment, then `ANALYZE`). Milliseconds per group, wall and
 the thread's CPU; no Slack, no HTTP. A statement that reads the whole comments table shows here as a
 cost that grows with the history, which the intake case (starting empty) barely shows.
+
+The report (`--report COMMENTS,EVENTS`): the figures of a week's operations report (`figures()`, as the
+dispatcher renders it) over that many comments, one every 15 minutes back from now (100,000: almost three
+years), and audit events, one every 90 seconds (copies of a comment's receipt, so none is a decision the
+report counts: what it costs is finding the week's). Five runs.
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ import argparse
 import statistics
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -24,7 +31,9 @@ from bench.harness import fresh_database
 from bot.business_time import BusinessCalendar
 from bot.clock import SystemClock
 from bot.db import Database
+from bot.models import AuditEvent
 from bot.organization import load_organization
+from bot.workflows.accounts.report import figures
 from bot.workflows.comments.models import Comment
 from bot.workflows.comments.service import CommentService, NewComment
 
@@ -38,23 +47,35 @@ def comment(key: str) -> NewComment:
                       text=f"ごみ集積所のカラス対策をお願いします（{key}）", received_at=datetime.now(UTC))
 
 
-def grow(db: Database, service: CommentService, rows: int) -> None:
-    """`rows` more comments: copies of one stored through the service, each under its own external id."""
-    if rows <= 0:
-        return
-    (template,) = service.receive_many([comment("template")])
-    table = Comment.__table__
-    copied = [c for c in table.columns if c.name not in ("id", "external_id", "slack_ref")]
+def _ago(dialect: str, seconds: Any) -> Any:
+    """A SQL timestamp `seconds` (an SQL expression) before now, as each database stores `UTCDateTime`."""
+    if dialect == "sqlite":  # naive UTC text
+        shift = sa.cast(-seconds, sa.String).op("||")(" seconds")
+        return sa.func.strftime("%Y-%m-%d %H:%M:%S", "now", shift).op("||")(".000000")
+    return sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds)
+
+
+def copy_rows(db: Database, table: sa.Table, template: int, rows: int, *, every: int,
+              times: dict[str, int], key: str | None = None) -> None:
+    """`rows` copies of row `template` of `table`, the i-th `every * i` seconds older: each column of
+    `times` set that long before now plus its offset (seconds); `key`, a unique column, set to `seed-i`."""
+    dialect = db.engine.dialect.name
     numbers = sa.select(sa.literal(1).label("i")).cte("numbers", recursive=True)
-    numbers = numbers.union_all(sa.select(numbers.c.i + 1).where(numbers.c.i < rows - 1))
-    copies = (sa.select(sa.literal("seed-") + sa.cast(numbers.c.i, sa.String), *copied)
-              .select_from(numbers).join(table, table.c.id == template.comment_id))
+    numbers = numbers.union_all(sa.select(numbers.c.i + 1).where(numbers.c.i < rows))
+    values = {c.name: c for c in table.columns if c.name not in ("id", "slack_ref")}
+    for name, offset in times.items():
+        values[name] = _ago(dialect, numbers.c.i * every - offset)
+    if key is not None:
+        values[key] = sa.literal("seed-").op("||")(sa.cast(numbers.c.i, sa.String))
+    copies = sa.select(*values.values()).select_from(numbers).join(table, table.c.id == template)
     with db.engine.begin() as conn:
-        conn.execute(sa.insert(table).from_select([table.c.external_id, *(c.name for c in copied)], copies))
-    # The copies settled as if written long ago: SQLite's write-ahead log copied into the file (else the
-    # groups measured would pay for checkpointing them), the planner's statistics current.
-    # Outside a transaction (VACUUM cannot run in one; the checkpoint would wait for its own), so on the
-    # DB-API connection, in its autocommit mode.
+        conn.execute(sa.insert(table).from_select(list(values), copies))
+
+
+def settle(db: Database) -> None:
+    """The copies settled as if written long ago: SQLite's write-ahead log copied into the file (else what
+    is measured would pay for checkpointing them), the planner's statistics current. Outside a transaction
+    (VACUUM cannot run in one; the checkpoint would wait for its own), so on the DB-API connection."""
     raw = db.engine.raw_connection()
     try:
         if db.engine.dialect.name == "sqlite":
@@ -62,10 +83,21 @@ def grow(db: Database, service: CommentService, rows: int) -> None:
             raw.driver_connection.execute("ANALYZE")
         else:
             raw.driver_connection.autocommit = True
-            raw.driver_connection.execute("VACUUM ANALYZE comments")
+            raw.driver_connection.execute("VACUUM ANALYZE")
             raw.driver_connection.autocommit = False  # as the pool hands it out
     finally:
         raw.close()
+
+
+def grow(db: Database, service: CommentService, rows: int) -> None:
+    """`rows` more comments, one every 15 minutes back from now (100,000: almost three years): copies of
+    one stored through the service, each under its own external id, due two days after it came."""
+    if rows <= 0:
+        return
+    (template,) = service.receive_many([comment("template")])
+    copy_rows(db, Comment.__table__, template.comment_id, rows - 1, every=15 * 60, key="external_id",
+              times={"created_at": 0, "received_at": 0, "routed_at": 0, "updated_at": 0, "ack_due_at": 2 * 86400})
+    settle(db)
 
 
 def measure(backend: str, history: int, groups: int) -> tuple[float, float, float]:
@@ -90,18 +122,52 @@ def measure(backend: str, history: int, groups: int) -> tuple[float, float, floa
     return statistics.median(walls), walls[int(len(walls) * 0.9)], statistics.median(cpus)
 
 
+def measure_report(backend: str, comments: int, events: int, runs: int = 5) -> tuple[float, float]:
+    """(median, slowest) ms for a week's operations report's figures, as the dispatcher renders it, over
+    `comments` comments (one every 15 minutes back from now) and `events` audit events (one every 90 s)."""
+    org = load_organization(ORG)
+    with tempfile.TemporaryDirectory() as directory, fresh_database(backend, Path(directory)) as url:
+        db = Database(url)
+        try:
+            service = CommentService(db, org, BusinessCalendar(org.timezone), SystemClock())
+            grow(db, service, comments)
+            with db.read() as session:
+                template = session.scalar(sa.select(sa.func.min(AuditEvent.id)))
+            copy_rows(db, AuditEvent.__table__, template, events, every=90, times={"at": 0})
+            settle(db)
+            end = datetime.now(UTC)
+            times = []
+            for _ in range(runs):
+                with db.read() as session:
+                    wall = time.perf_counter()
+                    figures(session, org, end - timedelta(days=7), end)
+                    times.append((time.perf_counter() - wall) * 1000)
+        finally:
+            db.dispose()
+    return statistics.median(times), max(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--history", default="0,10000,100000", help="comments already stored, comma-separated")
+    parser.add_argument("--history", default="0,10000,100000", help="comments already stored, comma-separated ('' for none)")
     parser.add_argument("--groups", type=int, default=50)
+    parser.add_argument("--report", default="100000,1000000",
+                        help="comments and audit events behind the week's report ('' for none)")
     args = parser.parse_args()
     print(f"| database | comments stored before | group of {GROUP}: wall p50 (ms) | p90 | CPU p50 (ms) |")
     print("|---|---|---|---|---|")
     for backend in args.backends.split(","):
-        for history in (int(h) for h in args.history.split(",")):
+        for history in (int(h) for h in args.history.split(",") if h):
             p50, p90, cpu = measure(backend, history, args.groups)
             print(f"| {backend} | {history:,} | {p50:.2f} | {p90:.2f} | {cpu:.2f} |", flush=True)
+    if args.report:
+        comments, events = (int(n) for n in args.report.split(","))
+        print("\n| database | comments | audit events | a week's report: p50 (ms) | slowest of 5 |")
+        print("|---|---|---|---|---|")
+        for backend in args.backends.split(","):
+            p50, slowest = measure_report(backend, comments, events)
+            print(f"| {backend} | {comments:,} | {events:,} | {p50:.0f} | {slowest:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

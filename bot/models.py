@@ -58,7 +58,10 @@ class AuditEvent(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
-    __table_args__ = (Index("ix_audit_events_subject", "subject_type", "subject_id", "id"),)
+    __table_args__ = (
+        Index("ix_audit_events_subject", "subject_type", "subject_id", "id"),
+        Index("ix_audit_events_action_at", "action", "at"),  # the operations report: the period's decisions
+    )
 
 
 class UserPreference(Base):

@@ -27,6 +27,8 @@ def test_only_a_full_run_writes_the_document_by_default():
 
 
 def test_the_history_bench_measures_groups_stored_into_as_many_comments_as_it_says(tmp_path, org, clock):
+    from datetime import timedelta
+
     from sqlalchemy import func, select
 
     from bot.business_time import BusinessCalendar
@@ -40,6 +42,12 @@ def test_the_history_bench_measures_groups_stored_into_as_many_comments_as_it_sa
         history.grow(db, service, 300)
         with db.read() as session:
             assert session.scalar(select(func.count(func.distinct(Comment.external_id)))) == 300
+            # Spread back from now, one every 15 minutes, and readable as the bot stores them.
+            oldest, newest = session.execute(select(func.min(Comment.created_at), func.max(Comment.created_at))).one()
+            assert newest - oldest > timedelta(days=3) and oldest.tzinfo is not None
+            assert all(c.ack_due_at > c.created_at for c in session.scalars(select(Comment).limit(5)))
         db.dispose()
     p50, p90, cpu = history.measure("sqlite", 20, 3)
     assert 0 < p50 <= p90 and cpu > 0
+    median, slowest = history.measure_report("sqlite", 50, 200, runs=2)
+    assert 0 < median <= slowest

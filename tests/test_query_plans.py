@@ -172,6 +172,9 @@ def test_what_the_bot_reads_as_it_is_used_is_found_through_an_index(koho, monkey
         wait_updated(koho, EMERGENCY_CHANNEL, "完了 1/12")
         receive(koho, "近所で火事です、家が燃えています。助けて")
         end_emergency(koho, emergency_id)
+        # The PR office asks for the week's operations report.
+        koho.slack.command("/koho", "report week", user_id="U0PR1")
+        message_with(koho, "C0PR", "運用レポート（週次）")
         settle(koho)
         koho.wait_for_listeners()
 

@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, cast, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.models import AuditEvent
@@ -82,12 +82,17 @@ def figures(session: Session, org: Organization, start: datetime, end: datetime)
         dept[proposal.department_id].proposed += 1
         for account_id in proposal.versions[0].accounts if proposal.versions else []:
             acct[account_id].proposed += 1
-    decided = session.execute(
-        select(AuditEvent.action, Proposal.department_id, Proposal.id)
-        .join(Proposal, AuditEvent.subject_id == cast(Proposal.id, String))
-        .where(AuditEvent.subject_type == "proposal", AuditEvent.action.in_(("proposal.approved", "step.rejected")),
-               _in(AuditEvent.at, start, end))
+    # The period's decisions (through the (action, at) index), then their proposals by id: joined on the
+    # proposal's id cast to text, the database read every proposal.
+    decisions = session.execute(
+        select(AuditEvent.action, AuditEvent.subject_id)
+        .where(AuditEvent.action.in_(("proposal.approved", "step.rejected")), _in(AuditEvent.at, start, end),
+               AuditEvent.subject_type == "proposal")
     ).all()
+    departments = dict(session.execute(select(Proposal.id, Proposal.department_id).where(
+        Proposal.id.in_({int(subject) for _, subject in decisions}))).all()) if decisions else {}
+    decided = [(action, departments[int(subject)], int(subject)) for action, subject in decisions
+               if int(subject) in departments]
     approved_ids: set[int] = set()
     for action, department_id, proposal_id in decided:
         if action == "proposal.approved":

@@ -69,6 +69,9 @@ class Comment(Base):
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="uq_comments_source_external_id"),
         Index("ix_comments_status_due", "status", "ack_due_at"),
+        # The operations report: the period's comments, and those due in it.
+        Index("ix_comments_created", "created_at"),
+        Index("ix_comments_ack_due", "ack_due_at"),
     )
 
 

@@ -42,6 +42,8 @@ class Proposal(Base):
         Index("ix_proposals_proposer", "proposer", "id"),
         # An emergency's posts: those linked to it, and the unlinked 緊急 posts proposed while it ran.
         Index("ix_proposals_emergency", "emergency_id", "kind", "created_at"),
+        # The operations report: the period's proposals.
+        Index("ix_proposals_created", "created_at"),
     )
 
     @property
@@ -98,6 +100,7 @@ class ApprovalStep(Base):
     __table_args__ = (
         UniqueConstraint("proposal_id", "version_number", "position", name="uq_approval_steps_position"),
         Index("ix_approval_steps_status", "status", "requested_at"),
+        Index("ix_approval_steps_decided", "decided_at"),  # the operations report: the period's decisions
     )
 
 
