@@ -21,6 +21,8 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -100,24 +102,31 @@ def grow(db: Database, service: CommentService, rows: int) -> None:
     settle(db)
 
 
-def measure(backend: str, history: int, groups: int) -> tuple[float, float, float]:
-    """(median wall ms per group, p90 wall ms, median CPU ms) at this much history."""
+@contextmanager
+def holding(backend: str, comments: int) -> Iterator[tuple[Database, CommentService]]:
+    """A fresh database of this kind already holding `comments` comments, and the webhook's service on it."""
     org = load_organization(ORG)
     with tempfile.TemporaryDirectory() as directory, fresh_database(backend, Path(directory)) as url:
         db = Database(url)
         try:
             service = CommentService(db, org, BusinessCalendar(org.timezone), SystemClock())
-            grow(db, service, history)
-            walls, cpus = [], []
-            for n in range(WARM_UP + groups):
-                news = [comment(f"new-{n}-{k}") for k in range(GROUP)]
-                wall, cpu = time.perf_counter(), time.thread_time()
-                service.receive_many(news)
-                if n >= WARM_UP:
-                    walls.append((time.perf_counter() - wall) * 1000)
-                    cpus.append((time.thread_time() - cpu) * 1000)
+            grow(db, service, comments)
+            yield db, service
         finally:
             db.dispose()
+
+
+def measure(backend: str, history: int, groups: int) -> tuple[float, float, float]:
+    """(median wall ms per group, p90 wall ms, median CPU ms) at this much history."""
+    walls, cpus = [], []
+    with holding(backend, history) as (_, service):
+        for n in range(WARM_UP + groups):
+            news = [comment(f"new-{n}-{k}") for k in range(GROUP)]
+            wall, cpu = time.perf_counter(), time.thread_time()
+            service.receive_many(news)
+            if n >= WARM_UP:
+                walls.append((time.perf_counter() - wall) * 1000)
+                cpus.append((time.thread_time() - cpu) * 1000)
     walls.sort()
     return statistics.median(walls), walls[int(len(walls) * 0.9)], statistics.median(cpus)
 
@@ -125,25 +134,18 @@ def measure(backend: str, history: int, groups: int) -> tuple[float, float, floa
 def measure_report(backend: str, comments: int, events: int, runs: int = 5) -> tuple[float, float]:
     """(median, slowest) ms for a week's operations report's figures, as the dispatcher renders it, over
     `comments` comments (one every 15 minutes back from now) and `events` audit events (one every 90 s)."""
-    org = load_organization(ORG)
-    with tempfile.TemporaryDirectory() as directory, fresh_database(backend, Path(directory)) as url:
-        db = Database(url)
-        try:
-            service = CommentService(db, org, BusinessCalendar(org.timezone), SystemClock())
-            grow(db, service, comments)
+    times = []
+    with holding(backend, comments) as (db, service):
+        with db.read() as session:
+            template = session.scalar(sa.select(sa.func.min(AuditEvent.id)))
+        copy_rows(db, AuditEvent.__table__, template, events, every=90, times={"at": 0})
+        settle(db)
+        end = datetime.now(UTC)
+        for _ in range(runs):
             with db.read() as session:
-                template = session.scalar(sa.select(sa.func.min(AuditEvent.id)))
-            copy_rows(db, AuditEvent.__table__, template, events, every=90, times={"at": 0})
-            settle(db)
-            end = datetime.now(UTC)
-            times = []
-            for _ in range(runs):
-                with db.read() as session:
-                    wall = time.perf_counter()
-                    figures(session, org, end - timedelta(days=7), end)
-                    times.append((time.perf_counter() - wall) * 1000)
-        finally:
-            db.dispose()
+                wall = time.perf_counter()
+                figures(session, service.org, end - timedelta(days=7), end)
+                times.append((time.perf_counter() - wall) * 1000)
     return statistics.median(times), max(times)
 
 
