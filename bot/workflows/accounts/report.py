@@ -84,17 +84,18 @@ def figures(session: Session, org: Organization, start: datetime, end: datetime)
             acct[account_id].proposed += 1
     # The period's decisions (through the (action, at) index), then their proposals by id: joined on the
     # proposal's id cast to text, the database read every proposal.
-    decisions = session.execute(
+    decisions = [(action, int(subject)) for action, subject in session.execute(
         select(AuditEvent.action, AuditEvent.subject_id)
         .where(AuditEvent.action.in_(("proposal.approved", "step.rejected")), _in(AuditEvent.at, start, end),
                AuditEvent.subject_type == "proposal")
-    ).all()
+    ) if subject.isdigit()]
     departments = dict(session.execute(select(Proposal.id, Proposal.department_id).where(
-        Proposal.id.in_({int(subject) for _, subject in decisions}))).all()) if decisions else {}
-    decided = [(action, departments[int(subject)], int(subject)) for action, subject in decisions
-               if int(subject) in departments]
+        Proposal.id.in_({proposal_id for _, proposal_id in decisions}))).all()) if decisions else {}
     approved_ids: set[int] = set()
-    for action, department_id, proposal_id in decided:
+    for action, proposal_id in decisions:
+        department_id = departments.get(proposal_id)
+        if department_id is None:
+            continue
         if action == "proposal.approved":
             dept[department_id].approved += 1
             approved_ids.add(proposal_id)
