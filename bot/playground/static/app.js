@@ -45,7 +45,7 @@ const EMOJI = { rotating_light: "🚨", white_check_mark: "✅", pause_button: "
 
 const state = { lang: localStorage.getItem("koho.lang") || "ja", me: localStorage.getItem("koho.me") || "",
   channel: localStorage.getItem("koho.channel") || "", dir: null, snapshot: null, revision: 0,
-  poll: null, shownMessages: "", shownHome: "", modalKey: "" };
+  poll: null, shownMessages: "", shownHome: "", modalKey: "", modalMissing: {} };
 
 const $ = (id) => document.getElementById(id);
 function t(key, d) { const s = (T[state.lang] || T.ja)[key] ?? key; return d === undefined ? s : s.replace("{d}", d); }
@@ -470,10 +470,13 @@ function renderMessage(m) {
 
 function renderModal(modal) {
   const layer = $("modal-layer");
-  if (!modal) { layer.hidden = true; layer.replaceChildren(); state.modalKey = ""; return; }
+  if (!modal) { layer.hidden = true; layer.replaceChildren(); state.modalKey = ""; state.modalMissing = {}; return; }
   const key = JSON.stringify([state.lang, modal.id, modal.title, modal.blocks, modal.submit]);
-  if (key === state.modalKey) { showErrors(layer, modal.errors || {}); return; }
+  // A refresh of the same form keeps what the page marked missing at the last submit (the server knows
+  // nothing of it) beside the server's own errors.
+  if (key === state.modalKey) { showErrors(layer, { ...state.modalMissing, ...(modal.errors || {}) }); return; }
   state.modalKey = key;
+  state.modalMissing = {};
   const ctx = { where: "view", view_id: modal.id, errors: modal.errors || {} };
   const dialog = el("form", { class: "modal", role: "dialog", "aria-modal": "true", "data-testid": "modal", "data-callback": modal.callback_id },
     el("header", {}, el("h2", {}, plain(modal.title)),
@@ -490,6 +493,7 @@ function renderModal(modal) {
       const v = node ? elementValue(node) : "";
       if (block.dataset.optional !== "1" && (v === "" || (Array.isArray(v) && !v.length))) missing[block.dataset.block] = t("required");
     }
+    state.modalMissing = missing;
     if (Object.keys(missing).length) { showErrors(dialog, missing); return; }
     const answer = await api("submit", { view_id: modal.id, values: modalValues(dialog) });
     showErrors(dialog, answer.errors || {});
