@@ -112,6 +112,19 @@ def last_ephemeral(koho: Any, count: int = 1) -> dict[str, Any]:
     return calls[-1].args
 
 
+def end_emergency(koho: Any, emergency_id: int, user: str = "U0ONCALL1", note: str | None = None) -> dict[str, Any]:
+    """An on-call officer ends it through `/emergency end` and its confirmation; returns the summary message."""
+    before = views_opened(koho, "emergency_end_confirm")
+    koho.slack.command("/emergency", "end", user_id=user, channel_id=EMERGENCY_CHANNEL)
+    modal = wait_for_modal(koho, "emergency_end_confirm", before, user)
+    values = {"emergency_closing_note": {"emergency_closing_note": note}} if note else {}
+    response = koho.slack.view_submission(user, modal, values)
+    assert response.status == 200 and response.body == "", response.body
+    koho.fake.wait_for("chat.postMessage", channel=EMERGENCY_CHANNEL,
+                       predicate=lambda c: c.ok and f"緊急事態 #{emergency_id} が終了しました" in c.args["text"])
+    return message_with(koho, EMERGENCY_CHANNEL, f"緊急事態 #{emergency_id} が終了しました")
+
+
 def wait_updated(koho: Any, channel: str, fragment: str) -> None:
     """Until a chat.update in `channel` shows `fragment` (the message is re-rendered in place)."""
     koho.fake.wait_for("chat.update", channel=channel, predicate=lambda c: c.ok and fragment in json.dumps(

@@ -17,6 +17,7 @@ from tests.emergency_support import (
     click,
     declaration_values,
     declare,
+    end_emergency,
     ephemerals,
     header,
     last_ephemeral,
@@ -336,7 +337,7 @@ def test_timed_update_reminders_come_every_interval_until_the_end(koho):
     with koho.db.read() as session:
         assert session.get(Emergency, emergency_id).next_update_at == TEST_START + timedelta(hours=2)
 
-    end(koho, emergency_id)
+    end_emergency(koho, emergency_id)
     koho.clock.advance(timedelta(hours=2))
     assert koho.sweep()["emergencies.timed_updates"] == 0
 
@@ -368,18 +369,6 @@ def test_status_with_nothing_active_says_so(koho):
 
 
 # -- ending ----------------------------------------------------------------------------------------------
-
-
-def end(koho, emergency_id, user="U0ONCALL1", note=None):
-    before = views_opened(koho, "emergency_end_confirm")
-    koho.slack.command("/emergency", "end", user_id=user, channel_id=EMERGENCY_CHANNEL)
-    modal = wait_for_modal(koho, "emergency_end_confirm", before, user)
-    values = {"emergency_closing_note": {"emergency_closing_note": note}} if note else {}
-    response = koho.slack.view_submission(user, modal, values)
-    assert response.status == 200 and response.body == "", response.body
-    koho.fake.wait_for("chat.postMessage", channel=EMERGENCY_CHANNEL,
-                       predicate=lambda c: c.ok and f"緊急事態 #{emergency_id} が終了しました" in c.args["text"])
-    return message_with(koho, EMERGENCY_CHANNEL, f"緊急事態 #{emergency_id} が終了しました")
 
 
 def test_ending_needs_an_on_call_officer_and_a_confirmation(koho):
@@ -424,7 +413,7 @@ def test_the_end_posts_a_timeline_for_the_review(koho):
     receive(koho, "近所で火事です、家が燃えています。助けて", received_at="2026-11-24T10:19:00+09:00")
     koho.clock.advance(timedelta(minutes=42))  # 11:00
 
-    summary = end(koho, emergency_id, "U0ONCALL1", note="気象庁の発表で余震の心配が小さくなったため。")
+    summary = end_emergency(koho, emergency_id, "U0ONCALL1", note="気象庁の発表で余震の心配が小さくなったため。")
     shown = texts(summary)
     assert "緊急事態 #1 終了 — 地震: 市内で震度5強" in shown and "終了の理由・引き継ぎ:* 気象庁の発表" in shown
     assert "完了 1/12" in shown and "掲載済み 1" in shown and "保留した平常投稿はありません" in shown

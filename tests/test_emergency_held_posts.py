@@ -18,6 +18,7 @@ from tests.emergency_support import (
     click,
     count_posts,
     declare,
+    end_emergency,
     ephemerals,
     header,
     message_with,
@@ -29,7 +30,6 @@ from tests.emergency_support import (
     wait_for_modal,
     wait_updated,
 )
-from tests.test_emergency import end
 
 LIBRARY = "【図書館】年末年始の開館日のお知らせ。問い合わせ: 中央図書館 043-000-0000"
 
@@ -105,7 +105,7 @@ def test_at_the_end_held_posts_are_listed_for_review_and_resumed_or_cancelled_on
     emergency_id = declare(koho)
     koho.clock.advance(timedelta(hours=3))
 
-    summary = end(koho, emergency_id)
+    summary = end_emergency(koho, emergency_id)
     assert "*保留中の平常投稿 3件* は自動では再開しません。<#C0PR> で1件ずつ" in texts(summary)
     review = review_message(koho, emergency_id)
     shown = texts(review)
@@ -194,7 +194,7 @@ def test_nothing_resumes_while_another_real_emergency_still_runs(koho):
     assert proposal_status(koho, proposal_id) == "on_hold"
     assert not any("保留中の投稿の確認" in m["text"] for m in koho.fake.messages("C0PR"))
 
-    end(koho, tsunami, "U0ONCALL2")
+    end_emergency(koho, tsunami, "U0ONCALL2")
     review = review_message(koho, tsunami)
     assert f"#{proposal_id} 【粗大ごみ" in texts(review)
 
@@ -203,7 +203,7 @@ def test_a_real_emergency_declared_before_a_review_is_done_takes_over_the_waitin
     proposal_id = propose(koho)
     approve_routine(koho, proposal_id)
     first = declare(koho)
-    end(koho, first)
+    end_emergency(koho, first)
     review = review_message(koho, first)
 
     second = declare(koho, title="余震（震度5弱）")  # before anyone pressed 再開: it waits on, for this one

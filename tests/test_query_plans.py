@@ -40,11 +40,10 @@ from tests.emergency_support import (
     checklist,
     click,
     declare,
+    end_emergency,
     message_with,
     propose,
     step_ids,
-    views_opened,
-    wait_for_modal,
     wait_updated,
 )
 
@@ -120,14 +119,6 @@ def _pg_scans(node: dict[str, Any]) -> Iterator[str]:
 
 def accepted(table: str, statement: str) -> bool:
     return any(t == table and fragment in statement for (t, fragment) in ACCEPTED)
-
-
-def end_emergency(koho: Any, emergency_id: int) -> None:
-    before = views_opened(koho, "emergency_end_confirm")
-    koho.slack.command("/emergency", "end", user_id="U0ONCALL1", channel_id=EMERGENCY_CHANNEL)
-    modal = wait_for_modal(koho, "emergency_end_confirm", before, "U0ONCALL1")
-    assert koho.slack.view_submission("U0ONCALL1", modal, {}).status == 200
-    message_with(koho, EMERGENCY_CHANNEL, f"緊急事態 #{emergency_id} が終了しました")
 
 
 def test_what_the_bot_reads_as_it_is_used_is_found_through_an_index(koho, monkeypatch):
