@@ -18,7 +18,6 @@ report counts: what it costs is finding the week's). Five runs.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bench.harness import fresh_database
+from bench.harness import Series, fresh_database
 from bot.business_time import BusinessCalendar
 from bot.clock import SystemClock
 from bot.db import Database
@@ -118,23 +117,22 @@ def holding(backend: str, comments: int) -> Iterator[tuple[Database, CommentServ
 
 def measure(backend: str, history: int, groups: int) -> tuple[float, float, float]:
     """(median wall ms per group, p90 wall ms, median CPU ms) at this much history."""
-    walls, cpus = [], []
+    walls, cpus = Series(), Series()
     with holding(backend, history) as (_, service):
         for n in range(WARM_UP + groups):
             news = [comment(f"new-{n}-{k}") for k in range(GROUP)]
             wall, cpu = time.perf_counter(), time.thread_time()
             service.receive_many(news)
             if n >= WARM_UP:
-                walls.append((time.perf_counter() - wall) * 1000)
-                cpus.append((time.thread_time() - cpu) * 1000)
-    walls.sort()
-    return statistics.median(walls), walls[int(len(walls) * 0.9)], statistics.median(cpus)
+                walls.latencies.append(time.perf_counter() - wall)
+                cpus.latencies.append(time.thread_time() - cpu)
+    return walls.p50, walls.pct(90), cpus.p50
 
 
 def measure_report(backend: str, comments: int, events: int, runs: int = 5) -> tuple[float, float]:
     """(median, slowest) ms for a week's operations report's figures, as the dispatcher renders it, over
     `comments` comments (one every 15 minutes back from now) and `events` audit events (one every 90 s)."""
-    times = []
+    times = Series()
     with holding(backend, comments) as (db, service):
         with db.read() as session:
             template = session.scalar(sa.select(sa.func.min(AuditEvent.id)))
@@ -145,8 +143,8 @@ def measure_report(backend: str, comments: int, events: int, runs: int = 5) -> t
             with db.read() as session:
                 wall = time.perf_counter()
                 figures(session, service.org, end - timedelta(days=7), end)
-                times.append((time.perf_counter() - wall) * 1000)
-    return statistics.median(times), max(times)
+                times.latencies.append(time.perf_counter() - wall)
+    return times.p50, times.max
 
 
 def main() -> None:

@@ -329,8 +329,9 @@ class CommentService:
         sources = list(dict.fromkeys(new.source for new in news))
         external_ids = list(dict.fromkeys(new.external_id for new in news))
         for row in session.execute(_STORED_UNDER, {"sources": sources, "external_ids": external_ids}):
-            if _external_key(row) in keys:  # not another source's comment of the same id
-                found[_external_key(row)] = row
+            key = _external_key(row)
+            if key in keys:  # not another source's comment of the same id
+                found[key] = row
         refs = list(dict.fromkeys(new.slack_ref for new in news if new.slack_ref))
         if refs:
             for row in session.execute(_STORED_FROM_SLACK, {"refs": refs}):
