@@ -248,3 +248,14 @@ def test_the_bot_reuses_its_connections_through_a_whole_approval(koho) -> None:
     assert calls > 10
     # Slack's calls (posts, updates, DMs, App Homes) over a handful of connections, not one each.
     assert koho.fake.connections_opened <= calls / 3, (koho.fake.connections_opened, calls)
+
+
+def test_listeners_open_forms_over_the_apps_kept_connections(koho) -> None:
+    """A listener's `client` is the app's kept-alive one, not the plain `WebClient` Bolt builds per request,
+    which opens a connection (a TLS handshake, in production) for each form, while its trigger_id ticks."""
+    for n in range(1, 6):
+        assert koho.slack.command("/propose-post", "", user_id="U0STAFF1").status == 200
+        koho.fake.wait_for("views.open", count=n)
+    forms = koho.fake.calls_to("views.open")
+    assert len(forms) == 5 and all(call.connection for call in forms)
+    assert len({call.connection for call in forms}) == 1, [call.connection for call in forms]

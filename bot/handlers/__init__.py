@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from slack_bolt import App
+from collections.abc import Callable
+
+from slack_bolt import App, BoltContext
 
 from bot.app import Services
 
@@ -12,6 +14,7 @@ def register_all(app: App, services: Services, *, answering: bool = True) -> Non
     works the deferred clicks (`deferred.replayer`)."""
     from bot.handlers import accounts, comments, deferred, emergency, errors, help, home, pending, proposals
 
+    share_the_apps_client(app)
     errors.register(app, services)
     if answering:
         deferred.register(app, services)  # after the payload checks that errors.register puts first
@@ -22,3 +25,17 @@ def register_all(app: App, services: Services, *, answering: bool = True) -> Non
     comments.register(app, services)
     emergency.register(app, services)
     accounts.register(app, services)
+
+
+def share_the_apps_client(app: App) -> None:
+    """Listeners call Slack through the app's own client, which keeps its connections open
+    (`bot.slack_transport`). Bolt hands each request a new plain `WebClient` built from the app's settings,
+    whose every call opens a connection of its own (a TLS handshake with slack.com in production) — on the
+    way to a form whose trigger_id lives 3 seconds. Koho never changes a client's token, the thread-safety
+    Bolt's fresh client guards against, so the one client serves every listener thread."""
+    client = app.client
+
+    @app.middleware
+    def use_the_apps_client(context: BoltContext, next: Callable[[], None]) -> None:  # noqa: A002 - Bolt's name
+        context["client"] = client
+        next()

@@ -83,6 +83,8 @@ class Call:
     response: Any = None
     #: when the answer was ready (after any latency): the moment a message became visible in Slack.
     answered: float = field(default_factory=time.time)
+    #: which connection it came over (numbered as opened; 0 when not known)
+    connection: int = 0
 
     @property
     def ok(self) -> bool:
@@ -417,6 +419,7 @@ class _Request:
     content_type: str
     authorization: str | None
     received: float = field(default_factory=time.time)
+    connection: int = 0  # the number of the connection it came over
 
 
 # --------------------------------------------------------------------------------------
@@ -855,7 +858,8 @@ class FakeSlack:
             token = args.pop("token", None)
             with self._lock:
                 status, response, headers = self._answer(method, args, request.authorization, token)
-        self._record(Call(method, args, request.headers, request.received, status, response))
+        self._record(Call(method, args, request.headers, request.received, status, response,
+                          connection=request.connection))
         return status, response, headers
 
     def _answer(self, method: str, args: dict, authorization: str | None, token: Any):
@@ -1506,6 +1510,7 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         with self.fake._lock:
             self.fake.connections_opened += 1
+            self.number = self.fake.connections_opened
             self.fake._connections.add(self.connection)
 
     def finish(self) -> None:
@@ -1523,6 +1528,7 @@ class _Handler(BaseHTTPRequestHandler):
             body=self.rfile.read(length) if length else b"",
             content_type=self.headers.get("Content-Type", ""),
             authorization=self.headers.get("Authorization"),
+            connection=self.number,
         )
         status, payload, headers = self.fake._serve(request)
         data, content_type = encode_answer(payload)
