@@ -1,4 +1,4 @@
-"""Slack's Web API over kept-alive connections.
+"""Slack's Web API (and `response_url`s) over kept-alive connections.
 
 slack_sdk's `WebClient` sends each call through `urllib`, which opens a new connection for it and asks the
 server to close it afterwards (`Connection: close`). In production that is a TCP and a TLS handshake with
@@ -6,7 +6,8 @@ slack.com before every post, update and modal: two more round trips on each call
 form opened with a trigger_id that lives 3 seconds, a card updated after a click), and the same again for
 each notification of an emergency's fan-out.
 
-`KeptAliveWebClient` keeps the connections and reuses them, one call at a time on each. Only the hop from a
+`KeptAliveWebClient` keeps the connections and reuses them, one call at a time on each, and
+`KeptAliveWebhookClient` does the same for the answers posted to a `response_url` (Bolt's `respond`). Only the hop from a
 request slack_sdk has built to its answer is replaced: the request, its retry handlers, the 429s and the
 response parsing stay slack_sdk's. The hop raises what urllib raises, so those retry handlers and Koho's
 own error handling see the same things as before:
@@ -40,6 +41,7 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import Request
 
 from slack_sdk import WebClient
+from slack_sdk.webhook import WebhookClient, WebhookResponse
 
 from bot.settings import proxy_parts
 
@@ -179,14 +181,41 @@ class KeptAliveWebClient(WebClient):
         self.pool = ConnectionPool(ssl_context=self.ssl)
 
     def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
-        https = url.lower().startswith("https://")
-        if not (https or url.lower().startswith("http://")) or (self.proxy is not None and not https):
+        if not _kept_alive(url, self.proxy):
             return super()._perform_urllib_http_request_internal(url, req)
-        response, body = self.pool.send(req, self.timeout, proxy=self.proxy)
+        response, body = _send(self.pool, url, req, self.timeout, self.proxy)
         headers = response.headers
-        if not 200 <= response.status < 300:  # as urllib: slack_sdk reads the status, headers and body from it
-            raise HTTPError(url, response.status, response.reason, headers, io.BytesIO(body))
         if headers.get_content_type() == "application/gzip":  # admin.analytics.getFile, as slack_sdk does
             return {"status": response.status, "headers": headers, "body": body}
         return {"status": response.status, "headers": headers, "body": body.decode(headers.get_content_charset() or "utf-8")}
 
+
+class KeptAliveWebhookClient(WebhookClient):
+    """slack_sdk's `WebhookClient` (what Bolt's `respond` posts to a `response_url` with), sent over `pool`:
+    a web client's, so an approver's "approved" does not wait for a handshake with Slack's hooks either.
+    One is made per answer, as Bolt makes its own; the connections outlive it, in the pool."""
+
+    def __init__(self, url: str, *, pool: ConnectionPool, **kwargs: Any):
+        super().__init__(url, **kwargs)
+        self.pool = pool
+
+    def _perform_http_request_internal(self, url: str, req: Request) -> WebhookResponse:
+        if not _kept_alive(url, self.proxy):
+            return super()._perform_http_request_internal(url, req)
+        response, body = _send(self.pool, url, req, self.timeout, self.proxy)
+        return WebhookResponse(url=url, status_code=response.status, headers=response.headers,  # type: ignore[arg-type]
+                               body=body.decode(response.headers.get_content_charset() or "utf-8"))
+
+
+def _kept_alive(url: str, proxy: str | None) -> bool:
+    """Whether the pool carries a call to `url`: an http(s) one, except plain http through a proxy (urllib's)."""
+    https = url.lower().startswith("https://")
+    return (https or url.lower().startswith("http://")) and (proxy is None or https)
+
+
+def _send(pool: ConnectionPool, url: str, req: Request, timeout: float | None,
+          proxy: str | None) -> tuple[http.client.HTTPResponse, bytes]:
+    response, body = pool.send(req, timeout, proxy=proxy)
+    if not 200 <= response.status < 300:  # as urllib: slack_sdk reads the status, headers and body from it
+        raise HTTPError(url, response.status, response.reason, response.headers, io.BytesIO(body))
+    return response, body

@@ -524,11 +524,13 @@ def test_status_and_the_offer_call_slack_only_outside_database_sessions(koho, mo
     """users.info (the reader's language, up to its timeout) and respond() must not hold a session open."""
     from contextlib import contextmanager
 
-    from slack_bolt.context.respond.respond import Respond
+    from bot.handlers import KeptAliveRespond  # what `respond` is in Koho's listeners
 
     depth = threading.local()
     violations = []
-    real_read, real_translator_for, real_respond = koho.services.db.read, koho.services.translator_for, Respond.__call__
+    responded = []
+    real_read, real_translator_for = koho.services.db.read, koho.services.translator_for
+    real_respond = KeptAliveRespond.__call__
 
     @contextmanager
     def read():
@@ -545,6 +547,7 @@ def test_status_and_the_offer_call_slack_only_outside_database_sessions(koho, mo
         return real_translator_for(user_id)
 
     def respond(self, *args, **kwargs):
+        responded.append(kwargs.get("text", ""))
         if getattr(depth, "n", 0):
             violations.append(("respond", kwargs.get("text", "")[:40]))
         return real_respond(self, *args, **kwargs)
@@ -552,13 +555,13 @@ def test_status_and_the_offer_call_slack_only_outside_database_sessions(koho, mo
     declare(koho)
     monkeypatch.setattr(koho.services.db, "read", read)
     monkeypatch.setattr(koho.services, "translator_for", translator_for)
-    monkeypatch.setattr(Respond, "__call__", respond)
+    monkeypatch.setattr(KeptAliveRespond, "__call__", respond)
     for text, user in (("status", "U0STAFF1"), ("status 99", "U0STAFF1"), ("", "U0ONCALL2")):
         assert koho.slack.command("/emergency", text, user_id=user, channel_id=EMERGENCY_CHANNEL).status == 200
     shown = ephemerals(koho, count=3)
     assert sorted(shown) == sorted(["緊急事態の状況（1件）", "この緊急事態（または項目）は見つかりませんでした。",
                                     "対応中の緊急事態があります。同じ事態なら、新しく宣言せずに状況を確認してください。"])
-    assert violations == []
+    assert len(responded) == 3 and violations == []
 
 
 def test_an_emergency_post_that_slipped_past_the_declaration_is_fast_tracked_by_the_sweep(koho):

@@ -19,7 +19,7 @@ from bot.playground.fake_slack import FakeSlack
 from bot.settings import load_settings
 from bot.slack_transport import KeptAliveWebClient
 from tests.comments_support import settle
-from tests.emergency_support import approve_routine, propose
+from tests.emergency_support import EMERGENCY_CHANNEL, approve_routine, propose
 from tests.harness.tcp_proxy import ConnectProxy
 
 TOKEN = "xoxb-test-token"
@@ -259,3 +259,14 @@ def test_listeners_open_forms_over_the_apps_kept_connections(koho) -> None:
     forms = koho.fake.calls_to("views.open")
     assert len(forms) == 5 and all(call.connection for call in forms)
     assert len({call.connection for call in forms}) == 1, [call.connection for call in forms]
+
+
+def test_answers_to_a_response_url_go_over_kept_connections(koho) -> None:
+    """`respond` (an approver's "approved", an emergency's status) posts over the app client's kept connections,
+    where Bolt's own made a new `WebhookClient`, and so a new connection, for every answer."""
+    for n in range(1, 4):
+        assert koho.slack.command("/emergency", "status", user_id="U0STAFF1", channel_id=EMERGENCY_CHANNEL).status == 200
+        koho.fake.wait_for("response_url", count=n)
+    answers = koho.fake.calls_to("response_url")
+    assert len(answers) == 3 and all(call.ok and call.connection for call in answers), answers
+    assert len({call.connection for call in answers}) == 1, [call.connection for call in answers]

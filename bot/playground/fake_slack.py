@@ -993,7 +993,8 @@ class FakeSlack:
             except _ApiError as exc:
                 status, answer = 400, {"ok": False, "error": exc.error, **exc.extra}
         args = {**body, "path": path} if isinstance(body, dict) else {"body": body, "path": path}
-        self._record(Call("response_url", args, request.headers, request.received, status, answer))
+        self._record(Call("response_url", args, request.headers, request.received, status, answer,
+                          connection=request.connection))
         return status, answer, {}
 
     def _apply_response_url(self, binding: dict, body: dict) -> None:
