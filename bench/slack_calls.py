@@ -2,7 +2,12 @@
 urllib) against a kept-alive one (`bot.slack_transport.KeptAliveWebClient`), over HTTP, over TLS, and over
 TLS through an HTTP proxy (a CONNECT tunnel: the tests' `ConnectProxy`).
 
-    python -m bench.slack_calls [--calls 1000]
+    python -m bench.slack_calls [--calls 1000] [--forms 300]
+
+Then, over TLS, the same through the running bot (`python -m bot serve` on SQLite, trusting the throwaway
+certificate through SSL_CERT_FILE): `--forms` `/propose-post` commands from 1 and from 10 clients at once,
+each timed from the command sent to its form's `views.open` answered by the fake, with the bot's CPU per
+command (the ack, the form, its `views.open`) and the connections the fake saw opened meanwhile.
 
 Each call is a `chat.postMessage` of an approval request's size to the fake Slack on loopback, one after
 another from one thread. CPU is the calling thread's own (the bot's share; the fake's is not counted);
@@ -15,12 +20,15 @@ it only HTTP is measured.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import ssl
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from slack_sdk import WebClient
 
@@ -59,6 +67,7 @@ def measure(client: WebClient, fake: FakeSlack, calls: int) -> tuple[float, floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--forms", type=int, default=300, help="/propose-post through the bot over TLS (0: none)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         pair = certificate(Path(directory))
@@ -81,6 +90,37 @@ def main() -> None:
                                           proxy=f"http://127.0.0.1:{proxy.port}" if proxied else None)
                     cpu, wall, opened = measure(client, fake, args.calls)
                     print(f"| {name} | {client_class.__name__} | {cpu:.3f} | {wall:.3f} | {opened:,} |")
+        if pair is not None and args.forms:
+            forms_over_tls(pair[1], server, args.forms)
+
+
+def opening_one_of(triggers: set[str]) -> Callable[[Any], bool]:
+    return lambda call: call.args.get("trigger_id") in triggers
+
+
+def forms_over_tls(cert: Path, server: ssl.SSLContext, count: int) -> None:
+    from bench.cases import ack_requests
+    from bench.harness import Series, bot_on, load
+
+    os.environ["SSL_CERT_FILE"] = str(cert)  # the bot's processes inherit it: they trust the fake's certificate
+    print(f"\n{count} /propose-post through the bot, over TLS, after 20 not counted\n")
+    print("| clients | ack p50 | ack p99 | form opened p50 | form opened p99 | bot CPU per command (ms) "
+          "| connections opened |")
+    print("|---|---|---|---|---|---|---|")
+    with FakeSlack(bot_token=TOKEN, tls=server) as fake, bot_on("sqlite", fake, with_workers=False) as bot:
+        for clients in (1, 10):
+            sent: list[tuple[str, float]] = []
+            propose = ack_requests(bot.slack, {}, [], sent)["/propose-post"]
+            load(20, clients, propose)
+            del sent[:]
+            opened, cpu = fake.connections_opened, bot.cpu_seconds()
+            acks = load(count, clients, propose)
+            fake.wait_for("views.open", count=len(sent), predicate=opening_one_of({trigger for trigger, _ in sent}))
+            cpu = bot.cpu_seconds() - cpu
+            answered = {c.args.get("trigger_id"): c.answered for c in fake.calls_to("views.open") if c.ok}
+            forms = Series(latencies=[answered[trigger] - at for trigger, at in sent])
+            print(f"| {clients} | {acks.p50:.1f} | {acks.pct(99):.1f} | {forms.p50:.1f} | {forms.pct(99):.1f} "
+                  f"| {cpu / count * 1000:.2f} | {fake.connections_opened - opened:,} |")
 
 
 if __name__ == "__main__":
