@@ -14,9 +14,15 @@ import signal
 import sys
 import textwrap
 import threading
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from bot import __version__
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+
+    from bot.settings import Settings
+    from bot.web import Server
 
 EXIT_CONFIG = 2
 log = logging.getLogger("bot")
@@ -137,8 +143,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # HTTP in both modes: in Socket Mode Slack's requests come over the WebSocket, but the comment
     # webhook and /healthz still need a port.
     server = serve_http_or_exit(app, db, args.host, settings.port)
+    if args.with_workers and db.dialect == "sqlite" and not settings.socket_mode:
+        log.warning("--with-workers on SQLite: this process and the workers write one file, and wait for each other's "
+                    "writes in SQLite's busy handler (answers can take tenths of a second). For more than one process "
+                    "use PostgreSQL; with SQLite run one `python -m bot serve`.")
     services = app.koho_services
     services.start_background()
+    try:
+        serve(args, settings, app, server)
+    finally:
+        # Before the interpreter exits: deliveries in flight finish and nothing more is claimed (left to
+        # itself, the dispatcher went on claiming while the interpreter shut its workers down, and what it
+        # claimed then waited out its lease after the restart).
+        services.stop_background()
+        log.info("koho %s: stopped", __version__)
+    return 0
+
+
+def serve(args: argparse.Namespace, settings: Settings, app: App, server: Server) -> None:
+    """Answer Slack until SIGTERM (or Ctrl-C): over HTTP, or in Socket Mode with HTTP for the rest."""
+    from slack_sdk.errors import SlackApiError
+
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -154,18 +179,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 f"apps.connections.open answered {e.response.get('error')!r}: check SLACK_APP_TOKEN "
                 "(Basic Information → App-Level Tokens, scope connections:write), or unset it for HTTP mode."])
         server.stop()
-        return 0
+        return
 
-    if args.with_workers and db.dialect == "sqlite":
-        log.warning("--with-workers on SQLite: this process and the workers write one file, and wait for each other's "
-                    "writes in SQLite's busy handler (answers can take tenths of a second). For more than one process "
-                    "use PostgreSQL; with SQLite run one `python -m bot serve`.")
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     log.info("koho %s: serving HTTP on %s:%s (POST /slack/events, GET /healthz)%s", __version__, args.host, server.port,
              "; delivery left to `python -m bot worker`" if args.with_workers else "")
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    return 0
 
 
 def cmd_playground(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import __version__
 from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET, test_environ
 from tests.harness.slack_requests import SlackRequests
 
@@ -116,6 +117,8 @@ def test_boots_serves_and_stops_cleanly(db_url, fake_slack, tmp_path):
         assert process.wait(timeout=15) == 0
     output = log_file.read_text()
     assert "serving HTTP" in output
+    # Delivery and the sweeps were stopped before the interpreter exited (it went on claiming meanwhile).
+    assert f"koho {__version__}: stopped" in output.splitlines()[-1] and "Traceback" not in output, output[-3000:]
     assert BOT_TOKEN not in output and SIGNING_SECRET not in output
 
 
