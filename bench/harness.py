@@ -204,22 +204,29 @@ class RssSampler(threading.Thread):
 
 
 def start_process(args: list[str], env: dict[str, str], port: int) -> tuple[subprocess.Popen, float]:
-    """Start a server process; return it with the seconds until /healthz answered 200."""
+    """Start a server process; return it with the seconds until /healthz answered 200. Its log goes to a
+    file, as the worker's (a pipe nobody reads fills, and the process then stops at its next log line)."""
     started = time.perf_counter()
-    process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log_file = tempfile.NamedTemporaryFile(prefix="koho-serve-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log_file)
+    log_file.close()
+    log_path = Path(log_file.name)
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = started + 60
-    while time.perf_counter() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{args} exited: {process.stderr.read().decode()[-2000:]}")
-        try:
-            with opener.open(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-                if r.status == 200:
-                    return process, time.perf_counter() - started
-        except OSError:
-            time.sleep(0.01)
-    process.kill()
-    raise SystemExit(f"{args} did not become healthy within 60 s")
+    try:
+        while time.perf_counter() < deadline:
+            if process.poll() is not None:
+                raise SystemExit(f"{args} exited: {log_path.read_text(errors='replace')[-2000:]}")
+            try:
+                with opener.open(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return process, time.perf_counter() - started
+            except OSError:
+                time.sleep(0.01)
+        process.kill()
+        raise SystemExit(f"{args} did not become healthy within 60 s: {log_path.read_text(errors='replace')[-2000:]}")
+    finally:
+        log_path.unlink(missing_ok=True)  # the process keeps writing to its open file; nobody reads it
 
 
 def start_worker(env: dict[str, str]) -> subprocess.Popen:
