@@ -1,6 +1,7 @@
 """Koho keeps its connections to Slack open and reuses them (`bot.slack_transport`), and fails exactly as
 slack_sdk's own client does: the retry handlers, the 429s and Koho's error handling see the same things."""
 
+import json
 import socket
 import ssl
 import threading
@@ -12,12 +13,13 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
+from slack_sdk.webhook import WebhookClient
 
 from bench.slack_calls import certificate
 from bot.app import make_web_client
 from bot.playground.fake_slack import FakeSlack
 from bot.settings import load_settings
-from bot.slack_transport import KeptAliveWebClient
+from bot.slack_transport import ConnectionPool, KeptAliveWebClient, KeptAliveWebhookClient
 from tests.comments_support import settle
 from tests.emergency_support import EMERGENCY_CHANNEL, approve_routine, propose
 from tests.harness.tcp_proxy import ConnectProxy
@@ -236,6 +238,34 @@ def test_a_plain_slack_error_is_a_slack_api_error(fake: FakeSlack, client_class:
     with pytest.raises(SlackApiError) as raised:
         client.chat_postMessage(channel="C1", text="x")
     assert raised.value.response["error"] == "not_in_channel"
+
+
+# -- response_url answers, as slack_sdk's own webhook client sends them ---------------------------------
+
+
+def webhook_client(client_class: type[WebhookClient], url: str, pool: ConnectionPool) -> WebhookClient:
+    return client_class(url, pool=pool) if client_class is KeptAliveWebhookClient else client_class(url)
+
+
+@pytest.mark.parametrize("client_class", [WebhookClient, KeptAliveWebhookClient])
+def test_answers_to_a_response_url_and_its_refusals(fake: FakeSlack, client_class: type[WebhookClient]) -> None:
+    pool = ConnectionPool()
+    for n in range(3):
+        answer = webhook_client(client_class, fake.response_url(channel="C1"), pool).send(text=f"承認しました {n}")
+        assert answer.status_code == 200 and json.loads(answer.body) == {"ok": True}
+    gone = webhook_client(client_class, fake.response_url(channel="C1") + "-expired", pool).send(text="x")
+    assert gone.status_code == 404 and json.loads(gone.body)["error"] == "no_such_response_url"  # an answer, not an error
+    connections = {call.connection for call in fake.calls_to("response_url")}
+    assert len(connections) == (1 if client_class is KeptAliveWebhookClient else 4), connections
+
+
+@pytest.mark.parametrize("client_class", [WebhookClient, KeptAliveWebhookClient])
+def test_a_response_url_nobody_answers_is_a_url_error(client_class: type[WebhookClient]) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(URLError):
+        webhook_client(client_class, f"http://127.0.0.1:{port}/hooks/x", ConnectionPool()).send(text="x")
 
 
 # -- the running bot -----------------------------------------------------------------------------------
