@@ -398,8 +398,8 @@ def wait_until(condition: Callable[[], Any], timeout: float, interval: float = 0
 
 
 def settle_collector() -> None:
-    """Collect this process's garbage now, outside any measurement, and collect nothing by itself until the
-    next call. The load generators and the fake Slack share this process: a collection over an earlier
+    """Collect this process's garbage now, outside any measurement; from the first call on, this process
+    collects only here (before every load and once each bot is up), never by itself. The load generators and the fake Slack share this process: a collection over an earlier
     case's leftovers (about 250,000 objects in reference cycles after the acks case: 370 ms on the Xeon)
     paused them in the middle of the next case, and a click's `chat.update` waited in the fake for it, a
     click-to-update of 450 ms that was the benchmark's, not the bot's. The bot's processes collect as they
