@@ -212,16 +212,25 @@ def case_acks(backend: str, sizes: Sizes, memory: Memory) -> dict[str, Any]:
 def forms_opened(fake: FakeSlack, proposed: list[tuple[str, float]], n: int) -> dict[int, Series]:
     """Per level, from each counted `/propose-post` sent to its form's `views.open` answered: what the person
     sees (the ack itself shows nothing). A form that never opened counts as an error."""
-    opened = {c.args.get("trigger_id"): c.answered for c in fake.calls_to("views.open") if c.ok}
-    forms = {}
-    for k, level in enumerate(LEVELS):
-        series = forms[level] = Series()
-        for trigger, sent in proposed[k * (WARM_UP + n) + WARM_UP:(k + 1) * (WARM_UP + n)]:
-            if trigger in opened:
-                series.latencies.append(opened[trigger] - sent)
-            else:
-                series.errors += 1
-    return forms
+    opened = forms_answered(fake)
+    return {level: form_series(opened, proposed[k * (WARM_UP + n) + WARM_UP:(k + 1) * (WARM_UP + n)])
+            for k, level in enumerate(LEVELS)}
+
+
+def forms_answered(fake: FakeSlack) -> dict[str, float]:
+    """When each trigger_id's form was opened: its `views.open` answered by the fake."""
+    return {c.args.get("trigger_id"): c.answered for c in fake.calls_to("views.open") if c.ok}
+
+
+def form_series(opened: dict[str, float], proposed: list[tuple[str, float]]) -> Series:
+    """From each `/propose-post` sent (its trigger_id, when) to its form opened; one never opened is an error."""
+    series = Series()
+    for trigger, sent in proposed:
+        if trigger in opened:
+            series.latencies.append(opened[trigger] - sent)
+        else:
+            series.errors += 1
+    return series
 
 
 def case_acks_bare(sizes: Sizes, form: dict[str, Any]) -> dict[str, dict[int, Series]]:

@@ -99,8 +99,8 @@ def opening_one_of(triggers: set[str]) -> Callable[[Any], bool]:
 
 
 def forms_over_tls(cert: Path, server: ssl.SSLContext, count: int) -> None:
-    from bench.cases import ack_requests
-    from bench.harness import Series, bot_on, load
+    from bench.cases import ack_requests, form_series, forms_answered
+    from bench.harness import bot_on, load
 
     os.environ["SSL_CERT_FILE"] = str(cert)  # the bot's processes inherit it: they trust the fake's certificate
     print(f"\n{count} /propose-post through the bot, over TLS, after 20 not counted\n")
@@ -117,8 +117,7 @@ def forms_over_tls(cert: Path, server: ssl.SSLContext, count: int) -> None:
             acks = load(count, clients, propose)
             fake.wait_for("views.open", count=len(sent), predicate=opening_one_of({trigger for trigger, _ in sent}))
             cpu = bot.cpu_seconds() - cpu
-            answered = {c.args.get("trigger_id"): c.answered for c in fake.calls_to("views.open") if c.ok}
-            forms = Series(latencies=[answered[trigger] - at for trigger, at in sent])
+            forms = form_series(forms_answered(fake), sent)
             print(f"| {clients} | {acks.p50:.1f} | {acks.pct(99):.1f} | {forms.p50:.1f} | {forms.pct(99):.1f} "
                   f"| {cpu / count * 1000:.2f} | {fake.connections_opened - opened:,} |")
 
