@@ -2,7 +2,6 @@
 slack_sdk's own client does: the retry handlers, the 429s and Koho's error handling see the same things."""
 
 import json
-import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
+from bench.harness import free_port
 from bench.slack_calls import certificate
 from bot.app import make_web_client
 from bot.playground.fake_slack import FakeSlack
@@ -223,9 +223,7 @@ def test_retry_handlers_see_429s_and_5xx(fake: FakeSlack, client_class: type[Web
 
 @pytest.mark.parametrize("client_class", [WebClient, KeptAliveWebClient])
 def test_a_refused_connection_is_a_url_error(client_class: type[WebClient]) -> None:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nobody listens on it
     client = client_class(base_url=f"http://127.0.0.1:{port}/api/", token=TOKEN)
     with pytest.raises(URLError):
         client.chat_postMessage(channel="C1", text="x")
@@ -261,9 +259,7 @@ def test_answers_to_a_response_url_and_its_refusals(fake: FakeSlack, client_clas
 
 @pytest.mark.parametrize("client_class", [WebhookClient, KeptAliveWebhookClient])
 def test_a_response_url_nobody_answers_is_a_url_error(client_class: type[WebhookClient]) -> None:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nobody listens on it
     with pytest.raises(URLError):
         webhook_client(client_class, f"http://127.0.0.1:{port}/hooks/x", ConnectionPool()).send(text="x")
 
