@@ -170,15 +170,24 @@ def serve(args: argparse.Namespace, settings: Settings, app: App, server: Server
         server.start()
         log.info("koho %s: connecting to Slack in Socket Mode; HTTP on %s:%s (POST /webhooks/comments, GET /healthz)",
                  __version__, args.host, server.port)
+        handler = SocketModeHandler(app, settings.slack_app_token, proxy=settings.slack_proxy)
+        # SIGTERM (a deploy, a restart) stops like Ctrl-C: left to its default it ended the process where it
+        # stood, with requests half-answered and the dispatcher claiming.
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
-            with contextlib.suppress(KeyboardInterrupt):
-                SocketModeHandler(app, settings.slack_app_token, proxy=settings.slack_proxy).start()
+            handler.connect()
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
         except SlackApiError as e:
-            server.stop()
             fail("Slack refused the app-level token.", [
                 f"apps.connections.open answered {e.response.get('error')!r}: check SLACK_APP_TOKEN "
                 "(Basic Information → App-Level Tokens, scope connections:write), or unset it for HTTP mode."])
-        server.stop()
+        finally:
+            # The WebSocket closes first (Slack sends what comes next to another connection, or again later);
+            # the requests being answered finish; then the comment webhook stops.
+            handler.close()
+            server.stop()
         return
 
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
@@ -186,6 +195,10 @@ def serve(args: argparse.Namespace, settings: Settings, app: App, server: Server
              "; delivery left to `python -m bot worker`" if args.with_workers else "")
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def cmd_playground(args: argparse.Namespace) -> int:

@@ -446,6 +446,10 @@ class FakeSlack:
         self.served_at: str | None = None
         #: message ts from the wall clock (the playground) instead of a fixed, predictable sequence.
         self.real_time_ts = False
+        #: the app-level token `apps.connections.open` accepts, and the WebSocket it answers with (Socket
+        #: Mode; None: that method refuses every token).
+        self.app_token = "xapp-1-test-token"  # noqa: S105 - a fake's token
+        self.socket_mode_url: str | None = None
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._stopping = threading.Event()
@@ -868,6 +872,10 @@ class FakeSlack:
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(fault.retry_after)}
         if fault is not None:
             return fault.status, {"ok": False, "error": fault.error}, {}
+        if method == "apps.connections.open":  # the one method called with the app-level token
+            if self.socket_mode_url is None or authorization != f"Bearer {self.app_token}":
+                return 200, {"ok": False, "error": "invalid_auth"}, {}
+            return 200, {"ok": True, "url": self.socket_mode_url}, {}
         if authorization != f"Bearer {self.bot_token}" and not (
             authorization is None and token == self.bot_token
         ):

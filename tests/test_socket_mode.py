@@ -1,0 +1,53 @@
+"""Socket Mode (SLACK_APP_TOKEN set), as a developer without a public URL runs Koho: `python -m bot`
+against the fake Slack, Slack's requests over a WebSocket instead of signed posts to /slack/events."""
+
+import signal
+import subprocess
+import sys
+
+from bot import __version__
+from tests.conftest import BOT_TOKEN, ROOT, test_environ
+from tests.harness.fake_socket_mode import FakeSocketMode, SocketModeRequests
+from tests.test_cli import clean_environ, free_port, run_bot, wait_until_healthy
+from tests.test_proposals import form_values
+
+
+def test_socket_mode_answers_over_the_websocket_and_stops_cleanly_on_sigterm(db_url, fake_slack, tmp_path):
+    socket_mode = FakeSocketMode().start()
+    fake_slack.socket_mode_url = socket_mode.url
+    port = free_port()
+    env = {**clean_environ(), **test_environ(fake_slack, db_url, PORT=str(port), SLACK_APP_TOKEN=fake_slack.app_token)}
+    del env["SLACK_SIGNING_SECRET"]  # Socket Mode needs none: nothing arrives over HTTP from Slack
+    if db_url.startswith("postgresql"):
+        assert run_bot("migrate", env=env).returncode == 0
+    log_file = tmp_path / "bot.log"
+    with log_file.open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "bot"], env=env, cwd=ROOT, stdout=log, stderr=log)
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}/healthz", process)
+        socket_mode.wait_connected()
+        slack = SocketModeRequests(socket_mode, fake_slack)
+
+        # The command is acknowledged over the socket and its form opened with the trigger.
+        assert slack.command("/propose-post", user_id="U0STAFF1").json() == {}
+        fake_slack.wait_for("views.open")
+        view = fake_slack.last_view("U0STAFF1")
+        assert view["callback_id"] == "proposal_form"
+
+        # A mistake comes back in the acknowledgement, on its field; nothing is stored.
+        answer = slack.view_submission("U0STAFF1", view, form_values(text="   "), strict=False).json()
+        assert answer["response_action"] == "errors" and "投稿文を入力してください" in answer["errors"]["text"]
+
+        # A good proposal closes the form and goes to the department's approvers.
+        assert slack.view_submission("U0STAFF1", view, form_values()).json() == {}
+        (request,) = fake_slack.wait_for("chat.postMessage", channel="C0KANKYO", predicate=lambda c: c.ok)
+        assert "承認依頼" in request.args["text"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        returncode = process.wait(timeout=20)
+        socket_mode.stop()
+    # Before: SIGTERM ended the process where it stood (-15), mid-request, the dispatcher still claiming.
+    assert returncode == 0
+    output = log_file.read_text()
+    assert f"koho {__version__}: stopped" in output.splitlines()[-1] and "Traceback" not in output, output[-3000:]
+    assert BOT_TOKEN not in output and fake_slack.app_token not in output
