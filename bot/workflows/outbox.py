@@ -6,16 +6,22 @@ transaction rolls back, nobody is told anything; if it commits, somebody will be
 
 The same queue holds the clicks accepted before they are worked (`replay`, `bot/handlers/deferred.py`):
 work to do after a commit, in order per person, by whichever process claims it.
+
+Delivered items are kept for `KEEP_DELIVERED` (to look into what was sent, and when) and then pruned;
+failed items are kept (few, and what an operator looks into).
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import Select, delete, literal_column, select
 from sqlalchemy.orm import Session
 
 from bot.db import insert_for
 from bot.models import OutboxItem
+from bot.workflows.sweeps import SweepContext, sweep
 
 POST, UPDATE, DM, HOME, UPLOAD, REPLAY = "post", "update", "dm", "home", "upload", "replay"
 
@@ -80,3 +86,30 @@ def upload(session: Session, *, channel: str, view: str, ref: dict[str, Any], no
 def replay(session: Session, *, user_id: str, payload: dict[str, Any], now: Any) -> None:
     """A click's payload, to be worked by its listener in a dispatcher: after the person's earlier clicks."""
     _enqueue(session, action=REPLAY, channel=f"clicks:{user_id}", view=REPLAY, ref=payload, now=now)
+
+
+KEEP_DELIVERED = timedelta(days=30)
+PRUNE_BATCH = 500  # rows per transaction: the table's other writers wait for none of them long
+PRUNE_BATCHES_PER_ROUND = 20  # what is left goes in the next rounds
+# The literal (not a bound parameter) lets SQLite and PostgreSQL use the partial index `ix_outbox_delivered_at`.
+_DELIVERED = OutboxItem.status == literal_column("'delivered'")
+
+
+def prunable(cutoff: Any) -> Select[tuple[int]]:
+    return select(OutboxItem.id).where(_DELIVERED, OutboxItem.delivered_at < cutoff)
+
+
+@sweep("outbox.prune")
+def prune(ctx: SweepContext) -> int:
+    """Remove items delivered more than `KEEP_DELIVERED` ago, a batch per transaction. Safe beside the
+    dispatcher: a delivered item is never claimed again, and the notifications asked for with a
+    `dedupe_key` are also guarded by a state change of their own (`reminded_at`, `next_update_at`)."""
+    oldest = prunable(ctx.clock.now() - KEEP_DELIVERED).limit(PRUNE_BATCH)
+    removed = 0
+    for _ in range(PRUNE_BATCHES_PER_ROUND):
+        with ctx.db.transaction() as session:
+            batch = session.execute(delete(OutboxItem).where(OutboxItem.id.in_(oldest.scalar_subquery()))).rowcount
+        removed += batch or 0
+        if (batch or 0) < PRUNE_BATCH:
+            break
+    return removed

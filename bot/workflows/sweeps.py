@@ -41,6 +41,7 @@ def sweep(name: str) -> Callable[[Sweep], Sweep]:
 
 def load_all() -> None:
     """Import every module that registers sweeps."""
+    from bot.workflows import outbox as _outbox  # noqa: F401
     from bot.workflows import received as _received  # noqa: F401
     from bot.workflows.accounts import sweeps as _accounts  # noqa: F401
     from bot.workflows.comments import sweeps as _comments  # noqa: F401
