@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -148,6 +149,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     "writes in SQLite's busy handler (answers can take tenths of a second). For more than one process "
                     "use PostgreSQL; with SQLite run one `python -m bot serve`.")
     services = app.koho_services
+    settle_heap()
     services.start_background()
     try:
         serve(args, settings, app, server)
@@ -195,6 +197,14 @@ def serve(args: argparse.Namespace, settings: Settings, app: App, server: Server
              "; delivery left to `python -m bot worker`" if args.with_workers else "")
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
+
+
+def settle_heap() -> None:
+    """What start-up built (modules, the app, the organisation, templates) lives as long as the process:
+    take it out of the collector's full passes, so each of them walks only what came after. About 100,000
+    objects: a full pass over them held the interpreter 50–90 ms, answering nothing meanwhile."""
+    gc.collect()
+    gc.freeze()
 
 
 def _interrupt(*_: object) -> None:
@@ -246,6 +256,7 @@ def cmd_worker(_: argparse.Namespace) -> int:
     org = load_organization_or_exit(settings.config_path)
     db = open_database_or_exit(settings)
     services = create_app(settings, org, db).koho_services
+    settle_heap()
     services.start_background(poll_seconds=worker_poll_seconds(db))
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
