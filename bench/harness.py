@@ -490,6 +490,24 @@ def machine() -> str:
             f"{platform.release()}, Python {platform.python_version()}")
 
 
+def cpu_busy(seconds: float = 3.0) -> float | None:
+    """The share of all cores busy over the next `seconds` (Linux `/proc/stat`), None where unknown. Unlike
+    the load average, which still counts the last minute's work, it says whether anything runs now."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle, iowait
+        return sum(fields[:8]) - idle, sum(fields[:8])
+
+    try:
+        busy_then, total_then = sample()
+        time.sleep(seconds)
+        busy_now, total_now = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (busy_now - busy_then) / max(1, total_now - total_then)
+
+
 def load_average() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,20 @@ PROCFILE = ("as the `Procfile` runs it, two processes: `python -m bot serve --wi
             " 50 ms on SQLite")
 SINGLE = ("as `make run` runs it, one process (`python -m bot serve`: waitress, 16 threads, the clicks' work, the"
           " dispatcher and the sweeps)")
+
+
+def machine_was(busy_before: float | None, load_before: str) -> str:
+    """Whether other work shared the cores when the run began: measured over the 3 s before it (the load
+    average still counts the minute before, such as an earlier run's)."""
+    if busy_before is None:
+        busy, known = float(load_before.split()[0]) / max(1, os.cpu_count() or 1), "by the load average"
+    else:
+        busy, known = busy_before, f"{busy_before:.0%} of the cores busy in the 3 s before it began"
+    if busy >= 0.25:
+        return (f"**other processes were running** ({known}), so the figures are noisy: compare runs on one quiet "
+                "machine before drawing fine conclusions.")
+    return (f"the machine was otherwise quiet ({known}; the benchmark's own load generators share its cores with "
+            "the bot).")
 
 
 def topology(sizes: Sizes) -> str:
@@ -226,7 +241,7 @@ class Report:
 
     # -- the whole document ------------------------------------------------------------------------------------
 
-    def render(self, started: datetime, load_before: str, load_after: str) -> str:
+    def render(self, started: datetime, load_before: str, load_after: str, busy_before: float | None = None) -> str:
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         head = [
             "# Benchmarks", "",
@@ -237,11 +252,7 @@ class Report:
             " file, or a new schema on the PostgreSQL server (dropped afterwards). Bot CPU figures are of all its"
             " processes.", "",
             f"- Measured: {started.strftime('%Y-%m-%d %H:%M')}–{now} on {machine()}.",
-            f"- Load average before / after: {load_before} / {load_after}"
-            + (". **Other processes were running** on this machine (its 2 cores were shared with other work), so"
-               " the figures are noisy: compare runs on one quiet machine before drawing fine conclusions."
-               if float(load_before.split()[0]) >= 1.0 else " (the machine was otherwise quiet; the benchmark's own"
-               " load generators share its 2 cores with the bot)."),
+            f"- Load average before / after: {load_before} / {load_after}; " + machine_was(busy_before, load_before),
             f"- Sizes: {'`--quick` (smaller than the targets ask; not for the record)' if self.quick else 'as in issue 7'}.",
             *[f"- {note}" for note in self.notes], "",
             "## Targets", "",
