@@ -508,6 +508,20 @@ def cpu_busy(seconds: float = 3.0) -> float | None:
     return (busy_now - busy_then) / max(1, total_now - total_then)
 
 
+def speed_check(runs: int = 5) -> float:
+    """Milliseconds this machine takes for a fixed piece of pure Python (the median of `runs`). A shared
+    machine's speed wanders (one run of it took 147–218 ms within a minute on an idle 2-core AMD EPYC):
+    runs are compared by it."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        total = 0
+        for i in range(3_000_000):
+            total += i * i
+        times.append((time.perf_counter() - started) * 1000)
+    return sorted(times)[runs // 2]
+
+
 def load_average() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])

@@ -241,7 +241,8 @@ class Report:
 
     # -- the whole document ------------------------------------------------------------------------------------
 
-    def render(self, started: datetime, load_before: str, load_after: str, busy_before: float | None = None) -> str:
+    def render(self, started: datetime, load_before: str, load_after: str, busy_before: float | None = None,
+               speed: tuple[float, float] | None = None) -> str:
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         head = [
             "# Benchmarks", "",
@@ -253,6 +254,10 @@ class Report:
             " processes.", "",
             f"- Measured: {started.strftime('%Y-%m-%d %H:%M')}–{now} on {machine()}.",
             f"- Load average before / after: {load_before} / {load_after}; " + machine_was(busy_before, load_before),
+            *([f"- Speed check before / after: {speed[0]:.0f} / {speed[1]:.0f} ms (a fixed piece of pure Python, "
+               "`bench.harness.speed_check`; lower is faster). A shared machine's speed wanders, and the bot's CPU per "
+               "request with it: compare runs by this check as well as by their figures."]
+              if speed else []),
             f"- Sizes: {'`--quick` (smaller than the targets ask; not for the record)' if self.quick else 'as in issue 7'}.",
             *[f"- {note}" for note in self.notes], "",
             "## Targets", "",

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import cases
-from bench.harness import ROOT, cpu_busy, load_average, vacuum_postgres_catalogs
+from bench.harness import ROOT, cpu_busy, load_average, speed_check, vacuum_postgres_catalogs
 from bench.report import Report
 
 CASES = ("acks", "click", "intake", "surge", "emergency", "startup")
@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sizes = (cases.Sizes.quick() if args.quick else cases.Sizes()).with_topology(args.topology)
     busy_before = cpu_busy()
+    speed_before = speed_check()
     started, load_before = datetime.now(UTC), load_average()
     memory = {backend: cases.Memory() for backend in args.backends}
     results: dict[str, dict] = {name: {} for name in CASES}
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if results["emergency"]:
         report.emergency(results["emergency"])
     report.memory(memory)
-    text = report.render(started, load_before, load_average(), busy_before)
+    text = report.render(started, load_before, load_average(), busy_before, (speed_before, speed_check()))
     if FINDINGS.is_file():
         text += "\n" + FINDINGS.read_text(encoding="utf-8")
     if args.output:
