@@ -11,10 +11,11 @@ import contextlib
 import gc
 import logging
 import os
+import select
 import signal
+import socket
 import sys
 import textwrap
-import threading
 from typing import TYPE_CHECKING, NoReturn
 
 from bot import __version__
@@ -178,7 +179,7 @@ def serve(args: argparse.Namespace, settings: Settings, app: App, server: Server
         signal.signal(signal.SIGTERM, _interrupt)
         try:
             handler.connect()
-            threading.Event().wait()
+            wait_for_interrupt()
         except KeyboardInterrupt:
             pass
         except SlackApiError as e:
@@ -202,12 +203,37 @@ def serve(args: argparse.Namespace, settings: Settings, app: App, server: Server
 def settle_heap() -> None:
     """What start-up built (modules, the app, the organisation, templates) lives as long as the process:
     take it out of the collector's full passes, so each of them walks only what came after. About 100,000
-    objects: a full pass over them held the interpreter 50–90 ms, answering nothing meanwhile."""
+    objects: a full pass over them held the interpreter 67–101 ms on a 2-core AMD EPYC, answering nothing
+    meanwhile (`bench/gctrace`; docs/benchmarks.md, twelfth round)."""
     gc.collect()
     gc.freeze()
 
 
+def wait_for_interrupt() -> NoReturn:
+    """Block the main thread until SIGTERM (`_interrupt`) or Ctrl-C raise KeyboardInterrupt in it.
+
+    Not `threading.Event().wait()`: a signal the kernel hands to another thread only marks Python's handler
+    as due, and a main thread asleep on a lock never ran it (the process went on after SIGTERM, in 2 of 4
+    runs of the Socket Mode tests). Python writes every signal to the wakeup fd, whichever thread it lands
+    on; waking to read it, the main thread runs the handler."""
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    try:
+        while True:
+            select.select([reader], [], [])
+            reader.recv(64)
+    finally:
+        signal.set_wakeup_fd(previous)
+        reader.close()
+        writer.close()
+
+
 def _interrupt(*_: object) -> None:
+    """SIGTERM stops like Ctrl-C: it raises in the main thread (taking no lock the main thread may hold), once.
+    A second SIGTERM while the process stops in order (a supervisor repeating itself) is ignored; left to
+    raise, it cut the stop short where it stood, with deliveries in flight."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -235,13 +261,15 @@ def cmd_playground(args: argparse.Namespace) -> int:
         fail("the playground cannot listen.", [f"127.0.0.1:{port} or :{bot_port}: {e}. "
                                                "Choose other ports with --port and --bot-port."])
     playground.start()
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGTERM, _interrupt)
     print(f"koho playground: open {playground.url} — a local sandbox, not Slack: the bot runs on "
           f"{playground.bot_url} with its own database {args.db} (organisation file {config}).", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        stopping.wait()
-    playground.stop()
+    try:
+        wait_for_interrupt()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        playground.stop()
     return 0
 
 
@@ -257,13 +285,16 @@ def cmd_worker(_: argparse.Namespace) -> int:
     db = open_database_or_exit(settings)
     services = create_app(settings, org, db).koho_services
     settle_heap()
-    services.start_background(poll_seconds=worker_poll_seconds(db))
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    log.info("koho %s: worker running (delivery and timed sweeps)", __version__)
-    with contextlib.suppress(KeyboardInterrupt):
-        stopping.wait()
-    services.stop_background()
+    signal.signal(signal.SIGTERM, _interrupt)  # before anything starts: from here on SIGTERM stops in order
+    try:
+        services.start_background(poll_seconds=worker_poll_seconds(db))
+        log.info("koho %s: worker running (delivery and timed sweeps)", __version__)
+        wait_for_interrupt()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        services.stop_background()
+    log.info("koho %s: worker stopped", __version__)
     return 0
 
 

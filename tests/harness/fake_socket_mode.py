@@ -87,6 +87,12 @@ class FakeSocketMode:
             if not self._lock.wait_for(lambda: self._connections, timeout):
                 raise AssertionError(f"no Socket Mode connection within {timeout} s")
 
+    def wait_disconnected(self, timeout: float = 10) -> None:
+        """Until the app has closed every connection (as it does first when it stops)."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: not self._connections, timeout):
+                raise AssertionError(f"the app kept its Socket Mode connection beyond {timeout} s")
+
     def send(self, envelope_type: str, payload: dict[str, Any]) -> str:
         """Deliver an envelope on the newest connection, as Slack does; its id, to wait for the ack."""
         envelope_id = str(uuid.uuid4())
