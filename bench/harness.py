@@ -148,7 +148,7 @@ def fresh_database(backend: str, directory: Path) -> Iterator[str]:
 # Creating and dropping schemas (each bench case, each PostgreSQL test) leaves dead rows in these; with
 # autovacuum off, as on some test machines, they pile up and every connection and migration reads them.
 SCHEMA_CHURN_CATALOGS = ("pg_attribute", "pg_class", "pg_depend", "pg_type", "pg_constraint", "pg_index",
-                         "pg_attrdef", "pg_sequence", "pg_namespace")
+                         "pg_attrdef", "pg_sequence", "pg_namespace", "pg_trigger", "pg_statistic")
 
 
 def vacuum_postgres_catalogs() -> str:
