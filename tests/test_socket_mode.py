@@ -62,8 +62,11 @@ def test_socket_mode_answers_over_the_websocket_and_stops_cleanly_on_sigterm(db_
         assert "承認依頼" in request.args["text"]
     finally:
         process.send_signal(signal.SIGTERM)
-        returncode = process.wait(timeout=20)
-        socket_mode.stop()
+        try:
+            returncode = process.wait(timeout=20)
+        finally:
+            process.kill()  # nothing once it has exited; a bot that did not stop must not outlive the test
+            socket_mode.stop()
     # Before: SIGTERM ended the process where it stood (-15), mid-request, the dispatcher still claiming.
     assert_stopped_in_order(returncode, log_file)
     output = log_file.read_text()
