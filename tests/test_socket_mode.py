@@ -92,7 +92,7 @@ def test_a_second_sigterm_does_not_cut_the_orderly_stop_short(db_url, fake_slack
     finally:
         process.kill()
         socket_mode.stop()
-    # Before: the second SIGTERM raised where the stop stood (waiting for the delivery): a traceback, exit 1.
+    # Before: the second SIGTERM raised KeyboardInterrupt where the stop stood (waiting for the delivery): exit -2.
     assert_stopped_in_order(returncode, log_file)
     (delivered,) = fake_slack.wait_for("chat.postMessage", channel="C0KANKYO")
     assert delivered.ok and "承認依頼" in delivered.args["text"]
