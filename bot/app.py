@@ -16,6 +16,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from bot import logs
 from bot.business_time import BusinessCalendar
 from bot.clock import Clock, SystemClock
 from bot.db import Database, mark_answering
@@ -45,7 +46,7 @@ class _HandledElsewhere(logging.Filter):
 
 
 # Under "slack_sdk", so the level `bot.logs` gives slack_sdk's loggers applies to it too.
-HANDLED_FAILURES = logging.getLogger("slack_sdk.koho.handled")
+HANDLED_FAILURES = logging.getLogger(logs.HANDLED_FAILURES)
 HANDLED_FAILURES.addFilter(_HandledElsewhere())
 
 
@@ -169,7 +170,7 @@ def create_app(settings: Settings, org: Organization, db: Database, *, clock: Cl
     app = App(
         signing_secret=settings.slack_signing_secret or None,
         client=client,
-        logger=logging.getLogger("bot.bolt"),
+        logger=logging.getLogger(logs.BOLT),
         # Listeners answer people (a submission stored before its answer, a modal opened in time).
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener",
                                              initializer=mark_answering),
@@ -181,7 +182,7 @@ def create_app(settings: Settings, org: Organization, db: Database, *, clock: Cl
     register_all(app, services)
     # The same listeners, for the clicks accepted at once and worked by a dispatcher (handlers/deferred.py):
     # run in the dispatcher's thread, the payload replayed as Socket Mode delivers one (checked on arrival).
-    replay_app = App(client=client, logger=logging.getLogger("bot.bolt.replay"), process_before_response=True,
+    replay_app = App(client=client, logger=logging.getLogger(logs.BOLT_REPLAY), process_before_response=True,
                      request_verification_enabled=False)
     register_all(replay_app, services, answering=False)
     dispatcher.replayer = deferred.replayer(replay_app)

@@ -12,6 +12,16 @@ from collections.abc import Iterable
 
 from bot.text.masking import mask_personal_data
 
+# The loggers Koho hands to slack_sdk and Bolt (`bot.app`). Both libraries decide whether to build a debug
+# message by the level set on that logger itself (`logger.level <= logging.DEBUG`), not the level in effect:
+# a logger whose own level is unset (0) passes, so every Slack call formatted its whole request and
+# response (a form, an App Home: repr() of every block) into a message that logging then dropped.
+# `configure` sets their levels, so that the check reads the truth.
+SLACK_CALLS = "slack_sdk.web.base_client"  # slack_sdk's own, used by a WebClient given no logger
+HANDLED_FAILURES = "slack_sdk.koho.handled"  # under "slack_sdk": its level follows slack_sdk's
+BOLT = "bot.bolt"  # Bolt's framework logger; its middleware and the Socket Mode client copy its level
+BOLT_REPLAY = "bot.bolt.replay"
+
 _TOKEN = re.compile(r"\bx(?:ox[abposre]|app)-[A-Za-z0-9-]+")
 REDACTED = "[REDACTED]"
 
@@ -50,7 +60,12 @@ def configure(level: str = "INFO", secrets: Iterable[str] = (), stream=None) -> 
     root.addHandler(handler)
     root.setLevel(level)
     # slack_sdk logs request bodies at DEBUG; they can hold citizens' text. Keep it quieter.
-    logging.getLogger("slack_sdk").setLevel(max(logging.getLevelName(level), logging.INFO))
+    slack_sdk_level = max(logging.getLevelName(level), logging.INFO)
+    logging.getLogger("slack_sdk").setLevel(slack_sdk_level)
+    for name in (SLACK_CALLS, HANDLED_FAILURES):
+        logging.getLogger(name).setLevel(slack_sdk_level)
+    for name in (BOLT, BOLT_REPLAY):
+        logging.getLogger(name).setLevel(level)
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     # Alembic narrates every start-up migration check at INFO (a screenful before the playground's address).
     # Kept at DEBUG, where an operator asked for everything.

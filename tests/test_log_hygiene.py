@@ -8,6 +8,8 @@ such things), and what an operator running LOG_LEVEL=DEBUG sees through `bot.log
 import io
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -28,22 +30,35 @@ NEVER = [BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, "090-1234-5678", "0901234567
          "hanako.yamada@example.jp", "hanako.yamada", "千葉港1-1", "260-8722"]
 
 
+# Every logger whose level `bot.logs.configure` sets.
+CONFIGURED = ("slack_sdk", "waitress.queue", "alembic", logs.SLACK_CALLS, logs.HANDLED_FAILURES, logs.BOLT,
+              logs.BOLT_REPLAY)
+
+
+@contextmanager
+def configured(level: str) -> Iterator[io.StringIO]:
+    """`bot.logs.configure` at `level`, as `LOG_LEVEL=... python -m bot` does, into a buffer; undone after."""
+    root = logging.getLogger()
+    handlers, root_level = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in CONFIGURED}
+    buffer = io.StringIO()
+    logs.configure(level, [BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET], stream=buffer)
+    ours = root.handlers[0]
+    for handler in handlers:  # keep pytest's capture too
+        root.addHandler(handler)
+    try:
+        yield buffer
+    finally:
+        root.removeHandler(ours)
+        root.setLevel(root_level)
+        for name, saved in levels.items():
+            logging.getLogger(name).setLevel(saved)
+
+
 @pytest.fixture
 def operator_log():
-    """`bot.logs.configure` at DEBUG, as `LOG_LEVEL=DEBUG python -m bot` does, into a buffer; undone after."""
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level, logging.getLogger("slack_sdk").level,
-             logging.getLogger("waitress.queue").level)
-    buffer = io.StringIO()
-    logs.configure("DEBUG", [BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET], stream=buffer)
-    ours = root.handlers[0]
-    for handler in saved[0]:  # keep pytest's capture too
-        root.addHandler(handler)
-    yield buffer
-    root.removeHandler(ours)
-    root.setLevel(saved[1])
-    logging.getLogger("slack_sdk").setLevel(saved[2])
-    logging.getLogger("waitress.queue").setLevel(saved[3])
+    with configured("DEBUG") as buffer:
+        yield buffer
 
 
 def test_flows_with_personal_data_and_failures_leave_none_of_it_in_the_logs(koho, operator_log, caplog, monkeypatch):
@@ -75,6 +90,31 @@ def test_flows_with_personal_data_and_failures_leave_none_of_it_in_the_logs(koho
     ours = "\n".join(f"{r.getMessage()}\n{r.exc_text or ''}" for r in caplog.records if r.name.startswith("bot"))
     leaks = [s for s in [*NEVER, CITIZEN["author"], CITIZEN["author_handle"]] if s in ours]
     assert leaks == [], f"Koho's own log lines (before filtering) contain {leaks}"
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+def test_a_slack_call_builds_no_debug_message_of_its_body(koho, level, monkeypatch):
+    """slack_sdk and Bolt build a debug message when the level set on their logger itself is DEBUG or unset,
+    whatever the level in effect: left unset, every Slack call formatted its whole request and response (a form,
+    an App Home, every block's repr) for logging to drop. At INFO nobody reads them; at DEBUG slack_sdk is
+    kept at INFO (the bodies hold citizens' text), so they are not built either."""
+    built: list[tuple[str, str]] = []
+    debug = logging.Logger.debug
+
+    def recording(self: logging.Logger, msg: object, *args: object, **kwargs: object) -> None:
+        built.append((self.name, str(msg)))
+        debug(self, msg, *args, **kwargs)
+
+    monkeypatch.setattr(logging.Logger, "debug", recording)
+    with configured(level):
+        proposal_id = propose(koho, "U0STAFF1")  # a form opened and submitted: its approval request goes out
+        approve(koho, "U0KANKYOHEAD", "C0KANKYO", proposal_id)  # a click worked by the dispatcher
+        settle(koho)
+    bodies = [(name, message[:80]) for name, message in built
+              if message.startswith(("Sending a request", "Received the following response"))]
+    assert bodies == []
+    middleware = [name for name, message in built if message.startswith("Applying ")]  # Bolt's, per request
+    assert bool(middleware) == (level == "DEBUG")
 
 
 def _failing_transaction(db):
