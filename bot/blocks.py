@@ -5,6 +5,7 @@ Texts come from `bot.i18n` (already escaped where needed); these only shape them
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -16,6 +17,12 @@ OPTION_TEXT_MAX = 75
 MODAL_TITLE_MAX = 24
 MESSAGE_BLOCKS_MAX = 50
 VIEW_BLOCKS_MAX = 100
+# Slack also refuses a message whose blocks hold too much text in all (`msg_blocks_too_long`). The limit is not
+# documented; reports put it between 11,341 and 13,297 characters, block containers counted too (bolt-js issues
+# #2509, #2867). Koho's messages keep the text of their blocks within this; `fit_message` sees to it.
+MESSAGE_TEXT_BUDGET = 9000
+# A context element's text: Slack's pages say 2,000 in places and 3,000 in others; the smaller is kept.
+CONTEXT_TEXT_MAX = 2000
 
 Block = dict[str, Any]
 
@@ -23,6 +30,20 @@ Block = dict[str, Any]
 def clip(text: str, limit: int) -> str:
     """Cut `text` to `limit` characters, marking the cut with an ellipsis."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def clip_markup(text: str, limit: int) -> str:
+    """`clip` for mrkdwn: never inside a link or mention (`<…>`) or an escape (`&amp;`), which would show broken."""
+    if len(text) <= limit:
+        return text
+    kept = text[: limit - 1]
+    opened = kept.rfind("<")
+    if opened > kept.rfind(">"):
+        kept = kept[:opened]
+    entity = kept.rfind("&")
+    if entity > kept.rfind(";") and len(kept) - entity <= 6:
+        kept = kept[:entity]
+    return kept + "…"
 
 
 def plain_text(text: str, limit: int | None = None) -> dict[str, Any]:
@@ -66,7 +87,8 @@ def long_text_sections(text: str, *, prefix: str = "") -> list[Block]:
 
 
 def context(*texts: str, block_id: str | None = None) -> Block:
-    block: Block = {"type": "context", "elements": [mrkdwn_text(t) for t in texts[:CONTEXT_ELEMENTS_MAX]]}
+    block: Block = {"type": "context",
+                    "elements": [mrkdwn_text(clip_markup(t, CONTEXT_TEXT_MAX)) for t in texts[:CONTEXT_ELEMENTS_MAX]]}
     if block_id:
         block["block_id"] = block_id
     return block
@@ -142,3 +164,51 @@ def input_block(block_id: str, label: str, element: dict[str, Any], *, optional:
     if hint:
         block["hint"] = plain_text(hint, 2000)
     return block
+
+
+def text_length(value: Any) -> int:
+    """The characters of text in blocks, as `msg_blocks_too_long` is reckoned: every text object's `text`."""
+    if isinstance(value, dict):
+        return sum(len(v) if key == "text" and isinstance(v, str) else text_length(v) for key, v in value.items())
+    if isinstance(value, list):
+        return sum(text_length(v) for v in value)
+    return 0
+
+
+def _long_texts(blocks: list[Block]) -> list[dict[str, Any]]:
+    """The text objects that may be shortened: of sections (text and fields) and contexts, never buttons or headers."""
+    found: list[dict[str, Any]] = []
+    for block in blocks:
+        if block.get("type") == "section":
+            found += [t for t in [block.get("text"), *(block.get("fields") or [])] if isinstance(t, dict)]
+        elif block.get("type") == "context":
+            found += [e for e in block.get("elements") or [] if isinstance(e.get("text"), str)]
+    return found
+
+
+def fit_message(message: dict[str, Any], budget: int = MESSAGE_TEXT_BUDGET) -> dict[str, Any]:
+    """`message`, its longest texts shortened until its blocks hold at most `budget` characters of text.
+
+    The last guard before Slack: views that can grow long (a digest, an emergency's summary) shorten their own
+    parts first, with a word for what they left out; this only keeps anything else from being refused for good.
+    Only section and context texts are cut, the longest first, all to one length; buttons, headers and ids stay.
+    """
+    shown = message.get("blocks")
+    if not isinstance(shown, list) or text_length(shown) <= budget:
+        return message
+    message = copy.deepcopy(message)
+    texts = _long_texts(message["blocks"])
+    excess = text_length(message["blocks"]) - budget
+    # The one length L at which cutting every longer text down to L removes the excess (a little more: `…`).
+    lengths = sorted((len(t["text"]) for t in texts), reverse=True)
+    level, removed = lengths[0] if lengths else 0, 0
+    for n, length in enumerate(lengths):
+        following = lengths[n + 1] if n + 1 < len(lengths) else 0
+        if removed + (n + 1) * (length - following) >= excess:
+            level = length - -(-(excess - removed) // (n + 1))  # ceiling division
+            break
+        removed += (n + 1) * (length - following)
+        level = following
+    for text in texts:
+        text["text"] = clip_markup(text["text"], max(level, 1))
+    return message

@@ -35,6 +35,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
+from bot import blocks
 from bot.clock import Clock
 from bot.db import Database, Turns, insert_for
 from bot.doorbell import Doorbell
@@ -81,8 +82,8 @@ RETRY_WINDOW = timedelta(hours=1)
 MAX_BACKOFF = timedelta(minutes=10)
 PERMANENT_ERRORS = {
     "channel_not_found", "not_in_channel", "is_archived", "invalid_blocks", "invalid_blocks_format",
-    "msg_too_long", "no_text", "user_not_found", "cant_update_message", "message_not_found", "invalid_auth",
-    "account_inactive", "token_revoked", "missing_scope", "invalid_arguments", "channel_is_archived",
+    "msg_too_long", "msg_blocks_too_long", "no_text", "user_not_found", "cant_update_message", "message_not_found",
+    "invalid_auth", "account_inactive", "token_revoked", "missing_scope", "invalid_arguments", "channel_is_archived",
 }
 
 
@@ -484,7 +485,9 @@ class Dispatcher:
             renderer = RENDERERS[item.view]
         except KeyError:
             raise NothingToRender(f"no renderer for view {item.view!r}") from None
-        return renderer(ctx, item.ref)
+        rendered = renderer(ctx, item.ref)
+        # Whatever a renderer made, Slack must not refuse it for its length: retrying would not help.
+        return blocks.fit_message(rendered) if item.action in (POST, DM, UPDATE) else rendered
 
     def _target(self, session: Any, item: OutboxItem) -> dict[str, Any]:
         target: dict[str, Any] = {}

@@ -19,14 +19,17 @@ from bot.handlers.comment_ids import CommentAction
 from bot.models import AuditEvent, OutboxItem
 from bot.workflows.comments.digest import DIGEST_MAX
 from bot.workflows.comments.models import Comment
-from tests.comments_support import comment, comment_ids_shown, receive, settle, shown_in_order, surge, updated
-
-SLACK_SPEEDUP = 10
-
-
-def slack_at_ten_times_speed(koho, services=None):
-    koho.fake.channel_rate(per_second=1.0 * SLACK_SPEEDUP, burst=5)
-    (services or koho.services).dispatcher._pacer.per_second = 1.0 * SLACK_SPEEDUP
+from tests.comments_support import (
+    SLACK_SPEEDUP,
+    comment,
+    comment_ids_shown,
+    receive,
+    settle,
+    shown_in_order,
+    slack_at_ten_times_speed,
+    surge,
+    updated,
+)
 
 
 def assert_each_shown_once(koho, channel, ids):
@@ -125,3 +128,21 @@ def test_when_slack_says_429_the_channel_waits_and_nothing_is_dropped(koho):
     assert_each_shown_once(koho, "C0KENSETSU", ids)
     with koho.db.read() as session:
         assert set(session.scalars(select(OutboxItem.status)).all()) == {"delivered"}
+
+
+def test_a_surge_of_long_comments_is_digested_within_the_text_slack_takes_in_one_message(koho):
+    """Slack refuses a message whose blocks hold too much text in all (`msg_blocks_too_long`; the fake from
+    11,000 characters): forty comments of a few hundred characters each were more. Each row's excerpt gives way.
+    At Slack's own pace (1 message/s), so that the backlog fills digests of forty."""
+    story = "ごみ集積所があふれて袋が山積みです。カラスが散らかして臭いもひどく、収集日を増やしてほしいです。" * 7
+    payloads = [comment(f"{n}番目の投稿：{story}", account=None) for n in range(200)]
+
+    per_tool = surge(koho, payloads, senders=4)
+    settle(koho, timeout=60)
+
+    assert_each_shown_once(koho, "C0KANKYO", [i for ids in per_tool for i in ids])
+    koho.fake.assert_no_validation_errors()
+    digests = [m for m in koho.fake.messages("C0KANKYO") if len(comment_ids_shown(m)) > 1]
+    assert max(len(comment_ids_shown(m)) for m in digests) == DIGEST_MAX
+    with koho.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(OutboxItem).where(OutboxItem.status == "failed")) == 0

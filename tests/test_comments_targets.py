@@ -11,7 +11,16 @@ from bot.handlers.comment_ids import CommentAction
 from bot.models import AuditEvent
 from bot.workflows.comments.models import Comment
 from bot.workflows.comments.service import CommentService, NewComment
-from tests.comments_support import message_showing, message_with, receive, texts, updated
+from tests.comments_support import (
+    comment_ids_shown,
+    message_showing,
+    message_with,
+    receive,
+    settle,
+    slack_at_ten_times_speed,
+    texts,
+    updated,
+)
 
 JST = ZoneInfo("Asia/Tokyo")
 
@@ -97,3 +106,21 @@ def test_a_comment_received_on_friday_evening_is_due_on_monday_at_closing(databa
     assert service.remind_overdue() == 0
     clock.advance(timedelta(minutes=2))
     assert service.remind_overdue() == 1 and service.remind_overdue() == 0
+
+
+def test_a_reminder_of_forty_long_comments_keeps_every_row_and_link_within_what_slack_takes(koho):
+    """Forty late comments of a few hundred characters, each row with its link: more text than one Slack message
+    holds (`msg_blocks_too_long`) until every excerpt is shortened alike."""
+    slack_at_ten_times_speed(koho)
+    story = "粗大ごみの申込みが電話でつながらず、収集日も分かりません。分別の案内も読みにくいです。" * 8
+    late = [receive(koho, f"ごみ収集の件 {n}：{story}") for n in range(40)]
+    settle(koho, timeout=30)
+    koho.clock.set(at(26, 9))
+    assert koho.sweep()["comment_targets"] == 40
+    settle(koho, timeout=30)
+
+    reminder = message_with(koho, "C0KANKYO", "確認期限を過ぎた市民の声 40件")
+    assert comment_ids_shown(reminder) == late
+    rows = [b for b in reminder["blocks"] if b.get("block_id", "").startswith("comment-row-")]
+    assert all("粗大ごみの申込み" in r["text"]["text"] and "archives/C0KANKYO/p" in r["text"]["text"] for r in rows)
+    koho.fake.assert_no_validation_errors()

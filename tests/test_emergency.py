@@ -2,11 +2,13 @@
 the status, the end with its timeline, and a drill — through signed requests to the running bot, answers
 read back from the fake Slack, on SQLite and PostgreSQL."""
 
+import re
 import threading
 import time
 from datetime import timedelta
 
 from bot.workflows.emergencies.models import Emergency, EmergencyStep
+from bot.workflows.emergencies.service import EmergencyService
 from tests.conftest import TEST_START
 from tests.emergency_support import (
     EMERGENCY_CHANNEL,
@@ -586,3 +588,23 @@ def test_at_3am_the_declare_modal_opens_before_slack_is_asked_anything_else(koho
     opened, redrawn = opened_then_redrawn(koho, "U0ONCALL2", "en-US",
                                           lambda: koho.slack.command("/emergency", "", user_id="U0ONCALL2"))
     assert (opened["title"]["text"], redrawn["title"]["text"]) == ("緊急事態の宣言", "Declare an emergency")
+
+
+def test_a_long_emergencys_summary_shows_what_one_message_holds_and_says_how_much_more(koho):
+    """A typhoon of two days: a hundred notes on the checklist make a timeline of more text than Slack takes in
+    one message (`msg_blocks_too_long`; the fake from 11,000 characters). The summary is still posted: its first
+    entries, and how many more the audit record has."""
+    emergency_id = declare(koho)
+    step = step_ids(koho, emergency_id)[0]
+    service = EmergencyService(koho.db, koho.services.org, koho.clock)
+    for n in range(100):
+        koho.clock.advance(timedelta(minutes=20))
+        note = f"{n + 1}回目の報告：河川の水位は氾濫危険水位に近づいています。避難所の開設状況と道路の通行止めを確認中。" * 3
+        assert service.add_note("U0ONCALL1", step, note).result == "done"
+
+    summary = end_emergency(koho, emergency_id)
+
+    shown = texts(summary)
+    assert "1回目の報告" in shown and "100回目の報告" not in shown
+    assert re.search(r"…ほか \d+件。全件は監査記録にあります。", shown)
+    koho.fake.assert_no_validation_errors()

@@ -58,6 +58,9 @@ APP_ID = "A0KOHO"
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
 MAX_TEXT_CHARS = 40_000
+# The text of all a message's blocks together (`msg_blocks_too_long`): undocumented; reports saw Slack refuse
+# 11,341 characters (bolt-js #2867) and take up to 13,297 (#2509). The fake refuses from the lower.
+MAX_BLOCKS_TEXT_CHARS = 11_000
 
 # Form fields that slack_sdk (or a hand-written call) sends as a JSON string.
 _JSON_FIELDS = ("blocks", "attachments", "view", "files", "metadata", "user_auth_blocks")
@@ -137,6 +140,15 @@ def _matches(
 # --------------------------------------------------------------------------------------
 # Block Kit validation
 # --------------------------------------------------------------------------------------
+
+
+def _text_in(value: Any) -> int:
+    """Characters of every text object's `text` in `value` (blocks, a view)."""
+    if isinstance(value, dict):
+        return sum(len(v) if k == "text" and isinstance(v, str) else _text_in(v) for k, v in value.items())
+    if isinstance(value, list):
+        return sum(_text_in(v) for v in value)
+    return 0
 
 
 def validate_blocks(blocks: Any, *, limit: int = MAX_MESSAGE_BLOCKS, where: str = "blocks") -> list[str]:
@@ -1076,6 +1088,10 @@ class FakeSlack:
             problems = validate_blocks(blocks)
             if problems:
                 self._reject(method, problems)
+            length = _text_in(blocks)
+            if length > MAX_BLOCKS_TEXT_CHARS:
+                self._reject(method, [f"blocks: {length} characters of text, more than {MAX_BLOCKS_TEXT_CHARS}"],
+                             error="msg_blocks_too_long")
         text = args.get("text")
         if isinstance(text, str) and len(text) > MAX_TEXT_CHARS:
             self._reject(

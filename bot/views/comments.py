@@ -32,6 +32,8 @@ from bot.workflows.comments.rules import (
 
 SHOWN_TEXT_MAX = 2500  # of a comment's text in its own message (a section holds 3,000)
 EXCERPT_MAX = 280  # in a digest row, a notice, a modal
+EXCERPT_MIN = 40  # a listing's shortest excerpt: below this a row says too little to act on
+LISTING_MORE_ROOM = 200  # kept for the listing's last line ("…and 12 more")
 FIELD_MAX = 2000
 PLAIN_INPUT_MAX = 3000
 
@@ -209,7 +211,7 @@ def show_original_button(tr: Translator, comment: Comment) -> dict[str, Any]:
     return blocks.button(tr.plain("comments.button.show_original"), CommentAction.SHOW_ORIGINAL, str(comment.id))
 
 
-ORIGINAL_TEXT_MAX = 12000  # of the original in the ephemeral message (sections of 3,000, well within 50 blocks)
+ORIGINAL_TEXT_MAX = 8000  # of the original in the ephemeral message: within Slack's text for one message
 
 
 def original_message(tr: Translator, comment_id: int, original: dict[str, Any]) -> dict[str, Any]:
@@ -227,7 +229,8 @@ def original_message(tr: Translator, comment_id: int, original: dict[str, Any]) 
         facts.append(tr.t("comments.original.url", url=original["url"]))
     facts.append(tr.t("comments.original.recorded"))
     shown.append(blocks.context(*facts))
-    return {"text": tr.t("comments.original.text", id=comment_id), "blocks": shown}
+    # Quoting and escaping lengthen the text (`&gt; ` per line): the sections give way if it is still too long.
+    return blocks.fit_message({"text": tr.t("comments.original.text", id=comment_id), "blocks": shown})
 
 
 def _available(comment: Comment, hiding: HidingRequest | None) -> list[Action]:
@@ -318,7 +321,7 @@ _ROW_ACTION_LABELS = {
 
 
 def _row(ctx: RenderContext, listing: CommentListing, item: CommentListingItem, comment: Comment,
-         hiding: HidingRequest | None) -> Block:
+         hiding: HidingRequest | None, excerpt_max: int = EXCERPT_MAX) -> Block:
     tr, org = ctx.tr, ctx.org
     values = dict(id=comment.id, category=category_label(tr, comment.category),
                   status=status_label(tr, comment.status), when=tr.datetime(comment.received_at),
@@ -326,7 +329,7 @@ def _row(ctx: RenderContext, listing: CommentListing, item: CommentListingItem, 
     show_department = listing.kind in ("escalation", "emergency") or comment.department_id is None
     head = (tr.t("comments.listing.row_department", department=department_name(org, comment.department_id), **values)
             if show_department else tr.t("comments.listing.row", **values))
-    lines = [head, quote(excerpt(shown_masked(tr, comment.masked_text)))]
+    lines = [head, quote(excerpt(shown_masked(tr, comment.masked_text), excerpt_max))]
     current = item.assignment == comment.assignment
     if not current:
         lines.append(tr.t("comments.listing.moved", department=department_name(org, comment.department_id),
@@ -369,8 +372,16 @@ def listing_message(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
                           people=mrkdwn.Mrkdwn(" ".join(mrkdwn.mention(u) for u in org.on_call))))
     shown: list[Block] = [blocks.header(tr.plain(title_key, count=count)), blocks.context(*intro)]
     hiding = _latest_hiding_requests(ctx.session, [comment.id for _, comment in rows])
-    for item, comment in rows:
-        shown.append(_row(ctx, listing, item, comment, hiding.get(comment.id)))
+    # Forty long comments are more text than Slack takes in one message: each row's excerpt is shortened
+    # alike, so that every comment keeps its line, its link and its actions.
+    excerpt_max, listed = EXCERPT_MAX, []
+    for _ in range(4):
+        listed = [_row(ctx, listing, item, comment, hiding.get(comment.id), excerpt_max) for item, comment in rows]
+        excess = blocks.text_length([*shown, *listed]) + LISTING_MORE_ROOM - blocks.MESSAGE_TEXT_BUDGET
+        if excess <= 0 or excerpt_max <= EXCERPT_MIN:
+            break
+        excerpt_max = max(EXCERPT_MIN, excerpt_max - -(-excess // len(rows)) - 1)
+    shown += listed
     if listing.more:
         shown.append(blocks.context(tr.t("comments.listing.more", count=listing.more)))
     return {"text": tr.t("comments.listing.text", title=tr.plain(title_key, count=count)), "blocks": shown}

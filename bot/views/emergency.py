@@ -52,6 +52,7 @@ from bot.workflows.proposals.models import Proposal
 
 TITLE_LENGTH = 40
 TIMELINE_SECTIONS_MAX = 40  # the summary's other blocks fit in the remaining 10 of Slack's 50
+TIMELINE_NOTE_ROOM = 200  # kept for the line saying how many entries were left out
 
 
 # -- small helpers -----------------------------------------------------------------------------------
@@ -477,11 +478,19 @@ def emergency_summary(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]
     by_id = {s.id: s for s in steps}
     lines = [timeline_line(tr, ctx.org, entry, by_id) for entry in timeline(ctx.session, e)]
     sections = blocks.long_text_sections("\n".join(lines))
-    if len(sections) > TIMELINE_SECTIONS_MAX:
-        shown = sections[:TIMELINE_SECTIONS_MAX]
+    # A long emergency's timeline is more than one message holds (in blocks and in text): its first entries
+    # are shown, and how many more the audit record has.
+    room = blocks.MESSAGE_TEXT_BUDGET - blocks.text_length(out) - TIMELINE_NOTE_ROOM
+    shown: list[dict[str, Any]] = []
+    for section in sections[:TIMELINE_SECTIONS_MAX]:
+        room -= blocks.text_length(section)
+        if room < 0:
+            break
+        shown.append(section)
+    if len(shown) < len(sections):
         hidden = len(lines) - sum(s["text"]["text"].count("\n") + 1 for s in shown)
-        sections = [*shown, blocks.context(tr.t("emergency.summary.truncated", count=max(hidden, 1)))]
-    out += sections
+        shown.append(blocks.context(tr.t("emergency.summary.truncated", count=max(hidden, 1))))
+    out += shown
     return {"text": tr.t("emergency.summary.notification", **name), "blocks": out}
 
 

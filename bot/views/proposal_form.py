@@ -60,7 +60,8 @@ def proposal_form(tr: Translator, org: Organization, prefill: FormPrefill, *, me
     view_blocks: list[dict[str, Any]] = []
     if correcting and original_text is not None:
         view_blocks.append(blocks.section(tr.t("proposal.form.original", version=original_version or 1)))
-        view_blocks.append(blocks.context(blocks.clip(_escape(original_text), 3000)))
+        # All of it, as sections: a context element holds 2,000 characters, and a post may have 3,000.
+        view_blocks += blocks.long_text_sections(_escape(original_text))
     view_blocks += [
         blocks.input_block(FormBlock.ACCOUNTS, tr.plain("proposal.form.accounts"), accounts_element),
         blocks.input_block(FormBlock.DEPARTMENT, tr.plain("proposal.form.department"), department_element),
