@@ -271,6 +271,121 @@ def test_editing_applies_at_once_and_a_new_department_is_a_hand_over(koho):
     assert "account.handed_over" in actions(koho, "city-x")
 
 
+def open_edit_form(koho, user, account_id="city-x"):
+    """編集 on the register's list: the account's modal as `user` sees it now."""
+    lists = len(koho.fake.calls_to("response_url", predicate=lambda c: c.args.get("response_type") == "ephemeral"))
+    shown = account_list(koho, user, count=lists + 1)
+    opened = len(koho.fake.calls_to("views.open", predicate=lambda c: c.ok))
+    koho.slack.block_action(user, AccountAction.EDIT, message=shown, block_id=f"account:{account_id}")
+    koho.fake.wait_for("views.open", count=opened + 1, predicate=lambda c: c.ok)
+    return koho.fake.last_view(user)
+
+
+def history(koho, account_id):
+    """The account's audit trail after its seeding: (action, actor, details)."""
+    with koho.db.read() as session:
+        return [(e.action, e.actor, e.details) for e in events_for(session, "account", account_id)][1:]
+
+
+def test_approving_a_hand_over_moves_the_department_and_keeps_what_was_saved_while_it_waited(koho):
+    """U0PR1 asks to hand city-x over to 環境局. While it waits, an admin changes its purpose and operators
+    (saved at once). U0PR2 approves: the department moves, and the admin's edit stays as it was saved."""
+    response = koho.slack.view_submission("U0PR1", open_edit_form(koho, "U0PR1"),
+                                          {"department_id": {"department_id": "kankyo"}})
+    assert "移管申請（city-x）" in json.dumps(response.json()["view"], ensure_ascii=False)
+    request = posted(koho, "C0PR", "アカウント移管申請")
+
+    response = koho.slack.view_submission("U0ADMIN1", open_edit_form(koho, "U0ADMIN1"), {
+        "purpose": {"purpose": "環境イベントの告知"}, "operators": {"operators": ["U0STAFF1", "U0STAFF2"]}})
+    assert "保存しました" in json.dumps(response.json()["view"], ensure_ascii=False)
+    assert account(koho, "city-x").department_id == "pr_office"  # the hand-over still waits
+
+    click(koho, "U0PR2", request, AccountAction.APPROVE_CHANGE)
+    updated(koho, request, "が承認しました")
+    city_x = account(koho, "city-x")
+    assert (city_x.department_id, city_x.purpose, city_x.operators) == (
+        "kankyo", "環境イベントの告知", ["U0STAFF1", "U0STAFF2"])
+    assert city_x.manager == "U0PR1"  # nobody changed it: the hand-over did not either
+    assert history(koho, "city-x") == [  # every change on the record, each as it was made
+        ("account.change_requested", "U0PR1", {"change": 1, "kind": "handover", "from_department": "pr_office",
+                                               "to_department": "kankyo"}),
+        ("account.edited", "U0ADMIN1", {"changes": {
+            "operators": [["U0PRSTAFF1", "U0PRSTAFF2"], ["U0STAFF1", "U0STAFF2"]],
+            "purpose": ["市政情報・イベント・災害時の情報発信", "環境イベントの告知"]}}),
+        ("account.change_approved", "U0PR2", {"change": 1, "kind": "handover"}),
+        ("account.handed_over", "U0PR2", {"change": 1, "from_department": "pr_office", "to_department": "kankyo"}),
+    ]
+
+
+def test_a_hand_over_from_a_form_opened_before_someone_elses_save_is_refused(koho):
+    stale = open_edit_form(koho, "U0PR1")
+    response = koho.slack.view_submission("U0ADMIN1", open_edit_form(koho, "U0ADMIN1"),
+                                          {"purpose": {"purpose": "環境イベントの告知"}})
+    assert "保存しました" in json.dumps(response.json()["view"], ensure_ascii=False)
+
+    # U0PR1's form still shows the old purpose: asking for a hand-over from it is refused like a stale save.
+    refused = koho.slack.view_submission("U0PR1", stale, {"department_id": {"department_id": "kankyo"}})
+    assert refused.json()["errors"]["name"] == ("その間に他の人がこのアカウントを変更しました。"
+                                                "一覧を開き直してから編集してください。")
+    with koho.db.read() as session:
+        assert session.query(AccountChange).count() == 0
+    assert account(koho, "city-x").purpose == "環境イベントの告知"
+    assert [action for action, _, _ in history(koho, "city-x")] == ["account.edited"]
+
+    response = koho.slack.view_submission("U0PR1", open_edit_form(koho, "U0PR1"),
+                                          {"department_id": {"department_id": "kankyo"}})
+    assert "移管申請（city-x）" in json.dumps(response.json()["view"], ensure_ascii=False)  # from a fresh form
+
+
+def test_a_hand_over_carries_only_the_department_and_the_other_changes_of_its_form_are_saved_at_once(koho):
+    """The form says so: a new department waits for the PR office, the other fields apply at once."""
+    response = koho.slack.view_submission("U0PR1", open_edit_form(koho, "U0PR1"), {
+        "department_id": {"department_id": "kankyo"}, "purpose": {"purpose": "環境イベントの告知"}})
+    assert ("「千葉市 公式X」の変更を保存し、移管申請（city-x）を広報広聴課に送りました"
+            in json.dumps(response.json()["view"], ensure_ascii=False))
+    city_x = account(koho, "city-x")
+    assert (city_x.department_id, city_x.purpose) == ("pr_office", "環境イベントの告知")
+    with koho.db.read() as session:
+        (change,) = session.query(AccountChange).all()
+        assert change.payload == {"department_id": "kankyo"}
+    request = posted(koho, "C0PR", "アカウント移管申請")
+    assert "広報広聴課 → *環境局*" in texts(request) and "環境イベントの告知" not in texts(request)
+    assert history(koho, "city-x") == [
+        ("account.edited", "U0PR1", {"changes": {"purpose": ["市政情報・イベント・災害時の情報発信", "環境イベントの告知"]}}),
+        ("account.change_requested", "U0PR1", {"change": 1, "kind": "handover", "from_department": "pr_office",
+                                               "to_department": "kankyo"}),
+    ]
+
+    # While it waits, a form asking for another department (with another change) is refused whole.
+    response = koho.slack.view_submission("U0PR2", open_edit_form(koho, "U0PR2"), {
+        "department_id": {"department_id": "kensetsu"}, "posting_hours": {"posting_hours": "平日 9時〜17時"}})
+    assert "承認待ちの申請があります" in response.json()["errors"]["name"]
+    assert account(koho, "city-x").posting_hours is None
+
+    reject(koho, "U0PR2", request, "移管先と調整中のため")
+    updated(koho, request, "が却下しました")
+    city_x = account(koho, "city-x")
+    assert (city_x.department_id, city_x.purpose) == ("pr_office", "環境イベントの告知")
+
+
+def test_a_hand_over_requested_before_the_fix_still_moves_only_the_department(koho):
+    """Such a request stored its whole form; approving it must not write that form back either."""
+    koho.slack.view_submission("U0PR1", open_edit_form(koho, "U0PR1"), {"department_id": {"department_id": "kankyo"}})
+    request = posted(koho, "C0PR", "アカウント移管申請")
+    with koho.db.transaction() as session:  # as the previous version stored it
+        (change,) = session.query(AccountChange).all()
+        form = {"platform": "x", "name": "千葉市 公式X", "handle": "@chiba_city", "url": "https://x.com/chiba_city",
+                "kind": "main", "department_id": "kankyo", "manager": "U0PR1", "operators": ["U0PRSTAFF1", "U0PRSTAFF2"],
+                "purpose": "市政情報・イベント・災害時の情報発信", "audience": None, "posting_hours": None,
+                "policy_url": None, "password_changed_on": "2026-10-01"}
+        change.payload = form
+    koho.slack.view_submission("U0ADMIN1", open_edit_form(koho, "U0ADMIN1"), {"purpose": {"purpose": "環境イベントの告知"}})
+    click(koho, "U0PR2", request, AccountAction.APPROVE_CHANGE)
+    updated(koho, request, "が承認しました")
+    city_x = account(koho, "city-x")
+    assert (city_x.department_id, city_x.purpose) == ("kankyo", "環境イベントの告知")
+
+
 # -- the report ----------------------------------------------------------------------------------
 
 

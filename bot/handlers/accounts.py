@@ -170,9 +170,14 @@ def register(app: App, services: Services) -> None:
                 accounts.request_open(user_id, draft)
                 text = tr.t("accounts.ack.requested", kind=tr.plain("accounts.change_kind.open"), id=draft.account_id)
             else:
-                change = accounts.edit(user_id, draft.account_id, draft, int(metadata.get("row_version") or 0))
-                text = (tr.t("accounts.ack.requested", kind=tr.plain("accounts.change_kind.handover"),
-                             id=draft.account_id) if change else tr.t("accounts.ack.saved", name=draft.name))
+                edited = accounts.edit(user_id, draft.account_id, draft, int(metadata.get("row_version") or 0))
+                if edited.change_id is None:
+                    text = tr.t("accounts.ack.saved", name=draft.name)
+                elif edited.saved:
+                    text = tr.t("accounts.ack.saved_and_handover_requested", name=draft.name, id=draft.account_id)
+                else:
+                    text = tr.t("accounts.ack.requested", kind=tr.plain("accounts.change_kind.handover"),
+                                id=draft.account_id)
         except AccountError as e:
             field = AccountBlock.ACCOUNT_ID if new else AccountBlock.NAME
             ack(response_action="errors", errors={field: tr.plain(e.key, **e.values)})

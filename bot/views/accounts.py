@@ -211,7 +211,9 @@ def account_change(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         out.append(blocks.section(tr.t("accounts.change.handover", before=department_name(org, account.department_id)
                                        if change.status == ChangeStatus.PENDING else "—",
                                        after=department_name(org, change.payload.get("department_id")))))
-    details = _payload_lines(tr, org, change.payload)
+    # An opening shows what it registers; a hand-over's one field is the line above (older requests
+    # carried their whole form, which approving no longer writes back: not shown either).
+    details = _payload_lines(tr, org, change.payload) if change.kind == ChangeKind.OPEN else ""
     if details:
         out.extend(blocks.long_text_sections(details))
     if change.reason:

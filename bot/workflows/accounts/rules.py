@@ -30,7 +30,7 @@ class AccountStatus(StrEnum):
 
 class ChangeKind(StrEnum):
     OPEN = "open"  # 開設
-    HANDOVER = "handover"  # 移管: a new owning department (with its manager and operators)
+    HANDOVER = "handover"  # 移管: a new owning department (only that: the form's other fields are edits)
     WITHDRAW = "withdraw"  # 撤退
 
 
@@ -60,7 +60,7 @@ class AccountWarning(StrEnum):
 # The fields a person edits in the modal, in the order the modal shows them.
 FIELDS = ("platform", "name", "handle", "url", "kind", "department_id", "manager", "operators", "purpose",
           "audience", "posting_hours", "policy_url", "password_changed_on")
-# Changing these is a hand-over: it waits for the PR office like opening does.
+# Changing these is a hand-over: it waits for the PR office like opening does, and carries only these.
 HANDOVER_FIELDS = ("department_id",)
 
 

@@ -55,6 +55,12 @@ class Activity:
 
 
 @dataclass(frozen=True)
+class Edited:
+    saved: tuple[str, ...] = ()  # the fields saved at once
+    change_id: int | None = None  # the hand-over now waiting for the PR office, if the department changed
+
+
+@dataclass(frozen=True)
 class Outcome:
     result: str  # decided | refused | already_decided
     status: str | None = None
@@ -192,8 +198,12 @@ class AccountService:
             raise AccountError("accounts.error.id_taken", id=draft.account_id)
         return self._request(actor, draft.account_id, ChangeKind.OPEN, draft.values(), None)
 
-    def edit(self, actor: str, account_id: str, draft: AccountDraft, seen_version: int) -> int | None:
-        """Edits apply at once; a new owning department is a hand-over waiting for approval (its id)."""
+    def edit(self, actor: str, account_id: str, draft: AccountDraft, seen_version: int) -> Edited:
+        """Edits apply at once; a new owning department is a hand-over waiting for approval.
+
+        Both are conditional on the version the form was opened with, and happen in one transaction: the
+        hand-over carries only the department, so approving it never writes back the form's other fields.
+        """
         self.check_may_manage(actor)
         now = self.clock.now()
         values = draft.values()
@@ -204,25 +214,39 @@ class AccountService:
             if account.status == AccountStatus.WITHDRAWN:
                 raise AccountError("accounts.refused.withdrawn")
             current = _current_values(account)
-        if any(values[name] != current[name] for name in HANDOVER_FIELDS):
-            return self._request(actor, account_id, ChangeKind.HANDOVER, values, None,
-                                 from_department=current["department_id"])
         changed = {name: value for name, value in values.items() if value != current[name]}
-        if not changed:
-            return None
-        with self.db.transaction() as session:
-            won = session.execute(
-                update(RegisterAccount)
-                .where(RegisterAccount.id == account_id, RegisterAccount.row_version == seen_version)
-                .values(row_version=RegisterAccount.row_version + 1, updated_at=now,
-                        **{n: _json_date(v) if n == "password_changed_on" else v for n, v in changed.items()})
-            ).rowcount
-            if won != 1:
-                raise AccountError("accounts.refused.changed_meanwhile")
-            audit.record(session, at=now, actor=actor, action="account.edited", subject_type=SUBJECT,
-                         subject_id=account_id, changes={n: [current[n], v] for n, v in changed.items()})
-            pr_homes(session, self.org, now)
-        return None
+        handover = {name: changed.pop(name) for name in HANDOVER_FIELDS if name in changed}
+        if not changed and not handover:
+            return Edited()
+        try:
+            with self.db.transaction() as session:
+                if changed:
+                    self._save_edit(session, actor, account_id, seen_version, current, changed, now)
+                elif session.scalar(select(RegisterAccount.row_version).where(RegisterAccount.id == account_id)
+                                    .with_for_update()) != seen_version:
+                    raise AccountError("accounts.refused.changed_meanwhile")
+                if not handover:
+                    pr_homes(session, self.org, now)
+                    return Edited(saved=tuple(changed))
+                change_id = self._request(actor, account_id, ChangeKind.HANDOVER, handover, None, session=session,
+                                          from_department=current["department_id"],
+                                          to_department=handover["department_id"])
+                return Edited(saved=tuple(changed), change_id=change_id)
+        except IntegrityError:  # pending_key: this account has a change waiting already
+            raise AccountError("accounts.refused.change_pending") from None
+
+    def _save_edit(self, session: Session, actor: str, account_id: str, seen_version: int,
+                   current: dict[str, object], changed: dict[str, object], now: datetime) -> None:
+        won = session.execute(
+            update(RegisterAccount)
+            .where(RegisterAccount.id == account_id, RegisterAccount.row_version == seen_version)
+            .values(row_version=RegisterAccount.row_version + 1, updated_at=now,
+                    **{n: _json_date(v) if n == "password_changed_on" else v for n, v in changed.items()})
+        ).rowcount
+        if won != 1:
+            raise AccountError("accounts.refused.changed_meanwhile")
+        audit.record(session, at=now, actor=actor, action="account.edited", subject_type=SUBJECT,
+                     subject_id=account_id, changes={n: [current[n], v] for n, v in changed.items()})
 
     def request_withdraw(self, actor: str, account_id: str, reason: str | None = None) -> int:
         self.check_may_manage(actor)
@@ -328,12 +352,14 @@ class AccountService:
             raise AccountError("accounts.error.not_found")
         previous = account.status
         if change.kind == ChangeKind.HANDOVER:
-            from_department = account.department_id
-            _apply(account, change.payload)
-            account.updated_at, account.row_version = now, account.row_version + 1
+            # Only the department: edits saved while the request waited stay. (Requests made before this rule
+            # carried the whole form; the rest of it is not written back either.)
+            from_department, to_department = account.department_id, change.payload["department_id"]
+            session.execute(update(RegisterAccount).where(RegisterAccount.id == account.id).values(
+                department_id=to_department, updated_at=now, row_version=RegisterAccount.row_version + 1))
             audit.record(session, at=now, actor=actor, action="account.handed_over", subject_type=SUBJECT,
                          subject_id=account.id, change=change.id, from_department=from_department,
-                         to_department=account.department_id)
+                         to_department=to_department)
             return
         account.status, account.withdrawn_at = AccountStatus.WITHDRAWN, now
         account.updated_at, account.row_version = now, account.row_version + 1
