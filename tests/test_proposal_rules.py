@@ -17,6 +17,7 @@ from bot.workflows.proposals.rules import (
     plan_chain,
     refusal_reason,
     validate,
+    withdrawal_refusal,
 )
 from tests.conftest import TEST_ORG, TEST_START
 
@@ -89,6 +90,22 @@ def test_the_pr_office_never_approves_its_own_proposal_either():
 def test_final_states_have_no_way_out():
     for final in (Status.REJECTED, Status.WITHDRAWN, Status.PUBLISHED):
         assert not [action for (status, action) in TRANSITIONS if status == final]
+
+
+@pytest.mark.parametrize(("status", "live_on", "expected"), [
+    ("pending", (), None),
+    ("changes_requested", (), None),
+    ("approved", (), None),
+    ("on_hold", (), None),
+    # Live on one account of two: the record must not say "withdrawn" while a post is online.
+    ("approved", ("city-x",), "proposal.refused.already_live"),
+    ("on_hold", ("city-x",), "proposal.refused.already_live"),
+    ("published", ("city-x", "city-line"), "proposal.refused.already_live"),
+    ("rejected", (), "proposal.refused.cannot_withdraw"),
+    ("withdrawn", (), "proposal.refused.cannot_withdraw"),
+])
+def test_a_proposal_is_withdrawn_only_before_any_account_publishes_it(status, live_on, expected):
+    assert withdrawal_refusal(status, live_on) == expected
 
 
 def test_emergency_posts_and_the_fast_track_run_on_the_clock_other_steps_on_office_hours():

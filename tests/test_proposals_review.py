@@ -189,6 +189,26 @@ def test_a_withdrawal_never_overwrites_a_publication_recorded_meanwhile(koho):
     assert "掲載" in answers[0].json()["errors"]["url"]
 
 
+def test_a_withdrawal_clicked_while_a_url_is_being_recorded_is_refused_once_the_post_is_live(koho):
+    proposal_id, (first, _second) = approved_with_two_accounts(koho)
+    modal = publication_modal(koho, "U0PR1", first, 1)
+    dm = koho.fake.dms("U0STAFF1")[0]  # the confirmation, with its 取り下げ button
+    # The operator's recording is held just before it commits, while the proposer clicks 取り下げ.
+    hold = Hold(koho.db.engine, at_commit_of="UPDATE publications", release_after="UPDATE proposals")
+    try:
+        marking, answers = in_thread(koho.slack.view_submission, "U0PR1", modal, {"url": {"url": "https://x.com/c/1"}})
+        assert hold.held.wait(10)
+        click(koho, "U0STAFF1", dm, ProposalAction.WITHDRAW)
+        marking.join()
+        text = ephemeral_text(koho, "U0STAFF1")  # the withdrawal has finished
+    finally:
+        hold.remove()
+    # The recording won: the withdrawal, which queued behind it, found the post live and changed nothing.
+    assert answers[0].body == ""
+    assert statuses(koho, proposal_id) == ("approved", ["handed_off", "published"])
+    assert "すでに 千葉市 公式X に掲載されている" in text
+
+
 def test_a_withdrawal_that_loses_a_race_says_someone_changed_it(koho):
     at = koho.clock.now() + timedelta(hours=2)
     proposal_id = propose(koho, publish_at=int(at.timestamp()))
@@ -369,6 +389,30 @@ def test_my_proposals_on_app_home_can_be_withdrawn(koho):
     (after,) = koho.fake.wait_for("views.publish", user_id="U0STAFF1", predicate=lambda c: "*取り下げ*" in json.dumps(
         c.args["view"], ensure_ascii=False))
     assert ProposalAction.WITHDRAW not in json.dumps(after.args["view"])  # a final state offers no button
+
+
+def test_a_post_live_on_one_account_is_not_withdrawn_and_the_proposer_is_pointed_to_a_correction(koho):
+    proposal_id, (first, second) = approved_with_two_accounts(koho)
+    modal = publication_modal(koho, "U0PR1", first, 1)
+    assert koho.slack.view_submission("U0PR1", modal, {"url": {"url": "https://x.com/c/1"}}).body == ""
+    # The confirmation DM still shows 取り下げ (a message sent before is never taken back): the click is refused.
+    click(koho, "U0STAFF1", koho.fake.dms("U0STAFF1")[0], ProposalAction.WITHDRAW)
+    text = ephemeral_text(koho, "U0STAFF1")
+    assert "すでに 千葉市 公式X に掲載されているため、取り下げできません" in text and "「訂正する」" in text
+    assert statuses(koho, proposal_id) == ("approved", ["handed_off", "published"])
+    with koho.db.read() as session:
+        refused = [e for e in events_for(session, "proposal", proposal_id) if e.action == "proposal.withdraw_refused"]
+    assert [(e.actor, e.reason, e.details["accounts"]) for e in refused] == [
+        ("U0STAFF1", "already published", ["city-x"])]
+    # The other account is still asked for, and once it is recorded the record closes and can be corrected.
+    assert any(e["action_id"] == ProposalAction.MARK_PUBLISHED
+               for b in koho.fake.message("C0PR", second["ts"])["blocks"] if b["type"] == "actions" for e in b["elements"])
+    modal = publication_modal(koho, "U0PR2", second, 2)
+    assert koho.slack.view_submission("U0PR2", modal, {"url": {"url": "https://line.me/c/2"}}).body == ""
+    assert statuses(koho, proposal_id) == ("published", ["published", "published"])
+    koho.fake.wait_for("chat.update", channel="C0PR", predicate=lambda c: c.args.get("ts") == first["ts"])
+    click(koho, "U0STAFF1", koho.fake.message("C0PR", first["ts"]), ProposalAction.CORRECT)
+    koho.fake.wait_for("views.open", predicate=lambda c: c.args["view"]["title"]["text"] == "訂正の起案")
 
 
 # -- 9. a post drafted from an emergency's template belongs to that emergency ----------------

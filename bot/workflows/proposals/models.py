@@ -50,6 +50,11 @@ class Proposal(Base):
     def version(self) -> ProposalVersion:
         return next(v for v in self.versions if v.number == self.current_version)
 
+    @property
+    def live_on(self) -> tuple[str, ...]:
+        """The accounts whose operators have recorded the post as published."""
+        return tuple(p.account_id for p in self.publications if p.status == "published")
+
 
 class ProposalVersion(Base):
     __tablename__ = "proposal_versions"

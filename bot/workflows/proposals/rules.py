@@ -64,6 +64,7 @@ TRANSITIONS: dict[tuple[Status, str], Status] = {
     (Status.CHANGES_REQUESTED, "resubmit"): Status.PENDING,
     (Status.PENDING, "withdraw"): Status.WITHDRAWN,
     (Status.CHANGES_REQUESTED, "withdraw"): Status.WITHDRAWN,
+    # Approved or held: only while no account has published it yet (`withdrawal_refusal`).
     (Status.APPROVED, "withdraw"): Status.WITHDRAWN,
     (Status.ON_HOLD, "withdraw"): Status.WITHDRAWN,
     (Status.APPROVED, "publish"): Status.PUBLISHED,
@@ -254,6 +255,20 @@ def refusal_reason(actor: str, proposer: str, stage: str, department_id: str, or
         return "proposal.refused.decided_earlier_step"
     if actor not in eligible_approvers(stage, department_id, proposer, org, decided_earlier=decided_earlier):
         return "proposal.refused.not_an_approver"
+    return None
+
+
+def withdrawal_refusal(status: str, live_on: tuple[str, ...]) -> str | None:
+    """Why a proposal may not be withdrawn now (a catalog key), or None when it may.
+
+    取り下げ is the proposer's until the post is live on any account (`live_on`: the accounts that published
+    it). After that the record must not say "withdrawn" while a post is online: a live post is corrected (訂正),
+    through the chain, with its original kept.
+    """
+    if live_on:
+        return "proposal.refused.already_live"
+    if (Status(status), "withdraw") not in TRANSITIONS:
+        return "proposal.refused.cannot_withdraw"
     return None
 
 

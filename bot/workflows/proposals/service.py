@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, object_session, selectinload
 
@@ -34,6 +34,7 @@ from bot.workflows.proposals.rules import (
     may_publish,
     plan_chain,
     refusal_reason,
+    withdrawal_refusal,
 )
 
 SUBJECT = "proposal"
@@ -387,32 +388,43 @@ class ProposalService:
     # -- withdrawing ---------------------------------------------------------------------------
 
     def withdraw(self, actor: str, proposal_id: int) -> None:
-        """取り下げ: the proposer's, at any time before publication."""
+        """取り下げ: the proposer's, until the post is live on any account (then it is corrected instead)."""
         now = self.clock.now()
-        refused = False
         try:
             with self.db.transaction() as session:
-                refused = self._withdraw_or_refuse(session, actor, proposal_id, now)
+                refusal = self._withdraw_or_refuse(session, actor, proposal_id, now)
         except _LostRace:
             raise ProposalError("proposal.refused.changed_meanwhile") from None
-        if refused:
-            raise ProposalError("proposal.refused.not_proposer")
+        if refusal is not None:
+            raise refusal
 
-    def _withdraw_or_refuse(self, session: Session, actor: str, proposal_id: int, now: datetime) -> bool:
-        """Withdraw, or record the refusal (it must commit, so it is not raised in here). True if refused."""
+    def _withdraw_or_refuse(self, session: Session, actor: str, proposal_id: int,
+                            now: datetime) -> ProposalError | None:
+        """Withdraw, or record the refusal (it must commit, so it is returned, not raised in here)."""
         proposal = self._lock_proposal(session, proposal_id)
+        live_on = proposal.live_on
         if actor != proposal.proposer:
-            audit.record(session, at=now, actor=actor, action="proposal.withdraw_refused",
-                         subject_type=SUBJECT, subject_id=proposal.id, reason="not the proposer")
-            return True
-        self._withdraw(session, proposal, actor, now)
-        return False
+            refusal, details = ProposalError("proposal.refused.not_proposer"), {"reason": "not the proposer"}
+        elif live_on:  # a post is online: it is corrected, not withdrawn (`rules.withdrawal_refusal`)
+            names = tuple(account.name if (account := account_for(session, self.org, a)) else a for a in live_on)
+            refusal = ProposalError("proposal.refused.already_live", accounts=names)
+            details = {"reason": "already published", "accounts": list(live_on)}
+        else:
+            self._withdraw(session, proposal, actor, now)
+            return None
+        audit.record(session, at=now, actor=actor, action="proposal.withdraw_refused",
+                     subject_type=SUBJECT, subject_id=proposal.id, **details)
+        return refusal
 
     def _withdraw(self, session: Session, proposal: Proposal, actor: str, now: datetime) -> None:
-        if (Status(proposal.status), "withdraw") not in TRANSITIONS:
-            raise ProposalError("proposal.refused.cannot_withdraw", status=proposal.status)
+        refusal = withdrawal_refusal(proposal.status, proposal.live_on)
+        if refusal:
+            raise ProposalError(refusal, status=proposal.status)
         previous = proposal.status
-        self._transition(session, proposal, "withdraw", now, status=Status.WITHDRAWN)
+        # Conditional on no account's post being live, in the same statement: a URL recorded at the same moment
+        # (by a writer that did not queue on the proposal's row) and this withdrawal cannot both win.
+        self._transition(session, proposal, "withdraw", now, only_if=nothing_live(proposal),
+                         status=Status.WITHDRAWN)
         for step in proposal.steps:
             if step.status in (StepStatus.PENDING, StepStatus.WAITING):
                 was_pending = step.status == StepStatus.PENDING
@@ -582,14 +594,15 @@ class ProposalService:
             raise ProposalError("proposal.error.not_found")
         return step
 
-    def _transition(self, session: Session, proposal: Proposal, action: str, now: datetime, **values: object) -> None:
-        """Move a proposal on, only if nobody else moved it since we read it (row_version)."""
+    def _transition(self, session: Session, proposal: Proposal, action: str, now: datetime, *,
+                    only_if: tuple[ColumnElement[bool], ...] = (), **values: object) -> None:
+        """Move a proposal on, only if nobody else moved it since we read it (row_version) and `only_if` holds."""
         if (Status(proposal.status), action) not in TRANSITIONS:
             raise ProposalError("proposal.refused.invalid_transition", status=proposal.status)
         values.setdefault("status", TRANSITIONS[(Status(proposal.status), action)])
         won = session.execute(
             update(Proposal)
-            .where(Proposal.id == proposal.id, Proposal.row_version == proposal.row_version)
+            .where(Proposal.id == proposal.id, Proposal.row_version == proposal.row_version, *only_if)
             .values(row_version=Proposal.row_version + 1, updated_at=now, **values)
         ).rowcount
         if won != 1:
@@ -658,6 +671,16 @@ def fast_track_pending(session: Session, org: Organization, now: datetime, *, em
         session.expire(proposal)
         moved.append(proposal.id)
     return moved
+
+
+def nothing_live(proposal: Proposal) -> tuple[ColumnElement[bool], ...]:
+    """None of the proposal's publications is recorded as published now (conditions for a conditional UPDATE).
+
+    By their ids: they are all made when the proposal is approved (a change of its row_version), and the primary
+    key is read, not SQLite's pick of the status index (every post ever published). None yet: nothing to ask.
+    """
+    ids = [p.id for p in proposal.publications]
+    return (~exists().where(Publication.id.in_(ids), Publication.status == "published"),) if ids else ()
 
 
 def publication_channel(publication: Publication, org: Organization) -> str:
