@@ -415,6 +415,20 @@ def test_a_post_live_on_one_account_is_not_withdrawn_and_the_proposer_is_pointed
     koho.fake.wait_for("views.open", predicate=lambda c: c.args["view"]["title"]["text"] == "訂正の起案")
 
 
+def test_once_a_post_is_live_on_one_account_app_home_no_longer_offers_to_withdraw_it(koho):
+    proposal_id, (first, _second) = approved_with_two_accounts(koho)
+    modal = publication_modal(koho, "U0PR1", first, 1)
+    assert koho.slack.view_submission("U0PR1", modal, {"url": {"url": "https://x.com/c/1"}}).body == ""
+
+    def row(view):  # the proposal's row on the proposer's App Home
+        return next(b for b in view["blocks"] if f"#{proposal_id}" in b.get("text", {}).get("text", ""))
+
+    # Recording the first account re-renders the proposer's App Home: still 承認済み, with no 取り下げ.
+    (after,) = koho.fake.wait_for("views.publish", user_id="U0STAFF1", predicate=lambda c: "accessory" not in row(
+        c.args["view"]))
+    assert "承認済み" in row(after.args["view"])["text"]["text"]
+
+
 # -- 9. a post drafted from an emergency's template belongs to that emergency ----------------
 
 

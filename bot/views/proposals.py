@@ -18,12 +18,11 @@ from bot.workflows.accounts.directory import account_for
 from bot.workflows.proposals.models import ApprovalStep, Proposal, ProposalVersion, Publication
 from bot.workflows.proposals.rules import (
     CHECKLIST,
-    TRANSITIONS,
-    Status,
     StepStatus,
     changes_between,
     composed_text,
     on_the_clock,
+    withdrawal_refusal,
 )
 from bot.workflows.proposals.service import (
     MOVED_TO_FAST_TRACK,
@@ -185,8 +184,9 @@ def correction_blocks(ctx: RenderContext, proposal: Proposal, version: ProposalV
     ]
 
 
-def may_withdraw(status: str) -> bool:
-    return (Status(status), "withdraw") in TRANSITIONS
+def may_withdraw(proposal: Proposal) -> bool:
+    """Whether to offer 取り下げ: not once any account has published the post (the service refuses it anyway)."""
+    return withdrawal_refusal(proposal.status, proposal.live_on) is None
 
 
 def withdraw_button(tr: Translator, proposal_id: int) -> dict[str, Any]:
@@ -218,13 +218,13 @@ def proposal_dm(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         text = tr.t("proposal.dm.step_approved", title=title, stage=tr.plain(f"proposal.stage.{step.stage}"),
                     who=mention(step.decided_by),
                     next=tr.plain(f"proposal.stage.{following.stage}") if following else "—")
-        if may_withdraw(proposal.status):
+        if may_withdraw(proposal):
             actions.append(withdraw_button(tr, proposal.id))
     elif event == "approved":
         when = proposal.version.publish_at
         text = tr.t("proposal.dm.approved", title=title,
                     when=tr.datetime(when) if when else tr.plain("proposal.dm.approved_now"))
-        if may_withdraw(proposal.status):  # until it is published, the proposer may still take it back
+        if may_withdraw(proposal):  # until any account publishes it, the proposer may still take it back
             actions.append(withdraw_button(tr, proposal.id))
     elif event == "changes_requested":
         text = tr.t("proposal.dm.changes_requested", title=title, who=mention(step.decided_by),
@@ -350,7 +350,7 @@ def home_sections(ctx: RenderContext, user_id: str) -> list[dict[str, Any]]:
     rows = [blocks.section(tr.t("proposal.home.mine_line", id=p.id, title=title_of(p.version.text),
                                 status=tr.plain(f"proposal.status.{p.status}"), version=p.current_version,
                                 when=tr.datetime(p.updated_at)),
-                           accessory=withdraw_button(tr, p.id) if may_withdraw(p.status) else None)
+                           accessory=withdraw_button(tr, p.id) if may_withdraw(p) else None)
             for p in mine]
     out = [
         blocks.actions(blocks.button(tr.plain("proposal.home.new"), ProposalAction.NEW, "home", style="primary"),

@@ -518,7 +518,8 @@ class ProposalService:
                          subject_id=proposal.id, from_state=Status.APPROVED, to_state=Status.PUBLISHED)
             outbox.direct_message(session, user_id=proposal.proposer, view="proposal_dm",
                                   ref={"proposal_id": proposal.id, "event": "published"}, now=now)
-            outbox.home(session, user_id=proposal.proposer, now=now)
+        # Every account recorded, not only the last: once a post is live, App Home stops offering 取り下げ.
+        outbox.home(session, user_id=proposal.proposer, now=now)
 
     def _update_publication_message(self, session: Session, publication: Publication, now: datetime) -> None:
         outbox.update(session, channel=publication_channel(publication, self.org), view="publication",
