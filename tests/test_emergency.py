@@ -7,8 +7,11 @@ import threading
 import time
 from datetime import timedelta
 
+import pytest
+
 from bot.workflows.emergencies.models import Emergency, EmergencyStep
 from bot.workflows.emergencies.service import EmergencyService
+from tests.comments_support import settle
 from tests.conftest import TEST_START
 from tests.emergency_support import (
     EMERGENCY_CHANNEL,
@@ -36,6 +39,7 @@ from tests.emergency_support import (
     wait_for_modal,
     wait_updated,
 )
+from tests.harness.db_hold import Hold
 from tests.modal_support import opened_then_redrawn
 
 # -- declaring -----------------------------------------------------------------------------------------
@@ -444,6 +448,56 @@ def test_the_end_posts_a_timeline_for_the_review(koho):
     assert audit_actions(koho, "emergency", emergency_id)[-1] == "emergency.ended"
     koho.slack.command("/emergency", "end", user_id="U0ONCALL2", channel_id=EMERGENCY_CHANNEL)
     assert any("対応中の緊急事態はありません" in t for t in ephemerals(koho, count=2))
+
+
+# -- a click in the instant the emergency ends ----------------------------------------------------------
+# On PostgreSQL (READ COMMITTED) a click read "the emergency is active" with a plain read: 終了 could commit between
+# that read and the click's commit, and the record showed a step ticked after the end (which the summary left out).
+# The click's transaction is held at a chosen point until the end has committed; when the end must wait for it (a
+# lock, or SQLite's one writer at a time), the hold gives up after two seconds and the two run one after the other.
+
+
+@pytest.mark.parametrize("change", ["step_done", "step_assigned"])
+def test_a_step_changed_in_the_instant_the_emergency_ends_is_recorded_before_the_end(koho, change):
+    emergency_id = declare(koho)
+    items = checklist(koho, emergency_id)
+    block_id = f"step_actions:{step_ids(koho, emergency_id)[1]}"
+    hold = Hold(koho.db.engine, at_statement="UPDATE emergency_steps", release_after="UPDATE emergencies")
+    try:
+        if change == "step_done":
+            click(koho, "U0ONCALL2", items, "emergency_step_done", block_id=block_id)
+        else:
+            click(koho, "U0ONCALL2", items, "emergency_step_assign", block_id=block_id, selected_user="U0STAFF1")
+        assert hold.held.wait(10)  # the step is changed, the change not yet recorded nor committed
+        summary = end_emergency(koho, emergency_id)
+    finally:
+        hold.remove()
+    assert audit_actions(koho, "emergency", emergency_id)[-2:] == [f"emergency.{change}", "emergency.ended"]
+    if change == "step_done":
+        assert "完了 1/12" in texts(summary)
+
+
+def test_a_click_that_read_the_emergency_as_active_just_before_the_end_is_told_it_has_ended(koho):
+    emergency_id = declare(koho)
+    items = checklist(koho, emergency_id)
+    step = step_ids(koho, emergency_id)[1]
+    settle(koho)  # nothing else reads the emergency meanwhile: the click is the one held
+    hold = Hold(koho.db.engine, at_statement="SELECT emergencies", release_after="UPDATE emergencies")
+    try:
+        click(koho, "U0ONCALL2", items, "emergency_step_done", block_id=f"step_actions:{step}")
+        assert hold.held.wait(10)  # it has read the emergency: active
+        end_emergency(koho, emergency_id)
+        koho.wait_for_listeners()
+    finally:
+        hold.remove()
+    actions = audit_actions(koho, "emergency", emergency_id)
+    with koho.db.read() as session:
+        done = session.get(EmergencyStep, step).status == "done"
+    if koho.db.dialect == "postgresql":  # the end committed while the click was worked: nothing changed, and it says so
+        assert actions[-1] == "emergency.ended" and not done
+        assert any("に終了しています" in t for t in ephemerals(koho))
+    else:  # SQLite writers take turns: the click, holding the write turn, went first; then the end
+        assert actions[-2:] == ["emergency.step_done", "emergency.ended"] and done
 
 
 # -- a drill ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Routine posts during a real emergency: held the moment it is declared (and when approved while it lasts),
 never published silently afterwards — the PR office resumes or cancels each one. On SQLite and PostgreSQL."""
 
+import threading
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
@@ -13,6 +14,7 @@ from bot.workflows.proposals.models import Proposal
 from tests.conftest import TEST_START
 from tests.emergency_support import (
     EMERGENCY_CHANNEL,
+    approve,
     approve_routine,
     audit_actions,
     click,
@@ -25,11 +27,13 @@ from tests.emergency_support import (
     proposal_status,
     propose,
     publications,
+    request_for,
     texts,
     views_opened,
     wait_for_modal,
     wait_updated,
 )
+from tests.harness.db_hold import Hold
 
 LIBRARY = "【図書館】年末年始の開館日のお知らせ。問い合わせ: 中央図書館 043-000-0000"
 
@@ -243,3 +247,62 @@ def test_holding_is_conditional_a_post_changed_since_it_was_read_keeps_what_was_
     assert held_rows(koho, changed) == [] and held_rows(koho, kept) == [(emergency.id, "held")]
     assert publications(koho, changed) == [("city-x", "handed_off")]  # not held behind its operators' backs
     assert publications(koho, kept) == [("city-x", "held")]
+
+
+# -- ending in the instant a post is held ---------------------------------------------------------------
+# On PostgreSQL (READ COMMITTED) each transaction reads what was committed when its statement began: a hold and
+# an end running side by side each saw the other's work as not yet done. The held transaction below is stopped
+# just before it commits, until the other has committed; when the other must wait for it (a lock, or SQLite's
+# one writer at a time), the hold gives up after two seconds and the two run one after the other.
+
+
+def in_thread(target, *args, **kwargs):
+    thread = threading.Thread(target=target, args=args, kwargs=kwargs)
+    thread.start()
+    return thread
+
+
+def test_a_post_held_in_the_instant_the_emergency_ends_is_still_offered_for_review(koho):
+    """The PR office approves a routine post as an on-call officer confirms 終了. The approval found the emergency
+    active and held the post. Before, on PostgreSQL the end committed beside it, listed the held posts it could see
+    (none) and posted no review: the post stayed on hold under an ended emergency, with no 再開 button anywhere."""
+    proposal_id = propose(koho)
+    approve(koho, "U0KANKYOHEAD", "C0KANKYO", proposal_id)
+    emergency_id = declare(koho)
+    request = request_for(koho, "C0PR", proposal_id)
+    hold = Hold(koho.db.engine, at_commit_of="INSERT INTO emergency_held_posts", release_after="UPDATE emergencies")
+    try:
+        assert click(koho, "U0PR1", request, "proposal_approve").status == 200
+        assert hold.held.wait(10)  # held, not yet committed
+        end_emergency(koho, emergency_id)
+    finally:
+        hold.remove()
+    assert proposal_status(koho, proposal_id) == "on_hold"
+    assert held_rows(koho, proposal_id) == [(emergency_id, "held")]
+    review = review_message(koho, emergency_id)
+    assert f"#{proposal_id} 【粗大ごみ" in texts(review)
+    assert sum(1 for b in review["blocks"] if b["type"] == "actions") == 1  # 再開 / 取り消し
+
+
+def test_a_post_the_sweep_holds_in_the_instant_the_emergency_ends_is_still_offered_for_review(koho):
+    """The same for the safety-net sweep, which holds an approved routine post that slipped past a declaration."""
+    proposal_id = propose(koho)
+    approve_routine(koho, proposal_id)  # handed off: no emergency yet
+    now = koho.clock.now()
+    with koho.db.transaction() as session:  # declared in the same instant (its own hold did not see the post)
+        emergency = Emergency(type="earthquake", title="市内で震度5強", drill=False, status="active",
+                              declared_by="U0ONCALL1", declared_at=now, update_interval_minutes=60,
+                              next_update_at=now + timedelta(hours=1))
+        session.add(emergency)
+    hold = Hold(koho.db.engine, at_commit_of="INSERT INTO emergency_held_posts", release_after="UPDATE emergencies")
+    try:
+        sweeping = in_thread(koho.sweep)
+        assert hold.held.wait(10)
+        end_emergency(koho, emergency.id)
+        sweeping.join()
+    finally:
+        hold.remove()
+    assert proposal_status(koho, proposal_id) == "on_hold"
+    assert held_rows(koho, proposal_id) == [(emergency.id, "held")]
+    assert f"#{proposal_id} 【粗大ごみ" in texts(review_message(koho, emergency.id))
+

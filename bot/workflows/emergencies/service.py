@@ -6,6 +6,18 @@
   told who and when;
 - end: the header and checklist frozen, a summary with the timeline from the audit record, held posts listed
   for review (再開 / 取り消し), or carried over to another real emergency still running.
+
+Locking (PostgreSQL; SQLite runs one writing transaction at a time anyway). "The emergency is active" is a read,
+and under READ COMMITTED 終了 can commit between that read and the commit of what was done on its strength: a
+post held while the end listed the held posts it could see (none), so no review ever offered it; a step ticked
+after the end. So what is written because an emergency is active (a post held, a checklist change) is written
+under a share lock on that emergency's row (`FOR SHARE`, taken where the status is checked), and ending locks the
+row (`FOR NO KEY UPDATE`) before it reads the held posts: either the end waits for the hold or tick to commit and
+then sees it, or the hold or tick waits for the end and finds the emergency ended. Share locks do not wait for
+each other (clicks and holds under one emergency still run side by side).
+Lock order, so nobody waits in a circle: an emergency row is the last row a use case locks for share (at most
+one; an approval holds its proposal's row by then); ending and the 定時更新 sweep lock emergency rows
+exclusively, and then wait for no proposal or step row.
 """
 
 from __future__ import annotations
@@ -109,11 +121,27 @@ def active_emergencies(session: Session) -> list[Emergency]:
     return list(session.scalars(select(Emergency).where(Emergency.status == Status.ACTIVE).order_by(Emergency.id)))
 
 
-def latest_real_active(session: Session, *, other_than: int | None = None) -> Emergency | None:
+def latest_real_active(session: Session, *, other_than: int | None = None, lock: bool = False) -> Emergency | None:
+    """The newest real emergency still active. `lock`: its row share-locked until the transaction ends, so that it
+    cannot end before what is done under it commits (see the module's note on locking); one ending meanwhile is
+    waited for and skipped."""
     query = select(Emergency).where(Emergency.status == Status.ACTIVE, Emergency.drill.is_(False))
     if other_than is not None:
         query = query.where(Emergency.id != other_than)
-    return session.scalars(query.order_by(Emergency.id.desc()).limit(1)).first()
+    query = query.order_by(Emergency.id.desc()).limit(1)
+    if lock:  # (the row as locked, not as this session may have read it before)
+        query = query.with_for_update(read=True).execution_options(populate_existing=True)
+    return session.scalars(query).first()
+
+
+def still_active(session: Session, emergency: Emergency) -> bool:
+    """Whether `emergency` is still active, its row share-locked until the transaction ends (see the module's note
+    on locking). If it has ended, `emergency` is read again: who ended it, and when."""
+    status = session.scalar(select(Emergency.status).where(Emergency.id == emergency.id).with_for_update(read=True))
+    if status != Status.ACTIVE:
+        session.refresh(emergency)
+        return False
+    return True
 
 
 # -- holding routine posts ---------------------------------------------------------------------------
@@ -126,7 +154,7 @@ def hold_routine_posts(session: Session, org: Organization, now: datetime, *, tr
     instant an emergency was being declared). Idempotent: only `approved` proposals are touched, with a
     conditional update, so two runs at once hold each proposal once.
     """
-    emergency = latest_real_active(session)
+    emergency = latest_real_active(session, lock=True)
     if emergency is None:
         return []
     # Their publications in the same query batch: a declaration's time must not grow with the number of posts
@@ -152,7 +180,7 @@ def hold_if_emergency(session: Session, org: Organization, proposal: Proposal, n
     emergency is active (instead of handing it off). Returns whether it was held."""
     if not _routine(session, proposal):
         return False
-    emergency = latest_real_active(session)
+    emergency = latest_real_active(session, lock=True)  # (after the proposal's row: the lock order)
     if emergency is None:
         return False
     session.refresh(proposal)  # the caller may have moved it with a core UPDATE: read what is true now
@@ -362,7 +390,7 @@ class EmergencyService:
             emergency = step.emergency
             if not may_tick(actor, step.assignee, self.org):
                 return self._refused(session, actor, emergency, step, verb, "emergency.refused.not_on_call_or_assignee")
-            if emergency.status != Status.ACTIVE:
+            if not still_active(session, emergency):
                 return Outcome("ended", "emergency.refused.ended", self._ended_values(emergency))
             values: dict[str, Any] = ({"status": to, "done_by": actor, "done_at": now} if to == StepStatus.DONE
                                       else {"status": to, "done_by": None, "done_at": None})
@@ -393,7 +421,7 @@ class EmergencyService:
                 # Slack already shows the refused choice in the clicker's menu: re-render to put it back.
                 self._update_checklist(session, emergency.id, now)
                 return self._refused(session, actor, emergency, step, "step_assign", "emergency.refused.not_on_call")
-            if emergency.status != Status.ACTIVE:
+            if not still_active(session, emergency):
                 return Outcome("ended", "emergency.refused.ended", self._ended_values(emergency))
             previous = step.assignee
             if previous == assignee:
@@ -447,7 +475,7 @@ class EmergencyService:
             emergency = step.emergency
             if not may_note(actor, step.assignee, self.org):
                 return self._refused(session, actor, emergency, step, "note", "emergency.refused.not_responder")
-            if emergency.status != Status.ACTIVE:
+            if not still_active(session, emergency):
                 return Outcome("ended", "emergency.refused.ended", self._ended_values(emergency))
             session.add(EmergencyNote(step_id=step.id, author=actor, at=now, text=text))  # appended: no race
             audit.record(session, at=now, actor=actor, action="emergency.note_added", subject_type=SUBJECT,
@@ -497,6 +525,9 @@ class EmergencyService:
             raise EmergencyError("emergency.error.too_long", limit=CLOSING_NOTE_MAX)
         now = self.clock.now()
         with self.db.transaction() as session:
+            # Its row first: a hold or checklist change under way (share-locked) commits before the held posts are read.
+            session.execute(select(Emergency.id).where(Emergency.id == emergency_id)
+                            .with_for_update(key_share=True)).all()
             emergency = self._emergency(session, emergency_id)
             if emergency.status != Status.ACTIVE or session.execute(
                 update(Emergency)
