@@ -19,6 +19,7 @@ from tests.emergency_support import (
     audit_actions,
     click,
     count_posts,
+    declaration_values,
     declare,
     end_emergency,
     ephemerals,
@@ -180,8 +181,6 @@ def test_nothing_resumes_while_another_real_emergency_still_runs(koho):
     before = views_opened(koho, "emergency_declare")
     koho.slack.block_action("U0ONCALL2", "emergency_declare_anyway", "new", message=koho.fake.ephemerals("U0ONCALL2")[-1])
     view = wait_for_modal(koho, "emergency_declare", before, "U0ONCALL2")
-    from tests.emergency_support import declaration_values
-
     koho.slack.view_submission("U0ONCALL2", view, declaration_values(type="tsunami", title="津波警報"))
     koho.fake.wait_for("chat.postMessage", channel=EMERGENCY_CHANNEL, count=4, predicate=lambda c: c.ok)
     tsunami = earthquake + 1
@@ -306,3 +305,48 @@ def test_a_post_the_sweep_holds_in_the_instant_the_emergency_ends_is_still_offer
     assert held_rows(koho, proposal_id) == [(emergency.id, "held")]
     assert f"#{proposal_id} 【粗大ごみ" in texts(review_message(koho, emergency.id))
 
+
+def test_two_emergencies_ended_at_once_leave_every_held_post_offered_for_review(koho):
+    """Two real emergencies, each with a post held, ended by two officers at the same moment. Each end carries
+    its held posts over to the other one, still running as far as it can see. Before, on PostgreSQL both
+    committed: each post was carried over to an emergency that had ended, and no review listed either."""
+    first_post = propose(koho)
+    approve_routine(koho, first_post)
+    earthquake = declare(koho, "U0ONCALL1")
+    koho.slack.command("/emergency", "", user_id="U0ONCALL2", channel_id=EMERGENCY_CHANNEL)
+    koho.fake.wait_for("response_url", predicate=lambda c: "対応中の緊急事態があります" in c.args.get("text", ""))
+    before = views_opened(koho, "emergency_declare")
+    koho.slack.block_action("U0ONCALL2", "emergency_declare_anyway", "new", message=koho.fake.ephemerals("U0ONCALL2")[-1])
+    view = wait_for_modal(koho, "emergency_declare", before, "U0ONCALL2")
+    koho.slack.view_submission("U0ONCALL2", view, declaration_values(type="tsunami", title="津波警報"))
+    koho.fake.wait_for("chat.postMessage", channel=EMERGENCY_CHANNEL, count=4, predicate=lambda c: c.ok)
+    tsunami = earthquake + 1
+    second_post = propose(koho, "U0STAFF2", text=LIBRARY)
+    approve_routine(koho, second_post)  # held under the newer one
+    assert held_rows(koho, first_post) == [(earthquake, "held")] and held_rows(koho, second_post) == [(tsunami, "held")]
+
+    modals = {}
+    for officer, which in (("U0ONCALL1", earthquake), ("U0ONCALL2", tsunami)):
+        before = views_opened(koho, "emergency_end_confirm")
+        koho.slack.command("/emergency", "end", user_id=officer, channel_id=EMERGENCY_CHANNEL)
+        modals[which] = (officer, wait_for_modal(koho, "emergency_end_confirm", before, officer))
+
+    def end(which):
+        officer, modal = modals[which]
+        response = koho.slack.view_submission(officer, modal, {"emergency_which": {"emergency_which": str(which)}})
+        assert response.status == 200 and response.body == "", response.body
+
+    hold = Hold(koho.db.engine, at_commit_of="UPDATE emergencies", release_after="UPDATE emergencies")
+    try:
+        ending = in_thread(end, earthquake)
+        assert hold.held.wait(10)
+        end(tsunami)
+        ending.join()
+    finally:
+        hold.remove()
+    # The earthquake's end went first and carried its post over to the tsunami, whose end waited, then listed both.
+    assert held_rows(koho, first_post) == [(earthquake, "carried_over"), (tsunami, "held")]
+    assert held_rows(koho, second_post) == [(tsunami, "held")]
+    shown = texts(review_message(koho, tsunami))
+    assert f"#{first_post} 【粗大ごみ" in shown and f"#{second_post} 【図書館】" in shown
+    assert proposal_status(koho, first_post) == proposal_status(koho, second_post) == "on_hold"

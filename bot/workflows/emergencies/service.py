@@ -17,7 +17,7 @@ then sees it, or the hold or tick waits for the end and finds the emergency ende
 each other (clicks and holds under one emergency still run side by side).
 Lock order, so nobody waits in a circle: an emergency row is the last row a use case locks for share (at most
 one; an approval holds its proposal's row by then); ending and the 定時更新 sweep lock emergency rows
-exclusively, and then wait for no proposal or step row.
+exclusively, in id order, and then wait for no proposal or step row.
 """
 
 from __future__ import annotations
@@ -526,8 +526,14 @@ class EmergencyService:
         now = self.clock.now()
         with self.db.transaction() as session:
             # Its row first: a hold or checklist change under way (share-locked) commits before the held posts are read.
-            session.execute(select(Emergency.id).where(Emergency.id == emergency_id)
-                            .with_for_update(key_share=True)).all()
+            # With it every other real one still active, in id order: the one its held posts may be carried over to
+            # cannot end meanwhile (two ends at once had each carried its posts over to the other, both ended).
+            session.execute(
+                select(Emergency.id)
+                .where(or_(Emergency.id == emergency_id, and_(Emergency.status == Status.ACTIVE,
+                                                              Emergency.drill.is_(False))))
+                .order_by(Emergency.id).with_for_update(key_share=True)
+            ).all()
             emergency = self._emergency(session, emergency_id)
             if emergency.status != Status.ACTIVE or session.execute(
                 update(Emergency)

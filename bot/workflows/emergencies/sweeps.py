@@ -21,6 +21,7 @@ def remind_timed_updates(ctx: SweepContext) -> int:
     with ctx.db.transaction() as session:
         due = session.scalars(
             select(Emergency).where(Emergency.status == Status.ACTIVE, Emergency.next_update_at <= now)
+            .order_by(Emergency.id)  # updated in id order, as ending locks them (service.py: locking)
         ).all()
         for emergency in due:
             slot = emergency.next_update_at
