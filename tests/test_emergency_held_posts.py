@@ -350,3 +350,24 @@ def test_two_emergencies_ended_at_once_leave_every_held_post_offered_for_review(
     shown = texts(review_message(koho, tsunami))
     assert f"#{first_post} 【粗大ごみ" in shown and f"#{second_post} 【図書館】" in shown
     assert proposal_status(koho, first_post) == proposal_status(koho, second_post) == "on_hold"
+
+
+def test_a_post_left_on_hold_under_an_emergency_already_ended_is_offered_for_review_at_the_next_end(koho):
+    """The safety net for posts the races above left behind before they were fixed: held under an emergency
+    whose end never listed them (no review message, no button). The next real emergency to end lists them."""
+    proposal_id = propose(koho)
+    approve_routine(koho, proposal_id)
+    running = declare(koho)
+    now = koho.clock.now()
+    with koho.db.transaction() as session:  # as the race left it: held under another one, ended without a review
+        ended = Emergency(type="earthquake", title="余震", drill=False, status="ended", declared_by="U0ONCALL2",
+                          declared_at=now, ended_by="U0ONCALL2", ended_at=now, update_interval_minutes=60)
+        session.add(ended)
+        session.flush()
+        session.execute(update(HeldPost).where(HeldPost.proposal_id == proposal_id).values(emergency_id=ended.id))
+    summary = end_emergency(koho, running)
+    assert "*保留中の平常投稿 1件*" in texts(summary)
+    assert held_rows(koho, proposal_id) == [(ended.id, "carried_over"), (running, "held")]
+    review = review_message(koho, running)
+    assert f"#{proposal_id} 【粗大ごみ" in texts(review)
+    assert sum(1 for b in review["blocks"] if b["type"] == "actions") == 1

@@ -364,7 +364,8 @@ class EmergencyService:
         """Posts from an earlier emergency still waiting for review wait on, for this one's end."""
         waiting = session.scalars(
             select(HeldPost).join(Emergency, Emergency.id == HeldPost.emergency_id)
-            .where(HeldPost.status == HeldStatus.HELD, Emergency.status == Status.ENDED)
+            .where(HeldPost.status == HeldStatus.HELD, Emergency.status == Status.ENDED,
+                   HeldPost.emergency_id != emergency.id)
         ).all()
         touched = {row.emergency_id for row in waiting}
         _carry_over(session, list(waiting), emergency, now)
@@ -545,6 +546,10 @@ class EmergencyService:
                 session.refresh(emergency)
                 raise EmergencyError("emergency.refused.already_ended", who=emergency.ended_by, when=emergency.ended_at)
             session.refresh(emergency)
+            if not emergency.drill:
+                # The safety net: a post left on hold under an emergency that had already ended, listed by no review
+                # (before the locking above, a hold could commit after the end), is reviewed with this one's.
+                self._carry_over_ended_reviews(session, emergency, now)
             held = list(session.scalars(select(HeldPost).where(HeldPost.emergency_id == emergency.id,
                                                                HeldPost.status == HeldStatus.HELD)
                                         .order_by(HeldPost.id)))
