@@ -15,9 +15,9 @@ under a share lock on that emergency's row (`FOR SHARE`, taken where the status 
 row (`FOR NO KEY UPDATE`) before it reads the held posts: either the end waits for the hold or tick to commit and
 then sees it, or the hold or tick waits for the end and finds the emergency ended. Share locks do not wait for
 each other (clicks and holds under one emergency still run side by side).
-Lock order, so nobody waits in a circle: an emergency row is the last row a use case locks for share (at most
-one; an approval holds its proposal's row by then); ending and the 定時更新 sweep lock emergency rows
-exclusively, in id order, and then wait for no proposal or step row.
+Lock order, so nobody waits in a circle: a use case share-locks at most one emergency row (an approval while it
+holds its proposal's row, a click before it updates its step's); ending and the 定時更新 sweep lock emergency rows
+exclusively, in id order, and nothing they write afterwards waits for a row those use cases hold.
 """
 
 from __future__ import annotations
