@@ -13,6 +13,8 @@ from bot.workflows.proposals.rules import (
     Stage,
     Status,
     composed_text,
+    correction_accounts,
+    correction_refusal,
     eligible_approvers,
     plan_chain,
     refusal_reason,
@@ -106,6 +108,22 @@ def test_final_states_have_no_way_out():
 ])
 def test_a_proposal_is_withdrawn_only_before_any_account_publishes_it(status, live_on, expected):
     assert withdrawal_refusal(status, live_on) == expected
+
+
+@pytest.mark.parametrize(("live_on", "expected"), [
+    ((), "proposal.refused.correct_only_published"),  # nothing online yet: withdrawn, not corrected
+    # Live on one account of two (the record still 承認済み while the other waits): online, so corrected.
+    (("city-x",), None),
+    (("city-x", "city-line"), None),
+])
+def test_a_post_is_corrected_once_it_is_live_on_any_account(live_on, expected):
+    assert correction_refusal(live_on) == expected
+
+
+def test_a_correction_is_proposed_for_where_the_original_is_live_in_its_order():
+    assert correction_accounts(["city-x", "city-line", "kankyo-instagram"], ("kankyo-instagram", "city-x")) == (
+        "city-x", "kankyo-instagram")
+    assert correction_accounts(["city-x", "city-line"], ("city-x", "city-line")) == ("city-x", "city-line")
 
 
 def test_emergency_posts_and_the_fast_track_run_on_the_clock_other_steps_on_office_hours():

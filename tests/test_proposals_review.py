@@ -464,3 +464,60 @@ def test_the_modal_opens_before_anything_else_is_asked_of_slack_then_speaks_thei
     (_, again) = koho.fake.wait_for("views.open", count=2)
     assert again.args["view"]["title"]["text"] == "Propose a post"
     assert len(koho.fake.calls_to("views.update")) == 1
+
+
+# -- 11. a post live on one account of two is corrected, like a fully published one ---------
+
+
+def test_a_post_live_on_one_account_of_two_is_corrected_where_it_is_live_and_its_other_hand_off_stays(koho):
+    original_id, (on_x, on_line) = approved_with_two_accounts(koho)
+    # Nothing is online yet: nothing to correct (a post not yet live is withdrawn instead). No button offers it;
+    # a crafted click is refused.
+    koho.slack.block_action("U0STAFF1", ProposalAction.CORRECT, str(original_id), message=on_x, strict=False)
+    assert "訂正できるのは" in ephemeral_text(koho, "U0STAFF1")
+
+    modal = publication_modal(koho, "U0PR1", on_x, 1)
+    assert koho.slack.view_submission("U0PR1", modal, {"url": {"url": "https://x.com/c/1"}}).body == ""
+    koho.fake.wait_for("chat.update", channel="C0PR", predicate=lambda c: c.args.get("ts") == on_x["ts"])
+    assert statuses(koho, original_id) == ("approved", ["handed_off", "published"])  # LINE still waits
+
+    # Live on X: its 訂正する opens the correction, proposed by default for where the original is live.
+    click(koho, "U0STAFF1", koho.fake.message("C0PR", on_x["ts"]), ProposalAction.CORRECT)
+    koho.fake.wait_for("views.open", predicate=lambda c: c.args["view"]["title"]["text"] == "訂正の起案")
+    form = koho.fake.last_view()
+    by_id = {b.get("block_id"): b for b in form["blocks"]}
+    assert [o["value"] for o in by_id["accounts"]["element"]["initial_options"]] == ["city-x"]
+    assert "訂正する元の投稿" in texts(form) and "第2・第4水曜日" in texts(form)
+    response = koho.slack.view_submission("U0STAFF1", form, {
+        "text": {"text": CORRECTED}, "correction_note": {"correction_note": "収集日を誤って掲載"}, **ALL_CHECKED})
+    assert response.status == 200 and response.body == "", response.body
+    correction_id = latest_proposal(koho)
+    with koho.db.read() as session:
+        correction = session.get(Proposal, correction_id)
+        assert (correction.kind, correction.corrects_id, correction.version.accounts) == (
+            "correction", original_id, ["city-x"])
+    assert [s[1:3] for s in steps_of(koho, correction_id)] == [("department", "pending"), ("pr_office", "waiting")]
+    assert audit_actions(koho, correction_id)[:2] == ["proposal.submitted", "step.requested"]
+
+    # The request shows the original beside the correction.
+    koho.fake.wait_for("chat.postMessage", channel="C0KANKYO", count=2, predicate=lambda c: c.ok)
+    request = [m for m in koho.fake.messages("C0KANKYO") if "承認依頼" in m["text"]][-1]
+    shown = texts(request)
+    assert "訂正前（掲載済み）" in shown and "第1・第3水曜日" in shown and "https://x.com/c/1" in shown
+
+    # The correction takes the usual chain and is handed off to X only; the original is kept as it was,
+    # and its LINE hand-off stays open: recording it closes the original's record.
+    click(koho, "U0KANKYOHEAD", request, ProposalAction.APPROVE)
+    koho.fake.wait_for("chat.postMessage", channel="C0PR", predicate=lambda c: c.ok and "承認依頼" in c.args["text"],
+                       count=2)
+    click(koho, "U0PR2", [m for m in koho.fake.messages("C0PR") if "承認依頼" in m["text"]][-1],
+          ProposalAction.APPROVE)
+    hand_off_message(koho, "C0PR", count=3)
+    with koho.db.read() as session:
+        correction = session.get(Proposal, correction_id)
+        assert correction.status == "approved"
+        assert [(p.account_id, p.status) for p in correction.publications] == [("city-x", "handed_off")]
+    assert statuses(koho, original_id) == ("approved", ["handed_off", "published"])
+    modal = publication_modal(koho, "U0PR2", koho.fake.message("C0PR", on_line["ts"]), 2)
+    assert koho.slack.view_submission("U0PR2", modal, {"url": {"url": "https://line.me/c/2"}}).body == ""
+    assert statuses(koho, original_id) == ("published", ["published", "published"])

@@ -20,7 +20,16 @@ from bot.i18n import Translator
 from bot.text.mrkdwn import mention, slack_to_plain
 from bot.views.proposal_form import FormPrefill, default_department, proposal_form
 from bot.workflows.accounts.service import postable_accounts
-from bot.workflows.proposals.rules import URL, Decision, Draft, Kind, Problem, parse_links, validate
+from bot.workflows.proposals.rules import (
+    URL,
+    Decision,
+    Draft,
+    Kind,
+    Problem,
+    correction_accounts,
+    parse_links,
+    validate,
+)
 from bot.workflows.proposals.service import Outcome, ProposalError, ProposalService
 
 log = logging.getLogger(__name__)
@@ -233,6 +242,8 @@ def register(app: App, services: Services) -> None:
             respond(text=services.translator_for(user_id).t(e.key), response_type="ephemeral", replace_original=False)
             return
         prefill = prefill_from(version, original.department_id, Kind.CORRECTION)
+        # Where the original is live (every account, once fully published); one still waiting keeps its hand-off.
+        prefill.accounts = list(correction_accounts(version.accounts, original.live_on))
         open_form(client, body["trigger_id"], user_id, prefill, {"mode": "correction", "corrects": original.id},
                   original_text=version.text, original_version=version.number)
 

@@ -7,6 +7,7 @@ policy can be read (and unit-tested) in one place.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -270,6 +271,25 @@ def withdrawal_refusal(status: str, live_on: tuple[str, ...]) -> str | None:
     if (Status(status), "withdraw") not in TRANSITIONS:
         return "proposal.refused.cannot_withdraw"
     return None
+
+
+def correction_refusal(live_on: tuple[str, ...]) -> str | None:
+    """Why a proposal may not be corrected (a catalog key), or None when it may.
+
+    A post is corrected once it is live on any account (`live_on`), where 取り下げ ends
+    (`withdrawal_refusal`) — not only when every account has recorded it: a post online on X while LINE
+    still waits is online, and its mistakes are corrected promptly, through the chain, with the original kept.
+    """
+    return None if live_on else "proposal.refused.correct_only_published"
+
+
+def correction_accounts(accounts: Sequence[str], live_on: tuple[str, ...]) -> tuple[str, ...]:
+    """Where a correction is proposed by default: where the original is live, in the original's order.
+
+    For a fully published original that is every account it went to; an account still waiting keeps the
+    original's own hand-off (the proposer may still add it in the form).
+    """
+    return tuple(a for a in accounts if a in live_on)
 
 
 def may_publish(actor: str, account_department: str, org: Organization, operators: tuple[str, ...] = ()) -> bool:

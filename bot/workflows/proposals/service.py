@@ -29,6 +29,7 @@ from bot.workflows.proposals.rules import (
     Stage,
     Status,
     StepStatus,
+    correction_refusal,
     eligible_approvers,
     may_choose_department,
     may_publish,
@@ -268,9 +269,15 @@ class ProposalService:
             raise ProposalError("proposal.error.pr_office_department_only", department=self.org.pr_office.name)
 
     def _check_correctable(self, session: Session, original_id: int) -> None:
+        """A post live on any account may be corrected (`rules.correction_refusal`), whatever its record's status.
+
+        No lock is needed: a recorded publication is never undone, so what was live when read is live still.
+        """
         original = session.get(Proposal, original_id)
-        if original is None or original.status != Status.PUBLISHED:
-            raise ProposalError("proposal.refused.correct_only_published")
+        refusal = "proposal.refused.correct_only_published" if original is None else correction_refusal(
+            original.live_on)
+        if refusal:
+            raise ProposalError(refusal)
 
     def _add_version(self, session: Session, proposal: Proposal, draft: Draft, number: int, actor: str,
                      now: datetime, submission_key: str | None = None) -> None:
