@@ -172,6 +172,7 @@ def test_a_published_post_is_corrected_through_the_pr_office_with_the_original_b
     shown = texts(request)
     assert "訂正前（掲載済み）" in shown and "第2・第4水曜日" in shown and "第1・第3水曜日" in shown
     assert "https://x.com/chiba_city/status/1" in shown and "収集日を誤って掲載" in shown
+    assert "元の投稿の掲載先:* 千葉市 公式X" in shown and "まだ掲載されていない" not in shown  # live everywhere
     fields = next(b for b in request["blocks"] if b.get("fields"))  # side by side: two columns
     assert len(fields["fields"]) == 2
     with koho.db.read() as session:

@@ -499,11 +499,13 @@ def test_a_post_live_on_one_account_of_two_is_corrected_where_it_is_live_and_its
     assert [s[1:3] for s in steps_of(koho, correction_id)] == [("department", "pending"), ("pr_office", "waiting")]
     assert audit_actions(koho, correction_id)[:2] == ["proposal.submitted", "step.requested"]
 
-    # The request shows the original beside the correction.
+    # The request shows the original beside the correction, where it is live, and where it is not yet.
     koho.fake.wait_for("chat.postMessage", channel="C0KANKYO", count=2, predicate=lambda c: c.ok)
     request = [m for m in koho.fake.messages("C0KANKYO") if "承認依頼" in m["text"]][-1]
     shown = texts(request)
     assert "訂正前（掲載済み）" in shown and "第1・第3水曜日" in shown and "https://x.com/c/1" in shown
+    assert "元の投稿の掲載先:* 千葉市 公式X" in shown
+    assert "元の投稿がまだ掲載されていない投稿先:* 千葉市 LINE" in shown
 
     # The correction takes the usual chain and is handed off to X only; the original is kept as it was,
     # and its LINE hand-off stays open: recording it closes the original's record.

@@ -177,11 +177,31 @@ def correction_blocks(ctx: RenderContext, proposal: Proposal, version: ProposalV
     if urls:
         left += "\n" + "\n".join(link(u) for u in urls)
     right = tr.t("proposal.request.correction_new") + "\n" + _escape(version.text)
-    return [
-        {"type": "section", "fields": [blocks.mrkdwn_text(blocks.clip(left, 2000)),
-                                       blocks.mrkdwn_text(blocks.clip(right, 2000))]},
-        blocks.section(tr.t("proposal.request.correction_note", note=version.correction_note or "")),
-    ]
+    out = [{"type": "section", "fields": [blocks.mrkdwn_text(blocks.clip(left, 2000)),
+                                          blocks.mrkdwn_text(blocks.clip(right, 2000))]}]
+    if original is not None:
+        out.append(blocks.section(original_reach(ctx, original)))
+    out.append(blocks.section(tr.t("proposal.request.correction_note", note=version.correction_note or "")))
+    return out
+
+
+def original_reach(ctx: RenderContext, original: Proposal) -> str:
+    """Where the corrected post is live and, when it is only partly published, where it still waits.
+
+    A correction may be proposed once any account has published the original; the original's other hand-offs
+    are its own and stay as they are, so the approvers are told about them.
+    """
+    tr = ctx.tr
+
+    def names(statuses: tuple[str, ...]) -> list[str]:
+        return [account.name if (account := account_for(ctx.session, ctx.org, p.account_id)) else p.account_id
+                for p in original.publications if p.status in statuses]
+
+    lines = [tr.t("proposal.request.correction_live_on", accounts=names(("published",)))]
+    waiting = names(("scheduled", "handed_off", "held"))
+    if waiting:
+        lines.append(tr.t("proposal.request.correction_not_yet_live", accounts=waiting))
+    return "\n".join(lines)
 
 
 def may_withdraw(proposal: Proposal) -> bool:
