@@ -28,6 +28,15 @@ def pt(text: str) -> dict:
     return {"type": "plain_text", "text": text}
 
 
+def opt(value: str) -> dict:
+    return {"text": pt(value), "value": value}
+
+
+def menu(kind: str, **fields: object) -> list[dict]:
+    """A block holding one select element of this kind (and these fields)."""
+    return [{"type": "actions", "elements": [{"type": kind, "action_id": "pick", **fields}]}]
+
+
 def section(text: str, block_id: str | None = None) -> dict:
     block = {"type": "section", "text": {"type": "mrkdwn", "text": text}}
     if block_id:
@@ -247,6 +256,21 @@ def test_ephemeral_permalink_and_channel_info(fake: FakeSlack, client: WebClient
             ],
             "plain_text",
         ),
+        # Slack refuses an initial option that is not one of the options (a resubmitted form would not open).
+        (menu("static_select", options=[opt("a")], initial_option=opt("z")), "initial option 'z' is not one"),
+        (
+            menu("multi_static_select", option_groups=[{"label": pt("g"), "options": [opt("a")]}],
+                   initial_options=[opt("a"), opt("z")]),
+            "initial option 'z' is not one",
+        ),
+        (menu("static_select", options=[opt("a")], initial_option={"text": pt("別名"), "value": "a"}),
+         "initial option 'a' is not one"),
+        (
+            menu("multi_static_select", option_groups=[{"label": pt("g1"), "options": [opt("a")]},
+                                                         {"label": pt("g2"), "options": [opt("b")]}],
+                   initial_options=[opt("a"), opt("b")]),
+            "from 2 option groups",
+        ),
     ],
 )
 def test_invalid_blocks_are_rejected_and_reported(
@@ -293,6 +317,15 @@ def test_valid_rich_message_passes_validation(fake: FakeSlack, client: WebClient
     assert validate_blocks(blocks) == []
     client.chat_postMessage(channel="C0PR", text="カレンダー", blocks=blocks)
     fake.assert_no_validation_errors()
+
+
+def test_initial_options_among_the_options_or_their_groups_pass_validation() -> None:
+    groups = [{"label": pt("広報広聴課"), "options": [opt("a"), opt("b")]}, {"label": pt("環境局"), "options": [opt("c")]}]
+    assert validate_blocks(menu("static_select", options=[opt("a"), opt("b")], initial_option=opt("b"))) == []
+    assert validate_blocks(menu("static_select", option_groups=groups, initial_option=opt("c"))) == []
+    assert validate_blocks(menu("multi_static_select", option_groups=groups,
+                                  initial_options=[opt("a"), opt("b")])) == []
+    assert validate_blocks(menu("checkboxes", options=[opt("a"), opt("b")], initial_options=[opt("a")])) == []
 
 
 def test_text_longer_than_40000_is_refused(fake: FakeSlack, client: WebClient) -> None:

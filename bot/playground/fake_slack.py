@@ -156,8 +156,8 @@ def validate_blocks(blocks: Any, *, limit: int = MAX_MESSAGE_BLOCKS, where: str 
 
     Each block is parsed with slack_sdk's models and serialised with ``to_dict()`` (which
     runs every nested object's validators); on top of that: the block count limit, unique
-    block_ids, unique action_ids within a block, and fields/element types slack_sdk does
-    not recognise (Slack rejects unknown properties).
+    block_ids, unique action_ids within a block, initial options that are among the options,
+    and fields/element types slack_sdk does not recognise (Slack rejects unknown properties).
     """
     if not isinstance(blocks, list):
         return [f"{where}: must be a JSON array, got {type(blocks).__name__}"]
@@ -180,6 +180,7 @@ def validate_blocks(blocks: Any, *, limit: int = MAX_MESSAGE_BLOCKS, where: str 
             else:
                 seen_block_ids[block_id] = index
         problems.extend(_duplicate_action_ids(raw, label))
+        problems.extend(_initial_option_problems(raw, label))
         if raw["type"] in ("actions", "context") and raw.get("elements") == []:
             problems.append(f"{label}: elements must not be empty")
         _text_object_problems(raw, label, problems)
@@ -247,20 +248,55 @@ def _text_object_problems(node: Any, path: str, problems: list[str], plain_optio
         _text_object_problems(value, f"{path}.{key}", problems, nested_plain)
 
 
-def _duplicate_action_ids(raw: dict, label: str) -> list[str]:
+def _elements_of(raw: dict) -> list[dict]:
     elements = [e for e in raw.get("elements") or [] if isinstance(e, dict)]
     for key in ("accessory", "element"):
         if isinstance(raw.get(key), dict):
             elements.append(raw[key])
+    return elements
+
+
+def _duplicate_action_ids(raw: dict, label: str) -> list[str]:
     seen: set[str] = set()
     problems = []
-    for element in elements:
+    for element in _elements_of(raw):
         action_id = element.get("action_id")
         if action_id is None:
             continue
         if action_id in seen:
             problems.append(f"{label}: two elements share action_id {action_id!r}")
         seen.add(action_id)
+    return problems
+
+
+_WITH_OPTIONS = {"static_select", "multi_static_select", "radio_buttons", "checkboxes"}
+
+
+def _initial_option_problems(raw: dict, label: str) -> list[str]:
+    """Initial options Slack refuses (slack_sdk does not check them).
+
+    Each must exactly match one of the element's options (its `options`, or those of its `option_groups`).
+    A multi_static_select's initial options from more than one option group have been reported refused, or
+    not shown, by Slack (python-slack-sdk #974, bolt-python #242, bolt-js #1496): the fake refuses them too.
+    """
+    problems: list[str] = []
+    for element in _elements_of(raw):
+        kind = element.get("type")
+        if kind not in _WITH_OPTIONS:
+            continue
+        groups = [g.get("options") or [] for g in element.get("option_groups") or [] if isinstance(g, dict)]
+        offered = list(element.get("options") or []) + [o for group in groups for o in group]
+        initial = element.get("initial_options") if isinstance(element.get("initial_options"), list) else []
+        if isinstance(element.get("initial_option"), dict):
+            initial = [*initial, element["initial_option"]]
+        where = f"{label}: {kind} {element.get('action_id')!r}"
+        for option in initial:
+            if option not in offered:
+                value = option.get("value") if isinstance(option, dict) else option
+                problems.append(f"{where}: initial option {value!r} is not one of its options")
+        holding = [n for n, group in enumerate(groups) if any(o in group for o in initial)]
+        if kind == "multi_static_select" and len(holding) > 1:
+            problems.append(f"{where}: initial options come from {len(holding)} option groups; keep them in one")
     return problems
 
 
