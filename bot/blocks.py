@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, TypeVar
 
 SECTION_TEXT_MAX = 3000
 HEADER_TEXT_MAX = 150
 CONTEXT_ELEMENTS_MAX = 10
 BUTTON_TEXT_MAX = 75
 OPTION_TEXT_MAX = 75
+SELECT_OPTIONS_MAX = 100  # options in a select menu, and in each of its option groups
+OPTION_GROUPS_MAX = 100
 MODAL_TITLE_MAX = 24
 MESSAGE_BLOCKS_MAX = 50
 VIEW_BLOCKS_MAX = 100
@@ -25,6 +28,7 @@ MESSAGE_TEXT_BUDGET = 9000
 CONTEXT_TEXT_MAX = 2000
 
 Block = dict[str, Any]
+T = TypeVar("T")
 
 
 def clip(text: str, limit: int) -> str:
@@ -155,6 +159,30 @@ def confirm_dialog(title: str, text: str, yes: str, no: str) -> dict[str, Any]:
 
 def option(text: str, value: str) -> dict[str, Any]:
     return {"text": plain_text(text, OPTION_TEXT_MAX), "value": value}
+
+
+def option_group(label: str, options: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"label": plain_text(label, OPTION_TEXT_MAX), "options": options}
+
+
+def within(items: Sequence[T], limit: int, keep: Callable[[T], bool] = lambda _: False) -> list[T]:
+    """At most `limit` of `items`, in their order: those `keep` says first, then the others as room allows."""
+    if len(items) <= limit:
+        return list(items)
+    kept = [n for n, item in enumerate(items) if keep(item)][:limit]
+    others = [n for n, item in enumerate(items) if not keep(item)][:limit - len(kept)]
+    return [items[n] for n in sorted(kept + others)]
+
+
+def fit_options(options: list[dict[str, Any]], keep: Collection[str | None] = (),
+                limit: int = SELECT_OPTIONS_MAX) -> tuple[list[dict[str, Any]], int]:
+    """At most `limit` of `options`, and how many were left out.
+
+    Those whose value is in `keep` (what the select starts with) always stay: Slack refuses an initial option
+    that is not among the options.
+    """
+    shown = within(options, limit, lambda o: o["value"] in keep)
+    return shown, len(options) - len(shown)
 
 
 def input_block(block_id: str, label: str, element: dict[str, Any], *, optional: bool = False,

@@ -45,3 +45,28 @@ def test_a_cut_never_falls_inside_a_link_a_mention_or_an_escape():
 def test_context_texts_are_kept_within_slacks_smaller_figure():
     [element] = blocks.context("理" * 5000)["elements"]
     assert len(element["text"]) == blocks.CONTEXT_TEXT_MAX
+
+
+# -- select menus: at most 100 options, and the ones a select starts with always among them -----------
+
+
+def options(count, prefix="d"):
+    return [blocks.option(f"部署{n}", f"{prefix}{n}") for n in range(1, count + 1)]
+
+
+def test_options_within_the_limit_are_left_as_they_are():
+    few = options(100)
+    assert blocks.fit_options(few, keep=["d7"]) == (few, 0)
+
+
+def test_past_the_limit_the_kept_ones_stay_in_their_place_and_the_last_others_give_way():
+    many = options(130)
+    shown, left_out = blocks.fit_options(many, keep=["d125", None])
+    assert len(shown) == blocks.SELECT_OPTIONS_MAX and left_out == 30
+    assert [o["value"] for o in shown] == [f"d{n}" for n in range(1, 100)] + ["d125"]
+
+
+def test_within_keeps_what_it_is_told_first_and_the_order_of_everything():
+    assert blocks.within(list(range(10)), 4) == [0, 1, 2, 3]
+    assert blocks.within(list(range(10)), 4, keep=lambda n: n in (8, 2)) == [0, 1, 2, 8]
+    assert blocks.within(list(range(10)), 2, keep=lambda n: n > 5) == [6, 7]  # more to keep than room: the first
