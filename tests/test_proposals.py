@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 
 from bot.handlers.proposal_ids import ProposalAction
+from bot.workflows.accounts.models import RegisterAccount
 from bot.workflows.audit import events_for
-from bot.workflows.proposals.models import ApprovalStep, Proposal
+from bot.workflows.proposals.models import ApprovalStep, Proposal, ProposalVersion
 from bot.workflows.proposals.rules import CHECKLIST
 
 ALL_CHECKED = {"checklist_1": {"checklist_1": list(CHECKLIST[:6])},
@@ -100,6 +101,50 @@ def test_the_message_shortcut_proposes_a_messages_text(koho):
     by_id = {b.get("block_id"): b for b in view["blocks"]}
     assert by_id["text"]["element"]["initial_value"] == "道路工事のお知らせ"
     assert by_id["department"]["element"]["initial_option"]["value"] == "kensetsu"
+
+
+def open_register_accounts(koho, department_id, count):
+    """`count` accounts opened in Slack for a department (after the organisation file's), in this order."""
+    now = koho.clock.now()
+    ids = [f"{department_id}-x-{n:03d}" for n in range(1, count + 1)]
+    with koho.db.transaction() as session:
+        for n, account_id in enumerate(ids):
+            session.add(RegisterAccount(id=account_id, platform="x", name=f"{department_id} 情報 {n + 1}",
+                                        handle=f"@{account_id}", kind="subject", department_id=department_id,
+                                        operators=[], status="active", source="slack",
+                                        created_at=now + timedelta(seconds=n), updated_at=now))
+    return ids
+
+
+def offered_accounts(view):
+    """The accounts select: [(group label or None, [values])], and the values it starts with."""
+    element = next(b for b in view["blocks"] if b.get("block_id") == "accounts")["element"]
+    groups = [(g["label"]["text"], [o["value"] for o in g["options"]]) for g in element.get("option_groups", [])]
+    initial = [o["value"] for o in element.get("initial_options", [])]
+    return groups or [(None, [o["value"] for o in element["options"]])], initial
+
+
+def versions_accounts(koho, proposal_id):
+    with koho.db.read() as session:
+        return [v.accounts for v in session.query(ProposalVersion).filter_by(proposal_id=proposal_id)
+                .order_by(ProposalVersion.number)]
+
+
+def test_a_city_with_more_accounts_than_one_list_holds_offers_every_one_by_department(koho):
+    # 3 in the organisation file, 120 opened in Slack: more than Slack's 100 options of a select.
+    kankyo = open_register_accounts(koho, "kankyo", 60)
+    kensetsu = open_register_accounts(koho, "kensetsu", 60)
+    view = open_form(koho)
+    groups, initial = offered_accounts(view)
+    assert [label for label, _ in groups] == ["広報広聴課", "環境局", "建設局"]  # as the departments are
+    assert groups[0][1] == ["city-x", "city-line"] and groups[1][1] == ["kankyo-instagram", *kankyo]
+    assert groups[2][1] == kensetsu and initial == []
+    assert all(len(values) <= 100 for _, values in groups)
+
+    # The last of them, which the form used to leave out, can be chosen and is proposed.
+    response = koho.slack.view_submission("U0STAFF1", view, form_values(accounts=("city-x", kensetsu[-1])))
+    assert response.status == 200 and response.body == "", response.body
+    assert versions_accounts(koho, latest_proposal(koho)) == [["city-x", kensetsu[-1]]]
 
 
 @pytest.mark.parametrize(("values", "block", "expected"), [
@@ -307,6 +352,31 @@ def test_only_the_proposer_may_edit_and_resubmit(koho):
     dm_message = koho.fake.dms("U0STAFF1")[-1]
     click(koho, "U0STAFF2", dm_message, ProposalAction.EDIT)
     assert "起案者本人だけ" in ephemeral_text(koho, "U0STAFF2")
+
+
+def test_a_resubmission_to_an_account_after_the_hundredth_opens_with_it_chosen(koho):
+    open_register_accounts(koho, "kankyo", 60)
+    late = open_register_accounts(koho, "kensetsu", 60)[-1]
+    proposal_id = propose(koho, accounts=("city-x", late))
+    request = request_message(koho, "C0KANKYO")
+    decide_with_reason(koho, "U0KANKYOHEAD", request, ProposalAction.REQUEST_CHANGES, "問い合わせ先を確認してください")
+    koho.fake.wait_for("chat.postMessage", channel="U0STAFF1", count=2, predicate=lambda c: c.ok)
+    click(koho, "U0STAFF1", koho.fake.dms("U0STAFF1")[-1], ProposalAction.EDIT)
+
+    # Slack refuses a form whose initial options are not among its options, or come from several groups:
+    # the accounts it starts with are a group of their own, first.
+    koho.fake.wait_for("views.open", count=3, predicate=lambda c: c.ok)
+    edit_form = koho.fake.last_view()
+    assert edit_form["title"]["text"] == "修正して再提出"
+    groups, initial = offered_accounts(edit_form)
+    assert groups[0] == ("選択中のアカウント", ["city-x", late]) and initial == ["city-x", late]
+    assert sum(len(values) for _, values in groups) == 123  # each once
+
+    # Submitted with the accounts as they were: read back from the groups.
+    response = koho.slack.view_submission("U0STAFF1", edit_form,
+                                          {"text": {"text": GOMI_TEXT + "（再提出）"}, **ALL_CHECKED})
+    assert response.status == 200 and response.body == "", response.body
+    assert versions_accounts(koho, proposal_id) == [["city-x", late], ["city-x", late]]
 
 
 def test_reject_ends_it_with_a_reason(koho):

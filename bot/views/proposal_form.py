@@ -36,19 +36,12 @@ def proposal_form(tr: Translator, org: Organization, prefill: FormPrefill, *, me
     correcting = "corrects" in metadata
     title_key = ("proposal.form.title_resubmit" if "resubmit" in metadata
                  else "proposal.form.title_correction" if correcting else "proposal.form.title")
-    departments = [org.pr_office, *org.departments]
-    department_options = [blocks.option(d.name, d.id) for d in departments]
-    account_options = [blocks.option(f"{a.name} ({tr.plain(f'proposal.platform.{a.platform}')})", a.id)
-                       for a in (org.accounts if accounts is None else accounts)]
-    accounts_element: dict[str, Any] = {
-        "type": "multi_static_select", "action_id": FormBlock.ACCOUNTS, "options": account_options[:100],
-        "placeholder": blocks.plain_text(tr.plain("proposal.form.accounts_placeholder"), 150),
-    }
-    chosen = [o for o in account_options if o["value"] in prefill.accounts]
-    if chosen:
-        accounts_element["initial_options"] = chosen
+    accounts_element, accounts_left_out = account_select(
+        tr, org, org.accounts if accounts is None else accounts, prefill.accounts, prefill.department_id)
+    department_options, departments_left_out = blocks.fit_options(
+        [blocks.option(d.name, d.id) for d in (org.pr_office, *org.departments)], keep=[prefill.department_id])
     department_element: dict[str, Any] = {"type": "static_select", "action_id": FormBlock.DEPARTMENT,
-                                          "options": department_options[:100]}
+                                          "options": department_options}
     initial_department = next((o for o in department_options if o["value"] == prefill.department_id), None)
     if initial_department:
         department_element["initial_option"] = initial_department
@@ -63,8 +56,12 @@ def proposal_form(tr: Translator, org: Organization, prefill: FormPrefill, *, me
         # All of it, as sections: a context element holds 2,000 characters, and a post may have 3,000.
         view_blocks += blocks.long_text_sections(_escape(original_text))
     view_blocks += [
-        blocks.input_block(FormBlock.ACCOUNTS, tr.plain("proposal.form.accounts"), accounts_element),
-        blocks.input_block(FormBlock.DEPARTMENT, tr.plain("proposal.form.department"), department_element),
+        blocks.input_block(FormBlock.ACCOUNTS, tr.plain("proposal.form.accounts"), accounts_element,
+                           hint=tr.plain("proposal.form.accounts_not_listed", count=accounts_left_out)
+                           if accounts_left_out else None),
+        blocks.input_block(FormBlock.DEPARTMENT, tr.plain("proposal.form.department"), department_element,
+                           hint=tr.plain("proposal.form.departments_not_listed", count=departments_left_out)
+                           if departments_left_out else None),
     ]
     if not correcting:
         kinds = [blocks.option(tr.plain(f"proposal.kind.{k}"), k) for k in Kind]
@@ -98,6 +95,58 @@ def proposal_form(tr: Translator, org: Organization, prefill: FormPrefill, *, me
         title=tr.plain(title_key), callback_id=ProposalCallback.FORM, submit=tr.plain("proposal.form.submit"),
         close=tr.plain("proposal.form.cancel"), blocks=view_blocks, private_metadata=json.dumps(metadata),
     )
+
+
+def account_select(tr: Translator, org: Organization, accounts: Sequence[Any], chosen: Sequence[str],
+                   department_id: str | None) -> tuple[dict[str, Any], int]:
+    """The 投稿先アカウント select, and how many postable accounts it could not list (normally none).
+
+    Up to 100 accounts are one list, in the register's order. More are grouped, so that every one can be
+    chosen: by owning department, in the departments' order (the PR office first; accounts of a department no
+    longer in the organisation file last, as その他), a department with more than 100 in several groups. The
+    accounts the form starts with (a resubmission, a correction, an emergency template) are a group of their own,
+    first: Slack refuses, or does not show, initial options taken from several groups. Only past 100 groups are
+    some left out: never those, nor `department_id`'s (the form's department: the proposer's, or the proposal's).
+    """
+    element: dict[str, Any] = {"type": "multi_static_select", "action_id": FormBlock.ACCOUNTS,
+                               "placeholder": blocks.plain_text(tr.plain("proposal.form.accounts_placeholder"), 150)}
+    # The register's accounts name their department `department_id`; the organisation file's, `department`.
+    options = [(blocks.option(f"{a.name} ({tr.plain(f'proposal.platform.{a.platform}')})", a.id),
+                getattr(a, "department_id", None) or getattr(a, "department", None)) for a in accounts]
+    initial = [o for o, _ in options if o["value"] in chosen][:blocks.SELECT_OPTIONS_MAX]
+    left_out = 0
+    if len(options) <= blocks.SELECT_OPTIONS_MAX:
+        element["options"] = [o for o, _ in options]
+    else:
+        element["option_groups"], left_out = _account_groups(tr, org, options, initial, department_id)
+    if initial:
+        element["initial_options"] = initial
+    return element, left_out
+
+
+def _account_groups(tr: Translator, org: Organization, options: list[tuple[dict[str, Any], str | None]],
+                    initial: list[dict[str, Any]], department_id: str | None) -> tuple[list[dict[str, Any]], int]:
+    initial_values = {o["value"] for o in initial}
+    names = {d.id: d.name for d in (org.pr_office, *org.departments)}
+    by_department: dict[str | None, list[dict[str, Any]]] = {d: [] for d in names}
+    other: list[dict[str, Any]] = []
+    for option, owner in options:
+        if option["value"] not in initial_values:
+            by_department.get(owner, other).append(option)
+    labelled = [(d, names[d], found) for d, found in by_department.items() if found and d is not None]
+    if other:
+        labelled.append((None, tr.plain("proposal.form.accounts_other"), other))
+    # (keep?, group): the initial accounts' group and the form's department stay if not all groups fit.
+    groups: list[tuple[bool, dict[str, Any]]] = []
+    if initial:
+        groups.append((True, blocks.option_group(tr.plain("proposal.form.accounts_chosen"), initial)))
+    for owner, label, found in labelled:
+        parts = [found[n:n + blocks.SELECT_OPTIONS_MAX] for n in range(0, len(found), blocks.SELECT_OPTIONS_MAX)]
+        for number, part in enumerate(parts, 1):
+            groups.append((owner is not None and owner == department_id,
+                           blocks.option_group(label if len(parts) == 1 else f"{label} ({number}/{len(parts)})", part)))
+    shown = [group for _, group in blocks.within(groups, blocks.OPTION_GROUPS_MAX, lambda g: g[0])]
+    return shown, len(options) - sum(len(g["options"]) for g in shown)
 
 
 def default_department(org: Organization, user_id: str, kind: Kind = Kind.NORMAL) -> str | None:
