@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from bot.i18n import Translator
 from bot.organization import Department, load_organization
+from bot.views.accounts import account_form
 from bot.views.proposal_form import FormPrefill, account_select, proposal_form
 from bot.workflows.accounts.models import RegisterAccount
 from tests.conftest import TEST_ORG, TEST_START
@@ -122,3 +123,14 @@ def test_the_proposal_forms_department_is_among_its_choices_however_many_departm
     assert department["element"]["initial_option"]["value"] == "ka125"
     assert "33件" in department["hint"]["text"]
     assert "hint" not in form(ORG, register(), department_id="kankyo")["department"]
+
+
+def test_an_accounts_department_is_among_the_edit_forms_choices_however_many_departments():
+    org, accounts = city_of_many_departments(130)
+    account = next(a for a in accounts if a.id == "ka125-x-001")
+    account.row_version = 1
+    view = account_form(JA, org, account)
+    assert validate_view(view, expected_type="modal") == []
+    department = next(b for b in view["blocks"] if b.get("block_id") == "department_id")
+    assert department["element"]["initial_option"]["value"] == "ka125"
+    assert len(department["element"]["options"]) == 100 and "33件" in department["hint"]["text"]

@@ -109,12 +109,15 @@ def _text_input(block_id: str, label: str, value: str | None, *, optional: bool 
     return blocks.input_block(block_id, label, element, optional=optional)
 
 
-def _select(block_id: str, label: str, options: list[dict[str, Any]], value: str | None) -> dict[str, Any]:
-    element: dict[str, Any] = {"type": "static_select", "action_id": block_id, "options": options[:100]}
-    initial = next((o for o in options if o["value"] == value), None)
+def _select(tr: Translator, block_id: str, label: str, options: list[dict[str, Any]],
+            value: str | None) -> dict[str, Any]:
+    shown, left_out = blocks.fit_options(options, keep=[value])  # the account's own value always among them
+    element: dict[str, Any] = {"type": "static_select", "action_id": block_id, "options": shown}
+    initial = next((o for o in shown if o["value"] == value), None)
     if initial:
         element["initial_option"] = initial
-    return blocks.input_block(block_id, label, element)
+    hint = tr.plain("accounts.form.not_listed", count=left_out) if left_out else None
+    return blocks.input_block(block_id, label, element, hint=hint)
 
 
 def account_form(tr: Translator, org: Organization, account: RegisterAccount | None) -> dict[str, Any]:
@@ -130,12 +133,12 @@ def account_form(tr: Translator, org: Organization, account: RegisterAccount | N
     kinds = [blocks.option(tr.plain(f"accounts.kind.{k}"), k) for k in ACCOUNT_KINDS]
     departments = [blocks.option(d.name, d.id) for d in (org.pr_office, *org.departments)]
     view_blocks += [
-        _select(AccountBlock.PLATFORM, tr.plain("accounts.field.platform"), platforms, f.platform if f else None),
+        _select(tr, AccountBlock.PLATFORM, tr.plain("accounts.field.platform"), platforms, f.platform if f else None),
         _text_input(AccountBlock.NAME, tr.plain("accounts.field.name"), f.name if f else None, optional=False),
         _text_input(AccountBlock.HANDLE, tr.plain("accounts.field.handle"), f.handle if f else None, optional=False),
         _text_input(AccountBlock.URL, tr.plain("accounts.field.url"), f.url if f else None, url=True),
-        _select(AccountBlock.KIND, tr.plain("accounts.field.kind"), kinds, f.kind if f else "subject"),
-        _select(AccountBlock.DEPARTMENT, tr.plain("accounts.field.department_id"), departments,
+        _select(tr, AccountBlock.KIND, tr.plain("accounts.field.kind"), kinds, f.kind if f else "subject"),
+        _select(tr, AccountBlock.DEPARTMENT, tr.plain("accounts.field.department_id"), departments,
                 f.department_id if f else None),
     ]
     manager: dict[str, Any] = {"type": "users_select", "action_id": AccountBlock.MANAGER}
