@@ -9,8 +9,9 @@ The contract (docs/comments.md has examples):
   the timestamp must be within 5 minutes of our clock. Several `v1=` values, comma-separated, are
   accepted (for rotating the secret).
 - Answers: 202 stored and accepted; 200 already received (same `source` and `external_id`: never
-  posted twice); 400 not JSON, or fields missing/invalid (each named); 401 bad or old signature;
-  413 body over 64 KB; 503 no secret configured, or the database is down (send it again later).
+  posted twice); 400 not JSON (or nested too deeply), or fields missing/invalid (each named); 401 bad
+  or old signature; 413 body over 64 KB; 503 no secret configured, or the database is down (send it
+  again later).
 
 The comment is committed to the database before 202 is answered: a 202 is never lost.
 """
@@ -45,6 +46,7 @@ MAX_BODY = 64 * 1024
 MAX_SKEW_SECONDS = 5 * 60
 TIMESTAMP_HEADER = "HTTP_X_KOHO_TIMESTAMP"
 SIGNATURE_HEADER = "HTTP_X_KOHO_SIGNATURE"
+_UNIX_SECONDS = re.compile(r"[0-9]{1,20}")  # ASCII digits only: str.isdigit() takes "²", which int() refuses
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SHORT_FIELDS = {"external_id": 255, "author": 200, "author_handle": 200, "url": 2000}
 
@@ -60,7 +62,7 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 def signature_problem(secret: str, timestamp: str | None, signatures: str | None, body: bytes,
                       now: float) -> str | None:
     """Why the request is not authentic, or None when it is."""
-    if not timestamp or not timestamp.isdigit():
+    if not timestamp or not _UNIX_SECONDS.fullmatch(timestamp):
         return "missing or malformed X-Koho-Timestamp (unix seconds)"
     if abs(now - int(timestamp)) > MAX_SKEW_SECONDS:
         return "X-Koho-Timestamp is more than 5 minutes away from now"
@@ -206,6 +208,8 @@ class CommentWebhook:
             payload = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             return _json(start_response, "400 Bad Request", {"error": "body is not UTF-8 JSON"})
+        except RecursionError:  # "[[[[…": the parser gives up long before 64 KB of brackets
+            return _json(start_response, "400 Bad Request", {"error": "body is JSON nested too deeply"})
         try:
             # Most comments name no account, or one that exists: the whole register is read only to say
             # which accounts are known, when the one named is not.

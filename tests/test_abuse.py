@@ -119,6 +119,11 @@ WEBHOOK_FORGERIES = {
     "other scheme": lambda body: {"X-Koho-Timestamp": (ts := _now()),
                                   "X-Koho-Signature": sign(WEBHOOK_SECRET, ts, body).replace("v1=", "v0=")},
     "negative timestamp": lambda body: {"X-Koho-Timestamp": "-1", "X-Koho-Signature": sign(WEBHOOK_SECRET, "-1", body)},
+    # str.isdigit() takes both; int() refused them (a 500 with a traceback)
+    "superscript digit as timestamp": lambda body: {"X-Koho-Timestamp": "²",
+                                                    "X-Koho-Signature": sign(WEBHOOK_SECRET, _now(), body)},
+    "timestamp of 5,000 digits": lambda body: {"X-Koho-Timestamp": "9" * 5000,
+                                               "X-Koho-Signature": sign(WEBHOOK_SECRET, "9" * 5000, body)},
 }
 
 
@@ -290,6 +295,24 @@ def test_hostile_text_from_citizens_is_stored_or_refused_with_a_reason_and_never
     assert status == 202, answer
     settle(koho)
     assert_nothing_pings(koho)
+
+
+HOSTILE_WEBHOOK_BODIES = {
+    # name: a body, correctly signed, that is no comment
+    "brackets never closed": b"[" * 60_000,
+    "nested 30,000 deep": b"[" * 30_000 + b"]" * 30_000,
+    "a field nested 30,000 deep": b'{"source": "x", "text": ' + b"[" * 30_000 + b"]" * 30_000 + b"}",
+    "not UTF-8": "粗大ごみ".encode("shift_jis"),
+    "a list": b"[1, 2]",
+}
+
+
+def test_signed_webhook_bodies_that_are_no_comment_get_a_400_saying_why_never_a_500(koho, caplog):
+    for name, body in HOSTILE_WEBHOOK_BODIES.items():
+        status, answer = post_webhook(koho, body=body)
+        assert status == 400 and answer["error"], (name, status, answer)
+    assert state(koho.db)["comments"] == []
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], "a hostile body reached a traceback"
 
 
 def hostile_payloads(koho, request) -> dict[str, tuple[str, bytes]]:
