@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import Future
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -49,6 +49,10 @@ SIGNATURE_HEADER = "HTTP_X_KOHO_SIGNATURE"
 _UNIX_SECONDS = re.compile(r"[0-9]{1,20}")  # ASCII digits only: str.isdigit() takes "²", which int() refuses
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SHORT_FIELDS = {"external_id": 255, "author": 200, "author_handle": 200, "url": 2000}
+# Before this, a date is a tool's "no value" (Go's 0001-01-01, 1970-01-01 of a zero Unix time), not when a
+# citizen wrote; after now + this, the comment would come from the future (clocks drift, not by a day).
+EARLIEST_RECEIVED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+RECEIVED_AT_AHEAD = timedelta(days=1)
 
 StartResponse = Callable[..., Any]
 
@@ -73,10 +77,11 @@ def signature_problem(secret: str, timestamp: str | None, signatures: str | None
     return None
 
 
-def parse_comment(payload: Any, org: Organization,
-                  known_accounts: Collection[str] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+def parse_comment(payload: Any, org: Organization, known_accounts: Collection[str] | None = None,
+                  now: datetime | None = None) -> tuple[dict[str, Any], dict[str, str]]:
     """(clean values, problems by field name) of a webhook body. `known_accounts`: the ids an `account`
-    may name (the register's); default the organisation file's."""
+    may name (the register's); default the organisation file's. `now`: the server's clock (for how far
+    ahead `received_at` may be)."""
     if not isinstance(payload, dict):
         return {}, {"(body)": "must be a JSON object"}
     problems: dict[str, str] = {}
@@ -112,16 +117,32 @@ def parse_comment(payload: Any, org: Organization,
     if "url" in clean and not clean["url"].lower().startswith(("http://", "https://")):
         problems["url"] = "must be an http(s) URL"
     if "received_at" in clean:
-        try:
-            received = datetime.fromisoformat(clean["received_at"])
-        except ValueError:
-            problems["received_at"] = "must be an ISO 8601 date and time, e.g. 2026-11-24T10:00:00+09:00"
+        received, problem = _received_at(clean.pop("received_at"), now or datetime.now(UTC))
+        if problem:
+            problems["received_at"] = problem
         else:
-            if received.tzinfo is None:
-                problems["received_at"] = "must include a time zone (e.g. +09:00 or Z)"
-            else:
-                clean["received_at"] = received
+            clean["received_at"] = received
     return clean, problems
+
+
+def _received_at(value: str, now: datetime) -> tuple[datetime | None, str | None]:
+    """(the time, or why it is not one a comment can have been written at)."""
+    try:
+        received = datetime.fromisoformat(value)
+    except ValueError:
+        return None, "must be an ISO 8601 date and time, e.g. 2026-11-24T10:00:00+09:00"
+    if received.tzinfo is None:
+        return None, "must include a time zone (e.g. +09:00 or Z)"
+    try:
+        in_utc = received.astimezone(UTC)
+    except OverflowError:  # off the calendar in UTC (year 0 or 10000): far out either way
+        in_utc = datetime.min.replace(tzinfo=UTC) if received.year == 1 else datetime.max.replace(tzinfo=UTC)
+    if in_utc < EARLIEST_RECEIVED_AT:
+        return None, f"must not be before {EARLIEST_RECEIVED_AT:%Y-%m-%d} (a tool's zero date, not when it was written)"
+    if in_utc > now + RECEIVED_AT_AHEAD:
+        return None, (f"must not be more than a day ahead of the server's clock "
+                      f"(now {now.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ})")
+    return received, None
 
 
 def _json(start_response: StartResponse, status: str, payload: dict[str, Any]) -> list[bytes]:
@@ -218,7 +239,7 @@ class CommentWebhook:
             if named is not None:
                 db, org = self.services.db, self.services.org
                 known = {named} if isinstance(named, str) and account_exists(db, org, named) else account_ids(db, org)
-            clean, problems = parse_comment(payload, self.services.org, known)
+            clean, problems = parse_comment(payload, self.services.org, known, now=self.services.clock.now())
             if problems:
                 return _json(start_response, "400 Bad Request", {"error": "invalid fields", "fields": problems})
             received = self.intake.receive(NewComment(

@@ -2,6 +2,7 @@
 
 import json
 import time
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -115,6 +116,22 @@ def test_missing_and_invalid_fields_are_each_named(koho):
     assert set(answer["fields"]) == {"source", "account", "external_id", "text", "url", "received_at"}
     assert answer["fields"]["text"] == "required" and "time zone" in answer["fields"]["received_at"]
     assert "x, facebook" in answer["fields"]["source"] and "city-x" in answer["fields"]["account"]
+
+
+def test_a_received_at_that_cannot_be_when_the_comment_was_written_is_refused_naming_it(koho):
+    now = koho.clock.now()
+    for received_at in ("0001-01-01T00:00:00+09:00",  # before year 1 in UTC: was a 503, so the tool retried forever
+                        "0001-01-01T00:00:00Z", "1970-01-01T00:00:00Z",  # a tool's "no date"
+                        "9999-12-31T23:59:59-09:00", "2099-01-01T00:00:00+09:00",
+                        (now + timedelta(hours=25)).isoformat()):  # from the future
+        status, answer = post_webhook(koho, comment("粗大ごみの回収日を教えてください", received_at=received_at))
+        assert status == 400 and set(answer["fields"]) == {"received_at"}, (received_at, status, answer)
+    assert "2000-01-01" in post_webhook(koho, comment("ごみ", received_at="1970-01-01T00:00:00Z"))[1]["fields"]["received_at"]
+    # A tool whose clock runs a little ahead of ours, and a comment written years ago, are taken as they are.
+    for received_at in ((now + timedelta(hours=1)).isoformat(), "2019-05-01T12:00:00+09:00"):
+        status, answer = post_webhook(koho, comment("粗大ごみの回収日を教えてください", received_at=received_at))
+        assert status == 202, (received_at, answer)
+        assert stored(koho, answer["id"]).received_at == datetime.fromisoformat(received_at)
 
 
 def test_a_body_over_64_kb_is_refused_unread(koho):

@@ -52,7 +52,9 @@ valid_comments = st.fixed_dictionaries({
     "source": st.sampled_from(["x", "facebook", "instagram", "line"]),
     "external_id": st.text(string.ascii_letters + string.digits + "-_", min_size=1, max_size=40),
     "text": st.text(min_size=1, max_size=300).filter(lambda t: t.strip()),
-    "received_at": st.datetimes(timezones=st.just(datetime.now().astimezone().tzinfo)).map(datetime.isoformat),
+    # from 2000 (before, a tool's zero date) to now (not from the future)
+    "received_at": st.datetimes(min_value=datetime(2000, 1, 2), max_value=datetime.now(),
+                                timezones=st.just(datetime.now().astimezone().tzinfo)).map(datetime.isoformat),
 })
 
 
