@@ -26,7 +26,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,7 +48,14 @@ TIMESTAMP_HEADER = "HTTP_X_KOHO_TIMESTAMP"
 SIGNATURE_HEADER = "HTTP_X_KOHO_SIGNATURE"
 _UNIX_SECONDS = re.compile(r"[0-9]{1,20}")  # ASCII digits only: str.isdigit() takes "²", which int() refuses
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Half of a UTF-16 pair without the other half: valid as a JSON escape ("\ud800"), but no text encoding
+# can store it (the database driver refuses it).
+_LONE_SURROGATES = re.compile("[\ud800-\udfff]")
 _SHORT_FIELDS = {"external_id": 255, "author": 200, "author_handle": 200, "url": 2000}
+# What people wrote: a lone surrogate (a tool cut an emoji's UTF-16 pair in half) becomes U+FFFD and the
+# comment is kept. In the other fields, names and keys, it is refused: a replaced external id could merge
+# two comments into one (the second answered "duplicate" and dropped), a replaced URL points nowhere.
+_WRITTEN_FIELDS = {"text", "author", "author_handle"}
 # Before this, a date is a tool's "no value" (Go's 0001-01-01, 1970-01-01 of a zero Unix time), not when a
 # citizen wrote; after now + this, the comment would come from the future (clocks drift, not by a day).
 EARLIEST_RECEIVED_AT = datetime(2000, 1, 1, tzinfo=UTC)
@@ -91,16 +98,17 @@ def parse_comment(payload: Any, org: Organization, known_accounts: Collection[st
         value = payload.get(name)
         if isinstance(value, int) and not isinstance(value, bool) and name == "external_id":
             value = str(value)
-        if value is None or (isinstance(value, str) and not value.strip()):
+        if value is not None and not isinstance(value, str):
+            problems[name] = "must be a string"
+            return
+        value, problem = _cleaned(name, value or "")
+        if problem:
+            problems[name] = problem
+            return
+        if not value.strip():  # checked on what is left: a field of control characters only is missing
             if required:
                 problems[name] = "required"
             return
-        if not isinstance(value, str):
-            problems[name] = "must be a string"
-            return
-        # NUL and other control characters (tabs and line breaks aside) carry nothing a person wrote,
-        # and PostgreSQL refuses NUL in text: storing would fail on every retry.
-        value = _CONTROLS.sub("", value)
         if name in _SHORT_FIELDS and len(value) > _SHORT_FIELDS[name]:
             problems[name] = f"at most {_SHORT_FIELDS[name]} characters"
             return
@@ -111,9 +119,9 @@ def parse_comment(payload: Any, org: Organization, known_accounts: Collection[st
         text_field(name, required=required)
     if "source" in clean and clean["source"] not in SOURCES:
         problems["source"] = f"must be one of {', '.join(SOURCES)}"
-    known = [a.id for a in org.accounts] if known_accounts is None else sorted(known_accounts)
+    known = [a.id for a in org.accounts] if known_accounts is None else known_accounts
     if "account" in clean and clean["account"] not in known:
-        problems["account"] = f"unknown account (known: {', '.join(known) or 'none configured'})"
+        problems["account"] = f"unknown account (known: {', '.join(sorted(known)) or 'none configured'})"
     if "url" in clean and not clean["url"].lower().startswith(("http://", "https://")):
         problems["url"] = "must be an http(s) URL"
     if "received_at" in clean:
@@ -123,6 +131,20 @@ def parse_comment(payload: Any, org: Organization, known_accounts: Collection[st
         else:
             clean["received_at"] = received
     return clean, problems
+
+
+def _cleaned(name: str, value: str) -> tuple[str, str | None]:
+    """(the value as stored, or why it cannot be) of a text field."""
+    if _LONE_SURROGATES.search(value):
+        if name not in _WRITTEN_FIELDS:
+            return value, "must be valid Unicode (no lone UTF-16 surrogate such as \\ud800)"
+        value = _LONE_SURROGATES.sub("\ufffd", value)
+    if name == "external_id" and _CONTROLS.search(value):
+        # Removing them would make "a\x01" and "a\x02" one comment: the second answered "duplicate".
+        return value, "must not contain control characters"
+    # NUL and other control characters (tabs and line breaks aside) carry nothing a person wrote,
+    # and PostgreSQL refuses NUL in text: storing would fail on every retry.
+    return _CONTROLS.sub("", value), None
 
 
 def _received_at(value: str, now: datetime) -> tuple[datetime | None, str | None]:
@@ -143,6 +165,30 @@ def _received_at(value: str, now: datetime) -> tuple[datetime | None, str | None
         return None, (f"must not be more than a day ahead of the server's clock "
                       f"(now {now.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ})")
     return received, None
+
+
+class KnownAccounts(Collection[str]):
+    """The accounts a comment may name, as `parse_comment` asks: most comments name one that exists, which
+    is one look-up; the whole register is read only to list them when the one named is not known."""
+
+    def __init__(self, services: Services):
+        self.services = services
+        self._all: set[str] | None = None
+
+    def __contains__(self, account_id: object) -> bool:
+        db, org = self.services.db, self.services.org
+        return isinstance(account_id, str) and account_exists(db, org, account_id)
+
+    def _ids(self) -> set[str]:
+        if self._all is None:
+            self._all = account_ids(self.services.db, self.services.org)
+        return self._all
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids())
+
+    def __len__(self) -> int:
+        return len(self._ids())
 
 
 def _json(start_response: StartResponse, status: str, payload: dict[str, Any]) -> list[bytes]:
@@ -232,14 +278,8 @@ class CommentWebhook:
         except RecursionError:  # "[[[[…": the parser gives up long before 64 KB of brackets
             return _json(start_response, "400 Bad Request", {"error": "body is JSON nested too deeply"})
         try:
-            # Most comments name no account, or one that exists: the whole register is read only to say
-            # which accounts are known, when the one named is not.
-            named = payload.get("account") if isinstance(payload, dict) else None
-            known = None
-            if named is not None:
-                db, org = self.services.db, self.services.org
-                known = {named} if isinstance(named, str) and account_exists(db, org, named) else account_ids(db, org)
-            clean, problems = parse_comment(payload, self.services.org, known, now=self.services.clock.now())
+            clean, problems = parse_comment(payload, self.services.org, KnownAccounts(self.services),
+                                            now=self.services.clock.now())
             if problems:
                 return _json(start_response, "400 Bad Request", {"error": "invalid fields", "fields": problems})
             received = self.intake.receive(NewComment(

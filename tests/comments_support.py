@@ -32,11 +32,21 @@ def comment(text: str, **fields: Any) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if v is not None}
 
 
+def json_body(payload: Any) -> bytes:
+    """The payload as a tool sends it: UTF-8 JSON; a lone surrogate (half of an emoji's UTF-16 pair), which
+    UTF-8 cannot carry, travels as the JSON escape "\\ud800"."""
+    text = json.dumps(payload, ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(payload).encode("ascii")
+
+
 def post_webhook(koho: Any, payload: Any = None, *, body: bytes | None = None, secret: str = WEBHOOK_SECRET,
                  timestamp: int | None = None, signature: str | None = None,
                  headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
     """POST /webhooks/comments signed as a monitoring tool does; returns (status, JSON answer)."""
-    data = body if body is not None else json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    data = body if body is not None else json_body(payload)
     ts = str(int(time.time()) if timestamp is None else timestamp)
     request_headers = {"Content-Type": "application/json", "X-Koho-Timestamp": ts,
                        "X-Koho-Signature": signature if signature is not None else sign(secret, ts, data)}

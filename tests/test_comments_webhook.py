@@ -134,6 +134,43 @@ def test_a_received_at_that_cannot_be_when_the_comment_was_written_is_refused_na
         assert stored(koho, answer["id"]).received_at == datetime.fromisoformat(received_at)
 
 
+def test_a_field_of_control_characters_only_is_missing_and_ids_differing_only_in_them_are_refused(koho):
+    status, answer = post_webhook(koho, comment("\x00\x01\x02"))  # was stored empty
+    assert status == 400 and answer["fields"] == {"text": "required"}
+    # Once stripped these were "" and "1790": the first stored, each next one answered "duplicate" and dropped.
+    for external_id in ("\x01", "\x02", "1790\x01", "1790\x02"):
+        status, answer = post_webhook(koho, comment("粗大ごみの回収日を教えてください", external_id=external_id))
+        assert status == 400 and answer["fields"] == {"external_id": "must not contain control characters"}
+    # In an optional field what is left counts: nothing (no author), or the handle without the NUL.
+    status, answer = post_webhook(koho, comment("粗大ごみの回収日を教えてください", author="\x01\x02",
+                                                author_handle="@taro\x00"))
+    assert status == 202, answer
+    saved = stored(koho, answer["id"])
+    assert (saved.author, saved.author_handle) == (None, "@taro")
+    with koho.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Comment)) == 1
+
+
+def test_a_lone_surrogate_is_replaced_in_what_people_wrote_and_refused_in_ids_and_links(koho):
+    # A tool cut an emoji's UTF-16 pair in half ("\ud83d" without its "\ude0a"): the comment is kept and
+    # the broken character shows as U+FFFD. It used to reach the database driver, which refused it (a 500).
+    status, answer = post_webhook(koho, comment("粗大ごみの回収日を教えてください\ud83d", author="市民\udc00太郎",
+                                                author_handle="@taro\ud800"))
+    assert status == 202, answer
+    saved = stored(koho, answer["id"])
+    assert (saved.text, saved.author, saved.author_handle) == (
+        "粗大ごみの回収日を教えてください\ufffd", "市民\ufffd太郎", "@taro\ufffd")
+    assert "教えてください\ufffd" in texts(message_showing(koho, "C0KANKYO", answer["id"]))
+    # A replaced id could make two comments one, a replaced link points nowhere: these are refused.
+    for field, value in (("external_id", "1790\ud800"), ("url", "https://x.com/taro/status/1\ud800"),
+                         ("account", "city-x\ud800"), ("source", "x\ud800")):
+        status, answer = post_webhook(koho, comment("粗大ごみの回収日を教えてください", **{field: value}))
+        assert status == 400 and set(answer["fields"]) == {field}, (field, status, answer)
+        assert "surrogate" in answer["fields"][field]
+    with koho.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Comment)) == 1
+
+
 def test_a_body_over_64_kb_is_refused_unread(koho):
     status, answer = post_webhook(koho, comment("ごみ" * 40_000))
     assert status == 413 and "65536" in answer["error"]
@@ -319,3 +356,17 @@ def test_one_comment_the_database_refuses_does_not_fail_the_rest_of_its_group(ko
     assert [a.created for a in (answers[0], answers[2])] == [True, True]
     with koho.db.read() as session:
         assert sorted(session.scalars(select(Comment.external_id))) == ["group-0", "group-2"]
+
+
+def test_a_comment_with_a_lone_surrogate_sent_with_others_is_kept_and_so_are_they(koho, monkeypatch):
+    # The surrogate used to reach the database driver in the group's insert: its UnicodeEncodeError failed
+    # the whole group, every comment in it lost and each sender answered a bare 500.
+    payloads = [comment(f"ごみ集積所の件 {n}") for n in range(5)]
+    payloads[3]["text"] = "粗大ごみの件 \ud83d"
+    answers, groups = sent_together(koho, monkeypatch, payloads)
+    assert max(groups) > 1, groups
+    assert [status for status, _ in answers] == [202] * 5, answers
+    with koho.db.read() as session:
+        kept = sorted(session.scalars(select(Comment.text)))
+    assert kept == sorted([f"ごみ集積所の件 {n}" for n in (0, 1, 2, 4)] + ["粗大ごみの件 \ufffd"])
+    settle(koho)

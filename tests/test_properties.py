@@ -48,10 +48,15 @@ def test_any_json_body_is_parsed_into_clean_values_or_named_problems(payload):
         assert "\x00" not in clean["text"]
 
 
+def kept(text: str) -> str:
+    """What the webhook keeps of a text: control characters go, tabs and line breaks aside."""
+    return "".join(ch for ch in text if ch in "\t\n\r" or not (ord(ch) < 32 or ord(ch) == 127))
+
+
 valid_comments = st.fixed_dictionaries({
     "source": st.sampled_from(["x", "facebook", "instagram", "line"]),
     "external_id": st.text(string.ascii_letters + string.digits + "-_", min_size=1, max_size=40),
-    "text": st.text(min_size=1, max_size=300).filter(lambda t: t.strip()),
+    "text": st.text(min_size=1, max_size=300).filter(lambda t: kept(t).strip()),
     # from 2000 (before, a tool's zero date) to now (not from the future)
     "received_at": st.datetimes(min_value=datetime(2000, 1, 2), max_value=datetime.now(),
                                 timezones=st.just(datetime.now().astimezone().tzinfo)).map(datetime.isoformat),
@@ -63,8 +68,7 @@ valid_comments = st.fixed_dictionaries({
 def test_every_well_formed_comment_is_accepted_and_its_text_kept(payload):
     clean, problems = parse_comment(json.loads(json.dumps(payload)), ORG)
     assert problems == {}
-    kept = clean["text"]
-    assert kept == "".join(ch for ch in payload["text"] if ch in "\t\n\r" or not (ord(ch) < 32 or ord(ch) == 127))
+    assert clean["text"] == kept(payload["text"])
 
 
 @FAST
