@@ -10,8 +10,8 @@ The contract (docs/comments.md has examples):
   accepted (for rotating the secret).
 - Answers: 202 stored and accepted; 200 already received (same `source` and `external_id`: never
   posted twice); 400 not JSON (or nested too deeply), or fields missing/invalid (each named); 401 bad
-  or old signature; 413 body over 64 KB; 503 no secret configured, or the database is down (send it
-  again later).
+  or old signature; 413 body over 64 KB; 500 an error on our side, with a reference in the log (send it
+  again later); 503 no secret configured, or the database is down (send it again later).
 
 The comment is committed to the database before 202 is answered: a 202 is never lost.
 """
@@ -31,10 +31,9 @@ from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.app import Services
 from bot.db import mark_answering
+from bot.handlers.errors import is_database_outage, new_reference
 from bot.organization import Organization
 from bot.workflows.accounts.directory import account_exists, account_ids
 from bot.workflows.comments.rules import SOURCES
@@ -203,6 +202,8 @@ class GroupCommit:
     Every 202 still follows the commit that holds its comment, but a surge of deliveries costs one disk
     flush (and, on SQLite, one turn of its single writer) per group instead of per comment. A request
     thread hands its comment over and waits; one storing thread takes everything waiting, up to `group`.
+    A comment that cannot be stored fails alone: `CommentService.receive_many` then stores the others
+    one at a time, and answers for each its `Received` or the error that stopped it.
     """
 
     def __init__(self, comments: CommentService, group: int = 50):
@@ -219,7 +220,7 @@ class GroupCommit:
                 self._thread.start()
         done: Future[Received] = Future()
         self._waiting.put((new, done))
-        return done.result()  # raises the SQLAlchemyError that kept this comment from being stored
+        return done.result()  # raises the error that kept this comment from being stored
 
     def _run(self) -> None:
         mark_answering()  # its senders wait for the commit
@@ -232,7 +233,7 @@ class GroupCommit:
                     break
             try:
                 results = self.comments.receive_many([new for new, _ in batch])
-            except Exception as e:  # noqa: BLE001 - every sender of the group hears of it (a 503)
+            except Exception as e:  # noqa: BLE001 - every sender of the group hears of it
                 for _, done in batch:
                     done.set_exception(e)
             else:
@@ -287,10 +288,18 @@ class CommentWebhook:
                 received_at=clean["received_at"], account_id=clean.get("account"), author=clean.get("author"),
                 author_handle=clean.get("author_handle"), url=clean.get("url"),
             ))
-        except SQLAlchemyError:
-            log.exception("could not store a webhook comment")
-            return _json(start_response, "503 Service Unavailable",
-                         {"error": "the comment could not be stored; send it again later"})
+        except Exception as error:  # noqa: BLE001 - the sender is answered in JSON either way
+            if is_database_outage(error):
+                log.exception("could not store a webhook comment: the database is unavailable")
+                return _json(start_response, "503 Service Unavailable",
+                             {"error": "the comment could not be stored; send it again later"})
+            # Not the database being away, and not a problem of the comment's fields (those are 400s): a
+            # mistake of ours. The sender keeps the comment and sends it again; the log says what happened.
+            reference = new_reference()
+            log.exception("could not store a webhook comment (reference %s)", reference)
+            return _json(start_response, "500 Internal Server Error", {
+                "error": f"the comment could not be stored, an error on our side (reference {reference}); "
+                         "send it again later"})
         if not received.created:
             return _json(start_response, "200 OK", {"status": "duplicate", "id": received.comment_id})
         if received.new_post:  # joining a waiting digest needs no wake-up: it is on its way already

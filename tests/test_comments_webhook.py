@@ -4,6 +4,7 @@ import json
 import time
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.organization import PR_OFFICE_ID
@@ -330,18 +331,28 @@ def test_a_group_that_cannot_be_stored_is_a_503_for_each_sender_and_the_retry_is
     assert status == 202, answer
 
 
-def test_one_comment_the_database_refuses_does_not_fail_the_rest_of_its_group(koho):
-    from datetime import UTC, datetime
+def refusing_poison(error):
+    """A `before_cursor_execute` listener: inserting a comment that says POISON raises `error`."""
+    def refusing(conn, cursor, statement, parameters, context, executemany):
+        rows = parameters if executemany else [parameters]
+        if statement.startswith("INSERT INTO comments") and "POISON" in repr(rows):
+            raise error
+    return refusing
+
+
+@pytest.mark.parametrize("error", ["database", "driver"])
+def test_one_comment_the_database_refuses_does_not_fail_the_rest_of_its_group(koho, error):
+    from datetime import UTC
 
     from sqlalchemy import event
     from sqlalchemy.exc import DataError
 
     from bot.workflows.comments.service import CommentService, NewComment
 
-    def refusing(conn, cursor, statement, parameters, context, executemany):
-        rows = parameters if executemany else [parameters]
-        if statement.startswith("INSERT INTO comments") and "POISON" in repr(rows):
-            raise DataError(statement, parameters, Exception("value refused"))
+    refused = {"database": DataError("INSERT", {}, Exception("value refused")),
+               # what a driver raises for a value it cannot encode: no database error at all
+               "driver": UnicodeEncodeError("utf-8", "POISON", 0, 1, "surrogates not allowed")}[error]
+    refusing = refusing_poison(refused)
 
     service = CommentService(koho.db, koho.services.org, koho.services.calendar, koho.clock)
     news = [NewComment(origin="webhook", source="x", external_id=f"group-{n}", text=text,
@@ -352,7 +363,7 @@ def test_one_comment_the_database_refuses_does_not_fail_the_rest_of_its_group(ko
         answers = service.receive_many(news)
     finally:
         event.remove(koho.db.engine, "before_cursor_execute", refusing)
-    assert isinstance(answers[1], DataError)
+    assert answers[1] is refused
     assert [a.created for a in (answers[0], answers[2])] == [True, True]
     with koho.db.read() as session:
         assert sorted(session.scalars(select(Comment.external_id))) == ["group-0", "group-2"]
@@ -369,4 +380,25 @@ def test_a_comment_with_a_lone_surrogate_sent_with_others_is_kept_and_so_are_the
     with koho.db.read() as session:
         kept = sorted(session.scalars(select(Comment.text)))
     assert kept == sorted([f"ごみ集積所の件 {n}" for n in (0, 1, 2, 4)] + ["粗大ごみの件 \ufffd"])
+    settle(koho)
+
+
+def test_a_comment_that_fails_to_store_for_a_reason_nobody_foresaw_fails_alone_in_its_group(koho, monkeypatch):
+    from sqlalchemy import event
+
+    payloads = [comment(f"ごみ集積所の件 {n}") for n in range(5)]
+    payloads[2]["text"] = "POISON ごみ"
+    refusing = refusing_poison(UnicodeEncodeError("utf-8", "POISON", 0, 1, "surrogates not allowed"))
+    event.listen(koho.db.engine, "before_cursor_execute", refusing)
+    try:
+        answers, groups = sent_together(koho, monkeypatch, payloads)
+    finally:
+        event.remove(koho.db.engine, "before_cursor_execute", refusing)
+    assert max(groups) > 1, groups
+    # Not the database being away (a 503): an error of ours, said in JSON with a reference for the log.
+    assert [status for status, _ in answers] == [202, 202, 500, 202, 202], answers
+    assert "reference" in answers[2][1]["error"] and "again" in answers[2][1]["error"]
+    with koho.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Comment)) == 4
+    assert post_webhook(koho, payloads[2])[0] == 202  # sent again once the mistake is mended: nothing lost
     settle(koho)

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.business_time import BusinessCalendar
@@ -213,24 +213,25 @@ class CommentService:
                 raise
             return self._received(existing, created=False)
 
-    def receive_many(self, news: Sequence[NewComment]) -> list[Received | SQLAlchemyError]:
+    def receive_many(self, news: Sequence[NewComment]) -> list[Received | Exception]:
         """Store several comments in one transaction (one disk flush for all: webhook group commit).
 
         Each is stored, or found already stored, exactly as `receive` would, in the order given. If the
-        group cannot be stored (a conflict with another process, one comment the database refuses, an
-        outage), each comment is tried on its own, so one bad comment never fails the others: the answer
-        for each is its `Received` or the database error that stopped it.
+        group cannot be stored (a conflict with another process, one comment the database or its driver
+        refuses, an outage), each comment is tried on its own, so one bad comment never fails the others:
+        the answer for each is its `Received` or the error that stopped it. Any error, not only the
+        database's: a value the driver cannot encode raises a plain `UnicodeEncodeError`, say.
         """
         try:
             return self._store_all(news)
-        except SQLAlchemyError:
+        except Exception:
             if len(news) == 1:
                 raise
-        answers: list[Received | SQLAlchemyError] = []
+        answers: list[Received | Exception] = []
         for new in news:
             try:
                 answers.append(self.receive(new))
-            except SQLAlchemyError as e:
+            except Exception as e:  # noqa: BLE001 - this comment's sender hears of it
                 answers.append(e)
         return answers
 
