@@ -15,7 +15,7 @@ from bot.handlers.proposal_ids import ProposalAction
 from bot.workflows.accounts.models import AccountChange, AccountReview, RegisterAccount, Report
 from bot.workflows.audit import events_for
 from bot.workflows.proposals.models import Publication
-from tests.comments_support import receive
+from tests.comments_support import message_showing, receive
 from tests.conftest import ROOT, TEST_START, test_environ
 from tests.emergency_support import declare
 from tests.test_proposals import click, form_values, latest_proposal, request_message
@@ -577,6 +577,21 @@ def test_export_covers_accounts_comments_and_the_audit_record(koho, monkeypatch,
     opened = next(r for r in audit_rows if r["action"] == "account.opened")
     assert opened["actor"] == "U0PR2" and json.loads(opened["details"]) == {"change": 1}
     assert json.loads(export("audit", "--format", "json", "--since", "2027-01-01")) == []
+
+
+def test_a_comments_link_is_exported_masked_as_slack_shows_it(koho, monkeypatch, tmp_path):
+    """A web form's reply link carries what the citizen typed: Slack shows it masked, and so does the export
+    (a public-records disclosure must not leak what the bot itself never showed)."""
+    url = "https://forms.example.jp/reply?mail=taro@example.jp&tel=09012345678"
+    comment_id = receive(koho, "粗大ごみの回収日を教えてください", url=url)
+    shown = texts(message_showing(koho, "C0KANKYO", comment_id))
+    assert "reply?mail=[メールアドレス]&amp;tel=[電話番号]" in shown and "taro@example.jp" not in shown
+
+    (comment,) = json.loads(run_export(koho, monkeypatch, tmp_path, "comments", "--format", "json"))
+    assert comment["url"] == "https://forms.example.jp/reply?mail=⟦email⟧&tel=⟦phone⟧"  # as masked_text: neutral
+    as_csv = run_export(koho, monkeypatch, tmp_path, "comments")
+    assert [row["url"] for row in csv.DictReader(io.StringIO(as_csv))] == [comment["url"]]
+    assert "taro@example.jp" not in as_csv and "09012345678" not in as_csv
 
 
 def test_published_counts_come_from_the_record(koho):

@@ -144,7 +144,7 @@ def _facts(tr: Translator, org: Organization, comment: Comment) -> Block:
         facts.append(tr.t("comments.message.author", author=author or handle))
     if comment.url:
         # A URL can carry an e-mail address (?mail=…): then it is shown masked, as text, not as a link.
-        masked_url = mask_personal_data(comment.url).text
+        masked_url = comment.masked_url or ""
         facts.append(tr.t("comments.message.link", link=mrkdwn.link(comment.url) if masked_url == comment.url
                           else shown_masked(tr, masked_url)))
     if comment.department_id:
@@ -203,8 +203,8 @@ def _notes(tr: Translator, org: Organization, comment: Comment, hiding: HidingRe
 
 def has_masked(comment: Comment) -> bool:
     """Whether Slack sees anything of the comment masked (then 原文を表示 is offered)."""
-    return bool(comment.masked_kinds) or any(
-        value and mask_personal_data(value).text != value for value in (comment.author, comment.author_handle, comment.url))
+    return bool(comment.masked_kinds) or comment.masked_url != comment.url or any(
+        value and mask_personal_data(value).text != value for value in (comment.author, comment.author_handle))
 
 
 def show_original_button(tr: Translator, comment: Comment) -> dict[str, Any]:

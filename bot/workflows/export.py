@@ -2,8 +2,9 @@
 
 Proposals have their own shape (versions and decisions: `bot.workflows.proposals.export`). These three
 are flat records: JSON keeps nested values as they are, CSV writes lists space-separated and tables
-as JSON in their cell. Comments are exported as Slack saw them (masked), never the original text with
-personal data: a public-records disclosure must not leak what the bot itself never shows.
+as JSON in their cell. Comments are exported as Slack saw them (masked: the text and the URL, with the
+neutral placeholders `⟦phone⟧`…), never the original with personal data: a public-records disclosure must
+not leak what the bot itself never shows.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def comment_records(db: Database, since: datetime | None = None) -> Iterator[dic
             yield {
                 "id": c.id, "received_at": _iso(c.received_at), "source": c.source, "origin": c.origin,
                 "account": c.account_id, "category": c.category, "status": c.status, "department": c.department_id,
-                "masked_text": c.masked_text, "url": c.url, "acknowledged_at": _iso(c.acknowledged_at),
+                "masked_text": c.masked_text, "url": c.masked_url, "acknowledged_at": _iso(c.acknowledged_at),
                 "acknowledged_by": c.acknowledged_by, "closed_at": _iso(c.closed_at), "closed_by": c.closed_by,
                 "ack_due_at": _iso(c.ack_due_at), "note": c.note, "proposal_id": c.proposal_id,
             }

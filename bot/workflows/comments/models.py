@@ -12,6 +12,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.models import Base, UTCDateTime
+from bot.text.masking import mask_personal_data
 from bot.workflows.proposals import models as _proposals  # noqa: F401  (comments.proposal_id refers to it)
 
 
@@ -65,6 +66,12 @@ class Comment(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Optimistic lock: every state change is `UPDATE … WHERE status = :expected AND row_version = :seen`.
     row_version: Mapped[int] = mapped_column(default=1)
+
+    @property
+    def masked_url(self) -> str | None:
+        """The comment's URL as Slack shows it (and exports write it): a URL can carry what a person typed
+        (`?mail=…`, `?tel=…`), so it is masked like the text, with the same neutral placeholders."""
+        return mask_personal_data(self.url).text if self.url else None
 
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="uq_comments_source_external_id"),
