@@ -43,6 +43,32 @@ PHONE_NUMBERS = [
     "（０３）１２３４－５６７８",
     "＋８１　９０　１２３４　５６７８",
     "090 - 1234 - 5678",
+    # As people type them: the kanji 一 or a wave dash for ー, a middle dot, spaces of every width and
+    # count, a number wrapped onto the next line, kanji digits, digits spaced out, the country code in
+    # brackets or without its +, and dashes nobody types but copy from somewhere.
+    "090一1234一5678",
+    "090〜1234〜5678",
+    "090～1234～5678",
+    "090・1234・5678",
+    "090  1234  5678",
+    "090\u00a01234\u00a05678",
+    "090\t1234\t5678",
+    "090-1234-\n5678",
+    "090-\r\n1234-5678",
+    "〇九〇-一二三四-五六七八",
+    "〇九〇一二三四五六七八",
+    "090-1234-五六七八",
+    "0 9 0 1 2 3 4 5 6 7 8",
+    "(+81)90-1234-5678",
+    "+81(90)1234-5678",
+    "( 090 ) 1234-5678",
+    "090. 1234. 5678",
+    "81-90-1234-5678",
+    "090-12-345678",
+    "090⁃1234⁃5678",
+    "090﹘1234﹘5678",
+    "090\u200b1234\u200b5678",
+    "0901\u200b2345678",
 ]
 
 
@@ -80,7 +106,9 @@ def test_email_inside_a_url_is_masked_but_the_url_is_kept() -> None:
 
 
 @pytest.mark.parametrize(
-    "number", ["1234-5678-9012", "1234 5678 9012", "123456789012", "１２３４－５６７８－９０１２"]
+    "number",
+    ["1234-5678-9012", "1234 5678 9012", "123456789012", "１２３４－５６７８－９０１２",
+     "1234.5678.9012", "1234  5678  9012", "一二三四五六七八九〇一二", "１２３４・５６７８・９０１２"],
 )
 def test_my_number_like_numbers_are_masked(number: str) -> None:
     result = mask_personal_data(f"マイナンバーは{number}です")
@@ -168,6 +196,19 @@ def test_placeholders_do_not_depend_on_length() -> None:
         "整理番号 0120-1234-567",  # 11 digits, but 0120 numbers have 10: not a phone number
         "千葉市の2026-11-23の行事",  # a place name and a date: no block number
         "美浜区で3-4件の停電",
+        # Numbers folded for detection (kanji digits, wave dashes, dots, spaces) that are not personal data.
+        "2026年12月7日 10:00〜12:00",
+        "12/7 10:00 に伺います",
+        "営業時間 0800〜1700",
+        "二〇二六年十二月七日",
+        "一番困っています",
+        "第一回の説明会、三十分ほど",
+        "〇〇さんから電話がありました",
+        "〇〇〇〇〇〇〇〇〇〇〇〇",  # twelve "so-and-so" marks, not a My Number
+        "カード番号 1234.5678.9012.3456",
+        "カード番号 1234  5678  9012  3456",
+        "1,234件、12,000円、03. 12. 2026",
+        "0.5倍 1 2 3 4 5",
     ],
 )
 def test_common_city_text_is_left_alone(text: str) -> None:
@@ -208,7 +249,7 @@ def test_masking_is_idempotent_on_number_heavy_text(text: str) -> None:
 _FILLER = st.text(
     alphabet="ごみの日はいつですか市役所千葉中央区電話連絡先 abcXYZ、。！？「」（）：\n\u3000", max_size=15
 )
-_DASHES = ["-", "－", "ー", "−", "‐", "―", " ", ".", ""]
+_DASHES = ["-", "－", "ー", "−", "‐", "―", " ", ".", "", "〜", "～", "・", "一", "  ", "\u00a0", ". "]
 
 
 def _to_full_width(text: str) -> str:

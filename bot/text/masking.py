@@ -1,8 +1,10 @@
 """Mask citizens' personal data in everything the bot posts to Slack.
 
-The original comment is stored elsewhere; Slack only ever sees the masked text. Detection works on
-the original characters (full-width digits, Japanese dashes, ＠) rather than on a normalised copy, so
-everything that is not masked reaches staff exactly as the citizen wrote it.
+The original comment is stored elsewhere; Slack only ever sees the masked text. Detection reads a
+folded copy of the text (`_fold`: full-width forms as ASCII, every dash-like as "-", every space-like as one
+space, runs of kanji digits as digits, invisible characters dropped), so that one pattern covers each
+notation; what it finds is replaced in the original, so everything that is not masked reaches staff
+exactly as the citizen wrote it.
 
 Masking errs towards recall for things that are clearly personal (a phone-shaped number, anything
 after 〒) and towards precision for city text that merely contains digits (dates, times, amounts,
@@ -12,7 +14,7 @@ article numbers, URLs of the city's own pages).
 from __future__ import annotations
 
 import re
-import unicodedata
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -37,69 +39,146 @@ class MaskResult:
     found: tuple[MaskKind, ...]
 
 
-_DIGIT = "[0-9０-９]"
-# Hyphen-likes people put in numbers, including the katakana ー an IME produces for "-".
-_DASH = "[-‐‑‒–—―−－ー─━ｰ﹣]"
-_SPACE = "[ \u3000]"
-# Between two digit groups: a dash (maybe spaced), one space or a dot.
-_SEP = rf"(?:{_SPACE}?{_DASH}{_SPACE}?|{_SPACE}|[.．])"
-_OPEN = "[(（]"
-_CLOSE = "[)）]"
-# A number glued to more digits (directly or via a dash) is part of something longer: not ours.
-_NOT_AFTER_DIGITS = rf"(?<!{_DIGIT})(?<!{_DIGIT}{_DASH})"
-_NOT_BEFORE_DIGITS = rf"(?!{_DIGIT})(?!{_DASH}{_DIGIT})"
+# -- the folded text ---------------------------------------------------------------------------------
+# One character for one, so a position in the fold is a position in the text:
+_FOLD_TABLE = str.maketrans(
+    {chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)}  # ０-９ＡＢ＠．（）＋－～ → ASCII
+    # Hyphen-likes people put in numbers. The katakana ー an IME produces for "-" stays ー (but counts as a
+    # dash) so that it never joins the ASCII run of an e-mail address's local part.
+    | dict.fromkeys("‐‑‒–—―−─━﹣⁃﹘˗", "-")
+    | dict.fromkeys("ｰ", "ー")
+    | dict.fromkeys("〜∼⁓", "~")  # ～ is folded to ~ above
+    | dict.fromkeys("･·•", "・")
+    | dict.fromkeys("\t\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+                    "\u202f\u205f\u3000", " ")
+    | {"〶": "〒"}
+)
+# str.translate looks up every character of the text; a regex finds the few that change much faster.
+_FOLDABLE = re.compile("[" + "".join(re.escape(chr(code)) for code in _FOLD_TABLE) + "]+")
+_KANJI_DIGITS = "〇一二三四五六七八九"
+_KANJI_DIGIT_TABLE = str.maketrans(_KANJI_DIGITS, "0123456789")
+# Kanji digits written one after another are a number (〇九〇, 五六七八, 二〇二六); a single one is a word
+# (一番, 第一回, 一丁目, 三十分) and stays as it is. 〇〇 alone is "so-and-so", not zeros.
+_KANJI_DIGIT_RUN = re.compile(f"[{_KANJI_DIGITS}]{{2,}}")
+# 一 between digits is a dash typed as the kanji for one: "090一1234一5678".
+_KANJI_ONE_AS_DASH = re.compile("(?<=[0-9])一(?=[0-9])")
+_KANJI_NUMBER = re.compile(f"(?=[{_KANJI_DIGITS}])(?:{_KANJI_DIGIT_RUN.pattern}|{_KANJI_ONE_AS_DASH.pattern})")
+# Not one for one (dropped or shortened; `_Folded.original` maps positions back): a line broken after a
+# number's dash ("090-1234-\n5678"), invisible characters (zero-width space, soft hyphen, word joiner, BOM)
+# and runs of spaces ("090  1234  5678").
+_INVISIBLE = "\u00ad\u180e\u200b-\u200d\u2060-\u2064\ufeff"
+_SQUEEZE = re.compile(
+    rf"(?=[ \r\n{_INVISIBLE}])(?:(?<=[0-9][-ー~・]) *\r?\n *(?=[0-9])|[{_INVISIBLE}]+|(?P<spaces>  +))"
+)
 
-_ZERO = "[0０]"
-_AREA = rf"{_ZERO}{_DIGIT}{{1,4}}"
+
+@dataclass(frozen=True)
+class _Folded:
+    text: str
+    # Where positions shift: from folded position starts[i] on, the text's position is `+ shifts[i]`.
+    starts: tuple[int, ...] = (0,)
+    shifts: tuple[int, ...] = (0,)
+
+    def original(self, position: int) -> int:
+        return position + self.shifts[bisect_right(self.starts, position) - 1]
+
+
+def _kanji_number(run: re.Match[str]) -> str:
+    digits = run.group()
+    return digits if digits.strip("〇") == "" else digits.translate(_KANJI_DIGIT_TABLE)
+
+
+def _fold(text: str) -> _Folded:
+    folded = _FOLDABLE.sub(lambda run: run.group().translate(_FOLD_TABLE), text)
+    if _KANJI_NUMBER.search(folded):
+        folded = _KANJI_ONE_AS_DASH.sub("-", _KANJI_DIGIT_RUN.sub(_kanji_number, folded))
+    if _SQUEEZE.search(folded) is None:
+        return _Folded(folded)
+    pieces: list[str] = []
+    starts, shifts = [0], [0]
+    position = shift = 0
+    for squeezed in _SQUEEZE.finditer(folded):
+        begin, end = squeezed.span()
+        pieces.append(folded[position:begin])
+        at = begin - shift  # where the next character lands in the folded text
+        if squeezed.group("spaces"):
+            pieces.append(" ")
+            shift += end - begin - 1
+            starts.append(at + 1)
+        else:
+            shift += end - begin
+            starts.append(at)
+        shifts.append(shift)
+        position = end
+    pieces.append(folded[position:])
+    return _Folded("".join(pieces), tuple(starts), tuple(shifts))
+
+
+# -- the patterns, on the folded text -------------------------------------------------------------------
+_DIGIT = "[0-9]"
+_DASH = "[-ー]"
+# Joins digit groups: a dash, a tilde (〜), a middle dot (・).
+_LINK = "[-ー~・]"
+# Between two digit groups: a dash-like (maybe spaced), one space, or a dot (maybe followed by a space).
+_SEP = rf"(?: ?{_LINK} ?| |\. ?)"
+# A number glued to more digits (directly or via a dash) is part of something longer: not ours.
+_NOT_AFTER_DIGITS = rf"(?<!{_DIGIT})(?<!{_DIGIT}{_LINK})"
+_NOT_BEFORE_DIGITS = rf"(?!{_DIGIT})(?!{_LINK}{_DIGIT})"
+
+_AREA = rf"0{_DIGIT}{{1,4}}"
 _PHONE_DOMESTIC = "|".join(
     (
-        rf"{_AREA}{_SEP}{_DIGIT}{{1,4}}{_SEP}{_DIGIT}{{3,4}}",  # 03-1234-5678, 0120 123 456
-        rf"{_OPEN}{_AREA}{_CLOSE}{_SPACE}?{_DIGIT}{{1,4}}{_SEP}{_DIGIT}{{3,4}}",  # (03)1234-5678
-        rf"{_AREA}{_OPEN}{_DIGIT}{{1,4}}{_CLOSE}{_DIGIT}{{3,4}}",  # 03(1234)5678
+        rf"{_AREA}{_SEP}{_DIGIT}{{1,4}}{_SEP}{_DIGIT}{{3,6}}",  # 03-1234-5678, 0120 123 456, 090-12-345678
+        rf"\( ?{_AREA} ?\) ?{_DIGIT}{{1,4}}{_SEP}{_DIGIT}{{3,4}}",  # (03)1234-5678, ( 090 ) 1234-5678
+        rf"{_AREA}\({_DIGIT}{{1,4}}\){_DIGIT}{{3,4}}",  # 03(1234)5678
         rf"{_AREA}{_SEP}{_DIGIT}{{6,8}}",  # 090-12345678
-        rf"{_ZERO}{_DIGIT}{{9,10}}",  # 09012345678
+        rf"0{_DIGIT}{{9,10}}",  # 09012345678
+        rf"0(?: {_DIGIT}){{9,10}}(?! {_DIGIT})",  # 0 9 0 1 2 3 4 5 6 7 8
     )
 )
-# +81 90-1234-5678, ＋８１ (0)3 1234 5678, +819012345678
+# +81 90-1234-5678, ＋８１ (0)3 1234 5678, +819012345678, (+81)90-…, +81(90)1234-…, 81-90-1234-5678
+_COUNTRY_CODE = rf"(?:\+ ?81|\( ?\+ ?81 ?\)|81(?={_SEP}))"
 _PHONE_INTERNATIONAL = (
-    rf"[+＋]{_SPACE}?[8８][1１](?:{_SEP}?{_OPEN}{_ZERO}{_CLOSE})?{_SEP}?"
-    rf"(?:{_DIGIT}{{1,4}}{_SEP}{_DIGIT}{{1,4}}{_SEP}{_DIGIT}{{3,4}}|{_DIGIT}{{9,10}})"
+    rf"{_COUNTRY_CODE}(?:{_SEP}?\(0\))?{_SEP}?"
+    rf"(?:{_DIGIT}{{1,4}}{_SEP}{_DIGIT}{{1,4}}{_SEP}{_DIGIT}{{3,4}}"
+    rf"|\( ?{_DIGIT}{{1,4}} ?\) ?{_DIGIT}{{1,4}}{_SEP}{_DIGIT}{{3,4}}|{_DIGIT}{{9,10}})"
 )
-_PHONE_RE = re.compile(
-    rf"{_NOT_AFTER_DIGITS}(?:{_PHONE_INTERNATIONAL}|{_PHONE_DOMESTIC}){_NOT_BEFORE_DIGITS}"
-)
+_PHONE = rf"(?:{_PHONE_INTERNATIONAL}|{_PHONE_DOMESTIC})"
+# Each pattern that starts with lookbehinds first looks ahead for a character it can start with: most
+# positions of a text are rejected at once (the masker runs on every comment and every log line).
+_PHONE_RE = re.compile(rf"(?=[0-9(+]){_NOT_AFTER_DIGITS}{_PHONE}{_NOT_BEFORE_DIGITS}")
+_INTERNATIONAL_START = re.compile(r"\(? ?(?:\+|81)")
 # Numbering plan: 11-digit numbers exist only for these prefixes (mobile, IP phone, M2M, 0800
 # toll-free); every other Japanese number has 10 digits. Checked in code: a regex would be unreadable.
 _ELEVEN_DIGIT_PREFIXES = ("020", "050", "060", "070", "080", "090", "0800")
 
-# My Number: 12 digits, plain or 4-4-4. Also not followed by " 1234" so the first 12 digits of a
-# 16-digit card number in groups of four are not mistaken for one.
-_GROUP_SEP = rf"(?:{_SPACE}?{_DASH}{_SPACE}?|{_SPACE})"
+# My Number: 12 digits, plain or 4-4-4. Also not next to " 1234" or ".1234", so that the first 12 digits
+# of a 16-digit card number in groups of four are not mistaken for one.
 _MY_NUMBER_RE = re.compile(
-    rf"{_NOT_AFTER_DIGITS}(?<!{_DIGIT}{_SPACE})"
-    rf"{_DIGIT}{{4}}{_GROUP_SEP}?{_DIGIT}{{4}}{_GROUP_SEP}?{_DIGIT}{{4}}"
-    rf"{_NOT_BEFORE_DIGITS}(?!{_SPACE}{_DIGIT})"
+    rf"(?={_DIGIT}){_NOT_AFTER_DIGITS}(?<!{_DIGIT}[ .])(?<!{_DIGIT}\. )"
+    rf"{_DIGIT}{{4}}{_SEP}?{_DIGIT}{{4}}{_SEP}?{_DIGIT}{{4}}"
+    rf"{_NOT_BEFORE_DIGITS}(?!\.? ?{_DIGIT})"
 )
 
-_LOCAL_CHAR = r"A-Za-z0-9Ａ-Ｚａ-ｚ０-９._%+\-．＿－＋"
-_LABEL = "[A-Za-z0-9Ａ-Ｚａ-ｚ０-９](?:[A-Za-z0-9Ａ-Ｚａ-ｚ０-９\\-－]*[A-Za-z0-9Ａ-Ｚａ-ｚ０-９])?"
+_LOCAL_CHAR = r"A-Za-z0-9._%+\-"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
 # The lookbehind makes each run of e-mail characters start one match attempt, not one per
 # character (keeps long junk strings linear); `++` never gives back what it took.
 _EMAIL_RE = re.compile(
-    rf"(?<![{_LOCAL_CHAR}])[{_LOCAL_CHAR}]++[@＠](?:{_LABEL}[.．])+[A-Za-zＡ-Ｚａ-ｚ]{{2,}}"
+    rf"(?<![{_LOCAL_CHAR}])[{_LOCAL_CHAR}]++@(?:{_LABEL}\.)+[A-Za-z]{{2,}}"
 )
 
 _POSTAL_CODE = rf"{_DIGIT}{{3}}{_DASH}?{_DIGIT}{{4}}{_NOT_BEFORE_DIGITS}"
 _KANJI = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆ヶ]"
 # An address runs to the end of the line/sentence/clause, or to where contact details start
 # ("… 千葉港1-1 TEL 043-…"), or to an earlier placeholder.
-_ADDRESS_STOP = r"(?:電話|携帯|メール|☎|℡|[Tt][Ee][Ll]|[Ff][Aa][Xx]|[@＠\[⟦])"
-_ADDRESS_REST = rf"(?:(?!{_ADDRESS_STOP})[^\n\r。、，,！？!?])*"
-_ADDRESS_AFTER_CODE = rf"(?:{_SPACE}*{_KANJI}{_ADDRESS_REST})?"
+_ADDRESS_STOP = r"(?:電話|携帯|メール|☎|℡|[Tt][Ee][Ll]|[Ff][Aa][Xx]|[@\[⟦])"
+_ADDRESS_REST = rf"(?:(?!{_ADDRESS_STOP})[^\n\r。、,!?])*"
+_ADDRESS_AFTER_CODE = rf"(?: ?{_KANJI}{_ADDRESS_REST})?"
 # 〒 says "a mailing address follows": the code and the address after it are masked, 〒 included.
-_POSTAL_MARK_RE = re.compile(rf"(?P<secret>〒{_SPACE}*{_POSTAL_CODE}{_ADDRESS_AFTER_CODE})")
+_POSTAL_MARK_RE = re.compile(rf"(?P<secret>〒 ?{_POSTAL_CODE}{_ADDRESS_AFTER_CODE})")
 # With a word label the label stays visible ("郵便番号：[住所]") so the sentence still reads.
-_LABEL_SEP = rf"[はが]?[:：]?{_SPACE}*"
+_LABEL_SEP = "[はが]?:? ?"
 _POSTAL_LABEL_RE = re.compile(rf"郵便番号{_LABEL_SEP}(?P<secret>{_POSTAL_CODE}{_ADDRESS_AFTER_CODE})")
 # "住所：千葉市中央区千葉港1-1": the text must start like a place name (…都/道/府/県/市/区/町/村/郡)
 # and contain a block number, so that "住所が変わったので…" is left alone.
@@ -110,14 +189,14 @@ _BLOCK_NUMBER_RE = re.compile(rf"{_DIGIT}|丁目|番地")
 # A postal code without 〒 or a label, but followed by a place name ("260-8722 千葉市中央区千葉港1-1"):
 # the place name is the context a bare "260-8722" lacks.
 _POSTAL_PLACE_RE = re.compile(
-    rf"{_NOT_AFTER_DIGITS}(?P<secret>{_POSTAL_CODE}{_SPACE}*{_KANJI}{{1,6}}?[都道府県市区町村郡]{_ADDRESS_REST})"
+    rf"(?={_DIGIT}){_NOT_AFTER_DIGITS}(?P<secret>{_POSTAL_CODE} ?{_KANJI}{{1,6}}?[都道府県市区町村郡]{_ADDRESS_REST})"
 )
 # No label at all ("中央区千葉港1丁目1番1号", "千葉市中央区千葉港1-1に住んでいます"): a place name ending in
 # 市/区/町/村, maybe more of the place (kanji, katakana, kana that are not particles), then a block number
 # (1丁目, 1番, 1号, or 1-1). A house number never starts with 0, so "区役所043-…" stays a phone number.
 _PLACE_CHAR = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆ヶケァ-ヺー\u3041-\u3096]"
 _PARTICLES = "のはがをにでへともや"
-_HOUSE = "[1-9１-９][0-9０-９]{0,3}"
+_HOUSE = "[1-9][0-9]{0,3}"
 _BLOCK_UNIT = "(?:丁目|番地|番|号)"
 _PLACE_BLOCK_RE = re.compile(
     rf"(?P<secret>{_KANJI}{{1,8}}?[市区町村](?:(?![{_PARTICLES}]){_PLACE_CHAR}){{0,12}}?"
@@ -131,13 +210,9 @@ _URL_RE = re.compile(r"https?://[\x21-\x7e]+")
 _QUERY_START = re.compile(r"[?#]")
 
 
-def _digits(text: str) -> str:
-    return "".join(ch for ch in unicodedata.normalize("NFKC", text) if ch.isascii() and ch.isdigit())
-
-
 def _is_japanese_phone_number(candidate: str) -> bool:
-    digits = _digits(candidate)
-    if candidate.lstrip().startswith(("+", "＋")):
+    digits = re.sub("[^0-9]", "", candidate)
+    if _INTERNATIONAL_START.match(candidate):
         # +81 (0)3… and the common mistake +81 03…: drop the country code and one trunk 0.
         digits = "0" + digits[2:].removeprefix("0")
     if len(digits) == 10:
@@ -154,7 +229,7 @@ class _Detector:
     kind: MaskKind
     pattern: re.Pattern[str]
     placeholder: str
-    accepts: Callable[[str], bool] = lambda _: True
+    accepts: Callable[[str], bool] = lambda _: True  # given what was found, as folded
     # Where in a URL it applies: "anywhere" (e-mail addresses: ?mail=…), "query" (phone numbers: ?tel=…,
     # but not the page ids of a path), or "nowhere".
     inside_urls: Literal["anywhere", "query", "nowhere"] = "nowhere"
@@ -188,18 +263,19 @@ def _protected_spans(detector: _Detector, text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _apply(detector: _Detector, text: str) -> tuple[str, list[MaskKind]]:
+def _apply(detector: _Detector, text: str, folded: _Folded) -> tuple[str, list[MaskKind]]:
+    """Masks in `text` what the detector finds in its folded copy."""
     protected = _protected_spans(detector, text)
     pieces: list[str] = []
     found: list[MaskKind] = []
     position = 0
-    for match in detector.pattern.finditer(text):
-        group = "secret" if "secret" in detector.pattern.groupindex else 0
+    group = "secret" if "secret" in detector.pattern.groupindex else 0
+    for match in detector.pattern.finditer(folded.text):
         start, end = match.span(group)
-        secret = text[start:end].rstrip(" \u3000\t")  # trailing spaces belong to the sentence
-        end = start + len(secret)
+        secret = folded.text[start:end].rstrip(" ")  # trailing spaces belong to the sentence
         if not secret or not detector.accepts(secret):
             continue
+        start, end = folded.original(start), folded.original(start + len(secret))
         if any(url_start < end and start < url_end for url_start, url_end in protected):
             continue
         pieces += [text[position:start], detector.placeholder]
@@ -223,10 +299,13 @@ def mask_personal_data(text: str) -> MaskResult:
     # Repeat until nothing changes, so idempotence holds by construction instead of depending on
     # how the detectors interact (a placeholder can unglue a number from its neighbour). It ends
     # because every replacement removes digits, an @ or 丁目/番地, and placeholders add none.
+    folded = _fold(text)
     while True:
         round_found: list[MaskKind] = []
         for detector in _DETECTORS:
-            text, kinds = _apply(detector, text)
+            text, kinds = _apply(detector, text, folded)
+            if kinds:  # folded again only when something was masked: most texts are folded once
+                folded = _fold(text)
             round_found += kinds
         if not round_found:
             return MaskResult(text, tuple(found))
