@@ -154,6 +154,21 @@ def test_a_phone_number_in_a_urls_query_is_masked(url: str) -> None:
     assert PHONE_PLACEHOLDER in result.text and not re.search(r"0\d{9}", result.text.replace("-", ""))
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("詳細 https://www.city.chiba.jp/faq,090-1234-5678", f"詳細 https://www.city.chiba.jp/faq,{PHONE_PLACEHOLDER}"),
+        ("https://www.city.chiba.jp/faq(090-1234-5678)", f"https://www.city.chiba.jp/faq({PHONE_PLACEHOLDER})"),
+        ("https://www.city.chiba.jp/faq;090-1234-5678.", f"https://www.city.chiba.jp/faq;{PHONE_PLACEHOLDER}."),
+        ('見ました https://x.com/a/status/1"090-1234-5678', f'見ました https://x.com/a/status/1"{PHONE_PLACEHOLDER}'),
+    ],
+)
+def test_a_phone_number_typed_right_after_a_url_is_masked_and_the_url_kept(text: str, expected: str) -> None:
+    # ASCII right after a URL reads as more of it, and a URL's path is left alone (page ids): the URL ends
+    # before a comma, semicolon or bracket followed by nothing but a phone number, and at a " (never in a URL).
+    assert mask_personal_data(text) == MaskResult(expected, ("phone",))
+
+
 def test_an_office_phone_number_after_a_place_name_is_a_phone_number_not_an_address() -> None:
     # House numbers never start with 0: "区役所043-…" is a phone number.
     assert mask_personal_data("中央区役所043-221-2111") == MaskResult(f"中央区役所{PHONE_PLACEHOLDER}", ("phone",))
@@ -186,6 +201,12 @@ def test_placeholders_do_not_depend_on_length() -> None:
         "中央区、花見川区、稲毛区、若葉区、緑区、美浜区",
         "詳しくは https://www.city.chiba.jp/ をご覧ください",
         "https://www.city.chiba.jp/kurashi/0312345678.html",
+        # Real URLs with digits, commas and brackets stay as they are.
+        "https://www.city.chiba.jp/kurashi/0312345678,0432455111.html",
+        "https://www.city.chiba.jp/shimin/0120-123-456/index.html",
+        "https://ja.wikipedia.org/wiki/Chiba_(city)",
+        "https://www.city.chiba.jp/faq(1)",
+        "https://x.com/chiba_city/status/1790000000000000001",
         "@koho_chiba さんへ",
         "info@city には届きません",
         "カード番号 1234 5678 9012 3456",  # 16 digits: not a My Number

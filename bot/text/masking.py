@@ -206,7 +206,11 @@ _PLACE_BLOCK_RE = re.compile(
 
 # Numbers in a URL's path are page ids on the city's own site, not phone numbers; its query and fragment
 # (`?tel=09012345678`, `#call-0312345678`) are where forms and apps put what a person typed.
-_URL_RE = re.compile(r"https?://[\x21-\x7e]+")
+# A URL is the ASCII a URL may hold unencoded (RFC 3986: no space, no " < > \\ ^ ` { | }), found in the
+# text as written, and it ends before a comma, semicolon or bracket followed by nothing but a phone
+# number: "…/faq,090-1234-5678" and "…/faq(090-1234-5678)" are a link and a number typed right after it.
+_URL_RE = re.compile(r"https?://[!#-;=?-\[\]_a-z~]+")
+_URL_PHONE_TAIL = re.compile(rf"[,;(](?={_PHONE}[)\].,;:!?]*\Z)")
 _QUERY_START = re.compile(r"[?#]")
 
 
@@ -256,6 +260,8 @@ def _protected_spans(detector: _Detector, text: str) -> list[tuple[int, int]]:
     spans = []
     for url in _URL_RE.finditer(text):
         start, end = url.span()
+        tail = _URL_PHONE_TAIL.search(url.group())
+        end = start + tail.start() if tail else end
         if detector.inside_urls == "query":
             query = _QUERY_START.search(text, start, end)
             end = query.start() if query else end
