@@ -135,6 +135,16 @@ def test_my_number_like_numbers_are_masked(number: str) -> None:
         ("千葉市中央区千葉港1-1に住んでいます", f"{ADDRESS_PLACEHOLDER}に住んでいます"),
         ("実家は美浜区真砂3-12-5です。", f"実家は{ADDRESS_PLACEHOLDER}です。"),
         ("若葉区桜木北２丁目１５番", ADDRESS_PLACEHOLDER),
+        # Block numbers in kanji numerals, with の, and a postal code spaced after 〒.
+        ("千葉市中央区千葉港一丁目一番一号", ADDRESS_PLACEHOLDER),
+        ("千葉市中央区千葉港一番地", ADDRESS_PLACEHOLDER),
+        ("千葉市中央区千葉港十二番地の三です", f"{ADDRESS_PLACEHOLDER}です"),
+        ("住所は千葉市中央区千葉港一番一号です", f"住所は{ADDRESS_PLACEHOLDER}"),
+        ("千葉市中央区千葉港1の1", ADDRESS_PLACEHOLDER),
+        ("千葉市中央区千葉港1番地の1に住んでいます", f"{ADDRESS_PLACEHOLDER}に住んでいます"),
+        ("中央区千葉港1-1の2階", f"{ADDRESS_PLACEHOLDER}の2階"),
+        ("〒260 8722 千葉市", ADDRESS_PLACEHOLDER),
+        ("郵便番号 260 8722", f"郵便番号 {ADDRESS_PLACEHOLDER}"),
     ],
 )
 def test_postal_addresses_are_masked(text: str, expected: str) -> None:
@@ -230,6 +240,12 @@ def test_placeholders_do_not_depend_on_length() -> None:
         "カード番号 1234  5678  9012  3456",
         "1,234件、12,000円、03. 12. 2026",
         "0.5倍 1 2 3 4 5",
+        # Kanji numerals and の in prose: an address needs a place name right before its block number.
+        "千葉市内一番のラーメン屋",
+        "一丁目の角を曲がったところ",
+        "1の1で割ると1",
+        "美浜区で3の倍数の家",
+        "260 8722",
     ],
 )
 def test_common_city_text_is_left_alone(text: str) -> None:

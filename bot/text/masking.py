@@ -169,6 +169,8 @@ _EMAIL_RE = re.compile(
 )
 
 _POSTAL_CODE = rf"{_DIGIT}{{3}}{_DASH}?{_DIGIT}{{4}}{_NOT_BEFORE_DIGITS}"
+# After 〒 or 郵便番号 it is a postal code even spaced ("〒260 8722").
+_MARKED_POSTAL_CODE = rf"{_DIGIT}{{3}}(?: ?{_DASH} ?| )?{_DIGIT}{{4}}{_NOT_BEFORE_DIGITS}"
 _KANJI = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆ヶ]"
 # An address runs to the end of the line/sentence/clause, or to where contact details start
 # ("… 千葉港1-1 TEL 043-…"), or to an earlier placeholder.
@@ -176,16 +178,15 @@ _ADDRESS_STOP = r"(?:電話|携帯|メール|☎|℡|[Tt][Ee][Ll]|[Ff][Aa][Xx]|[
 _ADDRESS_REST = rf"(?:(?!{_ADDRESS_STOP})[^\n\r。、,!?])*"
 _ADDRESS_AFTER_CODE = rf"(?: ?{_KANJI}{_ADDRESS_REST})?"
 # 〒 says "a mailing address follows": the code and the address after it are masked, 〒 included.
-_POSTAL_MARK_RE = re.compile(rf"(?P<secret>〒 ?{_POSTAL_CODE}{_ADDRESS_AFTER_CODE})")
+_POSTAL_MARK_RE = re.compile(rf"(?P<secret>〒 ?{_MARKED_POSTAL_CODE}{_ADDRESS_AFTER_CODE})")
 # With a word label the label stays visible ("郵便番号：[住所]") so the sentence still reads.
 _LABEL_SEP = "[はが]?:? ?"
-_POSTAL_LABEL_RE = re.compile(rf"郵便番号{_LABEL_SEP}(?P<secret>{_POSTAL_CODE}{_ADDRESS_AFTER_CODE})")
+_POSTAL_LABEL_RE = re.compile(rf"郵便番号{_LABEL_SEP}(?P<secret>{_MARKED_POSTAL_CODE}{_ADDRESS_AFTER_CODE})")
 # "住所：千葉市中央区千葉港1-1": the text must start like a place name (…都/道/府/県/市/区/町/村/郡)
 # and contain a block number, so that "住所が変わったので…" is left alone.
 _ADDRESS_LABEL_RE = re.compile(
     rf"住所{_LABEL_SEP}(?P<secret>{_KANJI}{{1,6}}?[都道府県市区町村郡]{_ADDRESS_REST})"
 )
-_BLOCK_NUMBER_RE = re.compile(rf"{_DIGIT}|丁目|番地")
 # A postal code without 〒 or a label, but followed by a place name ("260-8722 千葉市中央区千葉港1-1"):
 # the place name is the context a bare "260-8722" lacks.
 _POSTAL_PLACE_RE = re.compile(
@@ -193,16 +194,39 @@ _POSTAL_PLACE_RE = re.compile(
 )
 # No label at all ("中央区千葉港1丁目1番1号", "千葉市中央区千葉港1-1に住んでいます"): a place name ending in
 # 市/区/町/村, maybe more of the place (kanji, katakana, kana that are not particles), then a block number
-# (1丁目, 1番, 1号, or 1-1). A house number never starts with 0, so "区役所043-…" stays a phone number.
+# (1丁目, 1番, 1号, 1-1, 1の1). A house number never starts with 0, so "区役所043-…" stays a phone number.
 _PLACE_CHAR = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆ヶケァ-ヺー\u3041-\u3096]"
 _PARTICLES = "のはがをにでへともや"
 _HOUSE = "[1-9][0-9]{0,3}"
 _BLOCK_UNIT = "(?:丁目|番地|番|号)"
+# In kanji numerals a block number is a word (一丁目, 十二番地, 一番一号; runs such as 二三 are digits by
+# now). 一番 alone is "the most" ("市内一番の店") and 一号 "the first": they count only after 丁目/番地
+# or as 一番一号.
+_KANJI_HOUSE = "[一二三四五六七八九十][〇一二三四五六七八九十百]{0,3}"
+_FIRST_BLOCK = "|".join(
+    (
+        rf"{_HOUSE}{_BLOCK_UNIT}",  # 1丁目, 1番地, 1番, 1号
+        rf"{_HOUSE}(?:{_DASH}|の){_HOUSE}",  # 1-1, 1の1
+        rf"{_KANJI_HOUSE}(?:丁目|番地)",  # 一丁目, 十二番地
+        rf"{_KANJI_HOUSE}番{_KANJI_HOUSE}号",  # 一番一号
+    )
+)
+# Then more of it: -2, 3番, 4号, 一番, の5 after a number or 番地 (1番地の5, 1の1の2) but not "の2階", and
+# 番地の三 but not "番地の三人".
+_NEXT_BLOCK = "|".join(
+    (
+        rf"{_DASH}?{_HOUSE}{_BLOCK_UNIT}?",
+        rf"{_KANJI_HOUSE}{_BLOCK_UNIT}",
+        rf"(?:(?<=[0-9])|(?<=番地))の{_HOUSE}{_BLOCK_UNIT}?(?![0-9]|階)",
+        rf"(?<=番地)の{_KANJI_HOUSE}(?!{_KANJI})",
+    )
+)
 _PLACE_BLOCK_RE = re.compile(
     rf"(?P<secret>{_KANJI}{{1,8}}?[市区町村](?:(?![{_PARTICLES}]){_PLACE_CHAR}){{0,12}}?"
-    rf"(?:{_HOUSE}{_BLOCK_UNIT}|{_HOUSE}{_DASH}{_HOUSE})"
-    rf"(?:{_DASH}?{_HOUSE}{_BLOCK_UNIT}?)*){_NOT_BEFORE_DIGITS}"
+    rf"(?:{_FIRST_BLOCK})(?:{_NEXT_BLOCK})*){_NOT_BEFORE_DIGITS}"
 )
+# What makes the text after 住所 an address rather than "住所が変わったので…".
+_BLOCK_NUMBER_RE = re.compile(rf"{_DIGIT}|丁目|番地|{_KANJI_HOUSE}番{_KANJI_HOUSE}号")
 
 # Numbers in a URL's path are page ids on the city's own site, not phone numbers; its query and fragment
 # (`?tel=09012345678`, `#call-0312345678`) are where forms and apps put what a person typed.
@@ -304,7 +328,7 @@ def mask_personal_data(text: str) -> MaskResult:
     found: list[MaskKind] = []
     # Repeat until nothing changes, so idempotence holds by construction instead of depending on
     # how the detectors interact (a placeholder can unglue a number from its neighbour). It ends
-    # because every replacement removes digits, an @ or 丁目/番地, and placeholders add none.
+    # because every replacement removes digits (kanji ones too), an @ or 丁目/番地, and placeholders add none.
     folded = _fold(text)
     while True:
         round_found: list[MaskKind] = []
