@@ -93,11 +93,25 @@ def test_several_phone_numbers_next_to_each_other() -> None:
         "ｔａｒｏ＠ｅｘａｍｐｌｅ．ｃｏｍ",
         "taro＠example.com",
         "user_01@mail.city-example.jp",
+        # The @ written out to keep crawlers away.
+        "taro [at] example.com",
+        "taro(at)example.com",
+        "taro (AT) example (dot) co (dot) jp",
+        "ｔａｒｏ［ａｔ］ｅｘａｍｐｌｅ．ｃｏｍ",
+        "taro【アット】example.com",
+        "taroアットマークexample.com",
+        "taro@example．com",
     ],
 )
 def test_email_addresses_are_masked(address: str) -> None:
     result = mask_personal_data(f"返信は{address}までお願いします。")
     assert result == MaskResult(f"返信は{EMAIL_PLACEHOLDER}までお願いします。", ("email",))
+
+
+@pytest.mark.parametrize("instruction", ["（★を@に変えてください）", " ★は半角の＠に"])
+def test_an_email_address_with_its_at_replaced_by_a_mark_the_text_names_is_masked(instruction: str) -> None:
+    result = mask_personal_data(f"返信はtaro★example.com{instruction}")
+    assert result == MaskResult(f"返信は{EMAIL_PLACEHOLDER}{instruction}", ("email",))
 
 
 def test_email_inside_a_url_is_masked_but_the_url_is_kept() -> None:
@@ -219,6 +233,8 @@ def test_placeholders_do_not_depend_on_length() -> None:
         "https://x.com/chiba_city/status/1790000000000000001",
         "@koho_chiba さんへ",
         "info@city には届きません",
+        "look at example.com",
+        "評価は★5 example.com★の店",
         "カード番号 1234 5678 9012 3456",  # 16 digits: not a My Number
         "人口は約98万人、面積は271.76km²",
         "住所が変わったので2月に手続きに行きます",

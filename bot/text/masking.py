@@ -162,10 +162,24 @@ _MY_NUMBER_RE = re.compile(
 
 _LOCAL_CHAR = r"A-Za-z0-9._%+\-"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+
+
+def _bracketed(word: str) -> str:
+    return rf" ?[(\[{{<【〔] ?{word} ?[)\]}}>】〕] ?"
+
+
+# An @ written out to keep crawlers away: "taro [at] example.com", "taro(at)example(dot)com",
+# "taro【アット】example.com", "taroアットマークexample.com".
+_AT = rf"(?:@|{_bracketed('(?i:at)')}|{_bracketed('アット(?:マーク)?')}|アットマーク)"
+_DOT = rf"(?:\.|{_bracketed('(?i:dot)')})"
+# Or replaced by a mark the text then names: "taro★example.com（★を@に変えてください）".
+_MARKED_AT = r"(?P<mark>[^\w\s@.⟦⟧])"  # (never a placeholder's bracket: masking again finds nothing new)
+_MARK_NAMED = r"(?=[^\n]{0,30}?(?P=mark) ?(?:を|は|→) ?(?:半角の?)?@)"
 # The lookbehind makes each run of e-mail characters start one match attempt, not one per
 # character (keeps long junk strings linear); `++` never gives back what it took.
 _EMAIL_RE = re.compile(
-    rf"(?<![{_LOCAL_CHAR}])[{_LOCAL_CHAR}]++@(?:{_LABEL}\.)+[A-Za-z]{{2,}}"
+    rf"(?<![{_LOCAL_CHAR}])[{_LOCAL_CHAR}]++"
+    rf"(?:{_AT}(?:{_LABEL}{_DOT})+[A-Za-z]{{2,}}|{_MARKED_AT}(?:{_LABEL}\.)+[A-Za-z]{{2,}}{_MARK_NAMED})"
 )
 
 _POSTAL_CODE = rf"{_DIGIT}{{3}}{_DASH}?{_DIGIT}{{4}}{_NOT_BEFORE_DIGITS}"
