@@ -204,6 +204,16 @@ def test_address_stops_where_contact_details_start() -> None:
     assert sorted(result.found) == ["email", "phone", "postal_address"]
 
 
+def test_what_is_not_masked_reaches_staff_exactly_as_written() -> None:
+    # Detection reads a folded copy (widths, dashes, spaces, zero-width characters); the masking happens in
+    # the original, so half-width katakana, full-width brackets, runs of spaces and 〇〇 are left as they were.
+    text = ("ｺﾞﾐ－ステーション（１２月）\u3000\u3000電話\u00a0\u00a0０９０\u200b－１２３４  ５６７８ です。"
+            "〇〇さん、一番困っています\u3000ｔａｒｏ［ａｔ］ｅｘａｍｐｌｅ．ｃｏｍ！")
+    assert mask_personal_data(text) == MaskResult(
+        f"ｺﾞﾐ－ステーション（１２月）\u3000\u3000電話\u00a0\u00a0{PHONE_PLACEHOLDER} です。"
+        f"〇〇さん、一番困っています\u3000{EMAIL_PLACEHOLDER}！", ("email", "phone"))
+
+
 def test_placeholders_do_not_depend_on_length() -> None:
     assert mask_personal_data("03-1234-5678").text == mask_personal_data("090-1234-5678").text
     assert mask_personal_data("a@b.jp").text == mask_personal_data("a.very.long.name@example.co.jp").text

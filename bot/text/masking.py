@@ -1,7 +1,7 @@
 """Mask citizens' personal data in everything the bot posts to Slack.
 
 The original comment is stored elsewhere; Slack only ever sees the masked text. Detection reads a
-folded copy of the text (`_fold`: full-width forms as ASCII, every dash-like as "-", every space-like as one
+folded copy of the text (`_fold`: full-width forms as ASCII, hyphen-likes as "-", every space-like as one
 space, runs of kanji digits as digits, invisible characters dropped), so that one pattern covers each
 notation; what it finds is replaced in the original, so everything that is not masked reaches staff
 exactly as the citizen wrote it.
@@ -100,7 +100,7 @@ def _fold(text: str) -> _Folded:
     for squeezed in _SQUEEZE.finditer(folded):
         begin, end = squeezed.span()
         pieces.append(folded[position:begin])
-        at = begin - shift  # where the next character lands in the folded text
+        at = begin - shift  # where the squeezed run starts in the folded text
         if squeezed.group("spaces"):
             pieces.append(" ")
             shift += end - begin - 1
