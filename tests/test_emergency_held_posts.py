@@ -371,3 +371,30 @@ def test_a_post_left_on_hold_under_an_emergency_already_ended_is_offered_for_rev
     review = review_message(koho, running)
     assert f"#{proposal_id} 【粗大ごみ" in texts(review)
     assert sum(1 for b in review["blocks"] if b["type"] == "actions") == 1
+
+
+def test_cancelling_a_held_post_already_live_on_one_account_stops_the_rest_and_keeps_it_published(koho):
+    """An approved post for X and LINE: X was posted (its URL recorded) before the emergency, LINE waits and is
+    held. Cancelled at the review, it goes out nowhere else; the record says published (on X), not withdrawn."""
+    proposal_id = propose(koho, accounts=("city-x", "city-line"))
+    approve_routine(koho, proposal_id)
+    koho.fake.wait_for("chat.postMessage", channel="C0PR", count=2,
+                       predicate=lambda c: c.ok and "掲載依頼" in c.args.get("text", ""))
+    x_hand_off = next(m for m in koho.fake.messages("C0PR") if "掲載依頼" in m["text"] and "公式X" in texts(m))
+    click(koho, "U0PR1", x_hand_off, "proposal_mark_published")
+    modal = wait_for_modal(koho, "proposal_published", 0, "U0PR1")
+    assert koho.slack.view_submission("U0PR1", modal, {"url": {"url": "https://x.com/chiba_city/status/7"}}).body == ""
+    assert publications(koho, proposal_id) == [("city-line", "handed_off"), ("city-x", "published")]
+
+    emergency_id = declare(koho)
+    assert proposal_status(koho, proposal_id) == "on_hold"
+    end_emergency(koho, emergency_id)
+    review = review_message(koho, emergency_id)
+    click(koho, "U0PR2", review, "emergency_held_cancel", block_id=f"held_actions:{held_id(koho, proposal_id)}")
+    wait_updated(koho, "C0PR", "取り消し — <@U0PR2>")
+
+    assert proposal_status(koho, proposal_id) == "published"
+    assert publications(koho, proposal_id) == [("city-line", "cancelled"), ("city-x", "published")]
+    dm = message_with(koho, "U0STAFF1", "残りの投稿先への掲載")
+    assert "千葉市 公式X には掲載済みのまま" in texts(dm)
+    assert audit_actions(koho, "proposal", proposal_id)[-1] == "proposal.cancelled"

@@ -290,6 +290,9 @@ def emergency_held_dm(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]
         if row is None:
             raise NothingToRender("gone")
         when = tr.datetime(row.publish_at) if row.publish_at else "—"
+        if event == "cancelled_rest":  # it stays where it was published before the emergency
+            values["accounts"] = ", ".join(getattr(account_for(ctx.session, ctx.org, a), "name", a)
+                                           for a in proposal.live_on)
         text = tr.t(f"emergency.held.dm_{event}", who=mention(row.decided_by or ""), when=when, **values)
     return {"text": text, "blocks": [blocks.section(text)]}
 

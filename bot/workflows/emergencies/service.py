@@ -606,7 +606,8 @@ class EmergencyService:
             return Outcome("done", values={"publish_at": publish_at or due})
 
     def cancel(self, actor: str, held_id: int) -> Outcome:
-        """取り消し: the held post will not go out (the proposal ends as withdrawn, with who and why)."""
+        """取り消し: the held post will not go out (the proposal ends as withdrawn, with who and why). One already
+        live on some account (recorded before the emergency) goes out nowhere else, and ends as published there."""
         now = self.clock.now()
         with self.db.transaction() as session:
             row, proposal, refusal = self._held_for_review(session, actor, held_id, "cancel")
@@ -614,7 +615,8 @@ class EmergencyService:
                 return refusal
             if not self._decide_held(session, row, HeldStatus.CANCELLED, actor, now):
                 return self._already_reviewed(session, row)
-            self._move_proposal(session, proposal, "cancel", now)
+            action = "cancel_rest" if proposal.live_on else "cancel"  # (a recorded publication is never undone)
+            self._move_proposal(session, proposal, action, now)
             for publication in proposal.publications:
                 if publication.status == "held" and session.execute(
                     update(Publication).where(Publication.id == publication.id, Publication.status == "held")
@@ -625,11 +627,12 @@ class EmergencyService:
                                   message_key=publication_message_key(publication.id))
             audit.record(session, at=now, actor=actor, action="proposal.cancelled", subject_type=PROPOSAL_SUBJECT,
                          subject_id=proposal.id, from_state=ProposalStatus.ON_HOLD,
-                         to_state=TRANSITIONS[(ProposalStatus.ON_HOLD, "cancel")], emergency=row.emergency_id,
-                         reason="cancelled after the emergency")
+                         to_state=TRANSITIONS[(ProposalStatus.ON_HOLD, action)], emergency=row.emergency_id,
+                         reason="cancelled after the emergency",
+                         **({"live_on": list(proposal.live_on)} if proposal.live_on else {}))
             audit.record(session, at=now, actor=actor, action="emergency.post_cancelled", subject_type=SUBJECT,
                          subject_id=row.emergency_id, proposal=proposal.id)
-            self._after_review(session, row, proposal, "cancelled", now)
+            self._after_review(session, row, proposal, "cancelled_rest" if action == "cancel_rest" else "cancelled", now)
             return Outcome("done")
 
     def _held_for_review(self, session: Session, actor: str, held_id: int,

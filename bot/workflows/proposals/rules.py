@@ -73,6 +73,9 @@ TRANSITIONS: dict[tuple[Status, str], Status] = {
     (Status.APPROVED, "hold"): Status.ON_HOLD,
     (Status.ON_HOLD, "resume"): Status.APPROVED,
     (Status.ON_HOLD, "cancel"): Status.WITHDRAWN,
+    # Cancelled after the emergency while already live on some account: the rest never goes out, and the
+    # record ends as published (where it was), not withdrawn (`withdrawal_refusal`).
+    (Status.ON_HOLD, "cancel_rest"): Status.PUBLISHED,
 }
 STEP_OUTCOME = {
     Decision.APPROVE: StepStatus.APPROVED,
