@@ -171,19 +171,23 @@ def held_id(koho, proposal_id):
         return session.query(HeldPost).filter_by(proposal_id=proposal_id).order_by(HeldPost.id.desc()).first().id
 
 
-def test_nothing_resumes_while_another_real_emergency_still_runs(koho):
-    proposal_id = propose(koho)
-    approve_routine(koho, proposal_id)
+def earthquake_then_tsunami(koho):
+    """An earthquake declared, then a tsunami beside it (declared anyway, by the other on-call officer)."""
     earthquake = declare(koho, "U0ONCALL1")
     koho.slack.command("/emergency", "", user_id="U0ONCALL2", channel_id=EMERGENCY_CHANNEL)
-    offer = koho.fake.wait_for("response_url", predicate=lambda c: "対応中の緊急事態があります" in c.args.get("text", ""))
-    assert offer
+    assert koho.fake.wait_for("response_url", predicate=lambda c: "対応中の緊急事態があります" in c.args.get("text", ""))
     before = views_opened(koho, "emergency_declare")
     koho.slack.block_action("U0ONCALL2", "emergency_declare_anyway", "new", message=koho.fake.ephemerals("U0ONCALL2")[-1])
     view = wait_for_modal(koho, "emergency_declare", before, "U0ONCALL2")
     koho.slack.view_submission("U0ONCALL2", view, declaration_values(type="tsunami", title="津波警報"))
     koho.fake.wait_for("chat.postMessage", channel=EMERGENCY_CHANNEL, count=4, predicate=lambda c: c.ok)
-    tsunami = earthquake + 1
+    return earthquake, earthquake + 1
+
+
+def test_nothing_resumes_while_another_real_emergency_still_runs(koho):
+    proposal_id = propose(koho)
+    approve_routine(koho, proposal_id)
+    earthquake, tsunami = earthquake_then_tsunami(koho)
 
     # The earthquake ends first: its held post waits for the tsunami's end.
     before = views_opened(koho, "emergency_end_confirm")
@@ -312,15 +316,7 @@ def test_two_emergencies_ended_at_once_leave_every_held_post_offered_for_review(
     committed: each post was carried over to an emergency that had ended, and no review listed either."""
     first_post = propose(koho)
     approve_routine(koho, first_post)
-    earthquake = declare(koho, "U0ONCALL1")
-    koho.slack.command("/emergency", "", user_id="U0ONCALL2", channel_id=EMERGENCY_CHANNEL)
-    koho.fake.wait_for("response_url", predicate=lambda c: "対応中の緊急事態があります" in c.args.get("text", ""))
-    before = views_opened(koho, "emergency_declare")
-    koho.slack.block_action("U0ONCALL2", "emergency_declare_anyway", "new", message=koho.fake.ephemerals("U0ONCALL2")[-1])
-    view = wait_for_modal(koho, "emergency_declare", before, "U0ONCALL2")
-    koho.slack.view_submission("U0ONCALL2", view, declaration_values(type="tsunami", title="津波警報"))
-    koho.fake.wait_for("chat.postMessage", channel=EMERGENCY_CHANNEL, count=4, predicate=lambda c: c.ok)
-    tsunami = earthquake + 1
+    earthquake, tsunami = earthquake_then_tsunami(koho)
     second_post = propose(koho, "U0STAFF2", text=LIBRARY)
     approve_routine(koho, second_post)  # held under the newer one
     assert held_rows(koho, first_post) == [(earthquake, "held")] and held_rows(koho, second_post) == [(tsunami, "held")]
