@@ -14,7 +14,7 @@ from bot.organization import Organization
 from bot.text.mrkdwn import Mrkdwn, link, mention
 from bot.text.post_rules import measure
 from bot.views import NothingToRender, RenderContext, renders
-from bot.workflows.accounts.directory import account_for
+from bot.workflows.accounts.directory import account_for, account_name
 from bot.workflows.proposals.models import ApprovalStep, Proposal, ProposalVersion, Publication
 from bot.workflows.proposals.rules import (
     CHECKLIST,
@@ -194,8 +194,7 @@ def original_reach(ctx: RenderContext, original: Proposal) -> str:
     tr = ctx.tr
 
     def names(statuses: tuple[str, ...]) -> list[str]:
-        return [account.name if (account := account_for(ctx.session, ctx.org, p.account_id)) else p.account_id
-                for p in original.publications if p.status in statuses]
+        return [account_name(ctx.session, ctx.org, p.account_id) for p in original.publications if p.status in statuses]
 
     lines = [tr.t("proposal.request.correction_live_on", accounts=names(("published",)))]
     waiting = names(("scheduled", "handed_off", "held"))

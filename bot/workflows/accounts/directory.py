@@ -19,6 +19,12 @@ def account_for(session: Session, org: Organization, account_id: str) -> Account
                    kind=row.kind, url=row.url, manager=row.manager, operators=tuple(row.operators or ()))
 
 
+def account_name(session: Session, org: Organization, account_id: str) -> str:
+    """What people call the account ("千葉市 公式X"); its id if it is known nowhere any more."""
+    account = account_for(session, org, account_id)
+    return account.name if account is not None else account_id
+
+
 def account_exists(db: Database, org: Organization, account_id: str) -> bool:
     """Whether a comment may come from `account_id` (one look-up, not the whole register)."""
     if org.account(account_id) is not None:

@@ -17,7 +17,7 @@ from bot.clock import Clock
 from bot.db import Database
 from bot.organization import PR_OFFICE_ID, Organization
 from bot.workflows import audit, outbox
-from bot.workflows.accounts.directory import account_for
+from bot.workflows.accounts.directory import account_for, account_name
 from bot.workflows.proposals.models import ApprovalStep, Proposal, ProposalVersion, Publication
 from bot.workflows.proposals.rules import (
     FINAL,
@@ -413,7 +413,7 @@ class ProposalService:
         if actor != proposal.proposer:
             refusal, details = ProposalError("proposal.refused.not_proposer"), {"reason": "not the proposer"}
         elif live_on:  # a post is online: it is corrected, not withdrawn (`rules.withdrawal_refusal`)
-            names = tuple(account.name if (account := account_for(session, self.org, a)) else a for a in live_on)
+            names = tuple(account_name(session, self.org, a) for a in live_on)
             refusal = ProposalError("proposal.refused.already_live", accounts=names)
             details = {"reason": "already published", "accounts": list(live_on)}
         else:
