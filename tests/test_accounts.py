@@ -6,18 +6,24 @@ import io
 import json
 import subprocess
 import sys
+import threading
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
 
 from bot.__main__ import main
 from bot.handlers.account_ids import AccountAction
 from bot.handlers.proposal_ids import ProposalAction
 from bot.workflows.accounts.models import AccountChange, AccountReview, RegisterAccount, Report
+from bot.workflows.accounts.rules import ReviewDecision
+from bot.workflows.accounts.service import AccountService
 from bot.workflows.audit import events_for
 from bot.workflows.proposals.models import Publication
 from tests.comments_support import message_showing, receive
 from tests.conftest import ROOT, TEST_START, test_environ
 from tests.emergency_support import declare
+from tests.harness.db_hold import Hold
 from tests.test_proposals import click, form_values, latest_proposal, request_message
 from tests.test_proposals_lifecycle import approve_all, hand_off_message, record_publication
 
@@ -512,6 +518,39 @@ def test_quiet_accounts_are_flagged_and_the_pr_office_decides(koho):
             {"text": {"type": "plain_text", "text": "x"}, "value": "city-line"}]}}}, strict=False)
     assert "city-line" in response.json()["errors"]["accounts"]
 
+
+
+def test_a_review_decided_while_the_account_is_edited_counts_both_changes_in_its_version(koho):
+    """U0PR1 decides 継続 on city-x's review as U0ADMIN1 saves an edit. Before, on PostgreSQL the decision read
+    the account's version, the edit committed version + 1 beside it, and the decision wrote the same number
+    again: a form opened after the edit would not have seen the decision as a change made meanwhile."""
+    koho.clock.set(TEST_START + timedelta(days=91))
+    assert koho.sweep()["accounts.review_candidates"] == 3
+    review = review_message(koho, "千葉市 公式X")
+    with koho.db.read() as session:
+        review_id = session.scalar(select(AccountReview.id).where(AccountReview.account_id == "city-x"))
+    before = account(koho, "city-x").row_version
+    form = open_edit_form(koho, "U0ADMIN1")
+    service = AccountService(koho.db, koho.services.org, koho.clock)
+    hold = Hold(koho.db.engine, at_statement="SELECT accounts.", release_after="UPDATE accounts",
+                thread_name="decider")
+    decider = threading.Thread(target=service.decide_review, args=("U0PR1", review_id, ReviewDecision.CONTINUE),
+                               name="decider")
+    try:
+        decider.start()
+        assert hold.held.wait(10)  # the decision has read the account, and waits
+        edit = koho.slack.view_submission("U0ADMIN1", form, {"purpose": {"purpose": "環境イベントの告知"}})
+    finally:
+        hold.remove()
+        decider.join(10)
+    edited = "保存しました" in json.dumps(edit.json().get("view"), ensure_ascii=False)
+    # SQLite: the decision holds the one writer's turn, the edit runs after it and is refused as stale.
+    # PostgreSQL: the two run side by side and both are kept.
+    city_x = account(koho, "city-x")
+    assert city_x.status == "active" and city_x.last_reviewed_on == (TEST_START + timedelta(days=91)).date()
+    assert city_x.purpose == ("環境イベントの告知" if edited else "市政情報・イベント・災害時の情報発信")
+    assert city_x.row_version == before + 1 + edited
+    updated(koho, review, "が継続と判断しました")
 
 # -- App Home and export -------------------------------------------------------------------------
 

@@ -3,6 +3,8 @@
 Races that depend on timing are made deterministic: the held transaction waits (up to `timeout`
 seconds, so a fixed build that makes the other one wait behind a lock cannot deadlock the test)
 until a transaction in another thread that ran a statement starting with `release_after` commits.
+With `thread_name`, only statements run by the thread of that name are held (the bot's own threads read the
+same tables meanwhile).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from sqlalchemy import Engine, event
 
 class Hold:
     def __init__(self, engine: Engine, *, at_statement: str | None = None, at_commit_of: str | None = None,
-                 release_after: str, timeout: float = 2.0):
-        self.engine, self.timeout = engine, timeout
+                 release_after: str, timeout: float = 2.0, thread_name: str | None = None):
+        self.engine, self.timeout, self.thread_name = engine, timeout, thread_name
         self.at_statement, self.at_commit_of, self.release_after = at_statement, at_commit_of, release_after
         self.held = threading.Event()  # the first transaction is waiting
         self.released = threading.Event()
@@ -39,7 +41,8 @@ class Hold:
             return
         seen = conn.info.setdefault("hold_seen", [])
         seen.append(statement.lstrip())
-        if self.at_statement and not self.held.is_set() and statement.lstrip().startswith(self.at_statement):
+        if (self.at_statement and not self.held.is_set() and statement.lstrip().startswith(self.at_statement)
+                and self.thread_name in (None, threading.current_thread().name)):
             self._wait()
 
     def _commit(self, conn) -> None:  # noqa: ANN001

@@ -151,6 +151,10 @@ def pr_homes(session: Session, org: Organization, now: datetime) -> None:
         outbox.home(session, user_id=approver, now=now)
 
 
+# Raised by the database, not from the value this transaction read: an edit committed beside it keeps its step.
+_NEXT_VERSION = RegisterAccount.row_version + 1
+
+
 class AccountService:
     def __init__(self, db: Database, org: Organization, clock: Clock):
         self.db = db
@@ -240,7 +244,7 @@ class AccountService:
         won = session.execute(
             update(RegisterAccount)
             .where(RegisterAccount.id == account_id, RegisterAccount.row_version == seen_version)
-            .values(row_version=RegisterAccount.row_version + 1, updated_at=now,
+            .values(row_version=_NEXT_VERSION, updated_at=now,
                     **{n: _json_date(v) if n == "password_changed_on" else v for n, v in changed.items()})
         ).rowcount
         if won != 1:
@@ -356,13 +360,13 @@ class AccountService:
             # carried the whole form; the rest of it is not written back either.)
             from_department, to_department = account.department_id, change.payload["department_id"]
             session.execute(update(RegisterAccount).where(RegisterAccount.id == account.id).values(
-                department_id=to_department, updated_at=now, row_version=RegisterAccount.row_version + 1))
+                department_id=to_department, updated_at=now, row_version=_NEXT_VERSION))
             audit.record(session, at=now, actor=actor, action="account.handed_over", subject_type=SUBJECT,
                          subject_id=account.id, change=change.id, from_department=from_department,
                          to_department=to_department)
             return
         account.status, account.withdrawn_at = AccountStatus.WITHDRAWN, now
-        account.updated_at, account.row_version = now, account.row_version + 1
+        account.updated_at, account.row_version = now, _NEXT_VERSION
         audit.record(session, at=now, actor=actor, action="account.withdrawn", subject_type=SUBJECT,
                      subject_id=account.id, from_state=previous, to_state=AccountStatus.WITHDRAWN, change=change.id)
 
@@ -372,7 +376,7 @@ class AccountService:
         if account is None or account.status != AccountStatus.UNDER_REVIEW:
             return
         account.status, account.updated_at = AccountStatus.ACTIVE, now
-        account.last_reviewed_on, account.row_version = local_date(now, self.org), account.row_version + 1
+        account.last_reviewed_on, account.row_version = local_date(now, self.org), _NEXT_VERSION
         audit.record(session, at=now, actor=actor, action="account.continued", subject_type=SUBJECT,
                      subject_id=account.id, from_state=AccountStatus.UNDER_REVIEW, to_state=AccountStatus.ACTIVE,
                      change=change.id)
@@ -408,7 +412,7 @@ class AccountService:
                 account.last_reviewed_on, account.updated_at = today, now
                 if account.status == AccountStatus.UNDER_REVIEW:
                     account.status = AccountStatus.ACTIVE
-                account.row_version += 1
+                account.row_version = _NEXT_VERSION
                 audit.record(session, at=now, actor=actor, action="account.continued", subject_type=SUBJECT,
                              subject_id=account.id, from_state=previous, to_state=account.status, review=review.id)
             elif decision == ReviewDecision.WITHDRAW:
@@ -477,7 +481,7 @@ def flag_review_candidates(session: Session, org: Organization, now: datetime) -
         won = session.execute(
             update(RegisterAccount).where(RegisterAccount.id == account.id,
                                           RegisterAccount.status == AccountStatus.ACTIVE)
-            .values(status=AccountStatus.UNDER_REVIEW, updated_at=now, row_version=RegisterAccount.row_version + 1)
+            .values(status=AccountStatus.UNDER_REVIEW, updated_at=now, row_version=_NEXT_VERSION)
         ).rowcount
         if won != 1:
             continue  # another process flagged it, or someone changed it
