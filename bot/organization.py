@@ -43,6 +43,8 @@ class Department:
 
 ACCOUNT_KINDS = ("main", "subject")  # 市公式 / 分野別
 ACCOUNT_STATUSES = ("active", "under_review", "withdrawn")
+# An account's name, handle and posting hours: one line each, stored in columns of this many characters.
+ACCOUNT_LINE_MAX = 200
 HTTP_URL = re.compile(r"^https?://[^\s/$.?#].[^\s]*$", re.IGNORECASE)
 
 
@@ -200,6 +202,7 @@ class _Checker:
         pattern: re.Pattern[str] | None = None,
         pattern_hint: str = "",
         choices: tuple[str, ...] = (),
+        max_length: int | None = None,
     ) -> str:
         value = data.get(key)
         if value is None:
@@ -214,6 +217,8 @@ class _Checker:
             self.problem(path, f"expected {pattern_hint}, got {value!r}")
         if choices and value not in choices:
             self.problem(path, f"expected one of {', '.join(choices)}, got {value!r}")
+        if max_length is not None and len(value) > max_length:
+            self.problem(path, f"at most {max_length} characters, got {len(value)}")
         return value
 
     def id_list(
@@ -445,8 +450,8 @@ def _parse_account(c: _Checker, item: dict[str, Any], path: str, departments: se
     return Account(
         id=c.string(item, "id", f"{path}.id", pattern=DEPARTMENT_ID, pattern_hint="a short lower-case id"),
         platform=c.string(item, "platform", f"{path}.platform", choices=PLATFORMS),
-        name=c.string(item, "name", f"{path}.name"),
-        handle=c.string(item, "handle", f"{path}.handle"),
+        name=c.string(item, "name", f"{path}.name", max_length=ACCOUNT_LINE_MAX),
+        handle=c.string(item, "handle", f"{path}.handle", max_length=ACCOUNT_LINE_MAX),
         department=department,
         kind=c.string(item, "kind", f"{path}.kind", required=False, choices=ACCOUNT_KINDS,
                       default="main" if department == PR_OFFICE_ID else "subject"),
@@ -456,7 +461,8 @@ def _parse_account(c: _Checker, item: dict[str, Any], path: str, departments: se
                             item_hint=SLACK_USER_HINT, required=False, allow_empty=True),
         purpose=c.string(item, "purpose", f"{path}.purpose", required=False) or None,
         audience=c.string(item, "audience", f"{path}.audience", required=False) or None,
-        posting_hours=c.string(item, "posting_hours", f"{path}.posting_hours", required=False) or None,
+        posting_hours=c.string(item, "posting_hours", f"{path}.posting_hours", required=False,
+                                max_length=ACCOUNT_LINE_MAX) or None,
         policy_url=_url(c, item, "policy_url", f"{path}.policy_url"),
         password_changed=_date(c, item, "password_changed", f"{path}.password_changed"),
         last_review=_date(c, item, "last_review", f"{path}.last_review"),

@@ -61,13 +61,15 @@ def test_validation_names_each_field(org):
     assert validate(draft(), org, TODAY, new=True, existing_ids={"city-x"}) == []
     problems = validate(draft(account_id="city-x", platform="myspace", name=" ", url="javascript:alert(1)",
                               department_id="nowhere", manager="U1", operators=("U1", "U2"),
-                              password_changed_on=TODAY + timedelta(days=1), purpose="あ" * 501),
+                              password_changed_on=TODAY + timedelta(days=1), purpose="あ" * 501,
+                              posting_hours="平日" * 101),
                         org, TODAY, new=True, existing_ids={"city-x"})
     assert {p.field: p.key for p in problems} == {
         "account_id": "accounts.error.id_taken", "platform": "accounts.error.required",
         "name": "accounts.error.required", "url": "accounts.error.bad_url",
         "department_id": "accounts.error.unknown_department", "operators": "accounts.error.manager_is_operator",
         "password_changed_on": "accounts.error.future_date", "purpose": "accounts.error.too_long",
+        "posting_hours": "accounts.error.too_long",  # its column holds 200 characters, not 500
     }
     # Editing: the id is not checked (it cannot change).
     assert validate(draft(account_id="city-x"), org, TODAY, new=False, existing_ids=set()) == []

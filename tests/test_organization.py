@@ -97,6 +97,16 @@ def test_missing_tables_bad_choices_and_unknown_keys():
     assert any(p.startswith("emergencies: unknown key") for p in problems)
 
 
+def test_an_account_line_longer_than_its_column_is_refused_before_anything_is_stored():
+    """A 250-character posting_hours passed the check, then stopped the bot at start-up on PostgreSQL only
+    (varchar(200)): SQLite stored it. The file is refused instead, on both, by check-config too."""
+    text = MINIMAL.replace('handle = "@chiba_city"', 'handle = "@chiba_city"\nposting_hours = "' + "平日" * 125 + '"')
+    assert problems_of(text) == ["accounts[0].posting_hours: at most 200 characters, got 250"]
+    text = MINIMAL.replace('name = "千葉市 公式X"', 'name = "' + "あ" * 201 + '"')
+    assert problems_of(text) == ["accounts[0].name: at most 200 characters, got 201"]
+    assert parse_organization(tomllib.loads(MINIMAL.replace('name = "千葉市 公式X"', 'name = "' + "あ" * 200 + '"')))
+
+
 def test_pr_office_id_is_reserved():
     text = MINIMAL.replace('id = "kankyo"', 'id = "pr_office"')
     assert any("reserved" in p for p in problems_of(text))

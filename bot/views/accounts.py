@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from bot import blocks
 from bot.handlers.account_ids import AccountAction, AccountBlock, AccountCallback
 from bot.i18n import Translator
-from bot.organization import ACCOUNT_KINDS, PLATFORMS, Organization
+from bot.organization import ACCOUNT_KINDS, ACCOUNT_LINE_MAX, PLATFORMS, Organization
 from bot.text.mrkdwn import Mrkdwn, link, mention
 from bot.views import NothingToRender, RenderContext, renders
 from bot.workflows.accounts.chart import weekly_chart
@@ -99,7 +99,7 @@ def account_list(tr: Translator, org: Organization, accounts: list[RegisterAccou
 
 
 def _text_input(block_id: str, label: str, value: str | None, *, optional: bool = True, multiline: bool = False,
-                max_length: int = 200, url: bool = False) -> dict[str, Any]:
+                max_length: int = ACCOUNT_LINE_MAX, url: bool = False) -> dict[str, Any]:
     element: dict[str, Any] = {"type": "url_text_input" if url else "plain_text_input", "action_id": block_id}
     if not url:
         element["max_length"] = max_length

@@ -12,6 +12,7 @@ from sqlalchemy import JSON, Date, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.models import Base, UTCDateTime
+from bot.organization import ACCOUNT_LINE_MAX
 
 
 class RegisterAccount(Base):
@@ -19,8 +20,8 @@ class RegisterAccount(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))
-    name: Mapped[str] = mapped_column(String(200))
-    handle: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(ACCOUNT_LINE_MAX))
+    handle: Mapped[str] = mapped_column(String(ACCOUNT_LINE_MAX))
     url: Mapped[str | None] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(16))  # main (市公式) | subject (分野別)
     department_id: Mapped[str] = mapped_column(String(64))
@@ -28,7 +29,7 @@ class RegisterAccount(Base):
     operators: Mapped[list[str]] = mapped_column(JSON, default=list)
     purpose: Mapped[str | None] = mapped_column(Text)
     audience: Mapped[str | None] = mapped_column(Text)
-    posting_hours: Mapped[str | None] = mapped_column(String(200))
+    posting_hours: Mapped[str | None] = mapped_column(String(ACCOUNT_LINE_MAX))
     policy_url: Mapped[str | None] = mapped_column(Text)
     password_changed_on: Mapped[date | None] = mapped_column(Date)
     last_reviewed_on: Mapped[date | None] = mapped_column(Date)

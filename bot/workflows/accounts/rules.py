@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from bot.organization import ACCOUNT_KINDS, DEPARTMENT_ID, HTTP_URL, PLATFORMS, Organization, RegisterOptions
+from bot.organization import (
+    ACCOUNT_KINDS,
+    ACCOUNT_LINE_MAX,
+    DEPARTMENT_ID,
+    HTTP_URL,
+    PLATFORMS,
+    Organization,
+    RegisterOptions,
+)
 
 MIN_OPERATORS = 2
 TEXT_FIELD_MAX = 500
@@ -133,8 +141,8 @@ def validate(draft: AccountDraft, org: Organization, today: date, *, new: bool, 
         value = getattr(draft, name).strip()
         if not value:
             problems.append(Problem(name, "accounts.error.required"))
-        elif len(value) > 200:
-            problems.append(Problem(name, "accounts.error.too_long", {"limit": 200}))
+        elif len(value) > ACCOUNT_LINE_MAX:
+            problems.append(Problem(name, "accounts.error.too_long", {"limit": ACCOUNT_LINE_MAX}))
     if draft.kind not in ACCOUNT_KINDS:
         problems.append(Problem("kind", "accounts.error.required"))
     if org.department(draft.department_id) is None:
@@ -143,10 +151,9 @@ def validate(draft: AccountDraft, org: Organization, today: date, *, new: bool, 
         value = _blank(getattr(draft, name))
         if value is not None and not HTTP_URL.match(value):
             problems.append(Problem(name, "accounts.error.bad_url"))
-    for name in ("purpose", "audience", "posting_hours"):
-        value = _blank(getattr(draft, name)) or ""
-        if len(value) > TEXT_FIELD_MAX:
-            problems.append(Problem(name, "accounts.error.too_long", {"limit": TEXT_FIELD_MAX}))
+    for name, limit in (("purpose", TEXT_FIELD_MAX), ("audience", TEXT_FIELD_MAX), ("posting_hours", ACCOUNT_LINE_MAX)):
+        if len(_blank(getattr(draft, name)) or "") > limit:
+            problems.append(Problem(name, "accounts.error.too_long", {"limit": limit}))
     if draft.manager and draft.manager in draft.operators:
         problems.append(Problem("operators", "accounts.error.manager_is_operator"))
     if draft.password_changed_on and draft.password_changed_on > today:
