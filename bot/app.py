@@ -50,6 +50,12 @@ HANDLED_FAILURES = logging.getLogger(logs.HANDLED_FAILURES)
 HANDLED_FAILURES.addFilter(_HandledElsewhere())
 
 
+def business_calendar(org: Organization) -> BusinessCalendar:
+    """The city office's calendar: its zone, and the hours and closed days of the organisation file."""
+    return BusinessCalendar(org.timezone, opens=org.calendar.opens, closes=org.calendar.closes,
+                            extra_closed_days=org.calendar.closed_days, year_end_closure=org.calendar.year_end_closure)
+
+
 @dataclass
 class Services:
     """What handlers need, passed explicitly (no globals, nothing mutated per request)."""
@@ -155,7 +161,7 @@ def create_app(settings: Settings, org: Organization, db: Database, *, clock: Cl
     seed_accounts(db, org, clock)  # the organisation file's accounts into the register, once per id
     dispatcher = Dispatcher(db, delivery_client, clock, org, locales, lease=lease, doorbell=Doorbell(db),
                             standby_after=STANDBY_AFTER if with_workers else None)
-    calendar = BusinessCalendar(org.timezone)
+    calendar = business_calendar(org)
     services = Services(
         settings=settings,
         org=org,

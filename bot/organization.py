@@ -11,7 +11,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -106,6 +106,18 @@ class EmergencyOptions:
 
 
 @dataclass(frozen=True)
+class CalendarOptions:
+    """Optional `[calendar]` keys: the city office's hours and closed days, for the business-day targets
+    (a comment acknowledged within one 開庁日, approval reminders in office hours). National holidays are
+    computed; these add what only the city knows (a 臨時閉庁 day, other hours)."""
+
+    opens: time = time(8, 30)
+    closes: time = time(17, 15)
+    closed_days: tuple[date, ...] = ()
+    year_end_closure: bool = True  # 12/29–1/3 (年末年始)
+
+
+@dataclass(frozen=True)
 class Organization:
     name: str
     locale: str
@@ -119,6 +131,7 @@ class Organization:
     approval: ApprovalTimes = field(default_factory=lambda: ApprovalTimes())
     emergency: EmergencyOptions = field(default_factory=lambda: EmergencyOptions())
     register: RegisterOptions = field(default_factory=lambda: RegisterOptions())
+    calendar: CalendarOptions = field(default_factory=lambda: CalendarOptions())
     _by_id: dict[str, Department] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -257,7 +270,7 @@ SLACK_CHANNEL_HINT = "a Slack channel id such as C012AB3CD (not the #name)"
 def parse_organization(data: dict[str, Any], source: Path | str = "<organisation file>") -> Organization:
     c = _Checker()
     c.unknown_keys(data, ("organization", "pr_office", "emergency", "departments", "accounts", "approval",
-                          "register"), "")
+                          "register", "calendar"), "")
 
     org = c.table(data, "organization", "organization")
     c.unknown_keys(org, ("name", "locale", "timezone", "admins"), "organization")
@@ -296,6 +309,7 @@ def parse_organization(data: dict[str, Any], source: Path | str = "<organisation
 
     approval = _parse_approval(c, c.table(data, "approval", "approval", required=False))
     register = _parse_register(c, c.table(data, "register", "register", required=False))
+    calendar = _parse_calendar(c, c.table(data, "calendar", "calendar", required=False))
 
     if c.problems:
         raise OrganizationError(source, c.problems)
@@ -312,6 +326,7 @@ def parse_organization(data: dict[str, Any], source: Path | str = "<organisation
         approval=approval,
         emergency=emergency_options,
         register=register,
+        calendar=calendar,
     )
 
 
@@ -347,6 +362,43 @@ def _parse_register(c: _Checker, table: dict[str, Any]) -> RegisterOptions:
             value = getattr(RegisterOptions, name)
         values[name] = value
     return RegisterOptions(**values)
+
+
+def _parse_calendar(c: _Checker, table: dict[str, Any]) -> CalendarOptions:
+    c.unknown_keys(table, ("opens", "closes", "closed_days", "year_end_closure"), "calendar")
+    defaults = CalendarOptions()
+    opens, closes = (_time_of_day(c, table, name, getattr(defaults, name)) for name in ("opens", "closes"))
+    if not opens < closes:
+        c.problem("calendar.closes", f"must be after calendar.opens ({opens:%H:%M})")
+    days = table.get("closed_days", [])
+    closed: list[date] = []
+    if not isinstance(days, list):
+        c.problem("calendar.closed_days", "expected a list of dates such as 2027-01-04")
+    else:
+        for i, value in enumerate(days):
+            day = _date(c, {"day": value}, "day", f"calendar.closed_days[{i}]")
+            if day is not None:
+                closed.append(day)
+    year_end = table.get("year_end_closure", defaults.year_end_closure)
+    if not isinstance(year_end, bool):
+        c.problem("calendar.year_end_closure", "expected true or false")
+        year_end = defaults.year_end_closure
+    return CalendarOptions(opens=opens, closes=closes, closed_days=tuple(closed), year_end_closure=year_end)
+
+
+def _time_of_day(c: _Checker, table: dict[str, Any], name: str, default: time) -> time:
+    value = table.get(name)
+    if value is None:
+        return default
+    if isinstance(value, time) and value.tzinfo is None:
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
+        try:
+            return time.fromisoformat(value.strip().zfill(5))
+        except ValueError:
+            pass
+    c.problem(f"calendar.{name}", f"expected a time of day such as \"08:30\", got {value!r}")
+    return default
 
 
 def _parse_emergency_options(c: _Checker, table: dict[str, Any], source: Path | str) -> EmergencyOptions:

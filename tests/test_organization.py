@@ -1,10 +1,13 @@
 """The organisation file: the documented shape is accepted; every mistake is reported with its key."""
 
 import tomllib
+from datetime import date, datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.app import business_calendar
 from bot.organization import OrganizationError, load_organization, parse_organization
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,6 +108,41 @@ def test_an_account_line_longer_than_its_column_is_refused_before_anything_is_st
     text = MINIMAL.replace('name = "千葉市 公式X"', 'name = "' + "あ" * 201 + '"')
     assert problems_of(text) == ["accounts[0].name: at most 200 characters, got 201"]
     assert parse_organization(tomllib.loads(MINIMAL.replace('name = "千葉市 公式X"', 'name = "' + "あ" * 200 + '"')))
+
+
+def test_the_city_office_calendar_is_read_from_the_file_and_each_mistake_named():
+    org = parse_organization(tomllib.loads(MINIMAL + """
+[calendar]
+opens = "9:00"
+closes = 17:00:00
+closed_days = [2027-01-04, "2027-01-05"]
+year_end_closure = false
+"""))
+    assert (org.calendar.opens, org.calendar.closes) == (time(9), time(17))
+    assert org.calendar.closed_days == (date(2027, 1, 4), date(2027, 1, 5))
+    assert org.calendar.year_end_closure is False
+    assert parse_organization(tomllib.loads(MINIMAL)).calendar.opens == time(8, 30)  # the default
+    assert problems_of(MINIMAL + """
+[calendar]
+opens = "18:00"
+closes = "5pm"
+closed_days = ["来週"]
+year_end_closure = "yes"
+""") == [
+        "calendar.closes: expected a time of day such as \"08:30\", got '5pm'",
+        "calendar.closes: must be after calendar.opens (18:00)",
+        "calendar.closed_days[0]: expected a date such as 2026-04-01, got '来週'",
+        "calendar.year_end_closure: expected true or false",
+    ]
+
+
+def test_a_closed_day_of_the_file_moves_the_acknowledgement_target():
+    """A 臨時閉庁 on Monday 2027-01-04: a comment of Friday evening is due Tuesday, not Monday."""
+    org = parse_organization(tomllib.loads(MINIMAL + "\n[calendar]\nclosed_days = [2027-01-04]\n"))
+    friday_evening = datetime(2027, 1, 1, 19, 0, tzinfo=ZoneInfo("Asia/Tokyo"))  # (also 元日: closed anyway)
+    assert business_calendar(org).add_business_days(friday_evening, 1).date() == date(2027, 1, 5)
+    assert business_calendar(parse_organization(tomllib.loads(MINIMAL))).add_business_days(
+        friday_evening, 1).date() == date(2027, 1, 4)
 
 
 def test_pr_office_id_is_reserved():
