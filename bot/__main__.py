@@ -16,6 +16,7 @@ import signal
 import socket
 import sys
 import textwrap
+import threading
 from typing import TYPE_CHECKING, NoReturn
 
 from bot import __version__
@@ -68,14 +69,43 @@ def check_templates_or_exit(org):  # noqa: ANN001, ANN201
     return org
 
 
-def cmd_check_config(_: argparse.Namespace) -> int:
+def cmd_check_config(args: argparse.Namespace) -> int:
     settings = load_settings_or_exit()
     org = check_templates_or_exit(load_organization_or_exit(settings.config_path))
+    checked = ""
+    if not args.offline:
+        from bot.channel_check import configured_channels
+
+        check_channels_or_exit(settings, org)
+        checked = f" The bot can post in all {len(configured_channels(org))} of its channels."
     print(
         f"koho: {settings.config_path} is valid: {org.name}, {len(org.departments)} departments, "
-        f"{len(org.accounts)} accounts, locale {org.locale}."
+        f"{len(org.accounts)} accounts, locale {org.locale}.{checked}"
     )
     return 0
+
+
+def check_channels_or_exit(settings, org) -> None:  # noqa: ANN001
+    """Slack says the bot can post in every channel the organisation file names (bot/channel_check.py)."""
+    from slack_sdk.errors import SlackApiError
+
+    from bot.app import make_web_client
+    from bot.channel_check import channel_problems
+
+    try:
+        problems = channel_problems(make_web_client(settings, timeout=5, retries=False), org)
+    except OSError as e:
+        fail("cannot reach Slack to check the channels.", [f"{settings.slack_api_url}: {e}. Check the network or "
+                                                            "SLACK_API_URL, or run `check-config --offline`."])
+    except SlackApiError as e:  # the token itself (a channel's own answer is one of the problems)
+        fail("Slack refused the bot token.", [f"conversations.info answered {e.response.get('error')!r}: check "
+                                              "SLACK_BOT_TOKEN."])
+    if any(problem.reason == "missing_scope" for problem in problems):
+        fail("cannot ask Slack about the channels (or run `check-config --offline`):",
+             [problem.describe() for problem in problems])
+    if problems:
+        fail(f"the bot cannot post in {len(problems)} of the channels the organisation file names:",
+             [problem.describe() for problem in problems])
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
@@ -152,6 +182,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     services = app.koho_services
     settle_heap()
     services.start_background()
+    check_channels_meanwhile(settings, org)
     try:
         serve(args, settings, app, server)
     finally:
@@ -161,6 +192,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         services.stop_background()
         log.info("koho %s: stopped", __version__)
     return 0
+
+
+def check_channels_meanwhile(settings: Settings, org) -> None:  # noqa: ANN001
+    """Ask Slack about the configured channels beside serving (a slow Slack must not delay start-up)."""
+    from bot.app import make_web_client
+    from bot.channel_check import log_channel_problems
+
+    client = make_web_client(settings, timeout=5, retries=False)
+    threading.Thread(target=log_channel_problems, args=(client, org), name="channel-check", daemon=True).start()
 
 
 def serve(args: argparse.Namespace, settings: Settings, app: App, server: Server) -> None:
@@ -357,7 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("worker", help="run delivery and timed sweeps only (beside `serve --with-workers`, or extra "
                    "instances; a plain serve runs them too)")
     sub.add_parser("migrate", help="bring the database schema up to date")
-    sub.add_parser("check-config", help="validate the settings and the organisation file")
+    check = sub.add_parser("check-config", help="validate the settings and the organisation file, and ask Slack "
+                           "whether the bot can post in every channel it names")
+    check.add_argument("--offline", action="store_true", help="do not ask Slack (the files only)")
     export = sub.add_parser("export", help="export the record: proposals (versions and decisions), the account "
                             "register, citizen comments (masked) or the audit events")
     export.add_argument("what", choices=["proposals", "accounts", "comments", "audit"], help="what to export")

@@ -82,7 +82,31 @@ def test_check_config_accepts_the_shipped_example(tmp_path, fake_slack):
                        KOHO_CONFIG=str(ROOT / "config/organization.example.toml"))
     result = run_bot("check-config", env=env)
     assert result.returncode == 0, result.stderr
-    assert "is valid: 千葉市" in result.stdout
+    assert "is valid: 千葉市" in result.stdout and "can post in all" in result.stdout
+
+
+def test_check_config_names_each_channel_the_bot_cannot_post_in(tmp_path, fake_slack, monkeypatch):
+    """Found out by the first message sent there, the emergency channel's problem would show on the night of a
+    declaration. check-config asks Slack about every channel the organisation file names."""
+    monkeypatch.setitem(fake_slack.channels, "C0EMERG", {"is_member": False})
+    monkeypatch.setitem(fake_slack.channels, "C0KANKYO", {"is_archived": True})
+    fake_slack.fail("conversations.info", 200, error="channel_not_found", channel="C0KENSETSU")
+    env = test_environ(fake_slack, f"sqlite:///{tmp_path}/k.db")
+    assert_clean_refusal(unwrapped(run_bot("check-config", env=env)), "cannot post in 3 of the channels",
+                         "C0EMERG (the emergency channel): the bot is not a member: invite it there",
+                         "C0KANKYO (the channel of 環境局): the channel is archived",
+                         "C0KENSETSU (the channel of 建設局): not found")
+    assert run_bot("check-config", "--offline", env=env).returncode == 0  # the files alone are fine
+
+    fake_slack.fail("conversations.info", 200, error="missing_scope")
+    assert_clean_refusal(unwrapped(run_bot("check-config", env=env)), "cannot ask Slack about the channels",
+                         "add the channels:read and groups:read scopes")
+
+
+def unwrapped(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    """The refusal's lines are wrapped at 100 columns; its sentences are compared whole."""
+    result.stderr = "\n".join(" ".join(item.split()) for item in result.stderr.split("\n  - "))
+    return result
 
 
 def test_a_token_slack_refuses_is_reported(tmp_path, fake_slack):
@@ -96,7 +120,8 @@ def test_an_unreachable_slack_is_reported(tmp_path, fake_slack):
     assert_clean_refusal(run_bot("serve", env=env), "cannot reach Slack")
 
 
-def test_boots_serves_and_stops_cleanly(db_url, fake_slack, tmp_path):
+def test_boots_serves_and_stops_cleanly(db_url, fake_slack, tmp_path, monkeypatch):
+    monkeypatch.setitem(fake_slack.channels, "C0EMERG", {"is_member": False})  # nobody invited the bot there
     port = free_port()
     env = {**clean_environ(), **test_environ(fake_slack, db_url, PORT=str(port), LOG_LEVEL="DEBUG")}
     if db_url.startswith("postgresql"):
@@ -112,11 +137,15 @@ def test_boots_serves_and_stops_cleanly(db_url, fake_slack, tmp_path):
         (reply,) = fake_slack.wait_for("response_url")
         assert "/propose-post" in reply.args["text"]
         assert requests.post(b"command=/koho", "application/x-www-form-urlencoded", sign=False).status == 401
+        deadline = time.monotonic() + 10  # start-up asked Slack about the channels beside serving
+        while "messages to C0EMERG will fail" not in log_file.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     output = log_file.read_text()
     assert "serving HTTP" in output
+    assert "ERROR" in output and "C0EMERG (the emergency channel): the bot is not a member" in output
     # Delivery and the sweeps were stopped before the interpreter exited (it went on claiming meanwhile).
     assert f"koho {__version__}: stopped" in output.splitlines()[-1] and "Traceback" not in output, output[-3000:]
     assert BOT_TOKEN not in output and SIGNING_SECRET not in output
