@@ -339,12 +339,13 @@ def cmd_worker(_: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Write the record (for public-records requests) to stdout or a file."""
+    """Write the record (for public-records requests) to stdout or a file: CSV for Excel (UTF-8 with a BOM,
+    formula-safe cells), JSON as stored; times in the organisation's time zone (`bot.workflows.export_format`)."""
     from datetime import datetime
-    from zoneinfo import ZoneInfo
 
     from bot.db import Database
-    from bot.workflows.export import to_csv
+    from bot.workflows.export import EXPORTS
+    from bot.workflows.export_format import encode, to_csv, to_json
     from bot.workflows.proposals import export
 
     settings = load_settings_or_exit()
@@ -356,22 +357,23 @@ def cmd_export(args: argparse.Namespace) -> int:
         except ValueError:
             fail("--since is not a date.", [f"Got {args.since!r}; use YYYY-MM-DD or an ISO 8601 date-time."])
         if since.tzinfo is None:
-            since = since.replace(tzinfo=ZoneInfo(org.timezone))  # a plain date means the city's day
+            since = since.replace(tzinfo=org.tz)  # a plain date means the city's day
     db = Database(settings.database_url)
     if args.what == "proposals":
-        records = export.proposal_records(db, since)
-        text = export.to_json(records) if args.format == "json" else export.to_csv(records)
+        records = export.proposal_records(db, org, since)
+        text = to_json(records) if args.format == "json" else export.to_csv(records)
     else:
-        from bot.workflows.export import EXPORTS
-
         read, columns = EXPORTS[args.what]
-        records = read(db, since)
-        text = export.to_json(records) if args.format == "json" else to_csv(records, columns)
+        records = read(db, org, since)
+        text = to_json(records) if args.format == "json" else to_csv(records, columns)
+    data = encode(text, args.format)
     if args.output:
-        with open(args.output, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        with open(args.output, "wb") as f:
+            f.write(data)
     else:
-        sys.stdout.write(text)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
     return 0
 
 
@@ -403,7 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     export = sub.add_parser("export", help="export the record: proposals (versions and decisions), the account "
                             "register, citizen comments (masked) or the audit events")
     export.add_argument("what", choices=["proposals", "accounts", "comments", "audit"], help="what to export")
-    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    export.add_argument("--format", choices=["csv", "json"], default="csv",
+                        help="csv (default): for Excel — UTF-8 with a BOM, a cell Excel would read as a formula "
+                        "prefixed with '; json: the record as stored. Times are in the organisation's time zone")
     export.add_argument("--since", help="only what was created (comments: received; accounts: changed; audit: "
                         "recorded) on or after this date (YYYY-MM-DD)")
     export.add_argument("--output", help="write to this file instead of standard output")

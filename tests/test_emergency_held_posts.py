@@ -1,6 +1,9 @@
 """Routine posts during a real emergency: held the moment it is declared (and when approved while it lasts),
 never published silently afterwards — the PR office resumes or cancels each one. On SQLite and PostgreSQL."""
 
+import csv
+import io
+import json
 import threading
 from datetime import timedelta
 
@@ -10,6 +13,7 @@ from sqlalchemy.orm import selectinload
 from bot.models import OutboxItem
 from bot.workflows.emergencies.models import Emergency, HeldPost
 from bot.workflows.emergencies.service import _hold
+from bot.workflows.proposals import export
 from bot.workflows.proposals.models import Proposal
 from tests.conftest import TEST_START
 from tests.emergency_support import (
@@ -394,3 +398,30 @@ def test_cancelling_a_held_post_already_live_on_one_account_stops_the_rest_and_k
     dm = message_with(koho, "U0STAFF1", "残りの投稿先への掲載")
     assert "千葉市 公式X には掲載済みのまま" in texts(dm)
     assert audit_actions(koho, "proposal", proposal_id)[-1] == "proposal.cancelled"
+
+
+def test_a_post_cancelled_after_an_emergency_is_exported_as_the_pr_offices_decision_not_a_withdrawal(koho, org):
+    """Held, then cancelled at the review, it ends "withdrawn" like a proposer's 取り下げ: the export says who
+    cancelled it, under which emergency, and that it was held, and lists the cancelled publication."""
+    proposal_id = propose(koho)
+    approve_routine(koho, proposal_id)
+    emergency_id = declare(koho)
+    koho.clock.advance(timedelta(hours=3))
+    end_emergency(koho, emergency_id)
+    click(koho, "U0PR2", review_message(koho, emergency_id), "emergency_held_cancel",
+          block_id=f"held_actions:{held_id(koho, proposal_id)}")
+    wait_updated(koho, "C0PR", "取り消し — <@U0PR2>")
+
+    (record,) = [r for r in export.proposal_records(koho.db, org) if r["id"] == proposal_id]
+    assert record["status"] == "withdrawn"
+    assert (record["closed_by"], record["closing_action"]) == ("U0PR2", "proposal.cancelled")
+    assert record["closed_at"] == (TEST_START + timedelta(hours=3)).isoformat()  # 13:00+09:00
+    held = next(e for e in record["audit"] if e["action"] == "proposal.held")
+    cancelled = record["audit"][-1]
+    assert held["details"]["emergency"] == emergency_id and cancelled["details"] == {"emergency": emergency_id}
+    assert [(p["account"], p["status"]) for p in record["publications"]] == [("city-x", "cancelled")]
+    (row,) = list(csv.DictReader(io.StringIO(export.to_csv(iter([record])))))
+    assert row["closing_action"] == "proposal.cancelled" and row["closed_by"] == "U0PR2"
+    assert row["publications"].startswith("city-x: cancelled, due ")
+    assert [e["action"] for e in json.loads(row["audit"])][-3:] == [
+        "publication.handed_off", "proposal.held", "proposal.cancelled"]

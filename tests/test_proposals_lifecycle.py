@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.handlers.proposal_ids import ProposalAction
+from bot.workflows.proposals import export
 from bot.workflows.proposals.models import Proposal, Publication
 from tests.conftest import ROOT, test_environ
 from tests.test_proposals import (
@@ -224,9 +225,10 @@ def test_export_writes_every_version_and_decision(koho, tmp_path):
                              "--output", str(out), "--since", "2026-11-01"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    (row,) = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    (row,) = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))  # with a BOM, for Excel
     assert row["proposal_id"] == str(proposal_id) and row["version"] == "1"
-    assert "department: changes_requested by U0KANKYOHEAD" in row["decisions"] and "日付を確認" in row["decisions"]
+    assert row["decisions"] == ("department: changes_requested by U0KANKYOHEAD at 2026-11-24T10:00:00+09:00, "
+                                "requested 2026-11-24T10:00:00+09:00 (日付を確認); pr_office: cancelled")
     assert "粗大ごみ" in row["text"]
     as_json = subprocess.run([sys.executable, "-m", "bot", "export", "proposals", "--format", "json",
                               "--since", "2027-01-01"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
@@ -234,9 +236,39 @@ def test_export_writes_every_version_and_decision(koho, tmp_path):
     everything = json.loads(subprocess.run([sys.executable, "-m", "bot", "export", "proposals", "--format", "json"],
                                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60).stdout)
     assert [e["action"] for e in everything[0]["audit"]][:2] == ["proposal.submitted", "step.requested"]
+    step_id = everything[0]["audit"][1]["details"]["step"]  # which step was asked: the details are kept
+    assert everything[0]["audit"][1]["details"] == {"step": step_id, "stage": "department", "version": 1}
     bad = subprocess.run([sys.executable, "-m", "bot", "export", "proposals", "--since", "yesterday"], cwd=ROOT,
                          env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_a_withdrawn_proposal_is_exported_with_who_closed_it_when_and_its_whole_trail(koho, org):
+    """取り下げ: the row says who ended it and how, not only "department: cancelled"; the audit cell has every
+    event with its details."""
+    proposal_id = propose(koho)
+    request_message(koho, "C0KANKYO")
+    koho.fake.wait_for("chat.postMessage", channel="U0STAFF1", predicate=lambda c: c.ok)
+    koho.clock.advance(timedelta(hours=1))
+    click(koho, "U0STAFF1", koho.fake.dms("U0STAFF1")[-1], ProposalAction.WITHDRAW)
+    assert "取り下げました" in ephemeral_text(koho, "U0STAFF1")
+
+    (record,) = export.proposal_records(koho.db, org)
+    assert record["id"] == proposal_id
+    assert (record["closed_at"], record["closed_by"], record["closing_action"]) == (
+        "2026-11-24T11:00:00+09:00", "U0STAFF1", "proposal.withdrawn")
+    assert record["updated_at"] == "2026-11-24T11:00:00+09:00"
+    (row,) = list(csv.DictReader(io.StringIO(export.to_csv(iter([record])))))
+    assert row["status"] == "withdrawn" and row["closing_action"] == "proposal.withdrawn"
+    assert row["closed_by"] == "U0STAFF1" and row["closed_at"] == "2026-11-24T11:00:00+09:00"
+    assert row["decisions"] == "department: cancelled, requested 2026-11-24T10:00:00+09:00; pr_office: cancelled"
+    trail = json.loads(row["audit"])
+    assert [(e["action"], e["actor"], e["at"]) for e in trail] == [
+        ("proposal.submitted", "U0STAFF1", "2026-11-24T10:00:00+09:00"),
+        ("step.requested", "system", "2026-11-24T10:00:00+09:00"),
+        ("proposal.withdrawn", "U0STAFF1", "2026-11-24T11:00:00+09:00"),
+    ]
+    assert trail[1]["details"]["stage"] == "department" and trail[2]["from"] == "pending"
 
 
 def test_publication_rows_exist_per_account(koho):

@@ -2,26 +2,31 @@
 
 Proposals have their own shape (versions and decisions: `bot.workflows.proposals.export`). These three
 are flat records: JSON keeps nested values as they are, CSV writes lists space-separated and tables
-as JSON in their cell. Comments are exported as Slack saw them (masked: the text and the URL, with the
-neutral placeholders `⟦phone⟧`…), never the original with personal data: a public-records disclosure must
-not leak what the bot itself never shows.
+as JSON in their cell (`bot.workflows.export_format`: times, formula-safe cells, the BOM). Each record
+carries the decisions made on it: an account's change requests (with the decision's reason and what it
+set) and reviews, a comment's hiding requests and its history from the audit record.
+
+Comments are exported as Slack saw them (masked: the text and the URL, with the neutral placeholders
+`⟦phone⟧`…), never the original with personal data: a public-records disclosure must not leak what the
+bot itself never shows.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.db import Database
+from bot.i18n import Translator
 from bot.models import AuditEvent
+from bot.organization import Organization
 from bot.workflows.accounts.models import AccountChange, AccountReview, RegisterAccount
-from bot.workflows.comments.models import Comment
+from bot.workflows.comments.models import Comment, HidingRequest
+from bot.workflows.export_format import local_iso
 
 ACCOUNT_COLUMNS = (
     "id", "platform", "name", "handle", "url", "kind", "department", "manager", "operators", "purpose", "audience",
@@ -29,17 +34,18 @@ ACCOUNT_COLUMNS = (
     "created_at", "withdrawn_at", "changes", "reviews",
 )
 COMMENT_COLUMNS = (
-    "id", "received_at", "source", "origin", "account", "category", "status", "department", "masked_text", "url",
-    "acknowledged_at", "acknowledged_by", "closed_at", "closed_by", "ack_due_at", "note", "proposal_id",
+    "id", "received_at", "source", "origin", "account", "category", "category_label", "status", "status_label",
+    "department", "masked_text", "url", "acknowledged_at", "acknowledged_by", "closed_at", "closed_by", "ack_due_at",
+    "note", "proposal_id", "hiding_requests", "history",
 )
 AUDIT_COLUMNS = ("id", "at", "actor", "action", "subject_type", "subject_id", "from", "to", "reason", "details")
+CHUNK = 500  # comments read together with their hiding requests and audit events
+
+Records = Iterator[dict[str, Any]]
 
 
-def _iso(value: datetime | date | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def account_records(db: Database, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+def account_records(db: Database, org: Organization, since: datetime | None = None) -> Records:
+    tz = org.tz
     with db.read() as session:
         query = select(RegisterAccount).order_by(RegisterAccount.id)
         if since is not None:
@@ -51,69 +57,96 @@ def account_records(db: Database, since: datetime | None = None) -> Iterator[dic
                 "id": a.id, "platform": a.platform, "name": a.name, "handle": a.handle, "url": a.url, "kind": a.kind,
                 "department": a.department_id, "manager": a.manager, "operators": list(a.operators or []),
                 "purpose": a.purpose, "audience": a.audience, "posting_hours": a.posting_hours,
-                "policy_url": a.policy_url, "password_changed_on": _iso(a.password_changed_on),
-                "last_reviewed_on": _iso(a.last_reviewed_on), "opened_on": _iso(a.opened_on), "status": a.status,
-                "source": a.source, "created_at": _iso(a.created_at), "withdrawn_at": _iso(a.withdrawn_at),
+                "policy_url": a.policy_url, "password_changed_on": local_iso(a.password_changed_on, tz),
+                "last_reviewed_on": local_iso(a.last_reviewed_on, tz), "opened_on": local_iso(a.opened_on, tz),
+                "status": a.status, "source": a.source, "created_at": local_iso(a.created_at, tz),
+                "withdrawn_at": local_iso(a.withdrawn_at, tz),
                 "changes": [{
                     "id": c.id, "kind": c.kind, "status": c.status, "requested_by": c.requested_by,
-                    "requested_at": _iso(c.requested_at), "decided_by": c.decided_by, "decided_at": _iso(c.decided_at),
-                    "reason": c.reason,
+                    "requested_at": local_iso(c.requested_at, tz), "decided_by": c.decided_by,
+                    "decided_at": local_iso(c.decided_at, tz), "reason": c.reason,
+                    "decision_reason": c.decision_reason, "payload": c.payload or {},
                 } for c in changes if c.account_id == a.id],
                 "reviews": [{
-                    "id": r.id, "flagged_at": _iso(r.flagged_at), "reason": r.reason, "posts": r.posts,
-                    "status": r.status, "decided_by": r.decided_by, "decided_at": _iso(r.decided_at),
+                    "id": r.id, "flagged_at": local_iso(r.flagged_at, tz), "reason": r.reason, "posts": r.posts,
+                    "last_post_at": local_iso(r.last_post_at, tz), "status": r.status, "decided_by": r.decided_by,
+                    "decided_at": local_iso(r.decided_at, tz),
                 } for r in reviews if r.account_id == a.id],
             }
 
 
-def comment_records(db: Database, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+def _label(tr: Translator, key: str) -> str | None:
+    """The catalogue's label, or none for a code it does not know (a status added since)."""
+    try:
+        return tr.plain(key)
+    except KeyError:
+        return None
+
+
+def _hiding_requests(session: Session, ids: Sequence[int], tz: tzinfo) -> dict[int, list[dict[str, Any]]]:
+    found: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    query = select(HidingRequest).where(HidingRequest.comment_id.in_(ids)).order_by(HidingRequest.id)
+    for h in session.scalars(query):
+        found[h.comment_id].append({
+            "id": h.id, "criterion": h.criterion, "note": h.note, "status": h.status,
+            "requested_by": h.requested_by, "requested_at": local_iso(h.requested_at, tz),
+            "decided_by": h.decided_by, "decided_at": local_iso(h.decided_at, tz),
+        })
+    return found
+
+
+def _histories(session: Session, ids: Sequence[int], tz: tzinfo) -> dict[int, list[dict[str, Any]]]:
+    """Each comment's audit events, oldest first: who moved it from what to what, when, and why."""
+    found: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    query = (select(AuditEvent)
+             .where(AuditEvent.subject_type == "comment", AuditEvent.subject_id.in_([str(i) for i in ids]))
+             .order_by(AuditEvent.id))
+    for e in session.scalars(query):
+        found[int(e.subject_id)].append({
+            "at": local_iso(e.at, tz), "actor": e.actor, "action": e.action, "from": e.from_state, "to": e.to_state,
+            "note": e.reason, "details": e.details or {},
+        })
+    return found
+
+
+def comment_records(db: Database, org: Organization, since: datetime | None = None) -> Records:
+    tz, tr = org.tz, Translator(org.locale, org.timezone)
     with db.read() as session:
         query = select(Comment).order_by(Comment.id)
         if since is not None:
             query = query.where(Comment.received_at >= since)
-        for c in session.scalars(query):
-            yield {
-                "id": c.id, "received_at": _iso(c.received_at), "source": c.source, "origin": c.origin,
-                "account": c.account_id, "category": c.category, "status": c.status, "department": c.department_id,
-                "masked_text": c.masked_text, "url": c.masked_url, "acknowledged_at": _iso(c.acknowledged_at),
-                "acknowledged_by": c.acknowledged_by, "closed_at": _iso(c.closed_at), "closed_by": c.closed_by,
-                "ack_due_at": _iso(c.ack_due_at), "note": c.note, "proposal_id": c.proposal_id,
-            }
+        for chunk in session.scalars(query).partitions(CHUNK):
+            ids = [c.id for c in chunk]
+            hiding, history = _hiding_requests(session, ids, tz), _histories(session, ids, tz)
+            for c in chunk:
+                yield {
+                    "id": c.id, "received_at": local_iso(c.received_at, tz), "source": c.source, "origin": c.origin,
+                    "account": c.account_id, "category": c.category,
+                    "category_label": _label(tr, f"comments.category.{c.category}"), "status": c.status,
+                    "status_label": _label(tr, f"comments.status.{c.status}"), "department": c.department_id,
+                    "masked_text": c.masked_text, "url": c.masked_url,
+                    "acknowledged_at": local_iso(c.acknowledged_at, tz), "acknowledged_by": c.acknowledged_by,
+                    "closed_at": local_iso(c.closed_at, tz), "closed_by": c.closed_by,
+                    "ack_due_at": local_iso(c.ack_due_at, tz), "note": c.note, "proposal_id": c.proposal_id,
+                    "hiding_requests": hiding[c.id], "history": history[c.id],
+                }
 
 
-def audit_records(db: Database, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+def audit_records(db: Database, org: Organization, since: datetime | None = None) -> Records:
+    tz = org.tz
     with db.read() as session:
         query = select(AuditEvent).order_by(AuditEvent.id)
         if since is not None:
             query = query.where(AuditEvent.at >= since)
         for e in session.scalars(query).yield_per(1000):
             yield {
-                "id": e.id, "at": _iso(e.at), "actor": e.actor, "action": e.action, "subject_type": e.subject_type,
-                "subject_id": e.subject_id, "from": e.from_state, "to": e.to_state, "reason": e.reason,
-                "details": e.details or {},
+                "id": e.id, "at": local_iso(e.at, tz), "actor": e.actor, "action": e.action,
+                "subject_type": e.subject_type, "subject_id": e.subject_id, "from": e.from_state, "to": e.to_state,
+                "reason": e.reason, "details": e.details or {},
             }
 
 
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return " ".join(value)
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return value
-
-
-def to_csv(records: Iterator[dict[str, Any]], columns: tuple[str, ...]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns)
-    writer.writeheader()
-    for record in records:
-        writer.writerow({name: _cell(record.get(name)) for name in columns})
-    return out.getvalue()
-
-
-EXPORTS: dict[str, tuple[Callable[[Database, datetime | None], Iterator[dict[str, Any]]], tuple[str, ...]]] = {
+EXPORTS: dict[str, tuple[Callable[[Database, Organization, datetime | None], Records], tuple[str, ...]]] = {
     "accounts": (account_records, ACCOUNT_COLUMNS),
     "comments": (comment_records, COMMENT_COLUMNS),
     "audit": (audit_records, AUDIT_COLUMNS),
