@@ -5,7 +5,7 @@
 - CSV is UTF-8 with a byte-order mark, without which Japanese Excel reads it as Shift_JIS (mojibake).
 - A CSV cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is written with a leading `'`
   (OWASP, CSV injection): Excel would run it as a formula — a citizen's `=HYPERLINK(…)` sends the sheet's
-  cells away, and staff's `-10℃の寒波` is mangled. Excel shows such a cell as the text it was.
+  cells away, and staff's `-10℃の寒波` is mangled. The cell stays text (it may show the `'`).
 - JSON is the record as stored: plain UTF-8, no prefix.
 """
 
