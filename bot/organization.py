@@ -103,6 +103,9 @@ class EmergencyOptions:
     checklist: tuple[str, ...] = ()  # step labels replacing the default 緊急時投稿チェックリスト
     templates_dir: str | None = None  # <dir>/<locale>/<name>.j2 replace the built-in post templates
     update_interval_minutes: int = 60  # 定時更新: how often the emergency channel is reminded
+    # A 緊急 citizen comment not acknowledged after this many real minutes (day or night): its channel is
+    # reminded, mentioning on-call; after twice as many, the PR office and on-call are told.
+    comment_ack_minutes: int = 15
 
 
 @dataclass(frozen=True)
@@ -294,7 +297,8 @@ def parse_organization(data: dict[str, Any], source: Path | str = "<organisation
     )
 
     em = c.table(data, "emergency", "emergency")
-    c.unknown_keys(em, ("channel", "on_call", "checklist", "templates_dir", "update_interval_minutes"), "emergency")
+    c.unknown_keys(em, ("channel", "on_call", "checklist", "templates_dir", "update_interval_minutes",
+                     "comment_ack_minutes"), "emergency")
     emergency_channel = c.string(em, "channel", "emergency.channel", pattern=CHANNEL_ID,
                                  pattern_hint=SLACK_CHANNEL_HINT)
     on_call = c.id_list(em, "on_call", "emergency.on_call", what=SLACK_USER_IDS, pattern=USER_ID, item_hint=SLACK_USER_HINT)
@@ -421,7 +425,12 @@ def _parse_emergency_options(c: _Checker, table: dict[str, Any], source: Path | 
     if isinstance(interval, bool) or not isinstance(interval, int) or not 5 <= interval <= 1440:
         c.problem("emergency.update_interval_minutes", "expected whole minutes between 5 and 1440")
         interval = EmergencyOptions.update_interval_minutes
-    return EmergencyOptions(checklist=checklist, templates_dir=templates_dir, update_interval_minutes=interval)
+    ack_minutes = table.get("comment_ack_minutes", EmergencyOptions.comment_ack_minutes)
+    if isinstance(ack_minutes, bool) or not isinstance(ack_minutes, int) or not 1 <= ack_minutes <= 720:
+        c.problem("emergency.comment_ack_minutes", "expected whole minutes between 1 and 720")
+        ack_minutes = EmergencyOptions.comment_ack_minutes
+    return EmergencyOptions(checklist=checklist, templates_dir=templates_dir, update_interval_minutes=interval,
+                            comment_ack_minutes=ack_minutes)
 
 
 def _parse_list(c: _Checker, data: dict[str, Any], key: str, parse_item: Callable[[dict[str, Any], str], Any]) -> list:

@@ -177,6 +177,19 @@ def test_the_emergency_options_default_and_are_checked(tmp_path):
     assert "emergency.update_interval_minutes: expected whole minutes between 5 and 1440" in problems
 
 
+def test_the_clock_of_emergency_comments_defaults_to_a_quarter_of_an_hour_and_is_checked():
+    assert EmergencyOptions().comment_ack_minutes == 15
+    at_night = MINIMAL.replace('on_call = ["U0ONCALL1", "U0ONCALL2"]',
+                               'on_call = ["U0ONCALL1", "U0ONCALL2"]\ncomment_ack_minutes = 10')
+    assert parse_organization(tomllib.loads(at_night)).emergency.comment_ack_minutes == 10
+    for wrong in ("0", "1.5", '"15"', "true", "721"):
+        bad = MINIMAL.replace('on_call = ["U0ONCALL1", "U0ONCALL2"]',
+                              f'on_call = ["U0ONCALL1", "U0ONCALL2"]\ncomment_ack_minutes = {wrong}')
+        with pytest.raises(OrganizationError) as caught:
+            parse_organization(tomllib.loads(bad))
+        assert caught.value.problems == ["emergency.comment_ack_minutes: expected whole minutes between 1 and 720"]
+
+
 def test_times_in_a_post_are_the_citys_whatever_the_servers_zone(org):
     draft = render_post("timed_update", "ja", context(now=datetime(2026, 11, 24, 0, 30, tzinfo=UTC)), org)
     assert draft.startswith("【風水害（台風・大雨）・定時更新】9時30分現在")
