@@ -20,6 +20,7 @@ from bot.text import mrkdwn
 from bot.text.categories import Category
 from bot.text.masking import mask_personal_data, render_placeholders
 from bot.views import NothingToRender, RenderContext, renders
+from bot.workflows.comments.digest import URGENT_ESCALATION, URGENT_REMINDER
 from bot.workflows.comments.models import Comment, CommentListing, CommentListingItem, HidingRequest
 from bot.workflows.comments.rules import (
     FORWARD_SOURCES,
@@ -310,7 +311,11 @@ _LISTING_TITLES = {
     "emergency": ("comments.listing.emergency_title", "comments.emergency.advice"),
     "reminder": ("comments.listing.reminder_title", "comments.listing.reminder_intro"),
     "escalation": ("comments.listing.escalation_title", "comments.listing.escalation_intro"),
+    URGENT_REMINDER: ("comments.listing.urgent_reminder_title", "comments.listing.urgent_reminder_intro"),
+    URGENT_ESCALATION: ("comments.listing.urgent_escalation_title", "comments.listing.urgent_escalation_intro"),
 }
+# Listings that mention the on-call officers: someone may be in danger.
+_ON_CALL_LISTINGS = ("emergency", URGENT_REMINDER, URGENT_ESCALATION)
 _ROW_ACTION_LABELS = {
     Action.ACKNOWLEDGE: "comments.button.acknowledge",
     Action.REASSIGN: "comments.button.reassign",
@@ -326,7 +331,7 @@ def _row(ctx: RenderContext, listing: CommentListing, item: CommentListingItem, 
     values = dict(id=comment.id, category=category_label(tr, comment.category),
                   status=status_label(tr, comment.status), when=tr.datetime(comment.received_at),
                   source=source_label(tr, comment.source))
-    show_department = listing.kind in ("escalation", "emergency") or comment.department_id is None
+    show_department = listing.kind in ("escalation", "emergency", URGENT_ESCALATION) or comment.department_id is None
     head = (tr.t("comments.listing.row_department", department=department_name(org, comment.department_id), **values)
             if show_department else tr.t("comments.listing.row", **values))
     lines = [head, quote(excerpt(shown_masked(tr, comment.masked_text), excerpt_max))]
@@ -366,10 +371,10 @@ def listing_message(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         raise NothingToRender(f"comment listing {listing.id} lists nothing")
     title_key, intro_key = _LISTING_TITLES[listing.kind]
     count = len(rows) + listing.more
-    intro = [tr.t(intro_key)]
-    if listing.kind == "emergency":
-        intro.append(tr.t("comments.emergency.on_call",
-                          people=mrkdwn.Mrkdwn(" ".join(mrkdwn.mention(u) for u in org.on_call))))
+    minutes = org.emergency.comment_ack_minutes
+    intro = [tr.t(intro_key, minutes=minutes, later=2 * minutes)]
+    if listing.kind in _ON_CALL_LISTINGS:
+        intro.append(_on_call(tr, org))
     shown: list[Block] = [blocks.header(tr.plain(title_key, count=count)), blocks.context(*intro)]
     hiding = _latest_hiding_requests(ctx.session, [comment.id for _, comment in rows])
     # Forty long comments are more text than Slack takes in one message: each row's excerpt is shortened
@@ -393,6 +398,10 @@ renders("comment_notice")(listing_message)
 
 # -- the emergency alert and the PR office's hiding request ------------------------------------
 
+def _on_call(tr: Translator, org: Organization) -> str:
+    return tr.t("comments.emergency.on_call", people=mrkdwn.Mrkdwn(" ".join(mrkdwn.mention(u) for u in org.on_call)))
+
+
 @renders("comment_emergency")
 def emergency_message(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
     tr, org = ctx.tr, ctx.org
@@ -410,8 +419,7 @@ def emergency_message(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]
         *_shown_text(tr, comment),
         _facts(tr, org, comment),
         blocks.section(tr.t("comments.emergency.advice")),
-        blocks.context(routed, tr.t("comments.emergency.on_call",
-                                    people=mrkdwn.Mrkdwn(" ".join(mrkdwn.mention(u) for u in org.on_call)))),
+        blocks.context(routed, _on_call(tr, org)),
     ]
     if has_masked(comment):
         shown.append(blocks.actions(show_original_button(tr, comment), block_id=f"comment-emergency-actions-{comment.id}"))

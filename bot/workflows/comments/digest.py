@@ -36,7 +36,9 @@ DIGEST_MAX = 40  # comments per digest message: one block each, within Slack's 5
 NOTICE_MAX = 40  # comments listed in one reminder or escalation message
 
 DIGEST_VIEW = "comment_digest"  # surge digests (kinds "digest" and "emergency")
-NOTICE_VIEW = "comment_notice"  # reminders and escalations (kinds "reminder" and "escalation")
+NOTICE_VIEW = "comment_notice"  # reminders and escalations (kinds "reminder" and "escalation", and these:)
+URGENT_REMINDER = "urgent_reminder"  # 緊急 comments past their short target, mentioning on-call
+URGENT_ESCALATION = "urgent_escalate"  # … and still not acknowledged later (the kind column holds 16)
 
 
 def listing_key(listing_id: int) -> str:

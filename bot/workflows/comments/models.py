@@ -88,7 +88,8 @@ class CommentListing(Base):
     __tablename__ = "comment_listings"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # digest | emergency | reminder | escalation
+    # digest | emergency | reminder | escalation | urgent_reminder | urgent_escalate (緊急, mentioning on-call)
+    kind: Mapped[str] = mapped_column(String(16))
     channel: Mapped[str] = mapped_column(String(32))
     size: Mapped[int] = mapped_column(default=0)  # comments listed (a digest grows until it is sent)
     more: Mapped[int] = mapped_column(default=0)  # further comments counted but not listed

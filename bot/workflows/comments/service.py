@@ -11,7 +11,7 @@ import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -32,6 +32,7 @@ from bot.workflows.comments import digest
 from bot.workflows.comments.links import find_published_posts, urls_in
 from bot.workflows.comments.models import Comment, HidingRequest
 from bot.workflows.comments.rules import (
+    WAITING_STATUSES,
     Action,
     HidingCriterion,
     Status,
@@ -284,8 +285,9 @@ class CommentService:
         now = self.clock.now()
         suggestion = suggest_category(new.text)
         routing = route_comment(self.org, new.text, new.account_id, new.department_id, lookup=accounts)
-        ack_due, escalate_at = self._targets(now, routing.department_id)
-        return _Prepared(now, suggestion, new.category or suggestion.category, routing,
+        category = new.category or suggestion.category
+        ack_due, escalate_at = self._targets(now, routing.department_id, category)
+        return _Prepared(now, suggestion, category, routing,
                          mask_personal_data(new.text), channel_for(self.org, routing.department_id), ack_due,
                          escalate_at)
 
@@ -345,7 +347,13 @@ class CommentService:
         return Received(comment.id, created, comment.department_id, comment.channel, comment.category,
                         comment.status, new_post)
 
-    def _targets(self, routed_at: datetime, department_id: str | None) -> tuple[datetime, datetime | None]:
+    def _targets(self, routed_at: datetime, department_id: str | None,
+                 category: str) -> tuple[datetime, datetime | None]:
+        """When it is due (then reminded) and escalated. 緊急 runs on the clock, day or night, and is escalated
+        wherever it waits (on-call must hear of it); the rest on the office's calendar."""
+        if category == Category.EMERGENCY:
+            minutes = timedelta(minutes=self.org.emergency.comment_ack_minutes)
+            return routed_at + minutes, routed_at + 2 * minutes
         ack_due = self.calendar.add_business_days(routed_at, ACK_TARGET_BUSINESS_DAYS)
         escalate_at = (self.calendar.add_business_hours(ack_due, ESCALATE_AFTER_BUSINESS_HOURS)
                        if can_escalate(department_id) else None)
@@ -515,7 +523,7 @@ class CommentService:
                 return Result(Outcome.INVALID, comment_id, comment.status, {"department_id": department_id,
                                                                              "same": True})
             previous = self._primary(comment)
-            ack_due, escalate_at = self._targets(now, department_id)
+            ack_due, escalate_at = self._targets(now, department_id, comment.category)
             changed = self._change(
                 session, comment, now, status=str(Status.ROUTED), department_id=department_id,
                 routed_reason="triage" if before == Status.NEW else "reassigned",
@@ -545,7 +553,13 @@ class CommentService:
             before = comment.category
             if before == category:
                 return Result(Outcome.DONE, comment.id, comment.status)
-            if not self._change(session, comment, now, category=str(category)):
+            values: dict[str, Any] = {"category": str(category)}
+            if comment.status in WAITING_STATUSES and Category.EMERGENCY in (before, category):
+                # Into 緊急: the short clock from now; out of it: the ordinary one, from when it was routed.
+                start = now if category is Category.EMERGENCY else comment.routed_at
+                ack_due, escalate_at = self._targets(start, comment.department_id, category)
+                values.update(ack_due_at=ack_due, escalate_at=escalate_at, reminded_at=None, escalated_at=None)
+            if not self._change(session, comment, now, **values):
                 return self._lost(session, comment_id)
             audit.record(session, at=now, actor=actor, action="comment.category_changed", subject_type=SUBJECT,
                          subject_id=comment.id, from_state=before, to_state=str(category))
@@ -637,17 +651,18 @@ class CommentService:
     # -- targets (sweeps) ------------------------------------------------------------------------
 
     def remind_overdue(self, limit: int = 2000) -> int:
-        """Comments nobody acknowledged by the target: one reminder message per channel."""
+        """Comments nobody acknowledged by the target: one reminder message per channel (and one more for
+        its 緊急 comments, which mentions on-call)."""
         now = self.clock.now()
         with self.db.transaction() as session:
             due = session.execute(
-                select(Comment.id, Comment.channel, Comment.assignment, Comment.row_version)
+                select(Comment.id, Comment.channel, Comment.assignment, Comment.category)
                 .where(Comment.status.in_([str(s) for s in (Status.NEW, Status.ROUTED)]),
                        Comment.reminded_at.is_(None), Comment.ack_due_at <= now)
                 .order_by(Comment.id).limit(limit)
             ).all()
-            by_channel: dict[str, list[tuple[int, int]]] = {}
-            for comment_id, channel, assignment, _version in due:
+            by_channel: dict[tuple[str, str], list[tuple[int, int]]] = {}
+            for comment_id, channel, assignment, category in due:
                 # Conditional, so two sweepers at once remind each comment once.
                 claimed = session.execute(
                     update(Comment).where(Comment.id == comment_id, Comment.reminded_at.is_(None),
@@ -655,39 +670,47 @@ class CommentService:
                     .values(reminded_at=now).execution_options(synchronize_session=False)
                 ).rowcount
                 if claimed == 1:
-                    by_channel.setdefault(channel, []).append((comment_id, assignment))
+                    kind = digest.URGENT_REMINDER if category == Category.EMERGENCY else "reminder"
+                    by_channel.setdefault((channel, kind), []).append((comment_id, assignment))
                     audit.record(session, at=now, actor=audit.SYSTEM, action="comment.reminded",
                                  subject_type=SUBJECT, subject_id=comment_id, channel=channel)
-            for channel, entries in by_channel.items():
-                digest.notice(session, kind="reminder", channel=channel, entries=entries[:digest.NOTICE_MAX],
+            for (channel, kind), entries in by_channel.items():
+                digest.notice(session, kind=kind, channel=channel, entries=entries[:digest.NOTICE_MAX],
                               total=len(entries), now=now)
             return sum(len(e) for e in by_channel.values())
 
     def escalate_overdue(self, limit: int = 2000) -> int:
-        """Still not acknowledged some hours after the reminder: the PR office is told, in one message."""
+        """Still not acknowledged some hours after the reminder: the PR office is told, in one message.
+        緊急 comments (also those waiting for triage, the only ones with an escalation time there) are told
+        in one more, mentioning on-call, in the PR office's channel and the emergency channel."""
         now = self.clock.now()
         with self.db.transaction() as session:
             due = session.execute(
-                select(Comment.id, Comment.assignment)
-                .where(Comment.status == str(Status.ROUTED), Comment.reminded_at.is_not(None),
+                select(Comment.id, Comment.assignment, Comment.category)
+                .where(Comment.status.in_([str(s) for s in (Status.NEW, Status.ROUTED)]),
+                       Comment.reminded_at.is_not(None),
                        Comment.escalated_at.is_(None), Comment.escalate_at.is_not(None), Comment.escalate_at <= now)
                 .order_by(Comment.id).limit(limit)
             ).all()
-            entries = []
-            for comment_id, assignment in due:
+            entries, urgent = [], []
+            for comment_id, assignment, category in due:
                 claimed = session.execute(
                     update(Comment).where(Comment.id == comment_id, Comment.escalated_at.is_(None),
                                           Comment.assignment == assignment)
                     .values(escalated_at=now).execution_options(synchronize_session=False)
                 ).rowcount
                 if claimed == 1:
-                    entries.append((comment_id, assignment))
+                    (urgent if category == Category.EMERGENCY else entries).append((comment_id, assignment))
                     audit.record(session, at=now, actor=audit.SYSTEM, action="comment.escalated",
                                  subject_type=SUBJECT, subject_id=comment_id, channel=self.org.pr_office.channel)
             if entries:
                 digest.notice(session, kind="escalation", channel=self.org.pr_office.channel,
                               entries=entries[:digest.NOTICE_MAX], total=len(entries), now=now)
-            return len(entries)
+            if urgent:
+                for channel in dict.fromkeys((self.org.pr_office.channel, self.org.emergency_channel)):
+                    digest.notice(session, kind=digest.URGENT_ESCALATION, channel=channel,
+                                  entries=urgent[:digest.NOTICE_MAX], total=len(urgent), now=now)
+            return len(entries) + len(urgent)
 
 
 def _external_key(comment: NewComment | Comment) -> tuple[str, ...]:
