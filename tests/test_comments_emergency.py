@@ -44,6 +44,17 @@ def has_button(message, action_id):
                for e in b["elements"])
 
 
+# -- the advice on every message of it -------------------------------------------------------------
+
+def test_the_department_and_triage_messages_of_an_emergency_say_to_call_119_or_110(koho):
+    routed = receive(koho, TRAPPED)
+    assert "*119番*" in texts(message_showing(koho, "C0KANKYO", routed))
+    triaged = receive(koho, NOBODYS, account=None)
+    assert "*110番*" in texts(message_showing(koho, "C0PR", triaged))
+    ordinary = receive(koho, "粗大ごみの予約方法を教えてください")
+    assert "119番" not in texts(message_showing(koho, "C0KANKYO", ordinary))
+
+
 # -- the clock: minutes, day and night -----------------------------------------------------------------
 
 def test_a_friday_night_emergency_is_reminded_in_minutes_then_escalated_to_the_pr_office_and_on_call(koho):
@@ -71,12 +82,14 @@ def test_a_comment_reclassified_as_an_emergency_runs_on_the_short_clock_from_the
     koho.clock.set(at(24, 10, 30))
     choose_category(koho, "U0STAFF1", message, "emergency")
     message = updated(koho, message, lambda t: "確認期限: 2026年11月24日(火) 10:45" in t)
+    assert "119番" in texts(message)
     assert swept_at(koho, at(24, 10, 46)) == 1
     message_with(koho, "C0KANKYO", "確認されていない緊急の市民の声 1件")
 
     # A false alarm: back on the office's calendar, from when it was routed.
     choose_category(koho, "U0KANKYOHEAD", message, "request")
     message = updated(koho, message, lambda t: "確認期限: 2026年11月25日(水) 17:15" in t)
+    assert "119番" not in texts(message)
     assert swept_at(koho, at(24, 11, 30)) == 0  # no escalation on the short clock any more
     assert swept_at(koho, at(25, 17, 16)) == 1
     message_with(koho, "C0KANKYO", "確認期限を過ぎた市民の声 1件")

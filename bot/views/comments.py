@@ -24,6 +24,7 @@ from bot.workflows.comments.digest import URGENT_ESCALATION, URGENT_REMINDER
 from bot.workflows.comments.models import Comment, CommentListing, CommentListingItem, HidingRequest
 from bot.workflows.comments.rules import (
     FORWARD_SOURCES,
+    OPEN_STATUSES,
     WAITING_STATUSES,
     Action,
     HidingCriterion,
@@ -287,6 +288,8 @@ def comment_message(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
     hiding = latest_hiding_request(ctx.session, comment.id)
     shown: list[Block] = [blocks.section(_title(tr, comment), block_id=f"comment-{comment.id}"),
                           *_shown_text(tr, comment), _facts(tr, org, comment)]
+    if comment.category == Category.EMERGENCY and comment.status in OPEN_STATUSES:
+        shown.append(blocks.section(tr.t("comments.emergency.advice")))  # whoever opens it first says it
     notes = _notes(tr, org, comment, hiding)
     if not current:
         notes.append(tr.t("comments.message.moved", department=department_name(org, comment.department_id),
