@@ -7,8 +7,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.handlers.comment_ids import CommentAction, CommentBlock
-from tests.comments_support import message_showing, message_with, receive, texts, updated
-from tests.test_comments_slack import click, modal
+from tests.comments_support import button, message_showing, message_with, receive, texts, updated
+from tests.test_comments_slack import audit_actions, click, ephemeral_for, modal, stored
 
 JST = ZoneInfo("Asia/Tokyo")
 TRAPPED = "ごみ置き場の隣の家で家族が2階に取り残されています"  # 緊急, and 環境局's by its keywords
@@ -44,6 +44,33 @@ def has_button(message, action_id):
                for e in b["elements"])
 
 
+# -- the alert follows the comment ---------------------------------------------------------------
+
+def test_the_alert_follows_the_comment_through_acknowledgement_reassignment_and_a_new_category(koho):
+    comment_id = receive(koho, TRAPPED)
+    message = message_showing(koho, "C0KANKYO", comment_id)
+    alert = message_showing(koho, "C0EMERG", comment_id)
+    assert "振分済（未確認）" in texts(alert) and "担当: 環境局（<#C0KANKYO>）" in texts(alert)
+
+    click(koho, "U0STAFF1", message, CommentAction.ACKNOWLEDGE)
+    alert = updated(koho, alert, lambda t: "<@U0STAFF1> が確認しました" in t)
+    assert "対応中" in texts(alert) and "振分済（未確認）" not in texts(alert)
+
+    message = updated(koho, message, lambda t: "<@U0STAFF1> が確認しました" in t)
+    reassign(koho, "U0STAFF1", message, "kensetsu", "倒壊のおそれがあるので建設局へ")
+    alert = updated(koho, alert, lambda t: "担当: 建設局（<#C0KENSETSU>）" in t)
+    assert "環境局（<#C0KANKYO>）" not in texts(alert) and "振分済（未確認）" in texts(alert)
+    assert "倒壊のおそれがあるので建設局へ" in texts(alert)
+
+    # 建設局 finds it is not life-threatening after all: the alert says so, and stays as a record.
+    moved = message_showing(koho, "C0KENSETSU", comment_id)
+    choose_category(koho, "U0KENSETSU1", moved, "report")
+    alert = updated(koho, alert, lambda t: "緊急ではなくなりました" in t)
+    assert "情報提供・通報" in texts(alert) and "<@U0KENSETSU1>" in texts(alert)
+    assert "119番" not in texts(alert) and not has_button(alert, CommentAction.ACKNOWLEDGE)
+    assert "119番" not in texts(updated(koho, moved, lambda t: ":speech_balloon:" in t))
+
+
 # -- the advice on every message of it -------------------------------------------------------------
 
 def test_the_department_and_triage_messages_of_an_emergency_say_to_call_119_or_110(koho):
@@ -53,6 +80,36 @@ def test_the_department_and_triage_messages_of_an_emergency_say_to_call_119_or_1
     assert "*110番*" in texts(message_showing(koho, "C0PR", triaged))
     ordinary = receive(koho, "粗大ごみの予約方法を教えてください")
     assert "119番" not in texts(message_showing(koho, "C0KANKYO", ordinary))
+
+
+# -- on-call takes it in hand ------------------------------------------------------------------------
+
+def test_on_call_acknowledges_from_the_alert_but_leaves_closing_it_to_the_department(koho):
+    comment_id = receive(koho, TRAPPED)
+    message = message_showing(koho, "C0KANKYO", comment_id)
+    alert = message_showing(koho, "C0EMERG", comment_id)
+    assert button(alert, CommentAction.ACKNOWLEDGE)["text"]["text"] == "確認しました"
+
+    click(koho, "U0ONCALL1", message, CommentAction.NO_ACTION)
+    assert "当番が緊急の市民の声" in ephemeral_for(koho, "U0ONCALL1")
+    click(koho, "U0ONCALL1", alert, CommentAction.ACKNOWLEDGE)
+    updated(koho, message, lambda t: "<@U0ONCALL1> が確認しました" in t)
+    alert = updated(koho, alert, lambda t: "<@U0ONCALL1> が確認しました" in t)
+    assert not has_button(alert, CommentAction.ACKNOWLEDGE) and has_button(alert, CommentAction.REASSIGN)
+    assert (stored(koho, comment_id).status, stored(koho, comment_id).acknowledged_by) == ("in_progress", "U0ONCALL1")
+    assert audit_actions(koho, comment_id)[-2:] == [("comment.refused", "U0ONCALL1", "routed", "routed"),
+                                                   ("comment.acknowledge", "U0ONCALL1", "routed", "in_progress")]
+
+
+def test_on_call_triages_an_emergency_nobody_matched_from_the_alert(koho):
+    comment_id = receive(koho, NOBODYS, account=None)
+    alert = message_showing(koho, "C0EMERG", comment_id)
+    assert button(alert, CommentAction.REASSIGN)["text"]["text"] == "振り分ける"
+    reassign(koho, "U0ONCALL2", alert, "kensetsu", "中州に人。消防には通報済み")
+    routed = message_showing(koho, "C0KENSETSU", comment_id)
+    assert "消防には通報済み" in texts(routed) and "119番" in texts(routed)
+    updated(koho, alert, lambda t: "担当: 建設局（<#C0KENSETSU>）" in t)
+    assert ("comment.reassign", "U0ONCALL2", "new", "routed") in audit_actions(koho, comment_id)
 
 
 # -- the clock: minutes, day and night -----------------------------------------------------------------

@@ -21,6 +21,7 @@ from bot.workflows.comments.rules import (
     Who,
     actions_in,
     may,
+    on_call_may,
 )
 from bot.workflows.comments.service import route_comment
 from tests.conftest import TEST_ORG
@@ -88,6 +89,21 @@ def test_the_state_machine_table_is_complete_and_closed_comments_stay_closed():
 ])
 def test_who_may_act_on_a_comment(user, department, who, allowed):
     assert may(ORG, user, who, department) is allowed
+
+
+@pytest.mark.parametrize(("user", "action", "category", "allowed"), [
+    ("U0ONCALL1", Action.ACKNOWLEDGE, Category.EMERGENCY, True),  # someone may be in danger, at 3 a.m.
+    ("U0ONCALL2", Action.REASSIGN, Category.EMERGENCY, True),  # also out of triage
+    ("U0ONCALL1", Action.DONE, Category.EMERGENCY, False),  # closing stays with the department
+    ("U0ONCALL1", Action.NO_ACTION, Category.EMERGENCY, False),
+    ("U0ONCALL1", Action.REQUEST_HIDING, Category.EMERGENCY, False),
+    ("U0ONCALL1", Action.CHANGE_CATEGORY, Category.EMERGENCY, False),
+    ("U0ONCALL1", Action.ACKNOWLEDGE, Category.COMPLAINT, False),  # not 緊急: the department's, as before
+    ("U0STAFF1", Action.ACKNOWLEDGE, Category.EMERGENCY, False),  # not on call
+    ("U0PR1", Action.REASSIGN, Category.EMERGENCY, False),  # the PR office acts under `may`, not as on-call
+])
+def test_on_call_officers_may_take_an_emergency_comment_in_hand_and_nothing_more(user, action, category, allowed):
+    assert on_call_may(ORG, user, action, str(category)) is allowed
 
 
 # -- links to our published posts --------------------------------------------------------------

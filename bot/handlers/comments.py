@@ -84,6 +84,9 @@ class CommentHandlers:
                 return tr.t("comments.reply.refused_original", id=comment_id)
             if result.detail.get("reason") == "own_request":
                 return tr.t("comments.reply.refused_own")
+            if result.detail.get("on_call"):
+                return tr.t("comments.reply.refused_on_call", id=comment_id,
+                            department=views.department_name(self.org, result.detail.get("department_id")))
             if result.detail.get("pr_only"):
                 return tr.t("comments.reply.refused_pr")
             return tr.t("comments.reply.refused", id=comment_id,

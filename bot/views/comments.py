@@ -20,10 +20,12 @@ from bot.text import mrkdwn
 from bot.text.categories import Category
 from bot.text.masking import mask_personal_data, render_placeholders
 from bot.views import NothingToRender, RenderContext, renders
+from bot.workflows import audit
 from bot.workflows.comments.digest import URGENT_ESCALATION, URGENT_REMINDER
 from bot.workflows.comments.models import Comment, CommentListing, CommentListingItem, HidingRequest
 from bot.workflows.comments.rules import (
     FORWARD_SOURCES,
+    ON_CALL_ACTIONS,
     OPEN_STATUSES,
     WAITING_STATUSES,
     Action,
@@ -405,8 +407,33 @@ def _on_call(tr: Translator, org: Organization) -> str:
     return tr.t("comments.emergency.on_call", people=mrkdwn.Mrkdwn(" ".join(mrkdwn.mention(u) for u in org.on_call)))
 
 
+def _on_call_buttons(tr: Translator, comment: Comment, hiding: HidingRequest | None) -> list[dict[str, Any]]:
+    """What an on-call officer may do from the alert (`rules.on_call_may`): the same actions as the
+    department's buttons, checked on the server like them."""
+    value, shown = _value(comment), []
+    for action in (a for a in _available(comment, hiding) if a in ON_CALL_ACTIONS):
+        if action is Action.ACKNOWLEDGE:
+            shown.append(blocks.button(tr.plain("comments.button.acknowledge"), CommentAction.ACKNOWLEDGE, value,
+                                       style="primary"))
+        else:  # reassign, also out of triage (a modal asks where to)
+            label = "comments.button.triage" if comment.status == Status.NEW else "comments.button.reassign"
+            shown.append(blocks.button(tr.plain(label), CommentAction.REASSIGN, value))
+    return shown
+
+
+def _category_changed_by(ctx: RenderContext, comment: Comment) -> str:
+    """Who changed the category last, and when (from the audit trail), for an alert that no longer applies."""
+    changes = [e for e in audit.events_for(ctx.session, "comment", comment.id) if e.action == "comment.category_changed"]
+    if not changes:
+        return ""
+    return ctx.tr.t("comments.emergency.cleared_by", who=mrkdwn.mention(changes[-1].actor),
+                    when=ctx.tr.datetime(changes[-1].at))
+
+
 @renders("comment_emergency")
 def emergency_message(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
+    """The 緊急 alert in the emergency channel, as the comment is now: where it is, whether anyone has it in
+    hand, and — once it is no longer 緊急 — that it no longer is (the alert stays, as a record)."""
     tr, org = ctx.tr, ctx.org
     comment = ctx.session.get(Comment, ref["comment_id"])
     if comment is None:
@@ -417,16 +444,28 @@ def emergency_message(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]
     link = ctx.permalink(comment.message_key) if comment.message_key else None
     if link:
         routed += " " + mrkdwn.link(link, tr.plain("comments.listing.open"))
-    shown = [
-        blocks.section(tr.t("comments.emergency.title", id=comment.id), block_id=f"comment-emergency-{comment.id}"),
-        *_shown_text(tr, comment),
-        _facts(tr, org, comment),
-        blocks.section(tr.t("comments.emergency.advice")),
-        blocks.context(routed, _on_call(tr, org)),
-    ]
+    hiding = latest_hiding_request(ctx.session, comment.id)
+    still = comment.category == Category.EMERGENCY
+    if still:
+        title = tr.t("comments.emergency.title", id=comment.id)
+        said = [blocks.section(tr.t("comments.emergency.advice")), blocks.context(routed, _on_call(tr, org))]
+    else:
+        title = tr.t("comments.emergency.title_cleared", id=comment.id,
+                     category=category_label(tr, comment.category))
+        said = [blocks.context(*filter(None, (tr.t("comments.emergency.cleared"), _category_changed_by(ctx, comment),
+                                              routed)))]
+    shown = [blocks.section(title, block_id=f"comment-emergency-{comment.id}"), *_shown_text(tr, comment),
+             _facts(tr, org, comment), *said]
+    notes = _notes(tr, org, comment, hiding)
+    if notes:
+        shown.append(blocks.context(*notes))
+    elements = _on_call_buttons(tr, comment, hiding) if still else []
     if has_masked(comment):
-        shown.append(blocks.actions(show_original_button(tr, comment), block_id=f"comment-emergency-actions-{comment.id}"))
-    return {"text": tr.t("comments.emergency.text", id=comment.id, excerpt=excerpt(shown_masked(tr, comment.masked_text), 80)),
+        elements.append(show_original_button(tr, comment))
+    if elements:
+        shown.append(blocks.actions(*elements, block_id=f"comment-emergency-actions-{comment.id}"))
+    text_key = "comments.emergency.text" if still else "comments.emergency.text_cleared"
+    return {"text": tr.t(text_key, id=comment.id, excerpt=excerpt(shown_masked(tr, comment.masked_text), 80)),
             "blocks": shown}
 
 

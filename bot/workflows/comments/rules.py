@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.organization import PLATFORMS, PR_OFFICE_ID, Organization
+from bot.text.categories import Category
 
 
 class Status(StrEnum):
@@ -95,6 +96,17 @@ def may(org: Organization, user_id: str, who: Who, department_id: str | None) ->
         return False
     department = org.department(department_id)
     return department is not None and (user_id in department.members or user_id in department.approvers)
+
+
+# Someone may be in danger, at any hour: the on-call officers may take a 緊急 comment in hand — say it is seen,
+# or send it where it belongs (also out of triage). Closing, hiding and categories stay with the department
+# and the PR office.
+ON_CALL_ACTIONS = (Action.ACKNOWLEDGE, Action.REASSIGN)
+
+
+def on_call_may(org: Organization, user_id: str, action: Action, category: str) -> bool:
+    """Whether `user_id` may do `action` to a comment of `category` as an on-call officer."""
+    return category == Category.EMERGENCY and action in ON_CALL_ACTIONS and org.is_on_call(user_id)
 
 
 def may_see_original(org: Organization, user_id: str, department_id: str | None) -> bool:

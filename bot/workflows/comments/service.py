@@ -41,6 +41,7 @@ from bot.workflows.comments.rules import (
     channel_for,
     may,
     may_see_original,
+    on_call_may,
     rule_for,
 )
 
@@ -377,18 +378,24 @@ class CommentService:
         placements.place(
             channel=self.org.emergency_channel, comment_id=comment.id, assignment=comment.assignment,
             kind="emergency", now=now, view="comment_emergency", ref={"comment_id": comment.id},
-            message_key=f"comment-emergency:{comment.id}",
+            message_key=self._alert_key(comment),
         )
         events.record(at=now, actor=audit.SYSTEM, action="comment.emergency_alerted", subject_type=SUBJECT,
                      subject_id=comment.id, to_state=comment.status, channel=self.org.emergency_channel)
         return True
+
+    @staticmethod
+    def _alert_key(comment: Comment) -> str:
+        return f"comment-emergency:{comment.id}"
 
     def _refresh_messages(self, session: Session, comment: Comment, now: datetime,
                           previous: tuple[str, str, str, dict[str, Any]] | None = None) -> None:
         """Re-render in place every message that shows the comment.
 
         After a reassignment `previous` is the old department's message; the new one was just
-        enqueued and will be rendered as it is now, so it needs no update.
+        enqueued and will be rendered as it is now, so it needs no update. The 緊急 alert follows too
+        (status, department, category): on-call must not be sent to the wrong channel, nor told a
+        comment being handled is unacknowledged.
         """
         targets: dict[str, tuple[str, str, dict[str, Any]]] = {}
         if previous is not None:
@@ -397,7 +404,12 @@ class CommentService:
         elif comment.message_view == "comment":
             targets[comment.message_key] = (comment.channel, "comment",
                                             {"comment_id": comment.id, "assignment": comment.assignment})
-        for listing_id, kind, channel in digest.listings_showing(session, comment.id):
+        listings = digest.listings_showing(session, comment.id)
+        if comment.emergency_alerted_at is not None and not any(kind == "emergency" for _, kind, _ in listings):
+            # Alerted on its own (not in an emergency digest, which is a listing like the others).
+            targets[self._alert_key(comment)] = (self.org.emergency_channel, "comment_emergency",
+                                                 {"comment_id": comment.id})
+        for listing_id, kind, channel in listings:
             key = digest.listing_key(listing_id)
             if previous is not None and key == comment.message_key:
                 continue
@@ -416,7 +428,8 @@ class CommentService:
     def may_act(self, user_id: str, comment: Comment, action: Action) -> bool:
         rule = rule_for(comment.status, action)
         who = rule.who if rule is not None else Who.DEPARTMENT_OR_PR
-        return may(self.org, user_id, who, comment.department_id)
+        return may(self.org, user_id, who, comment.department_id) or on_call_may(self.org, user_id, action,
+                                                                                 comment.category)
 
     def _refuse(self, session: Session, comment: Comment, actor: str, action: Action, now: datetime,
                 reason: str = "not_authorized") -> Result:
@@ -426,8 +439,11 @@ class CommentService:
         log.info("refused %s on comment %s for %s (%s)", action, comment.id, actor, reason)
         rule = rule_for(comment.status, action)
         pr_only = comment.department_id is None or (rule is not None and rule.who is Who.PR_OFFICE)
+        # An on-call officer on a 緊急 comment is told what they may do instead.
+        on_call = self.org.is_on_call(actor) and comment.category == Category.EMERGENCY
         return Result(Outcome.REFUSED, comment.id, comment.status,
-                      {"department_id": comment.department_id, "pr_only": pr_only, "reason": reason})
+                      {"department_id": comment.department_id, "pr_only": pr_only, "reason": reason,
+                       "on_call": on_call})
 
     def check(self, comment_id: int, actor: str, action: Action, seen_version: int | None) -> Result:
         """May `actor` start `action` (before a modal asks for details)? A refusal is recorded."""
