@@ -2,9 +2,12 @@
 the webhook's signature and fields, and labels in both languages."""
 
 import time
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.business_time import BusinessCalendar
 from bot.handlers.comments import slack_to_plain
 from bot.i18n import LOCALES, catalog
 from bot.organization import load_organization
@@ -12,7 +15,9 @@ from bot.text.categories import Category
 from bot.webhooks import parse_comment, sign, signature_problem
 from bot.workflows.comments.links import normalize_url, urls_in
 from bot.workflows.comments.rules import (
-    MESSAGE_ACTIONS,
+    ANSWERING_STATUSES,
+    OPEN_STATUSES,
+    REOPENABLE_STATUSES,
     SOURCES,
     TRANSITIONS,
     Action,
@@ -20,13 +25,16 @@ from bot.workflows.comments.rules import (
     Status,
     Who,
     actions_in,
+    answer_due,
     may,
     on_call_may,
+    row_actions,
 )
 from bot.workflows.comments.service import route_comment
 from tests.conftest import TEST_ORG
 
 ORG = load_organization(TEST_ORG)
+JST = ZoneInfo("Asia/Tokyo")
 
 
 # -- routing -----------------------------------------------------------------------------------
@@ -65,16 +73,53 @@ def test_staff_override_wins_unless_it_names_no_department():
 # -- the state machine -------------------------------------------------------------------------
 
 def test_the_state_machine_table_is_complete_and_closed_comments_stay_closed():
-    assert actions_in(Status.ROUTED) == list(MESSAGE_ACTIONS)
-    assert actions_in(Status.IN_PROGRESS) == [Action.REASSIGN, Action.DONE, Action.NO_ACTION, Action.REQUEST_HIDING]
-    assert actions_in(Status.NEW) == [Action.REASSIGN, Action.NO_ACTION, Action.REQUEST_HIDING]
-    assert actions_in(Status.DONE) == actions_in(Status.NO_ACTION) == [Action.REQUEST_HIDING]
+    closing = [Action.DONE, Action.NO_ACTION, Action.TRANSFER, Action.DUPLICATE]
+    assert actions_in(Status.ROUTED) == [Action.ACKNOWLEDGE, Action.REASSIGN, *closing, Action.REQUEST_HIDING]
+    assert actions_in(Status.IN_PROGRESS) == actions_in(Status.INTERIM) == [
+        Action.INTERIM_REPLY, Action.REASSIGN, *closing, Action.REQUEST_HIDING]
+    assert actions_in(Status.NEW) == [Action.REASSIGN, Action.NO_ACTION, Action.TRANSFER, Action.DUPLICATE,
+                                      Action.REQUEST_HIDING]
+    for closed in (Status.DONE, Status.NO_ACTION, Status.TRANSFERRED, Status.DUPLICATE):
+        assert actions_in(closed) == [Action.REOPEN, Action.REQUEST_HIDING], closed
     assert actions_in(Status.HIDDEN) == []
     assert not [key for key in TRANSITIONS if key[0] is Status.HIDDEN]
     # Every hiding decision and every triage belongs to the PR office.
     for (status, action), rule in TRANSITIONS.items():
         if action in (Action.CONFIRM_HIDING, Action.DECLINE_HIDING) or status is Status.NEW:
             assert rule.who is Who.PR_OFFICE, (status, action)
+
+
+def test_every_status_is_open_closed_and_reopenable_or_final_and_the_actions_agree():
+    assert set(OPEN_STATUSES) | set(REOPENABLE_STATUSES) | {Status.HIDDEN} == set(Status)
+    assert not set(OPEN_STATUSES) & set(REOPENABLE_STATUSES)
+    assert Status.INTERIM in OPEN_STATUSES and set(ANSWERING_STATUSES) < set(OPEN_STATUSES)
+    for (status, action), rule in TRANSITIONS.items():
+        if action in (Action.DONE, Action.NO_ACTION, Action.TRANSFER, Action.DUPLICATE):
+            assert status in OPEN_STATUSES and rule.to in REOPENABLE_STATUSES, (status, action)
+        if action is Action.REOPEN:
+            assert status in REOPENABLE_STATUSES and rule.to is Status.IN_PROGRESS and rule.who is Who.DEPARTMENT_OR_PR
+    assert [s for s in Status if (s, Action.INTERIM_REPLY) in TRANSITIONS] == [Status.IN_PROGRESS, Status.INTERIM]
+    assert [s for s in Status if (s, Action.REOPEN) in TRANSITIONS] == list(REOPENABLE_STATUSES)
+
+
+def test_a_listed_comments_menu_holds_five_acknowledging_first_and_the_rest_on_its_message():
+    assert row_actions(actions_in(Status.ROUTED)) == [Action.ACKNOWLEDGE, Action.REASSIGN, Action.DONE,
+                                                       Action.NO_ACTION, Action.REQUEST_HIDING]
+    assert row_actions(actions_in(Status.IN_PROGRESS)) == [Action.INTERIM_REPLY, Action.REASSIGN, Action.DONE,
+                                                            Action.NO_ACTION, Action.REQUEST_HIDING]
+    assert row_actions(actions_in(Status.DUPLICATE)) == [Action.REQUEST_HIDING, Action.REOPEN]
+    assert all(len(row_actions(actions_in(s))) <= 5 for s in Status)
+
+
+@pytest.mark.parametrize(("acknowledged", "due"), [
+    (datetime(2026, 11, 24, 10, 0, tzinfo=JST), datetime(2026, 12, 8, 17, 15, tzinfo=JST)),  # Tuesday → Tuesday
+    (datetime(2026, 11, 24, 23, 30, tzinfo=JST), datetime(2026, 12, 8, 17, 15, tzinfo=JST)),  # late: same day
+    (datetime(2026, 11, 21, 11, 0, tzinfo=JST), datetime(2026, 12, 7, 17, 15, tzinfo=JST)),  # lands on Saturday
+    (datetime(2026, 12, 18, 9, 0, tzinfo=JST), datetime(2027, 1, 4, 17, 15, tzinfo=JST)),  # 1/1: after 年末年始
+    (datetime(2026, 11, 24, 15, 0, tzinfo=UTC), datetime(2026, 12, 9, 17, 15, tzinfo=JST)),  # 25th in Japan
+])
+def test_the_answer_is_due_at_closing_on_the_fourteenth_day_or_the_next_business_day(acknowledged, due):
+    assert answer_due(BusinessCalendar("Asia/Tokyo"), acknowledged) == due
 
 
 @pytest.mark.parametrize(("user", "department", "who", "allowed"), [

@@ -3,13 +3,18 @@
 The state machine is one table, `TRANSITIONS`: (status, action) -> (new status, who may). A pair that
 is not in the table is not allowed. `None` as the new status means "the status does not change"
 (a hiding request, a category change). Who may act is decided here, on the server, for every click.
+
+Open: 未確認, 振分済, 対応中 and 中間回答済 (after an interim reply the formal answer is still due). Closed:
+対応済, 対応不要, 所管外・移ちょう and 重複, each of which can be reopened with a reason; and 非表示・削除, final.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
+from bot.business_time import BusinessCalendar
 from bot.organization import PLATFORMS, PR_OFFICE_ID, Organization
 from bot.text.categories import Category
 
@@ -18,14 +23,21 @@ class Status(StrEnum):
     NEW = "new"  # 未確認: nobody matched yet; the PR office triages it
     ROUTED = "routed"  # 振分済: shared with a department, not acknowledged yet
     IN_PROGRESS = "in_progress"  # 対応中: the department acknowledged it
+    INTERIM = "interim"  # 中間回答済: an interim reply was given; the formal answer is still due
     DONE = "done"  # 対応済
     NO_ACTION = "no_action"  # 対応不要
+    TRANSFERRED = "transferred"  # 所管外・移ちょう: another body's business (千葉県, 警察, …), passed on to it
+    DUPLICATE = "duplicate"  # 重複: a repeat of another comment, closed and linked to it
     HIDDEN = "hidden"  # 非表示・削除 (confirmed by the PR office)
 
 
-OPEN_STATUSES = (Status.NEW, Status.ROUTED, Status.IN_PROGRESS)
+OPEN_STATUSES = (Status.NEW, Status.ROUTED, Status.IN_PROGRESS, Status.INTERIM)
 # Waiting for someone to look at it: the 1-business-day target applies.
 WAITING_STATUSES = (Status.NEW, Status.ROUTED)
+# Acknowledged, the formal answer (where one is given) due: the 14-day target applies.
+ANSWERING_STATUSES = (Status.IN_PROGRESS, Status.INTERIM)
+# Closed, and reopened with a reason if it was closed wrongly. 非表示・削除 is final (the PR office's decision).
+REOPENABLE_STATUSES = (Status.DONE, Status.NO_ACTION, Status.TRANSFERRED, Status.DUPLICATE)
 
 
 class Action(StrEnum):
@@ -33,6 +45,10 @@ class Action(StrEnum):
     REASSIGN = "reassign"  # also the PR office's triage of a NEW comment
     DONE = "done"
     NO_ACTION = "no_action"
+    INTERIM_REPLY = "interim_reply"
+    TRANSFER = "transfer"
+    DUPLICATE = "duplicate"
+    REOPEN = "reopen"  # back to 対応中 (or to triage when no department has it)
     CHANGE_CATEGORY = "change_category"
     REQUEST_HIDING = "request_hiding"
     CONFIRM_HIDING = "confirm_hiding"
@@ -51,32 +67,59 @@ class Rule:
 
 
 _D, _P = Who.DEPARTMENT_OR_PR, Who.PR_OFFICE
+# Acknowledged, with or without an interim reply, a comment offers the same; an interim reply may be repeated.
+_ANSWERING: dict[Action, Rule] = {
+    Action.INTERIM_REPLY: Rule(Status.INTERIM, _D),
+    Action.REASSIGN: Rule(Status.ROUTED, _D),
+    Action.DONE: Rule(Status.DONE, _D),
+    Action.NO_ACTION: Rule(Status.NO_ACTION, _D),
+    Action.TRANSFER: Rule(Status.TRANSFERRED, _D),
+    Action.DUPLICATE: Rule(Status.DUPLICATE, _D),
+    Action.CHANGE_CATEGORY: Rule(None, _D),
+    Action.REQUEST_HIDING: Rule(None, _D),
+}
 TRANSITIONS: dict[tuple[Status, Action], Rule] = {
     # Triage: nobody's department yet, so only the PR office can act.
     (Status.NEW, Action.REASSIGN): Rule(Status.ROUTED, _P),
     (Status.NEW, Action.NO_ACTION): Rule(Status.NO_ACTION, _P),
+    (Status.NEW, Action.TRANSFER): Rule(Status.TRANSFERRED, _P),
+    (Status.NEW, Action.DUPLICATE): Rule(Status.DUPLICATE, _P),
     (Status.NEW, Action.CHANGE_CATEGORY): Rule(None, _P),
     (Status.NEW, Action.REQUEST_HIDING): Rule(None, _P),
     (Status.ROUTED, Action.ACKNOWLEDGE): Rule(Status.IN_PROGRESS, _D),
     (Status.ROUTED, Action.REASSIGN): Rule(Status.ROUTED, _D),
     (Status.ROUTED, Action.DONE): Rule(Status.DONE, _D),
     (Status.ROUTED, Action.NO_ACTION): Rule(Status.NO_ACTION, _D),
+    (Status.ROUTED, Action.TRANSFER): Rule(Status.TRANSFERRED, _D),
+    (Status.ROUTED, Action.DUPLICATE): Rule(Status.DUPLICATE, _D),
     (Status.ROUTED, Action.CHANGE_CATEGORY): Rule(None, _D),
     (Status.ROUTED, Action.REQUEST_HIDING): Rule(None, _D),
-    (Status.IN_PROGRESS, Action.REASSIGN): Rule(Status.ROUTED, _D),
-    (Status.IN_PROGRESS, Action.DONE): Rule(Status.DONE, _D),
-    (Status.IN_PROGRESS, Action.NO_ACTION): Rule(Status.NO_ACTION, _D),
-    (Status.IN_PROGRESS, Action.CHANGE_CATEGORY): Rule(None, _D),
-    (Status.IN_PROGRESS, Action.REQUEST_HIDING): Rule(None, _D),
+    **{(s, action): rule for s in ANSWERING_STATUSES for action, rule in _ANSWERING.items()},
+    # A wrong close is undone with a reason (a comment nobody's department holds goes back to triage).
+    **{(s, Action.REOPEN): Rule(Status.IN_PROGRESS, _D) for s in REOPENABLE_STATUSES},
     # A closed comment can still be offensive where it was posted.
-    (Status.DONE, Action.REQUEST_HIDING): Rule(None, _D),
-    (Status.NO_ACTION, Action.REQUEST_HIDING): Rule(None, _D),
-    **{(s, Action.CONFIRM_HIDING): Rule(Status.HIDDEN, _P) for s in (*OPEN_STATUSES, Status.DONE, Status.NO_ACTION)},
-    **{(s, Action.DECLINE_HIDING): Rule(None, _P) for s in (*OPEN_STATUSES, Status.DONE, Status.NO_ACTION)},
+    **{(s, Action.REQUEST_HIDING): Rule(None, _D) for s in REOPENABLE_STATUSES},
+    **{(s, Action.CONFIRM_HIDING): Rule(Status.HIDDEN, _P) for s in (*OPEN_STATUSES, *REOPENABLE_STATUSES)},
+    **{(s, Action.DECLINE_HIDING): Rule(None, _P) for s in (*OPEN_STATUSES, *REOPENABLE_STATUSES)},
 }
 
 # What a department message offers, in this order (hiding decisions are made on the PR office's message).
-MESSAGE_ACTIONS = (Action.ACKNOWLEDGE, Action.REASSIGN, Action.DONE, Action.NO_ACTION, Action.REQUEST_HIDING)
+MESSAGE_ACTIONS = (Action.ACKNOWLEDGE, Action.INTERIM_REPLY, Action.REASSIGN, Action.DONE, Action.NO_ACTION,
+                   Action.TRANSFER, Action.DUPLICATE, Action.REOPEN, Action.REQUEST_HIDING)
+# A listed comment's "…" menu holds five (Slack's limit for an overflow menu): the first five it allows, in
+# this order; the rest are on the comment's own message, which reminders and escalations link to.
+ROW_ACTIONS = (Action.ACKNOWLEDGE, Action.INTERIM_REPLY, Action.REASSIGN, Action.DONE, Action.NO_ACTION,
+               Action.REQUEST_HIDING, Action.REOPEN, Action.TRANSFER, Action.DUPLICATE)
+ROW_ACTIONS_MAX = 5
+
+ANSWER_TARGET_DAYS = 14
+
+
+def answer_due(calendar: BusinessCalendar, since: datetime) -> datetime:
+    """When the formal answer is due: closing time of the 14th calendar day after `since` (the day itself
+    not counted), or of the next business day when that day is closed (weekend, holiday, 年末年始)."""
+    day = since.astimezone(calendar.tz).date() + timedelta(days=ANSWER_TARGET_DAYS)
+    return calendar.add_business_days(datetime.combine(day, calendar.opens, tzinfo=calendar.tz), 0)
 
 
 def rule_for(status: str, action: Action) -> Rule | None:
@@ -86,6 +129,11 @@ def rule_for(status: str, action: Action) -> Rule | None:
 def actions_in(status: str) -> list[Action]:
     """The message actions a comment in this status offers."""
     return [a for a in MESSAGE_ACTIONS if (Status(status), a) in TRANSITIONS]
+
+
+def row_actions(available: list[Action]) -> list[Action]:
+    """What a listed comment's "…" menu offers, of the actions `available` to it."""
+    return [a for a in ROW_ACTIONS if a in available][:ROW_ACTIONS_MAX]
 
 
 def may(org: Organization, user_id: str, who: Who, department_id: str | None) -> bool:
