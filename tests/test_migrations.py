@@ -1,5 +1,8 @@
 """Migrations: they build exactly the schema the models describe, and they go both ways."""
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -7,8 +10,9 @@ from alembic.runtime.migration import MigrationContext
 
 from bot import migrate
 from bot.db import Database
-from bot.models import AuditEvent, Base, load_domain_models
+from bot.models import AuditEvent, Base, UTCDateTime, load_domain_models
 from bot.workflows import audit
+from bot.workflows.comments.models import Comment
 
 load_domain_models()
 
@@ -42,3 +46,46 @@ def test_the_audit_record_is_append_only(database, clock):
     with database.read() as session:
         (event,) = session.scalars(sa.select(AuditEvent))
         assert event.actor == "U0PR1" and event.at == clock.now()
+
+
+_COMMENTS_0010 = sa.table(
+    "comments", *(sa.column(name) for name in (
+        "id", "origin", "source", "external_id", "text", "masked_text", "masked_kinds", "category",
+        "suggested_category", "status", "routed_reason", "routing_scores", "assignment", "channel", "row_version")),
+    *(sa.column(name, UTCDateTime()) for name in ("received_at", "created_at", "routed_at", "ack_due_at",
+                                                  "acknowledged_at", "updated_at")),
+)
+
+
+def _comment_0010(comment_id: int, status: str, acknowledged_at: datetime | None) -> dict:
+    at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    return {"id": comment_id, "origin": "webhook", "source": "x", "external_id": f"x-{comment_id}", "text": "ごみの日",
+            "masked_text": "ごみの日", "masked_kinds": "[]", "category": "question", "suggested_category": "question",
+            "status": status, "routed_reason": "matched", "routing_scores": "{}", "assignment": 1,
+            "channel": "C0KANKYO", "row_version": 1, "received_at": at, "created_at": at, "routed_at": at,
+            "ack_due_at": at, "acknowledged_at": acknowledged_at, "updated_at": at}
+
+
+def test_0011_gives_comments_in_progress_an_answer_date_and_goes_back_with_the_data(db_url):
+    db = Database(db_url)
+    migrate.upgrade(db, "0010")
+    acknowledged = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)  # Tuesday 10:00 in Chiba
+    with db.engine.begin() as conn:
+        conn.execute(_COMMENTS_0010.insert(), [_comment_0010(1, "in_progress", acknowledged),
+                                              _comment_0010(2, "routed", None),
+                                              _comment_0010(3, "done", acknowledged)])
+    migrate.upgrade(db)
+    with db.read() as session:
+        due = dict(session.execute(sa.select(Comment.id, Comment.answer_due_at)).all())
+        assert due == {1: datetime(2026, 12, 8, 17, 15, tzinfo=ZoneInfo("Asia/Tokyo")), 2: None, 3: None}
+    with db.transaction() as session:
+        session.execute(sa.update(Comment).where(Comment.id == 2).values(status="interim"))
+        session.execute(sa.update(Comment).where(Comment.id == 3).values(status="duplicate", duplicate_of=1))
+
+    migrate.downgrade(db, "0010")  # statuses 0010 does not know become the nearest it does
+    with db.engine.connect() as conn:
+        statuses = dict(conn.execute(sa.select(_COMMENTS_0010.c.id, _COMMENTS_0010.c.status)).all())
+        assert statuses == {1: "in_progress", 2: "in_progress", 3: "no_action"}
+        assert "answer_due_at" not in {c["name"] for c in sa.inspect(conn).get_columns("comments")}
+    migrate.upgrade(db)
+    db.dispose()

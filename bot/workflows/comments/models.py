@@ -61,7 +61,19 @@ class Comment(Base):
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_by: Mapped[str | None] = mapped_column(String(32))
-    note: Mapped[str | None] = mapped_column(Text)  # what was done (対応済), or why it was reassigned
+    # The latest step's note: what was done (対応済), answered (中間回答), passed on (移ちょう), why it was
+    # reassigned or reopened. Each step's own note stays in the audit record.
+    note: Mapped[str | None] = mapped_column(Text)
+    # The formal answer's target (14 days from acknowledgement, again from an interim reply or a reopening),
+    # and when the department was reminded that it passed.
+    answer_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answer_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the latest interim reply (中間回答)
+    replied_by: Mapped[str | None] = mapped_column(String(32))
+    reopened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reopened_by: Mapped[str | None] = mapped_column(String(32))
+    transferred_to: Mapped[str | None] = mapped_column(String(200))  # 所管外・移ちょう: 千葉県, 警察, …
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("comments.id"))  # 重複: the original comment
     emergency_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Optimistic lock: every state change is `UPDATE … WHERE status = :expected AND row_version = :seen`.
@@ -79,6 +91,9 @@ class Comment(Base):
         # The operations report: the period's comments, and those due in it.
         Index("ix_comments_created", "created_at"),
         Index("ix_comments_ack_due", "ack_due_at"),
+        # The answer-target sweep; and an original's duplicates.
+        Index("ix_comments_status_answer_due", "status", "answer_due_at"),
+        Index("ix_comments_duplicate_of", "duplicate_of"),
     )
 
 
