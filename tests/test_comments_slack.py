@@ -137,7 +137,7 @@ def test_a_department_acknowledges_then_closes_a_comment_and_the_message_follows
     assert answer.status == 200 and answer.body == ""
     message = updated(koho, message, lambda t: "<@U0STAFF2> が対応済にしました" in t)
     assert "予約センターの回線を増設済み" in texts(message)
-    assert [b["text"]["text"] for b in message["blocks"][-1]["elements"]] == ["非表示・削除を依頼"]
+    assert [b["text"]["text"] for b in message["blocks"][-1]["elements"]] == ["再開する", "非表示・削除を依頼"]
     assert [a[:4] for a in audit_actions(koho, comment_id)] == [
         ("comment.received", "system", None, "routed"),
         ("comment.acknowledge", "U0STAFF1", "routed", "in_progress"),

@@ -45,7 +45,7 @@ def test_a_comment_about_rubbish_reaches_the_environment_bureau_masked(koho):
     assert "相談・問合せ" in shown and "千葉市 公式X" in shown and "環境局" in shown
     assert [b["text"] for b in message["blocks"][-1]["elements"] if b["type"] == "button"] == [
         {"type": "plain_text", "text": t, "emoji": True}
-        for t in ("確認しました", "担当変更", "対応済", "対応不要", "非表示・削除を依頼")]
+        for t in ("確認しました", "担当変更", "対応済", "対応不要", "所管外・移ちょう", "重複", "非表示・削除を依頼")]
     # The original stays in the database, for those entitled to it.
     original = stored(koho, answer["id"])
     assert "090-1234-5678" in original.text and original.author == "山田（yamada@example.jp）"

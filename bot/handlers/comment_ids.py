@@ -15,6 +15,11 @@ class CommentCallback(StrEnum):
     DONE = "comment_done"
     REASSIGN = "comment_reassign"
     REQUEST_HIDING = "comment_request_hiding"
+    NO_ACTION = "comment_no_action"  # from a listing's "…" menu, a second step before closing
+    INTERIM_REPLY = "comment_interim_reply"
+    TRANSFER = "comment_transfer"
+    DUPLICATE = "comment_duplicate"
+    REOPEN = "comment_reopen"
 
 
 class CommentAction(StrEnum):
@@ -23,6 +28,10 @@ class CommentAction(StrEnum):
     DONE = "comment_done"
     NO_ACTION = "comment_no_action"
     REQUEST_HIDING = "comment_request_hiding"
+    INTERIM_REPLY = "comment_interim_reply"
+    TRANSFER = "comment_transfer"
+    DUPLICATE = "comment_duplicate"
+    REOPEN = "comment_reopen"
     TRIAGE = "comment_triage"  # department picker on a comment waiting for triage
     CATEGORY = "comment_category"
     ROW_MENU = "comment_row_menu"  # the "…" menu of a comment listed in a digest or reminder
@@ -38,6 +47,8 @@ class CommentAction(StrEnum):
     CATEGORY_INPUT = "comment_category_input"
     NOTE = "comment_note_input"
     CRITERION = "comment_criterion_input"
+    DESTINATION = "comment_destination_input"
+    ORIGINAL = "comment_original_input"
 
 
 class CommentBlock(StrEnum):
@@ -49,3 +60,5 @@ class CommentBlock(StrEnum):
     CATEGORY = "comment_category"
     NOTE = "comment_note"
     CRITERION = "comment_criterion"
+    DESTINATION = "comment_destination"
+    ORIGINAL = "comment_original"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +32,10 @@ from bot.workflows.comments.service import CommentService, NewComment, Outcome, 
 
 log = logging.getLogger(__name__)
 _HTTP_URL = re.compile(r"^https?://[^\s<>|]+$", re.IGNORECASE)
+_COMMENT_NUMBER = re.compile(r"^[#＃]?\s*(\d{1,9})$")  # "#12", "12", "＃12"
+# What asks for details in a modal before it happens (from a button, or from a listing's "…" menu).
+_MODAL_ACTIONS = (Action.REASSIGN, Action.DONE, Action.NO_ACTION, Action.INTERIM_REPLY, Action.TRANSFER,
+                  Action.DUPLICATE, Action.REOPEN, Action.REQUEST_HIDING)
 
 
 # -- reading Slack payloads ------------------------------------------------------------------------
@@ -103,6 +108,17 @@ class CommentHandlers:
         if result.outcome is Outcome.INVALID:
             return tr.t("comments.error.department_required")
         return None
+
+    @staticmethod
+    def not_an_original(tr: Translator, result: Result) -> str:
+        """Why the number given cannot be the original of a duplicate."""
+        detail = result.detail
+        if detail.get("self"):
+            return tr.plain("comments.error.original_self")
+        if detail.get("original_of") is not None:
+            return tr.plain("comments.error.original_is_duplicate", id=detail["original"],
+                            original=detail["original_of"])
+        return tr.plain("comments.error.original_not_found", id=detail["original"])
 
     def answer(self, client: WebClient, body: dict[str, Any], result: Result) -> None:
         """After a click: Slack hears of a change through the outbox; a refusal is told to the clicker."""
@@ -215,7 +231,7 @@ class CommentHandlers:
 
     def open_action_modal(self, client: WebClient, body: dict[str, Any], action: Action, comment_id: int,
                           version: int) -> None:
-        """Reassign, done and hiding ask for details: check first, then open the modal with the trigger."""
+        """Every step but acknowledging asks for details: check first, then open the modal with the trigger."""
         user_id = body["user"]["id"]
         result = self.comments.check(comment_id, user_id, action, version)
         if not result.ok:
@@ -225,19 +241,25 @@ class CommentHandlers:
         tr = self.tr(user_id)
         modal = {Action.REASSIGN: lambda: views.reassign_modal(tr, self.org, comment),
                  Action.DONE: lambda: views.done_modal(tr, comment),
+                 Action.NO_ACTION: lambda: views.no_action_modal(tr, comment),
+                 Action.INTERIM_REPLY: lambda: views.interim_modal(tr, comment),
+                 Action.TRANSFER: lambda: views.transfer_modal(tr, comment),
+                 Action.DUPLICATE: lambda: views.duplicate_modal(tr, comment),
+                 Action.REOPEN: lambda: views.reopen_modal(tr, comment),
                  Action.REQUEST_HIDING: lambda: views.hiding_modal(tr, comment)}[action]()
         client.views_open(trigger_id=body["trigger_id"], view=modal)
 
     def on_row_menu(self, ack: Ack, body: dict[str, Any], client: WebClient, action: dict[str, Any]) -> None:
-        """The "…" menu of a comment in a digest, reminder or escalation: the same actions as its buttons."""
+        """The "…" menu of a comment in a digest, reminder or escalation: the same actions as its buttons.
+        Only acknowledging happens at once: 対応不要 too asks in a modal, so one mis-tap closes nothing."""
         ack()
         pieces = _split((action.get("selected_option") or {}).get("value", ""), 3)
         if pieces is None or pieces[0] not in set(Action) or not (pieces[1].isdigit() and pieces[2].isdigit()):
             return
         chosen, comment_id, version = Action(pieces[0]), int(pieces[1]), int(pieces[2])
-        if chosen in (Action.ACKNOWLEDGE, Action.NO_ACTION):
+        if chosen is Action.ACKNOWLEDGE:
             self.run_simple(client, body, chosen, comment_id, version)
-        elif chosen in (Action.REASSIGN, Action.DONE, Action.REQUEST_HIDING):
+        elif chosen in _MODAL_ACTIONS:
             self.open_action_modal(client, body, chosen, comment_id, version)
 
     def on_triage(self, ack: Ack, body: dict[str, Any], client: WebClient, action: dict[str, Any]) -> None:
@@ -304,7 +326,9 @@ class CommentHandlers:
             ack()
             self.services.notify()
             return
-        if result.outcome is Outcome.STALE and not result.detail.get("already_requested"):
+        if result.outcome is Outcome.INVALID and "original" in result.detail:
+            error_block, message = CommentBlock.ORIGINAL, self.not_an_original(tr, result)
+        elif result.outcome is Outcome.STALE and not result.detail.get("already_requested"):
             message = tr.plain("comments.error.stale_modal", status=views.status_label(tr, result.status or ""))
         elif result.outcome is Outcome.INVALID:
             error_block = CommentBlock.DEPARTMENT
@@ -315,14 +339,49 @@ class CommentHandlers:
             message = self.explain(tr, result) or ""
         ack(response_action="errors", errors={str(error_block): message})
 
-    def done_submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    def note_required(self, error_key: str, use_case: Callable[[int, str, int, str], Result]):  # noqa: ANN201
+        """The submission of a step whose note is required (done, interim reply, reopen): `use_case(comment,
+        user, version, note)`; an empty note is `error_key` under the field."""
+        def listener(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+            def run(comment_id: int, user_id: str, version: int, tr: Translator) -> Any:
+                note = _text(view, CommentBlock.NOTE, CommentAction.NOTE)
+                if not note:
+                    return {str(CommentBlock.NOTE): tr.plain(error_key)}
+                return use_case(comment_id, user_id, version, note)
+
+            self._submitted(ack, body, view, CommentBlock.NOTE, run)
+
+        return listener
+
+    def no_action_submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         def run(comment_id: int, user_id: str, version: int, tr: Translator) -> Any:
             note = _text(view, CommentBlock.NOTE, CommentAction.NOTE)
-            if not note:
-                return {str(CommentBlock.NOTE): tr.plain("comments.error.note_required")}
-            return self.comments.done(comment_id, user_id, version, note)
+            return self.comments.no_action(comment_id, user_id, version, note)
 
         self._submitted(ack, body, view, CommentBlock.NOTE, run)
+
+    def transfer_submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        def run(comment_id: int, user_id: str, version: int, tr: Translator) -> Any:
+            destination = _text(view, CommentBlock.DESTINATION, CommentAction.DESTINATION)
+            note = _text(view, CommentBlock.NOTE, CommentAction.NOTE)
+            errors = {}
+            if not destination:
+                errors[str(CommentBlock.DESTINATION)] = tr.plain("comments.error.destination_required")
+            if not note:
+                errors[str(CommentBlock.NOTE)] = tr.plain("comments.error.transfer_note_required")
+            return errors or self.comments.transfer(comment_id, user_id, version, destination, note)
+
+        self._submitted(ack, body, view, CommentBlock.DESTINATION, run)
+
+    def duplicate_submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        def run(comment_id: int, user_id: str, version: int, tr: Translator) -> Any:
+            number = _COMMENT_NUMBER.match(_text(view, CommentBlock.ORIGINAL, CommentAction.ORIGINAL))
+            if number is None:
+                return {str(CommentBlock.ORIGINAL): tr.plain("comments.error.original_required")}
+            note = _text(view, CommentBlock.NOTE, CommentAction.NOTE) or None
+            return self.comments.mark_duplicate(comment_id, user_id, version, int(number.group(1)), note)
+
+        self._submitted(ack, body, view, CommentBlock.ORIGINAL, run)
 
     def reassign_submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         def run(comment_id: int, user_id: str, version: int, tr: Translator) -> Any:
@@ -350,15 +409,26 @@ def register(app: App, services: Services) -> None:
     app.shortcut(CommentShortcut.FORWARD_MESSAGE)(handlers.open_forward_from_message)
     app.command(Command.FORWARD_COMMENT)(handlers.open_forward_empty)
     app.view(CommentCallback.FORWARD)(handlers.forward_submitted)
-    app.view(CommentCallback.DONE)(handlers.done_submitted)
+    app.view(CommentCallback.DONE)(handlers.note_required("comments.error.note_required", handlers.comments.done))
     app.view(CommentCallback.REASSIGN)(handlers.reassign_submitted)
     app.view(CommentCallback.REQUEST_HIDING)(handlers.hiding_submitted)
+    app.view(CommentCallback.NO_ACTION)(handlers.no_action_submitted)
+    app.view(CommentCallback.INTERIM_REPLY)(handlers.note_required("comments.error.interim_required",
+                                                                    handlers.comments.interim_reply))
+    app.view(CommentCallback.TRANSFER)(handlers.transfer_submitted)
+    app.view(CommentCallback.DUPLICATE)(handlers.duplicate_submitted)
+    app.view(CommentCallback.REOPEN)(handlers.note_required("comments.error.reason_required",
+                                                             handlers.comments.reopen))
 
     app.action(CommentAction.ACKNOWLEDGE)(handlers.on_simple(Action.ACKNOWLEDGE))
     app.action(CommentAction.NO_ACTION)(handlers.on_simple(Action.NO_ACTION))
     app.action(CommentAction.REASSIGN)(handlers.on_modal_action(Action.REASSIGN))
     app.action(CommentAction.DONE)(handlers.on_modal_action(Action.DONE))
     app.action(CommentAction.REQUEST_HIDING)(handlers.on_modal_action(Action.REQUEST_HIDING))
+    app.action(CommentAction.INTERIM_REPLY)(handlers.on_modal_action(Action.INTERIM_REPLY))
+    app.action(CommentAction.TRANSFER)(handlers.on_modal_action(Action.TRANSFER))
+    app.action(CommentAction.DUPLICATE)(handlers.on_modal_action(Action.DUPLICATE))
+    app.action(CommentAction.REOPEN)(handlers.on_modal_action(Action.REOPEN))
     app.action(CommentAction.ROW_MENU)(handlers.on_row_menu)
     app.action(CommentAction.TRIAGE)(handlers.on_triage)
     app.action(CommentAction.CATEGORY)(handlers.on_category)

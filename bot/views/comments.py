@@ -24,6 +24,7 @@ from bot.workflows import audit
 from bot.workflows.comments.digest import URGENT_ESCALATION, URGENT_REMINDER
 from bot.workflows.comments.models import Comment, CommentListing, CommentListingItem, HidingRequest
 from bot.workflows.comments.rules import (
+    ANSWERING_STATUSES,
     FORWARD_SOURCES,
     ON_CALL_ACTIONS,
     OPEN_STATUSES,
@@ -32,6 +33,7 @@ from bot.workflows.comments.rules import (
     HidingCriterion,
     Status,
     actions_in,
+    row_actions,
 )
 
 SHOWN_TEXT_MAX = 2500  # of a comment's text in its own message (a section holds 3,000)
@@ -40,6 +42,7 @@ EXCERPT_MIN = 40  # a listing's shortest excerpt: below this a row says too litt
 LISTING_MORE_ROOM = 200  # kept for the listing's last line ("…and 12 more")
 FIELD_MAX = 2000
 PLAIN_INPUT_MAX = 3000
+DUPLICATES_LISTED = 10  # of an original's duplicates, by number; the rest counted
 
 Block = dict[str, Any]
 
@@ -157,8 +160,13 @@ def _facts(tr: Translator, org: Organization, comment: Comment) -> Block:
     else:
         facts.append(tr.t("comments.message.department_triage", reason=_reason(tr, org, comment)))
     status = status_label(tr, comment.status)
-    facts.append(tr.t("comments.message.status_due", status=status, due=tr.datetime(comment.ack_due_at))
-                 if comment.status in WAITING_STATUSES else tr.t("comments.message.status", status=status))
+    if comment.status in WAITING_STATUSES:
+        facts.append(tr.t("comments.message.status_due", status=status, due=tr.datetime(comment.ack_due_at)))
+    elif comment.status in ANSWERING_STATUSES and comment.answer_due_at:
+        facts.append(tr.t("comments.message.status_answer_due", status=status,
+                          due=tr.datetime(comment.answer_due_at)))
+    else:
+        facts.append(tr.t("comments.message.status", status=status))
     return _fields(*facts)
 
 
@@ -182,7 +190,7 @@ def _notes(tr: Translator, org: Organization, comment: Comment, hiding: HidingRe
         lines.append(tr.t("comments.message.linked", proposal_id=comment.proposal_id,
                           url=mrkdwn.link(comment.linked_url)))
     if comment.note and comment.status in (Status.ROUTED, Status.IN_PROGRESS) \
-            and comment.routed_reason in ("reassigned", "triage"):
+            and comment.routed_reason in ("reassigned", "triage") and comment.reopened_at is None:
         lines.append(tr.t("comments.message.reassigned_note", note=excerpt(comment.note, 500)))
     if comment.acknowledged_at and comment.acknowledged_by and comment.status == Status.IN_PROGRESS:
         lines.append(tr.t("comments.message.acknowledged", who=mrkdwn.mention(comment.acknowledged_by),
@@ -193,6 +201,19 @@ def _notes(tr: Translator, org: Organization, comment: Comment, hiding: HidingRe
     if comment.status == Status.NO_ACTION and comment.closed_at:
         lines.append(tr.t("comments.message.no_action", who=mrkdwn.mention(comment.closed_by or ""),
                           when=tr.datetime(comment.closed_at)))
+    if comment.status == Status.INTERIM and comment.replied_at:
+        lines.append(tr.t("comments.message.interim", who=mrkdwn.mention(comment.replied_by or ""),
+                          when=tr.datetime(comment.replied_at), note=excerpt(comment.note or "", 500)))
+    if comment.status == Status.TRANSFERRED and comment.closed_at:
+        lines.append(tr.t("comments.message.transferred", who=mrkdwn.mention(comment.closed_by or ""),
+                          when=tr.datetime(comment.closed_at), destination=comment.transferred_to or "",
+                          note=excerpt(comment.note or "", 500)))
+    if comment.status == Status.DUPLICATE and comment.closed_at:
+        lines.append(tr.t("comments.message.duplicate", who=mrkdwn.mention(comment.closed_by or ""),
+                          when=tr.datetime(comment.closed_at), original=comment.duplicate_of))
+    if comment.status in (Status.IN_PROGRESS, Status.NEW) and comment.reopened_at:
+        lines.append(tr.t("comments.message.reopened", who=mrkdwn.mention(comment.reopened_by or ""),
+                          when=tr.datetime(comment.reopened_at), note=excerpt(comment.note or "", 500)))
     if comment.status == Status.HIDDEN and comment.closed_at:
         lines.append(tr.t("comments.message.hidden", who=mrkdwn.mention(comment.closed_by or ""),
                           when=tr.datetime(comment.closed_at)))
@@ -242,6 +263,19 @@ def _available(comment: Comment, hiding: HidingRequest | None) -> list[Action]:
     return [a for a in actions_in(comment.status) if not (a is Action.REQUEST_HIDING and pending)]
 
 
+_BUTTONS = {
+    Action.ACKNOWLEDGE: (CommentAction.ACKNOWLEDGE, "comments.button.acknowledge", "primary"),
+    Action.INTERIM_REPLY: (CommentAction.INTERIM_REPLY, "comments.button.interim_reply", None),
+    Action.REASSIGN: (CommentAction.REASSIGN, "comments.button.reassign", None),
+    Action.DONE: (CommentAction.DONE, "comments.button.done", None),
+    Action.NO_ACTION: (CommentAction.NO_ACTION, "comments.button.no_action", None),
+    Action.TRANSFER: (CommentAction.TRANSFER, "comments.button.transfer", None),
+    Action.DUPLICATE: (CommentAction.DUPLICATE, "comments.button.duplicate", None),
+    Action.REOPEN: (CommentAction.REOPEN, "comments.button.reopen", None),
+    Action.REQUEST_HIDING: (CommentAction.REQUEST_HIDING, "comments.button.request_hiding", "danger"),
+}
+
+
 def _action_elements(tr: Translator, org: Organization, comment: Comment, hiding: HidingRequest | None) -> list[Block]:
     available = _available(comment, hiding)
     value = _value(comment)
@@ -252,23 +286,16 @@ def _action_elements(tr: Translator, org: Organization, comment: Comment, hiding
             "placeholder": blocks.plain_text(tr.plain("comments.message.triage_placeholder"), 150),
             "options": _department_options(org, None, value_prefix=f"{value}:"),
         })
-    buttons = {
-        Action.ACKNOWLEDGE: (CommentAction.ACKNOWLEDGE, "comments.button.acknowledge", "primary"),
-        Action.REASSIGN: (CommentAction.REASSIGN, "comments.button.reassign", None),
-        Action.DONE: (CommentAction.DONE, "comments.button.done", None),
-        Action.NO_ACTION: (CommentAction.NO_ACTION, "comments.button.no_action", None),
-        Action.REQUEST_HIDING: (CommentAction.REQUEST_HIDING, "comments.button.request_hiding", "danger"),
-    }
     for action in available:
         if action is Action.REASSIGN and comment.status == Status.NEW:
             continue  # the department picker does it
-        action_id, label, style = buttons[action]
+        action_id, label, style = _BUTTONS[action]
         button = blocks.button(tr.plain(label), action_id, value, style=style)
         if action is Action.NO_ACTION:
             button["confirm"] = _confirm(tr, "comments.confirm.no_action_title", "comments.confirm.no_action_text",
                                          "comments.confirm.no_action_yes")
         elements.append(button)
-    if comment.status in (Status.NEW, Status.ROUTED, Status.IN_PROGRESS):
+    if comment.status in OPEN_STATUSES:
         options = _category_options(tr, value_prefix=f"{value}:")
         elements.append({
             "type": "static_select", "action_id": CommentAction.CATEGORY,
@@ -277,6 +304,23 @@ def _action_elements(tr: Translator, org: Organization, comment: Comment, hiding
             "initial_option": next(o for o in options if o["value"].endswith(f":{comment.category}")),
         })
     return [blocks.actions(*elements, block_id=f"comment-actions-{comment.id}")] if elements else []
+
+
+def _duplicate_links(ctx: RenderContext, comment: Comment) -> list[str]:
+    """A duplicate links to its original's message; an original lists its duplicates."""
+    tr = ctx.tr
+    if comment.status == Status.DUPLICATE and comment.duplicate_of is not None:
+        original = ctx.session.get(Comment, comment.duplicate_of)
+        link = ctx.permalink(original.message_key) if original is not None and original.message_key else None
+        return [mrkdwn.link(link, tr.plain("comments.message.open_original"))] if link else []
+    copies = ctx.session.scalars(select(Comment.id).where(Comment.duplicate_of == comment.id,
+                                                          Comment.status == str(Status.DUPLICATE))
+                                 .order_by(Comment.id)).all()
+    if not copies:
+        return []
+    joiner = "、" if tr.locale == "ja" else ", "
+    return [tr.t("comments.message.duplicates", count=len(copies),
+                 ids=joiner.join(f"#{i}" for i in copies[:DUPLICATES_LISTED]) + ("…" if len(copies) > DUPLICATES_LISTED else ""))]
 
 
 @renders("comment")
@@ -298,6 +342,7 @@ def comment_message(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
                           channel=mrkdwn.channel_link(comment.channel), when=tr.datetime(comment.routed_at)))
     elif comment.status == Status.NEW:
         notes.append(tr.t("comments.message.triage"))
+    notes += _duplicate_links(ctx, comment)
     if notes:
         shown.append(blocks.context(*notes))
     if has_masked(comment):  # on its own, apart from the workflow's buttons: it changes nothing
@@ -318,16 +363,10 @@ _LISTING_TITLES = {
     "escalation": ("comments.listing.escalation_title", "comments.listing.escalation_intro"),
     URGENT_REMINDER: ("comments.listing.urgent_reminder_title", "comments.listing.urgent_reminder_intro"),
     URGENT_ESCALATION: ("comments.listing.urgent_escalation_title", "comments.listing.urgent_escalation_intro"),
+    "answer_reminder": ("comments.listing.answer_reminder_title", "comments.listing.answer_reminder_intro"),
 }
 # Listings that mention the on-call officers: someone may be in danger.
 _ON_CALL_LISTINGS = ("emergency", URGENT_REMINDER, URGENT_ESCALATION)
-_ROW_ACTION_LABELS = {
-    Action.ACKNOWLEDGE: "comments.button.acknowledge",
-    Action.REASSIGN: "comments.button.reassign",
-    Action.DONE: "comments.button.done",
-    Action.NO_ACTION: "comments.button.no_action",
-    Action.REQUEST_HIDING: "comments.button.request_hiding",
-}
 
 
 def _row(ctx: RenderContext, listing: CommentListing, item: CommentListingItem, comment: Comment,
@@ -350,14 +389,15 @@ def _row(ctx: RenderContext, listing: CommentListing, item: CommentListingItem, 
         if link:
             lines.append(mrkdwn.link(link, tr.plain("comments.listing.open")))
     accessory = None
-    actions = _available(comment, hiding) if current and listing.kind != "emergency" else []
+    actions = row_actions(_available(comment, hiding)) if current and listing.kind != "emergency" else []
     if actions:
         options = []
         for action in actions:
             label = "comments.button.triage" if (action is Action.REASSIGN and comment.status == Status.NEW) \
-                else _ROW_ACTION_LABELS[action]
+                else _BUTTONS[action][1]
             options.append(blocks.option(tr.plain(label), f"{action}:{_value(comment)}"))
-        accessory = {"type": "overflow", "action_id": CommentAction.ROW_MENU, "options": options[:5]}
+        # Only acknowledging is done in one tap; every other item opens a modal first (対応不要 too).
+        accessory = {"type": "overflow", "action_id": CommentAction.ROW_MENU, "options": options}
     elif listing.kind == "emergency" and has_masked(comment):  # an alert's row: the on-call officer may need it
         accessory = show_original_button(tr, comment)
     return blocks.section("\n".join(lines), block_id=f"comment-row-{comment.id}", accessory=accessory)
@@ -579,20 +619,57 @@ def _metadata(comment: Comment) -> str:
     return json.dumps({"comment_id": comment.id, "version": comment.row_version})
 
 
-def done_modal(tr: Translator, comment: Comment) -> dict[str, Any]:
-    note = {"type": "plain_text_input", "action_id": CommentAction.NOTE, "multiline": True, "max_length": 2000}
+def _note_input() -> dict[str, Any]:
+    return {"type": "plain_text_input", "action_id": CommentAction.NOTE, "multiline": True, "max_length": FIELD_MAX}
+
+
+def _step_modal(tr: Translator, comment: Comment, callback_id: str, name: str, *fields: Block,
+                note_optional: bool = False) -> dict[str, Any]:
+    """A step that asks for a note (and `fields` before it): texts under `comments.modal.<name>_…`."""
+    note = blocks.input_block(CommentBlock.NOTE, tr.plain(f"comments.modal.{name}_label"), _note_input(),
+                              optional=note_optional, hint=tr.plain(f"comments.modal.{name}_hint"))
     return blocks.modal(
-        title=tr.plain("comments.modal.done_title"), callback_id=CommentCallback.DONE,
-        submit=tr.plain("comments.modal.done_submit"), close=tr.plain("comments.modal.cancel"),
-        private_metadata=_metadata(comment),
-        blocks=[_summary(tr, comment), blocks.input_block(CommentBlock.NOTE, tr.plain("comments.modal.done_label"), note,
-                                              hint=tr.plain("comments.modal.done_hint"))],
+        title=tr.plain(f"comments.modal.{name}_title"), callback_id=callback_id,
+        submit=tr.plain(f"comments.modal.{name}_submit"), close=tr.plain("comments.modal.cancel"),
+        private_metadata=_metadata(comment), blocks=[_summary(tr, comment), *fields, note],
     )
+
+
+def done_modal(tr: Translator, comment: Comment) -> dict[str, Any]:
+    return _step_modal(tr, comment, CommentCallback.DONE, "done")
+
+
+def no_action_modal(tr: Translator, comment: Comment) -> dict[str, Any]:
+    """対応不要 from a listing's "…" menu: a second step, so one mis-tap closes nothing."""
+    return _step_modal(tr, comment, CommentCallback.NO_ACTION, "no_action",
+                       blocks.context(tr.t("comments.confirm.no_action_text")), note_optional=True)
+
+
+def interim_modal(tr: Translator, comment: Comment) -> dict[str, Any]:
+    return _step_modal(tr, comment, CommentCallback.INTERIM_REPLY, "interim")
+
+
+def transfer_modal(tr: Translator, comment: Comment) -> dict[str, Any]:
+    destination = {"type": "plain_text_input", "action_id": CommentAction.DESTINATION, "max_length": 200}
+    return _step_modal(tr, comment, CommentCallback.TRANSFER, "transfer", blocks.input_block(
+        CommentBlock.DESTINATION, tr.plain("comments.modal.transfer_destination_label"), destination,
+        hint=tr.plain("comments.modal.transfer_destination_hint")))
+
+
+def duplicate_modal(tr: Translator, comment: Comment) -> dict[str, Any]:
+    original = {"type": "plain_text_input", "action_id": CommentAction.ORIGINAL, "max_length": 12}
+    return _step_modal(tr, comment, CommentCallback.DUPLICATE, "duplicate", blocks.input_block(
+        CommentBlock.ORIGINAL, tr.plain("comments.modal.duplicate_original_label"), original,
+        hint=tr.plain("comments.modal.duplicate_original_hint")), note_optional=True)
+
+
+def reopen_modal(tr: Translator, comment: Comment) -> dict[str, Any]:
+    return _step_modal(tr, comment, CommentCallback.REOPEN, "reopen")
 
 
 def reassign_modal(tr: Translator, org: Organization, comment: Comment) -> dict[str, Any]:
     triage = comment.status == Status.NEW
-    note = {"type": "plain_text_input", "action_id": CommentAction.NOTE, "multiline": True, "max_length": 2000}
+    note = _note_input()
     return blocks.modal(
         title=tr.plain("comments.modal.triage_title" if triage else "comments.modal.reassign_title"),
         callback_id=CommentCallback.REASSIGN, submit=tr.plain("comments.modal.reassign_submit"),
@@ -608,7 +685,7 @@ def reassign_modal(tr: Translator, org: Organization, comment: Comment) -> dict[
 
 def hiding_modal(tr: Translator, comment: Comment) -> dict[str, Any]:
     criteria = [blocks.option(criterion_label(tr, c), str(c)) for c in HidingCriterion]
-    note = {"type": "plain_text_input", "action_id": CommentAction.NOTE, "multiline": True, "max_length": 2000}
+    note = _note_input()
     return blocks.modal(
         title=tr.plain("comments.modal.hiding_title"), callback_id=CommentCallback.REQUEST_HIDING,
         submit=tr.plain("comments.modal.hiding_submit"), close=tr.plain("comments.modal.cancel"),

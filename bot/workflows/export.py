@@ -36,7 +36,7 @@ ACCOUNT_COLUMNS = (
 COMMENT_COLUMNS = (
     "id", "received_at", "source", "origin", "account", "category", "category_label", "status", "status_label",
     "department", "masked_text", "url", "acknowledged_at", "acknowledged_by", "closed_at", "closed_by", "ack_due_at",
-    "note", "proposal_id", "hiding_requests", "history",
+    "answer_due_at", "transferred_to", "duplicate_of", "note", "proposal_id", "hiding_requests", "history",
 )
 AUDIT_COLUMNS = ("id", "at", "actor", "action", "subject_type", "subject_id", "from", "to", "reason", "details")
 CHUNK = 500  # comments read together with their hiding requests and audit events
@@ -127,8 +127,9 @@ def comment_records(db: Database, org: Organization, since: datetime | None = No
                     "masked_text": c.masked_text, "url": c.masked_url,
                     "acknowledged_at": local_iso(c.acknowledged_at, tz), "acknowledged_by": c.acknowledged_by,
                     "closed_at": local_iso(c.closed_at, tz), "closed_by": c.closed_by,
-                    "ack_due_at": local_iso(c.ack_due_at, tz), "note": c.note, "proposal_id": c.proposal_id,
-                    "hiding_requests": hiding[c.id], "history": history[c.id],
+                    "ack_due_at": local_iso(c.ack_due_at, tz), "answer_due_at": local_iso(c.answer_due_at, tz),
+                    "transferred_to": c.transferred_to, "duplicate_of": c.duplicate_of, "note": c.note,
+                    "proposal_id": c.proposal_id, "hiding_requests": hiding[c.id], "history": history[c.id],
                 }
 
 

@@ -1,4 +1,5 @@
-"""Use cases of the comment flow: receive, route, acknowledge, reassign, close, hide. One transaction each.
+"""Use cases of the comment flow: receive, route, acknowledge, reply, reassign, close, reopen, hide. One
+transaction each.
 
 Every change is a conditional update (`… WHERE status = :expected AND row_version = :seen`), so of
 two clicks on the same message exactly one wins; it records an audit event and enqueues the Slack
@@ -32,11 +33,14 @@ from bot.workflows.comments import digest
 from bot.workflows.comments.links import find_published_posts, urls_in
 from bot.workflows.comments.models import Comment, HidingRequest
 from bot.workflows.comments.rules import (
+    ANSWERING_STATUSES,
+    REOPENABLE_STATUSES,
     WAITING_STATUSES,
     Action,
     HidingCriterion,
     Status,
     Who,
+    answer_due,
     can_escalate,
     channel_for,
     may,
@@ -52,6 +56,7 @@ ACK_TARGET_BUSINESS_DAYS = 1
 # After the reminder (at the target), the PR office hears of it this many office hours later.
 ESCALATE_AFTER_BUSINESS_HOURS = 4.0
 MAX_NOTE = 2000
+MAX_DESTINATION = 200
 
 
 class Outcome(StrEnum):
@@ -495,34 +500,92 @@ class CommentService:
     def acknowledge(self, comment_id: int, actor: str, seen_version: int | None) -> Result:
         return self._simple(comment_id, actor, seen_version, Action.ACKNOWLEDGE)
 
-    def no_action(self, comment_id: int, actor: str, seen_version: int | None) -> Result:
-        return self._simple(comment_id, actor, seen_version, Action.NO_ACTION)
+    def no_action(self, comment_id: int, actor: str, seen_version: int | None, note: str | None = None) -> Result:
+        return self._simple(comment_id, actor, seen_version, Action.NO_ACTION, note=_note(note))
 
     def done(self, comment_id: int, actor: str, seen_version: int | None, note: str) -> Result:
         return self._simple(comment_id, actor, seen_version, Action.DONE, note=note.strip()[:MAX_NOTE])
 
+    def interim_reply(self, comment_id: int, actor: str, seen_version: int | None, note: str) -> Result:
+        """中間回答: what the citizen was told so far; the formal answer is due 14 days from now."""
+        return self._simple(comment_id, actor, seen_version, Action.INTERIM_REPLY, note=note.strip()[:MAX_NOTE])
+
+    def transfer(self, comment_id: int, actor: str, seen_version: int | None, destination: str,
+                 note: str) -> Result:
+        """所管外・移ちょう: another body's business (千葉県, 警察, …); closed here, passed on to it."""
+        return self._simple(comment_id, actor, seen_version, Action.TRANSFER, note=note.strip()[:MAX_NOTE],
+                            transferred_to=destination.strip()[:MAX_DESTINATION])
+
+    def mark_duplicate(self, comment_id: int, actor: str, seen_version: int | None, original_id: int,
+                       note: str | None = None) -> Result:
+        """重複: closed as a repeat of `original_id`, which must exist, be another comment and not itself a
+        duplicate (then the one it repeats is named)."""
+        return self._simple(comment_id, actor, seen_version, Action.DUPLICATE, note=_note(note),
+                            duplicate_of=original_id)
+
+    def reopen(self, comment_id: int, actor: str, seen_version: int | None, reason: str) -> Result:
+        """A wrong close undone: back to 対応中 with a new answer target (to triage if no department has it)."""
+        return self._simple(comment_id, actor, seen_version, Action.REOPEN, note=reason.strip()[:MAX_NOTE])
+
     def _simple(self, comment_id: int, actor: str, seen_version: int | None, action: Action,
-                note: str | None = None) -> Result:
+                note: str | None = None, **extra: Any) -> Result:
         now = self.clock.now()
         with self.db.transaction() as session:
             comment, refused = self._begin(session, comment_id, actor, action, seen_version, now)
             if refused is not None:
                 return refused
-            before = comment.status
-            target = rule_for(before, action).to
-            values: dict[str, Any] = {"status": str(target)}
-            if comment.acknowledged_at is None:  # closing it says "seen" as well
-                values.update(acknowledged_at=now, acknowledged_by=actor)
-            if target in (Status.DONE, Status.NO_ACTION):
-                values.update(closed_at=now, closed_by=actor)
-            if note is not None:
+            if action is Action.DUPLICATE:
+                invalid = self._not_an_original(session, comment, extra["duplicate_of"])
+                if invalid is not None:
+                    return invalid
+            before, was_duplicate_of = comment.status, comment.duplicate_of
+            values = self._step_values(comment, action, actor, now)
+            values.update(extra)
+            if action is not Action.ACKNOWLEDGE:  # acknowledging keeps a reassignment's note in view
                 values["note"] = note
             if not self._change(session, comment, now, **values):
                 return self._lost(session, comment_id)
+            details = {k: v for k, v in (("destination", comment.transferred_to),
+                                          ("original", comment.duplicate_of)) if v is not None}
             audit.record(session, at=now, actor=actor, action=f"comment.{action}", subject_type=SUBJECT,
-                         subject_id=comment.id, from_state=before, to_state=comment.status, reason=note)
+                         subject_id=comment.id, from_state=before, to_state=comment.status, reason=note, **details)
             self._refresh_messages(session, comment, now)
+            # The original's messages count its duplicates.
+            for original_id in {comment.duplicate_of, was_duplicate_of} - {None}:
+                original = session.get(Comment, original_id)
+                if original is not None:
+                    self._refresh_messages(session, original, now)
             return Result(Outcome.DONE, comment.id, comment.status)
+
+    def _step_values(self, comment: Comment, action: Action, actor: str, now: datetime) -> dict[str, Any]:
+        """The columns a step changes besides its note."""
+        target = rule_for(comment.status, action).to
+        if action is Action.REOPEN and comment.department_id is None:
+            target = Status.NEW  # closed from triage: back to the PR office's triage
+        values: dict[str, Any] = {"status": str(target)}
+        if comment.acknowledged_at is None and target not in WAITING_STATUSES:  # closing it says "seen" as well
+            values.update(acknowledged_at=now, acknowledged_by=actor)
+        if target in REOPENABLE_STATUSES:
+            values.update(closed_at=now, closed_by=actor)
+        if target in ANSWERING_STATUSES:  # acknowledged, replied to or reopened: the answer is due in 14 days
+            values.update(answer_due_at=answer_due(self.calendar, now), answer_reminded_at=None)
+        if action is Action.INTERIM_REPLY:
+            values.update(replied_at=now, replied_by=actor)
+        if action is Action.REOPEN:
+            values.update(reopened_at=now, reopened_by=actor, closed_at=None, closed_by=None, transferred_to=None,
+                          duplicate_of=None)
+        return values
+
+    def _not_an_original(self, session: Session, comment: Comment, original_id: int) -> Result | None:
+        """Why `original_id` cannot be the comment's original (None: it can)."""
+        original = session.get(Comment, original_id) if original_id != comment.id else None
+        if original is None:
+            return Result(Outcome.INVALID, comment.id, comment.status,
+                          {"original": original_id, "self": original_id == comment.id})
+        if original.duplicate_of is not None:
+            return Result(Outcome.INVALID, comment.id, comment.status,
+                          {"original": original_id, "original_of": original.duplicate_of})
+        return None
 
     def reassign(self, comment_id: int, actor: str, seen_version: int | None, department_id: str,
                  note: str | None = None) -> Result:
@@ -545,8 +608,9 @@ class CommentService:
                 routed_reason="triage" if before == Status.NEW else "reassigned",
                 channel=channel_for(self.org, department_id), assignment=comment.assignment + 1,
                 routed_at=now, ack_due_at=ack_due, escalate_at=escalate_at, acknowledged_at=None,
-                acknowledged_by=None, reminded_at=None, escalated_at=None,
-                note=note.strip()[:MAX_NOTE] if note and note.strip() else None,
+                acknowledged_by=None, reminded_at=None, escalated_at=None, answer_due_at=None,
+                answer_reminded_at=None, reopened_at=None, reopened_by=None,
+                note=_note(note),
             )
             if not changed:
                 return self._lost(session, comment_id)
@@ -606,8 +670,8 @@ class CommentService:
             if not self._change(session, comment, now):
                 return self._lost(session, comment_id)
             request = HidingRequest(comment_id=comment.id, criterion=str(criterion),
-                                    note=note.strip()[:MAX_NOTE] if note and note.strip() else None,
-                                    status="pending", requested_by=actor, requested_at=now, row_version=1)
+                                    note=_note(note), status="pending", requested_by=actor, requested_at=now,
+                                    row_version=1)
             session.add(request)
             session.flush()
             audit.record(session, at=now, actor=actor, action="comment.hiding_requested", subject_type=SUBJECT,
@@ -670,25 +734,40 @@ class CommentService:
         """Comments nobody acknowledged by the target: one reminder message per channel (and one more for
         its 緊急 comments, which mentions on-call)."""
         now = self.clock.now()
+        waiting = [str(s) for s in WAITING_STATUSES]
+        late = (Comment.status.in_(waiting), Comment.reminded_at.is_(None), Comment.ack_due_at <= now)
+        return self._remind(Comment.reminded_at, late, action="comment.reminded", now=now, limit=limit,
+                            kind_of=lambda category: (digest.URGENT_REMINDER if category == Category.EMERGENCY
+                                                      else "reminder"))
+
+    def remind_answers_overdue(self, limit: int = 2000) -> int:
+        """Comments acknowledged but not answered (nor replied to in the meantime) 14 days on: one reminder
+        per channel, once per answer target (an interim reply or a reopening sets a new one)."""
+        now = self.clock.now()
+        answering = [str(s) for s in ANSWERING_STATUSES]
+        late = (Comment.status.in_(answering), Comment.answer_reminded_at.is_(None), Comment.answer_due_at <= now)
+        return self._remind(Comment.answer_reminded_at, late, action="comment.answer_reminded", now=now,
+                            limit=limit, kind_of=lambda _: "answer_reminder")
+
+    def _remind(self, reminded: Any, late: tuple[Any, ...], *, action: str, now: datetime, limit: int,
+                kind_of: Callable[[str], str]) -> int:
+        """The comments `late` selects, each claimed once by setting `reminded`, listed per channel and kind of
+        reminder (`kind_of` a comment's category: 緊急 ones mention on-call)."""
         with self.db.transaction() as session:
             due = session.execute(
-                select(Comment.id, Comment.channel, Comment.assignment, Comment.category)
-                .where(Comment.status.in_([str(s) for s in (Status.NEW, Status.ROUTED)]),
-                       Comment.reminded_at.is_(None), Comment.ack_due_at <= now)
+                select(Comment.id, Comment.channel, Comment.assignment, Comment.category).where(*late)
                 .order_by(Comment.id).limit(limit)
             ).all()
             by_channel: dict[tuple[str, str], list[tuple[int, int]]] = {}
             for comment_id, channel, assignment, category in due:
-                # Conditional, so two sweepers at once remind each comment once.
+                # Conditional, so two sweepers at once remind each comment once (and a change since, not at all).
                 claimed = session.execute(
-                    update(Comment).where(Comment.id == comment_id, Comment.reminded_at.is_(None),
-                                          Comment.assignment == assignment)
-                    .values(reminded_at=now).execution_options(synchronize_session=False)
+                    update(Comment).where(Comment.id == comment_id, Comment.assignment == assignment, *late)
+                    .values({reminded: now}).execution_options(synchronize_session=False)
                 ).rowcount
                 if claimed == 1:
-                    kind = digest.URGENT_REMINDER if category == Category.EMERGENCY else "reminder"
-                    by_channel.setdefault((channel, kind), []).append((comment_id, assignment))
-                    audit.record(session, at=now, actor=audit.SYSTEM, action="comment.reminded",
+                    by_channel.setdefault((channel, kind_of(category)), []).append((comment_id, assignment))
+                    audit.record(session, at=now, actor=audit.SYSTEM, action=action,
                                  subject_type=SUBJECT, subject_id=comment_id, channel=channel)
             for (channel, kind), entries in by_channel.items():
                 digest.notice(session, kind=kind, channel=channel, entries=entries[:digest.NOTICE_MAX],
@@ -727,6 +806,11 @@ class CommentService:
                     digest.notice(session, kind=digest.URGENT_ESCALATION, channel=channel,
                                   entries=urgent[:digest.NOTICE_MAX], total=len(urgent), now=now)
             return len(entries) + len(urgent)
+
+
+def _note(note: str | None) -> str | None:
+    """An optional note as stored: None when blank."""
+    return note.strip()[:MAX_NOTE] if note and note.strip() else None
 
 
 def _external_key(comment: NewComment | Comment) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-"""Timed work of the comment flow: remind a channel of comments nobody acknowledged, then escalate."""
+"""Timed work of the comment flow: remind a channel of comments nobody acknowledged, then escalate; remind it
+of comments acknowledged but not answered by the 14-day target."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from bot.workflows.sweeps import SweepContext, sweep
 
 @sweep("comment_targets")
 def comment_targets(ctx: SweepContext) -> int:
-    """Reminders first (target missed), then escalations (still nothing some hours after the reminder)."""
+    """Reminders first (target missed), then escalations (still nothing some hours after the reminder), then
+    reminders of answers due."""
     service = CommentService(ctx.db, ctx.org, ctx.calendar, ctx.clock)
-    return service.remind_overdue() + service.escalate_overdue()
+    return service.remind_overdue() + service.escalate_overdue() + service.remind_answers_overdue()
