@@ -19,11 +19,11 @@ from bot.handlers.emergency_ids import (
     EmergencyBlock,
     EmergencyCallback,
 )
+from bot.handlers.errors import readable_values
 from bot.handlers.ids import Command
 from bot.handlers.modals import open_modal
 from bot.i18n import Translator
 from bot.organization import PR_OFFICE_ID
-from bot.text.mrkdwn import mention
 from bot.views import RenderContext
 from bot.views.emergency import (
     declare_modal,
@@ -74,16 +74,7 @@ def register(app: App, services: Services) -> None:
 
     def explain(tr: Translator, key: str, values: dict[str, Any] | None = None, *, plain: bool = False) -> str:
         """A refusal in the person's language: who did it and when, in the reader's words."""
-        shown: dict[str, Any] = {"on_call": mentions(org.on_call)}
-        for name, value in (values or {}).items():
-            if name == "who":
-                shown[name] = mention(value) if value else "—"
-            elif isinstance(value, datetime):
-                shown[name] = tr.datetime(value)
-            elif name == "status":
-                shown[name] = tr.plain(f"proposal.status.{value}")
-            else:
-                shown[name] = value
+        shown: dict[str, Any] = {"on_call": mentions(org.on_call), **readable_values(tr, values or {})}
         return tr.plain(key, **shown) if plain else tr.t(key, **shown)
 
     def tell(respond: Respond, user_id: str, outcome: Outcome) -> None:

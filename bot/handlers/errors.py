@@ -10,6 +10,7 @@ import json
 import logging
 import secrets
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, BoltResponse
@@ -21,6 +22,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from bot import blocks
 from bot.app import Services
 from bot.handlers.ids import Callback
+from bot.i18n import Translator
+from bot.text.mrkdwn import mention
 from bot.workflows.emergencies.service import EmergencyError
 from bot.workflows.proposals.service import ProposalError
 
@@ -75,9 +78,9 @@ def register(app: App, services: Services) -> None:
         if isinstance(error, (ProposalError, EmergencyError)):  # a refusal nobody caught: say it, not "error"
             log.info("refused %s for %s: %s", body.get("type") or body.get("command"), user_id, error.key)
             try:
-                text = services.translator_for(user_id).t(error.key, **error.values)
+                text = refusal_text(services.translator_for(user_id), error)
             except Exception:  # noqa: BLE001 - we are already handling a failure
-                text = services.org_translator().t(error.key, **error.values)
+                text = refusal_text(services.org_translator(), error)
             if response is not None:
                 response.status, response.body = 200, ""
             tell_where_they_are(client, respond, body, user_id, text)
@@ -109,6 +112,28 @@ def register(app: App, services: Services) -> None:
             response.status, response.body = 200, ""
         tell_where_they_are(client, respond, body, user_id, text)
         return None
+
+
+def readable_values(tr: Translator, values: dict[str, Any]) -> dict[str, Any]:
+    """A refusal's values in the reader's words: a proposal's status as its label (never `pending`), a moment
+    in the organisation's time, a person as a mention. Every refusal a person reads goes through here."""
+    shown: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == "who":
+            shown[name] = mention(value) if value else "—"
+        elif isinstance(value, datetime):
+            shown[name] = tr.datetime(value)
+        elif name == "status":
+            shown[name] = tr.plain(f"proposal.status.{value}")
+        else:
+            shown[name] = value
+    return shown
+
+
+def refusal_text(tr: Translator, error: ProposalError | EmergencyError, *, plain: bool = False) -> str:
+    """The message of a refusal (`plain`: for a modal field error or other plain_text)."""
+    values = readable_values(tr, error.values)
+    return tr.plain(error.key, **values) if plain else tr.t(error.key, **values)
 
 
 def tell_where_they_are(client: WebClient, respond: Any, body: dict[str, Any], user_id: str | None, text: str) -> None:

@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 
 from bot import blocks
 from bot.app import Services
-from bot.handlers.errors import tell_where_they_are
+from bot.handlers.errors import refusal_text, tell_where_they_are
 from bot.handlers.ids import Command
 from bot.handlers.modals import open_modal
 from bot.handlers.proposal_ids import FormBlock, ProposalAction, ProposalCallback
@@ -99,7 +99,7 @@ def register(app: App, services: Services) -> None:
                                  emergency_id=int(emergency) if str(emergency).isdigit() else None)
         except ProposalError as e:
             tr = services.answering_translator_for(user_id)
-            ack(response_action="errors", errors={FormBlock.TEXT: tr.plain(e.key, **e.values)})
+            ack(response_action="errors", errors={FormBlock.TEXT: refusal_text(tr, e, plain=True)})
             return
         ack()
         services.notify()
@@ -163,7 +163,7 @@ def register(app: App, services: Services) -> None:
         try:
             proposal, version = proposals.draft_for_edit(user_id, int(action["value"]))
         except ProposalError as e:
-            respond(text=services.translator_for(user_id).t(e.key, **e.values), response_type="ephemeral",
+            respond(text=refusal_text(services.translator_for(user_id), e), response_type="ephemeral",
                     replace_original=False)
             return
         metadata: dict[str, Any] = {"mode": "resubmit", "resubmit": proposal.id}
@@ -185,7 +185,7 @@ def register(app: App, services: Services) -> None:
             proposals.withdraw(user_id, int(action["value"]))
         except ProposalError as e:
             # From a DM: an ephemeral answer; from App Home (no response_url): a DM.
-            tell_where_they_are(client, respond, body, user_id, tr.t(e.key, **_translated_values(tr, e.values)))
+            tell_where_they_are(client, respond, body, user_id, refusal_text(tr, e))
             return
         services.notify()
         tell_where_they_are(client, respond, body, user_id, tr.t("proposal.ack.withdrawn", id=action["value"]))
@@ -227,7 +227,7 @@ def register(app: App, services: Services) -> None:
             proposals.mark_published(user_id, int(_metadata(view)["publication_id"]), url,
                                      published_at=published_at if published_at else None)
         except ProposalError as e:
-            ack(response_action="errors", errors={FormBlock.URL: tr.plain(e.key, **e.values)})
+            ack(response_action="errors", errors={FormBlock.URL: refusal_text(tr, e, plain=True)})
             return
         ack()
         services.notify()
@@ -239,7 +239,8 @@ def register(app: App, services: Services) -> None:
         try:
             original, version = proposals.original_for_correction(user_id, int(action["value"]))
         except ProposalError as e:
-            respond(text=services.translator_for(user_id).t(e.key), response_type="ephemeral", replace_original=False)
+            respond(text=refusal_text(services.translator_for(user_id), e), response_type="ephemeral",
+                    replace_original=False)
             return
         prefill = prefill_from(version, original.department_id, Kind.CORRECTION)
         # Where the original is live (every account, once fully published); one still waiting keeps its hand-off.
@@ -328,12 +329,6 @@ def errors_for(tr: Translator, problems: list[Problem]) -> dict[str, str]:
             continue
         errors.setdefault(FIELD_BLOCKS.get(problem.field, FormBlock.TEXT), []).append(tr.plain(problem.key, **values))
     return {block: " / ".join(messages)[:2000] for block, messages in errors.items()}
-
-
-def _translated_values(tr: Translator, values: dict[str, object]) -> dict[str, object]:
-    if "status" in values:
-        return {**values, "status": tr.plain(f"proposal.status.{values['status']}")}
-    return values
 
 
 def outcome_text(tr: Translator, services: Services, outcome: Outcome, step_id: int) -> str:
