@@ -1,11 +1,27 @@
 """What a proposer and an approver read when a click comes late: states in words, times as they really are."""
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from bot.handlers.errors import refusal_text
 from bot.handlers.proposal_ids import ProposalAction
 from bot.i18n import Translator
 from bot.workflows.proposals.service import ProposalError
-from tests.test_proposals import ALL_CHECKED, GOMI_TEXT, click, ephemeral_text, propose, request_message
+from tests.test_proposals import (
+    ALL_CHECKED,
+    GOMI_TEXT,
+    click,
+    ephemeral_text,
+    form_values,
+    open_form,
+    propose,
+    request_message,
+    texts,
+)
+from tests.test_proposals_lifecycle import hand_off_message
 from tests.test_proposals_review import send_back
+
+TOKYO = ZoneInfo("Asia/Tokyo")
 
 
 def edit_form(koho, dm, count):
@@ -45,3 +61,42 @@ def test_every_refusal_names_a_state_in_the_readers_words():
     refusal = ProposalError("proposal.refused.invalid_transition", status="approved")
     assert refusal_text(Translator("ja"), refusal) == "この起案は現在の状態（承認済み（掲載待ち））ではその操作ができません。"
     assert "(Approved" in refusal_text(Translator("en"), refusal, plain=True)
+
+
+# -- a requested publish time already past when it is approved ---------------------------------
+
+
+def test_a_requested_time_past_at_approval_is_flagged_and_the_real_time_is_told(koho):
+    requested = datetime(2026, 11, 24, 11, 0, tzinfo=TOKYO)  # proposed at 10:00 the same morning
+    view = open_form(koho)
+    assert koho.slack.view_submission("U0STAFF1", view, {
+        **form_values(), "publish_at": {"publish_at": int(requested.timestamp())}}).body == ""
+    first = request_message(koho, "C0KANKYO")
+    assert "掲載希望:* 2026年11月24日(火) 11:00" in texts(first) and "過ぎています" not in texts(first)
+
+    koho.clock.set(datetime(2026, 11, 26, 10, 0, tzinfo=TOKYO))  # two days later
+    click(koho, "U0KANKYOHEAD", first, ProposalAction.APPROVE)
+    pr_request = request_message(koho, "C0PR")
+    assert "掲載希望日時を過ぎています" in texts(pr_request)
+    click(koho, "U0PR1", pr_request, ProposalAction.APPROVE)
+
+    (dm,) = koho.fake.wait_for("chat.postMessage", channel="U0STAFF1",
+                               predicate=lambda c: "が承認されました" in c.args["text"])
+    assert ("掲載予定: 2026年11月26日(木) 10:00（掲載希望の 2026年11月24日(火) 11:00 を過ぎていたため、承認後すぐ）"
+            in dm.args["text"])
+    hand_off = texts(hand_off_message(koho, "C0PR"))
+    assert "掲載予定:* 2026年11月26日(木) 10:00（掲載希望 2026年11月24日(火) 11:00 を過ぎて承認されたため" in hand_off
+
+
+def test_a_requested_time_still_ahead_reads_as_before(koho):
+    requested = datetime(2026, 11, 27, 9, 0, tzinfo=TOKYO)
+    view = open_form(koho)
+    assert koho.slack.view_submission("U0STAFF1", view, {
+        **form_values(), "publish_at": {"publish_at": int(requested.timestamp())}}).body == ""
+    click(koho, "U0KANKYOHEAD", request_message(koho, "C0KANKYO"), ProposalAction.APPROVE)
+    pr_request = request_message(koho, "C0PR")
+    assert "過ぎています" not in texts(pr_request)
+    click(koho, "U0PR1", pr_request, ProposalAction.APPROVE)
+    (dm,) = koho.fake.wait_for("chat.postMessage", channel="U0STAFF1",
+                               predicate=lambda c: "が承認されました" in c.args["text"])
+    assert "掲載予定: 2026年11月27日(金) 09:00。掲載担当に引き継ぎます。" in dm.args["text"]

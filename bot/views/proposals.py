@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -75,8 +76,9 @@ def account_lines(tr: Translator, org: Organization, version: ProposalVersion) -
     return "\n".join([tr.t("proposal.request.accounts"), *lines])
 
 
-def post_blocks(tr: Translator, org: Organization, version: ProposalVersion) -> list[dict[str, Any]]:
-    """The post as it will appear, once, then per account its name and length against its limit."""
+def post_blocks(tr: Translator, org: Organization, version: ProposalVersion, now: datetime) -> list[dict[str, Any]]:
+    """The post as it will appear, once, then per account its name and length against its limit. A requested
+    time already past when this is rendered says so: approved now, it would go out at once, not then."""
     out = [blocks.section(tr.t("proposal.request.post")), *quoted(composed_text(version.text, tuple(version.links)))]
     out.append(blocks.section(account_lines(tr, org, version)))
     details = []
@@ -84,8 +86,12 @@ def post_blocks(tr: Translator, org: Organization, version: ProposalVersion) -> 
         details.append(tr.t("proposal.request.links") + "\n" + "\n".join(link(u) for u in version.links))
     if version.media_description:
         details.append(tr.t("proposal.request.media") + "\n" + _escape(version.media_description))
-    details.append(tr.t("proposal.request.publish_at", when=tr.datetime(version.publish_at)) if version.publish_at
-                   else tr.t("proposal.request.publish_now"))
+    if version.publish_at is None:
+        details.append(tr.t("proposal.request.publish_now"))
+    elif version.publish_at <= now:
+        details.append(tr.t("proposal.request.publish_at_passed", when=tr.datetime(version.publish_at)))
+    else:
+        details.append(tr.t("proposal.request.publish_at", when=tr.datetime(version.publish_at)))
     out.append(blocks.section("\n\n".join(details)))
     return out
 
@@ -138,7 +144,7 @@ def approval_request(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         out += correction_blocks(ctx, proposal, version)
     if version.number > 1:
         out += changes_blocks(tr, proposal, version)
-    out += post_blocks(tr, org, version)
+    out += post_blocks(tr, org, version, ctx.now)
     out.append(checklist_block(tr, version))
     out.append(blocks.divider())
     if step.status == StepStatus.PENDING:
@@ -240,9 +246,13 @@ def proposal_dm(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         if may_withdraw(proposal):
             actions.append(withdraw_button(tr, proposal.id))
     elif event == "approved":
-        when = proposal.version.publish_at
-        text = tr.t("proposal.dm.approved", title=title,
-                    when=tr.datetime(when) if when else tr.plain("proposal.dm.approved_now"))
+        requested, due = proposal.version.publish_at, _first_due(proposal)
+        if requested is not None and due is not None and due > requested:  # past when approved: handed off at once
+            text = tr.t("proposal.dm.approved_late", title=title, requested=tr.datetime(requested),
+                        when=tr.datetime(due))
+        else:
+            text = tr.t("proposal.dm.approved", title=title,
+                        when=tr.datetime(requested) if requested else tr.plain("proposal.dm.approved_now"))
         if may_withdraw(proposal):  # until any account publishes it, the proposer may still take it back
             actions.append(withdraw_button(tr, proposal.id))
     elif event == "changes_requested":
@@ -265,6 +275,11 @@ def proposal_dm(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
     if actions:
         out.append(blocks.actions(*actions, block_id=f"dm:{proposal.id}:{event}"))
     return {"text": text, "blocks": out}
+
+
+def _first_due(proposal: Proposal) -> datetime | None:
+    """When the approved post really goes to its publishers (the requested time, or the approval if later)."""
+    return min((p.due_at for p in proposal.publications if p.status != "cancelled"), default=None)
 
 
 def _first_pending_step(ctx: RenderContext, proposal: Proposal) -> ApprovalStep | None:
@@ -300,8 +315,13 @@ def publication(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
     ]
     if version.media_description:
         out.append(blocks.section(tr.t("proposal.request.media") + "\n" + _escape(version.media_description)))
-    out.append(blocks.context(tr.t("proposal.publication.due", when=tr.datetime(item.due_at),
-                                   approvers=mentions(approvers))))
+    requested = version.publish_at
+    if requested is not None and item.due_at > requested:  # approved after the requested time: due at once
+        due = tr.t("proposal.publication.due_late", when=tr.datetime(item.due_at), requested=tr.datetime(requested),
+                   approvers=mentions(approvers))
+    else:
+        due = tr.t("proposal.publication.due", when=tr.datetime(item.due_at), approvers=mentions(approvers))
+    out.append(blocks.context(due))
     if item.status == "handed_off" and account is not None and account.operators:
         out.append(blocks.context(tr.t("proposal.publication.operators", operators=mentions(account.operators))))
     if item.status == "handed_off":
