@@ -280,7 +280,7 @@ def test_a_post_is_drafted_from_a_template_and_fast_tracked_by_one_approver(koho
     form = wait_for_modal(koho, "proposal_form", before, "U0STAFF1")
     by_id = {b.get("block_id"): b for b in form["blocks"]}
     draft = by_id["text"]["element"]["initial_value"]
-    assert draft.startswith("【地震】10時12分現在")
+    assert draft.startswith("【地震】11月24日10時12分現在")
     assert "中央区・美浜区で市内で震度5強を確認し、千葉市は対応にあたっています。" in draft
     assert "続報は11時00分頃" in draft and "【訓練】" not in draft
     assert by_id["kind"]["element"]["initial_option"]["value"] == "emergency"
@@ -335,7 +335,7 @@ def test_timed_update_reminders_come_every_interval_until_the_end(koho):
     click(koho, "U0ONCALL2", reminder, "emergency_draft_button")
     form = wait_for_modal(koho, "proposal_form", before, "U0ONCALL2")
     draft = {b.get("block_id"): b for b in form["blocks"]}["text"]["element"]["initial_value"]
-    assert draft.startswith("【地震・定時更新】10時32分現在") and "次回の更新は11時00分頃です。" in draft
+    assert draft.startswith("【地震・定時更新】11月24日10時32分現在") and "次回の更新は11時00分頃です。" in draft
 
     # A worker that was down sends one reminder, not one per missed slot.
     koho.clock.advance(timedelta(minutes=75))  # 11:47: the 11:00 and 11:30 slots were missed
@@ -426,8 +426,8 @@ def test_the_end_posts_a_timeline_for_the_review(koho):
     timeline = shown[shown.index("タイムライン"):]
     expected = ["`11/24 10:00` :rotating_light: 宣言（本番） — <@U0ONCALL1>",
                 "`11/24 10:04` :white_check_mark: 1. 状況確認 — <@U0ONCALL2>",
-                f"`11/24 10:12` :pencil: 起案 #{proposal_id} 【地震】10時12分現在 — <@U0STAFF1>",
-                f"`11/24 10:15` :ok: 承認（緊急時承認（ファストトラック）） #{proposal_id} 【地震】10時12分現在 — <@U0PR2>",
+                f"`11/24 10:12` :pencil: 起案 #{proposal_id} 【地震】11月24日10時12分現在 — <@U0STAFF1>",
+                f"`11/24 10:15` :ok: 承認（緊急時承認（ファストトラック）） #{proposal_id} 【地震】11月24日10時12分現在 — <@U0PR2>",
                 f"`11/24 10:17` :mega: 掲載 #{proposal_id} 千葉市 公式X <https://x.com/chiba_city/status/9> — <@U0PR2>",
                 "`11/24 10:19` :sos: 緊急の可能性がある市民の声 #1",
                 "`11/24 11:00` :checkered_flag: 終了 — <@U0ONCALL1>"]

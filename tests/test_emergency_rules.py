@@ -125,10 +125,20 @@ def context(**changes):
 def test_every_template_drafts_a_post_in_each_language(org, name, locale):
     text = render_post(name, locale, context(), org)
     assert text and "{" not in text and "}" not in text and not text.startswith("\n")
-    assert ("14時05分" if locale == "ja" else "14:05") in text  # "○時現在": every post says as of when
+    assert ("11月24日14時05分現在" if locale == "ja" else "As of 14:05 JST, 24 Nov") in text  # dated "○時現在"
     if name == "timed_update":
         assert ("15時00分" if locale == "ja" else "15:00") in text  # and the next update time
     assert len(text) <= 500
+
+
+def test_a_post_near_midnight_dates_its_stamp_and_its_next_update(org):
+    late = dict(now=datetime(2026, 12, 7, 23, 5, tzinfo=TOKYO), next_update=datetime(2026, 12, 8, 0, 5, tzinfo=TOKYO))
+    ja = render_post("first_report", "ja", context(type="earthquake", **late), org)
+    assert ja.startswith("【地震】12月7日23時05分現在") and "続報は12月8日0時05分頃" in ja
+    en = render_post("timed_update", "en", context(type="earthquake", **late), org)
+    assert en.startswith("[Earthquake update] As of 23:05 JST, 7 Dec") and "Next update around 00:05, 8 Dec." in en
+    same_day = render_post("timed_update", "ja", context(), org)
+    assert "次回の更新は15時00分頃です。" in same_day  # the date once is enough
 
 
 def test_drill_drafts_are_marked_and_missing_areas_leave_no_gap(org):
@@ -147,7 +157,7 @@ def test_an_organisation_replaces_a_template_and_a_broken_one_falls_back(org, tm
     assert render_post("first_report", "ja", context(), own) == \
         "【風水害（台風・大雨）】14時05分現在 千葉市防災: 台風第15号。続報は15時00分頃。"
     assert render_post("evacuation", "ja", context(), own).startswith("【避難情報】")  # not replaced: built-in
-    assert render_post("all_clear", "ja", context(), own).startswith("【解除】14時05分現在")  # broken: built-in
+    assert render_post("all_clear", "ja", context(), own).startswith("【解除】11月24日14時05分現在")  # broken: built-in
     assert "all_clear.j2 is broken" in caplog.text
     problems = check_templates(own, context())
     assert len(problems) == 1 and "all_clear.j2" in problems[0] and "titel" in problems[0]
@@ -192,4 +202,4 @@ def test_the_clock_of_emergency_comments_defaults_to_a_quarter_of_an_hour_and_is
 
 def test_times_in_a_post_are_the_citys_whatever_the_servers_zone(org):
     draft = render_post("timed_update", "ja", context(now=datetime(2026, 11, 24, 0, 30, tzinfo=UTC)), org)
-    assert draft.startswith("【風水害（台風・大雨）・定時更新】9時30分現在")
+    assert draft.startswith("【風水害（台風・大雨）・定時更新】11月24日9時30分現在")

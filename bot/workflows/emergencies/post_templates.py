@@ -62,6 +62,23 @@ def _date(moment: datetime, locale: str, tz: ZoneInfo) -> str:
     return f"{local.month}月{local.day}日" if locale == "ja" else f"{local.day} {local:%b}"
 
 
+def _as_of(moment: datetime, locale: str, tz: ZoneInfo) -> str:
+    """The "○時現在" stamp with its date: a post re-shared for days, or written near midnight, stays clear."""
+    local = moment.astimezone(tz)
+    if locale == "ja":
+        return f"{_date(moment, locale, tz)}{_time(moment, locale, tz)}"
+    return f"{_time(moment, locale, tz)} {local.tzname()}, {_date(moment, locale, tz)}"
+
+
+def _next_update(moment: datetime, now: datetime, locale: str, tz: ZoneInfo) -> str:
+    """The next update's time, with its date once it falls on another day than the stamp (23:05 -> 翌0:05)."""
+    if moment.astimezone(tz).date() == now.astimezone(tz).date():
+        return _time(moment, locale, tz)
+    if locale == "ja":
+        return f"{_date(moment, locale, tz)}{_time(moment, locale, tz)}"
+    return f"{_time(moment, locale, tz)}, {_date(moment, locale, tz)}"
+
+
 def values_for(context: PostContext, locale: str, org: Organization) -> dict[str, Any]:
     tz = ZoneInfo(org.timezone)
     tr = Translator(locale, org.timezone)
@@ -74,9 +91,10 @@ def values_for(context: PostContext, locale: str, org: Organization) -> dict[str
         "drill": context.drill,
         "drill_mark": tr.plain("emergency.post.drill_mark") if context.drill else "",
         "date": _date(context.now, locale, tz),
-        "time": _time(context.now, locale, tz),  # "○時現在"
+        "time": _time(context.now, locale, tz),
+        "as_of": _as_of(context.now, locale, tz),  # "○時現在", dated
         "declared_time": _time(context.declared_at, locale, tz),
-        "next_update": _time(context.next_update, locale, tz),
+        "next_update": _next_update(context.next_update, context.now, locale, tz),
     }
 
 
