@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from bot import blocks
 from bot.app import Services
 from bot.handlers.account_ids import AccountAction, AccountBlock, AccountCallback
+from bot.handlers.modals import open_modal
 from bot.i18n import Translator
 from bot.text.mrkdwn import channel_link
 from bot.views.accounts import account_form, account_list
@@ -78,15 +79,14 @@ def koho_report(services: Services, command: dict[str, Any], words: list[str], r
 
 def open_form(services: Services, client: WebClient, trigger_id: str, user_id: str, account_id: str | None,
               respond: Respond) -> None:
-    tr = services.translator_for(user_id)
     accounts = AccountService(services.db, services.org, services.clock)
     try:
         accounts.check_may_manage(user_id)
         account = accounts.account(account_id) if account_id else None
     except AccountError as e:
-        _ephemeral(respond, tr.t(e.key, **e.values))
+        _ephemeral(respond, services.translator_for(user_id).t(e.key, **e.values))
         return
-    client.views_open(trigger_id=trigger_id, view=account_form(tr, services.org, account))
+    open_modal(services, client, trigger_id, user_id, lambda tr: account_form(tr, services.org, account))
 
 
 def _state(view: dict[str, Any], block_id: str) -> dict[str, Any]:
@@ -211,18 +211,17 @@ def register(app: App, services: Services) -> None:
                              respond: Respond) -> None:
         ack()
         user_id, change_id = body["user"]["id"], int(action["value"])
-        tr = services.translator_for(user_id)
         try:
             problem = accounts.check_may_decide(user_id, change_id)
             if problem is not None and problem.result == "refused":  # recorded through the same rule
                 problem = accounts.decide(user_id, change_id, False, reason="(refused before asking)")
         except AccountError as e:
-            _ephemeral(respond, tr.t(e.key, **e.values))
+            _ephemeral(respond, services.translator_for(user_id).t(e.key, **e.values))
             return
         if problem is not None:
             tell_change(user_id, change_id, problem, respond)
             return
-        client.views_open(trigger_id=body["trigger_id"], view=blocks.reason_modal(
+        open_modal(services, client, body["trigger_id"], user_id, lambda tr: blocks.reason_modal(
             title=tr.plain("accounts.reject_modal.title"), callback_id=AccountCallback.REJECT_REASON,
             submit=tr.plain("accounts.reject_modal.submit"), close=tr.plain("accounts.form.cancel"),
             label=tr.plain("accounts.reject_modal.label"), block_id=AccountBlock.REASON,

@@ -161,7 +161,7 @@ class CommentHandlers:
     def forward_submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         """Validate, store (before the ack, so a failure shows in the modal and nothing typed is lost), answer."""
         user_id = body["user"]["id"]
-        tr = self.tr(user_id)
+        tr = self.services.answering_translator_for(user_id)  # before the ack: no Slack call if known
         text = _text(view, CommentBlock.TEXT, CommentAction.TEXT)
         source = _selected(view, CommentBlock.SOURCE, CommentAction.SOURCE)
         url = _text(view, CommentBlock.URL, CommentAction.URL) or None
@@ -238,16 +238,15 @@ class CommentHandlers:
             self.answer(client, body, result)
             return
         comment = self.comments.get(comment_id)
-        tr = self.tr(user_id)
-        modal = {Action.REASSIGN: lambda: views.reassign_modal(tr, self.org, comment),
-                 Action.DONE: lambda: views.done_modal(tr, comment),
-                 Action.NO_ACTION: lambda: views.no_action_modal(tr, comment),
-                 Action.INTERIM_REPLY: lambda: views.interim_modal(tr, comment),
-                 Action.TRANSFER: lambda: views.transfer_modal(tr, comment),
-                 Action.DUPLICATE: lambda: views.duplicate_modal(tr, comment),
-                 Action.REOPEN: lambda: views.reopen_modal(tr, comment),
-                 Action.REQUEST_HIDING: lambda: views.hiding_modal(tr, comment)}[action]()
-        client.views_open(trigger_id=body["trigger_id"], view=modal)
+        modal = {Action.REASSIGN: lambda tr: views.reassign_modal(tr, self.org, comment),
+                 Action.DONE: lambda tr: views.done_modal(tr, comment),
+                 Action.NO_ACTION: lambda tr: views.no_action_modal(tr, comment),
+                 Action.INTERIM_REPLY: lambda tr: views.interim_modal(tr, comment),
+                 Action.TRANSFER: lambda tr: views.transfer_modal(tr, comment),
+                 Action.DUPLICATE: lambda tr: views.duplicate_modal(tr, comment),
+                 Action.REOPEN: lambda tr: views.reopen_modal(tr, comment),
+                 Action.REQUEST_HIDING: lambda tr: views.hiding_modal(tr, comment)}[action]
+        open_modal(self.services, client, body["trigger_id"], user_id, modal)
 
     def on_row_menu(self, ack: Ack, body: dict[str, Any], client: WebClient, action: dict[str, Any]) -> None:
         """The "…" menu of a comment in a digest, reminder or escalation: the same actions as its buttons.
@@ -316,7 +315,7 @@ class CommentHandlers:
                    run: Any) -> None:
         """Run the use case before the ack, so a refusal or a lost race shows in the modal."""
         user_id = body["user"]["id"]
-        tr = self.tr(user_id)
+        tr = self.services.answering_translator_for(user_id)  # before the ack: no Slack call if known
         metadata = json.loads(view.get("private_metadata") or "{}")
         result: Result = run(int(metadata["comment_id"]), user_id, int(metadata["version"]), tr)
         if isinstance(result, dict):  # field errors found before running

@@ -222,7 +222,7 @@ def register(app: App, services: Services) -> None:
             services.notify()
             tell(respond, user_id, refusal)
             return
-        client.views_open(trigger_id=body["trigger_id"], view=note_modal(services.translator_for(user_id), step))
+        open_modal(services, client, body["trigger_id"], user_id, lambda tr: note_modal(tr, step))
 
     @app.view(EmergencyCallback.NOTE)
     def submit_note(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -278,14 +278,14 @@ def register(app: App, services: Services) -> None:
         answer_status(respond, body["user"]["id"], int(action["value"]))
 
     def open_end(client: WebClient, respond: Respond, trigger_id: str, user_id: str, chosen: int | None) -> None:
-        tr = services.translator_for(user_id)
+        # No Slack call before the modal opens (the trigger_id's 3 s): the person's language is asked only to refuse.
         refusal = emergencies.check_may_end(user_id)
         if refusal:
-            say(respond, explain(tr, refusal))
+            say(respond, explain(services.translator_for(user_id), refusal))
             return
         active = emergencies.active()
         if not active:
-            say(respond, tr.t("emergency.refused.no_active"))
+            say(respond, services.translator_for(user_id).t("emergency.refused.no_active"))
             return
         if chosen is not None and chosen not in {e.id for e in active}:
             tell(respond, user_id, emergencies.ended_outcome(chosen))
@@ -328,9 +328,9 @@ def register(app: App, services: Services) -> None:
         except EmergencyError as e:
             outcome = Outcome("refused", e.key, dict(e.values))
         if outcome.result == "needs_time":  # its time has passed: ask for a new one
-            tr = services.translator_for(user_id)
-            client.views_open(trigger_id=body["trigger_id"], view=resume_modal(
-                tr, held_id, post_title(outcome.values["text"]), outcome.values["due"]))
+            title, due = post_title(outcome.values["text"]), outcome.values["due"]
+            open_modal(services, client, body["trigger_id"], user_id,
+                       lambda tr: resume_modal(tr, held_id, title, due))
             return
         services.notify()
         tell(respond, user_id, outcome)

@@ -21,6 +21,9 @@ def register(app: App, services: Services) -> None:
         user_id = command["user_id"]
         words = (command.get("text") or "").split()
         subcommand = words[0].lower() if words else "help"
+        if subcommand in ("accounts", "account", "アカウント", "台帳"):  # may open a modal: no Slack call first
+            koho_accounts(services, command, words, respond, client)
+            return
         tr = services.translator_for(user_id)
 
         if subcommand in ("language", "lang", "言語"):
@@ -32,9 +35,6 @@ def register(app: App, services: Services) -> None:
             respond(text=Translator(choice, services.org.timezone).t("language.set"), response_type="ephemeral")
             return
 
-        if subcommand in ("accounts", "account", "アカウント", "台帳"):
-            koho_accounts(services, command, words, respond, client)
-            return
         if subcommand in ("report", "レポート"):
             koho_report(services, command, words, respond)
             return
