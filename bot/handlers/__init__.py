@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -9,10 +10,13 @@ from slack_bolt import App, BoltContext, Respond
 from slack_bolt.context.respond.internals import (
     _build_message as build_message,  # how Bolt's respond builds it
 )
+from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookResponse
 
 from bot.app import Services
 from bot.slack_transport import KeptAliveWebClient, KeptAliveWebhookClient
+
+log = logging.getLogger(__name__)
 
 
 def register_all(app: App, services: Services, *, answering: bool = True) -> None:
@@ -47,18 +51,47 @@ def share_the_apps_client(app: App) -> None:
     def use_the_apps_connections(context: BoltContext, next: Callable[[], None]) -> None:  # noqa: A002 - Bolt's name
         context["client"] = client
         if context.response_url is not None:
-            context["respond"] = KeptAliveRespond(response_url=context.response_url, client=client)
+            context["respond"] = KeptAliveRespond(response_url=context.response_url, client=client,
+                                                  channel_id=context.channel_id, user_id=context.user_id)
         next()
 
 
 class KeptAliveRespond(Respond):
-    """Bolt's `respond`, its answer sent over the app client's kept-alive connections."""
+    """Bolt's `respond`, its answer sent over the app client's kept-alive connections.
 
-    def __init__(self, *, response_url: str, client: KeptAliveWebClient):
+    A response_url answers a refusal with an HTTP status, not an exception (one used more than 5 times, or
+    older than 30 minutes: a click replayed late). The person must still hear the answer: then it goes to
+    them through the Web API, ephemeral where they clicked, else as a DM."""
+
+    def __init__(self, *, response_url: str, client: KeptAliveWebClient, channel_id: str | None = None,
+                 user_id: str | None = None):
         super().__init__(response_url=response_url, proxy=client.proxy, ssl=client.ssl)
         self.pool = client.pool
+        self.client = client
+        self.channel_id, self.user_id = channel_id, user_id
 
     def __call__(self, text: str | dict[str, Any] = "", **fields: Any) -> WebhookResponse:  # type: ignore[override]
         message = build_message(**text) if isinstance(text, dict) else build_message(text=text, **fields)
         hook = KeptAliveWebhookClient(self.response_url or "", pool=self.pool, proxy=self.proxy, ssl=self.ssl)
-        return hook.send_dict(message)
+        response = hook.send_dict(message)
+        if not 200 <= response.status_code < 300:
+            log.warning("response_url refused the answer to %s (HTTP %s: %s); sending it through the Web API",
+                        self.user_id, response.status_code, (response.body or "")[:100])
+            self._fall_back(message)
+        return response
+
+    def _fall_back(self, message: dict[str, Any]) -> None:
+        if not self.user_id:
+            return
+        shown = {"text": message.get("text") or "", "blocks": message.get("blocks")}
+        try:
+            if self.channel_id:
+                try:
+                    self.client.chat_postEphemeral(channel=self.channel_id, user=self.user_id, **shown)
+                    return
+                except SlackApiError as e:  # a channel the bot is not in: a DM still reaches them
+                    log.info("no ephemeral answer for %s in %s: %s", self.user_id, self.channel_id,
+                             e.response.get("error"))
+            self.client.chat_postMessage(channel=self.user_id, **shown)
+        except (SlackApiError, OSError) as e:
+            log.warning("could not tell %s the answer either: %s", self.user_id, type(e).__name__)
