@@ -1,6 +1,10 @@
 """Every button or command that opens a modal opens it before asking Slack anything else: the trigger_id
 lives 3 seconds, and the day Slack is slow (an emergency) a language look-up first would spend them."""
 
+import logging
+
+import pytest
+
 from bot.handlers.account_ids import AccountAction
 from bot.handlers.comment_ids import CommentAction
 from tests.comments_support import message_showing, receive
@@ -42,3 +46,17 @@ def test_reassigning_a_citizens_comment(koho):
     message = message_showing(koho, "C0KANKYO", comment_id)
     opened_before_asking(koho, "U0STAFF1", "comment_reassign", lambda: click_comment(
         koho, "U0STAFF1", message, CommentAction.REASSIGN))
+
+
+@pytest.mark.parametrize("error", ["hash_conflict", "not_found"])
+def test_a_modal_that_cannot_be_redrawn_in_their_language_stays_open_without_an_error(koho, caplog, error):
+    koho.fake.users["U0STAFF2"] = {"id": "U0STAFF2", "locale": "en-US"}
+    koho.fake.fail("views.update", 200, error=error)  # they typed meanwhile, or closed it
+    with caplog.at_level(logging.INFO):
+        koho.slack.command("/propose-post", "", user_id="U0STAFF2")
+        (update,) = koho.fake.wait_for("views.update")
+        koho.wait_for_listeners()
+    assert update.error == error and koho.fake.last_view("U0STAFF2")["title"]["text"] == "投稿の起案"
+    assert not koho.fake.calls_to("response_url") and not koho.fake.calls_to("chat.postEphemeral")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert f"stays in ja: {error}" in caplog.text

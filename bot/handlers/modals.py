@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.app import Services
 from bot.i18n import Translator
+
+log = logging.getLogger(__name__)
 
 
 def open_modal(services: Services, client: WebClient, trigger_id: str, user_id: str,
@@ -20,4 +24,8 @@ def open_modal(services: Services, client: WebClient, trigger_id: str, user_id: 
     tr = services.translator_for(user_id)
     if tr.locale != known.locale:
         view = opened.get("view") or {}
-        client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=build(tr))
+        try:
+            client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=build(tr))
+        except SlackApiError as e:  # typed into meanwhile (hash_conflict), or closed (not_found): it stays as opened
+            log.info("modal %s for %s stays in %s: %s", view.get("id"), user_id, known.locale,
+                     e.response.get("error"))
