@@ -129,6 +129,10 @@ class Translator:
         """A longer mrkdwn text from `<locale>/<name>`."""
         return _MRKDWN_ENV.get_template(f"{self.locale}/{name}").render(self._context(values)).strip()
 
+    def join(self, items: Any) -> str:
+        """A list as this locale writes one: 「環境局、建設局」 / "Environment, Construction"."""
+        return ("、" if self.locale == "ja" else ", ").join(items)
+
     def datetime(self, value: datetime) -> str:
         """A moment in the organisation's time zone, the way people write it in this locale."""
         local = value.astimezone(self.tz)

@@ -430,7 +430,7 @@ def test_report_on_demand_has_the_figures_and_its_chart_is_uploaded(koho):
     assert "千葉市 公式X: 2 / 1 / 0 / 1" in body
     assert "所属長承認:" in body and "広報広聴課確認:" in body and "90パーセンタイル" in body
     assert "*市民の声* 2件" in body and "建設局 1" in body and "振り分け待ち 1" in body
-    assert "確認期限（1営業日）超過: 2件" in body
+    assert "確認期限（1開庁日）超過: 2件" in body
     assert "総合防災訓練（訓練）: 2026年11月24日(火)" in body and "〜 対応中" in body and "チェックリスト 0/" in body
     assert "千葉市 LINE: 運用者が2人未満" in body
 

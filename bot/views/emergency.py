@@ -291,7 +291,7 @@ def emergency_held_dm(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]
             raise NothingToRender("gone")
         when = tr.datetime(row.publish_at) if row.publish_at else "—"
         if event == "cancelled_rest":  # it stays where it was published before the emergency
-            values["accounts"] = ", ".join(account_name(ctx.session, ctx.org, a) for a in proposal.live_on)
+            values["accounts"] = tr.join(account_name(ctx.session, ctx.org, a) for a in proposal.live_on)
         text = tr.t(f"emergency.held.dm_{event}", who=mention(row.decided_by or ""), when=when, **values)
     return {"text": text, "blocks": [blocks.section(text)]}
 
@@ -502,7 +502,7 @@ def emergency_summary(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]
 def review_item(ctx: RenderContext, row: HeldPost, proposal: Proposal) -> list[dict[str, Any]]:
     tr, org = ctx.tr, ctx.org
     version = proposal.version
-    accounts = ", ".join(account_name(ctx.session, org, a) for a in version.accounts)
+    accounts = tr.join(account_name(ctx.session, org, a) for a in version.accounts)
     due = min((p.due_at for p in proposal.publications if p.status in ("held", "scheduled", "handed_off")),
               default=version.publish_at)
     line = tr.t("emergency.review.line", proposal_id=proposal.id, title=post_title(version.text),
