@@ -142,8 +142,10 @@ def test_a_comment_that_is_the_prefectures_business_is_passed_on_and_closed(koho
     # In English for an English speaker.
     koho.fake.users["U0STAFF2"] = {"id": "U0STAFF2", "name": "staff2", "locale": "en-US"}
     other = receive(koho, "ごみ収集車が県道で信号無視をしていた")
-    form = modal(koho, "U0STAFF2", lambda: click(koho, "U0STAFF2", message_showing(koho, "C0KANKYO", other),
-                                                 CommentAction.TRANSFER))
+    modal(koho, "U0STAFF2", lambda: click(koho, "U0STAFF2", message_showing(koho, "C0KANKYO", other),
+                                          CommentAction.TRANSFER))
+    koho.fake.wait_for("views.update")  # opened at once in the language known, then redrawn in theirs
+    form = koho.fake.last_view("U0STAFF2")
     assert form["title"]["text"] == "Not ours: pass it on"
     assert submit(koho, "U0STAFF2", form, {CommentBlock.DESTINATION: {CommentAction.DESTINATION: "警察"},
                                            **note(" ")}, strict=False).json()["errors"] == {
