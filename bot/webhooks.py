@@ -9,11 +9,14 @@ The contract (docs/comments.md has examples):
   the timestamp must be within 5 minutes of our clock. Several `v1=` values, comma-separated, are
   accepted (for rotating the secret).
 - Answers: 202 stored and accepted; 200 already received (same `source` and `external_id`: never
-  posted twice); 400 not JSON (or nested too deeply), or fields missing/invalid (each named); 401 bad
+  posted twice), "duplicate" when nothing differs, "updated" when its text (or author, link) was
+  edited; 400 not JSON (or nested too deeply), or fields missing/invalid (each named); 401 bad
   or old signature; 413 body over 64 KB; 500 an error on our side, with a reference in the log (send it
   again later); 503 no secret configured, or the database is down (send it again later).
 
-The comment is committed to the database before 202 is answered: a 202 is never lost.
+The comment is committed to the database before 202 is answered: a 202 is never lost. An `account` Koho
+does not know is no reason to lose it (senders do not retry a 400): it is stored, routed as if no account
+were named, and the answer carries `warnings` naming the field.
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ from typing import Any
 from bot.app import Services
 from bot.db import mark_answering
 from bot.handlers.errors import is_database_outage, new_reference
-from bot.organization import Organization
 from bot.workflows.accounts.directory import account_exists, account_ids
 from bot.workflows.comments.rules import SOURCES
 from bot.workflows.comments.service import CommentService, NewComment, Received
@@ -83,11 +85,10 @@ def signature_problem(secret: str, timestamp: str | None, signatures: str | None
     return None
 
 
-def parse_comment(payload: Any, org: Organization, known_accounts: Collection[str] | None = None,
-                  now: datetime | None = None) -> tuple[dict[str, Any], dict[str, str]]:
-    """(clean values, problems by field name) of a webhook body. `known_accounts`: the ids an `account`
-    may name (the register's); default the organisation file's. `now`: the server's clock (for how far
-    ahead `received_at` may be)."""
+def parse_comment(payload: Any, now: datetime | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """(clean values, problems by field name) of a webhook body: problems are what the comment cannot be
+    stored without (an unknown `account` is not one: `account_warning`). `now`: the server's clock (for how
+    far ahead `received_at` may be)."""
     if not isinstance(payload, dict):
         return {}, {"(body)": "must be a JSON object"}
     problems: dict[str, str] = {}
@@ -118,9 +119,6 @@ def parse_comment(payload: Any, org: Organization, known_accounts: Collection[st
         text_field(name, required=required)
     if "source" in clean and clean["source"] not in SOURCES:
         problems["source"] = f"must be one of {', '.join(SOURCES)}"
-    known = [a.id for a in org.accounts] if known_accounts is None else known_accounts
-    if "account" in clean and clean["account"] not in known:
-        problems["account"] = f"unknown account (known: {', '.join(sorted(known)) or 'none configured'})"
     if "url" in clean and not clean["url"].lower().startswith(("http://", "https://")):
         problems["url"] = "must be an http(s) URL"
     if "received_at" in clean:
@@ -130,6 +128,15 @@ def parse_comment(payload: Any, org: Organization, known_accounts: Collection[st
         else:
             clean["received_at"] = received
     return clean, problems
+
+
+def account_warning(account: str | None, known: Collection[str]) -> str | None:
+    """What the sender is told when `account` is none of ours (renamed or removed in the tool's settings, or
+    not yet in the register): the comment is kept all the same, routed as if no account were named."""
+    if account is None or account in known:
+        return None
+    return (f"unknown account, stored and routed as without one; fix the sender's settings "
+            f"(known: {', '.join(sorted(known)) or 'none configured'})")
 
 
 def _cleaned(name: str, value: str) -> tuple[str, str | None]:
@@ -167,7 +174,7 @@ def _received_at(value: str, now: datetime) -> tuple[datetime | None, str | None
 
 
 class KnownAccounts(Collection[str]):
-    """The accounts a comment may name, as `parse_comment` asks: most comments name one that exists, which
+    """The accounts a comment may name, as `account_warning` asks: most comments name one that exists, which
     is one look-up; the whole register is read only to list them when the one named is not known."""
 
     def __init__(self, services: Services):
@@ -279,10 +286,13 @@ class CommentWebhook:
         except RecursionError:  # "[[[[…": the parser gives up long before 64 KB of brackets
             return _json(start_response, "400 Bad Request", {"error": "body is JSON nested too deeply"})
         try:
-            clean, problems = parse_comment(payload, self.services.org, KnownAccounts(self.services),
-                                            now=self.services.clock.now())
+            clean, problems = parse_comment(payload, now=self.services.clock.now())
             if problems:
                 return _json(start_response, "400 Bad Request", {"error": "invalid fields", "fields": problems})
+            warning = account_warning(clean.get("account"), KnownAccounts(self.services))
+            if warning is not None:
+                log.warning("webhook comment %s/%s names an account Koho does not know (%r): stored, routed as "
+                            "without one", clean["source"], clean["external_id"], clean["account"])
             received = self.intake.receive(NewComment(
                 origin="webhook", source=clean["source"], external_id=clean["external_id"], text=clean["text"],
                 received_at=clean["received_at"], account_id=clean.get("account"), author=clean.get("author"),
@@ -300,8 +310,12 @@ class CommentWebhook:
             return _json(start_response, "500 Internal Server Error", {
                 "error": f"the comment could not be stored, an error on our side (reference {reference}); "
                          "send it again later"})
+        warnings = {"warnings": {"account": warning}} if warning is not None else {}
+        if received.updated:
+            self.services.notify()
+            return _json(start_response, "200 OK", {"status": "updated", "id": received.comment_id, **warnings})
         if not received.created:
-            return _json(start_response, "200 OK", {"status": "duplicate", "id": received.comment_id})
+            return _json(start_response, "200 OK", {"status": "duplicate", "id": received.comment_id, **warnings})
         if received.new_post:  # joining a waiting digest needs no wake-up: it is on its way already
             self.services.notify()
-        return _json(start_response, "202 Accepted", {"status": "accepted", "id": received.comment_id})
+        return _json(start_response, "202 Accepted", {"status": "accepted", "id": received.comment_id, **warnings})

@@ -201,13 +201,13 @@ def test_a_signature_is_accepted_only_when_fresh_and_made_with_our_secret():
 
 def test_fields_are_checked_and_each_problem_named():
     clean, problems = parse_comment({"source": "line", "external_id": 42, "text": " 道路 ", "received_at":
-                                     "2026-11-24T01:00:00Z", "unknown": "ignored"}, ORG)
+                                     "2026-11-24T01:00:00Z", "unknown": "ignored"})
     assert problems == {} and clean["external_id"] == "42" and clean["text"] == " 道路 "
     assert clean["received_at"].utcoffset().total_seconds() == 0
     _, problems = parse_comment({"source": 1, "external_id": "x" * 256, "text": ["a"], "received_at": "yesterday",
-                                 "author": 5}, ORG)
+                                 "author": 5})
     assert set(problems) == {"source", "external_id", "text", "received_at", "author"}
-    assert parse_comment([], ORG)[1] == {"(body)": "must be a JSON object"}
+    assert parse_comment([])[1] == {"(body)": "must be a JSON object"}
 
 
 # -- Slack text and labels ---------------------------------------------------------------------

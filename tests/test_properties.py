@@ -39,7 +39,7 @@ json_values = st.recursive(
 @FAST
 @given(st.one_of(json_values, st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=8)))
 def test_any_json_body_is_parsed_into_clean_values_or_named_problems(payload):
-    clean, problems = parse_comment(payload, ORG)
+    clean, problems = parse_comment(payload)
     assert set(problems) <= {*FIELDS, "(body)"}
     if not problems:  # then everything the service needs is there, of the right type
         assert {"source", "external_id", "text", "received_at"} <= set(clean)
@@ -66,7 +66,7 @@ valid_comments = st.fixed_dictionaries({
 @FAST
 @given(valid_comments)
 def test_every_well_formed_comment_is_accepted_and_its_text_kept(payload):
-    clean, problems = parse_comment(json.loads(json.dumps(payload)), ORG)
+    clean, problems = parse_comment(json.loads(json.dumps(payload)))
     assert problems == {}
     assert clean["text"] == kept(payload["text"])
 

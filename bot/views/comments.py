@@ -8,19 +8,23 @@ Only `masked_text` is ever shown; every citizen-supplied value (text, author, ha
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import object_session
 
 from bot import blocks
 from bot.handlers.comment_ids import CommentAction, CommentBlock, CommentCallback
 from bot.i18n import Translator
+from bot.models import AuditEvent
 from bot.organization import Organization
 from bot.text import mrkdwn
 from bot.text.categories import Category
 from bot.text.masking import mask_personal_data, render_placeholders
 from bot.views import NothingToRender, RenderContext, renders
 from bot.workflows import audit
+from bot.workflows.accounts.directory import account_for
 from bot.workflows.comments.digest import URGENT_ESCALATION, URGENT_REMINDER
 from bot.workflows.comments.models import Comment, CommentListing, CommentListingItem, HidingRequest
 from bot.workflows.comments.rules import (
@@ -111,6 +115,21 @@ def _latest_hiding_requests(session: Any, comment_ids: list[int]) -> dict[int, H
     return latest
 
 
+def edited_at(session: Any, comment_ids: list[int]) -> dict[int, datetime]:
+    """When each of these comments was last edited by its sender (`comment.edited` in the audit record)."""
+    rows = session.execute(
+        select(AuditEvent.subject_id, func.max(AuditEvent.at))
+        .where(AuditEvent.subject_type == "comment", AuditEvent.action == "comment.edited",
+               AuditEvent.subject_id.in_([str(i) for i in comment_ids]))
+        .group_by(AuditEvent.subject_id))
+    return {int(subject_id): at for subject_id, at in rows}
+
+
+def _edited_note(tr: Translator, session: Any, comment: Comment) -> list[str]:
+    edited = edited_at(session, [comment.id]).get(comment.id)
+    return [tr.t("comments.message.edited", when=tr.datetime(edited))] if edited else []
+
+
 def _department_options(org: Organization, exclude: str | None, *, value_prefix: str = "") -> list[dict[str, Any]]:
     choices = [(d.id, d.name) for d in org.departments] + [(org.pr_office.id, org.pr_office.name)]
     return [blocks.option(name, f"{value_prefix}{dept_id}") for dept_id, name in choices if dept_id != exclude][:100]
@@ -136,12 +155,15 @@ def _shown_text(tr: Translator, comment: Comment) -> list[Block]:
 
 
 def _facts(tr: Translator, org: Organization, comment: Comment) -> Block:
-    account = org.account(comment.account_id) if comment.account_id else None
+    # The register's account (opened in Slack) or the file's; one named by the sender but known to neither
+    # (renamed or removed in the monitoring tool's settings) is shown as unknown, with the id it gave.
+    account = account_for(object_session(comment), org, comment.account_id) if comment.account_id else None
     source = source_label(tr, comment.source)
     facts = [
         tr.t("comments.message.received", when=tr.datetime(comment.received_at)),
         tr.t("comments.message.source_account", source=source, account=account.name) if account
-        else tr.t("comments.message.source", source=source),
+        else tr.t("comments.message.source_unknown_account", source=source, account=comment.account_id)
+        if comment.account_id else tr.t("comments.message.source", source=source),
     ]
     author, handle = (shown_masked(tr, mask_personal_data(v).text) if v else None
                       for v in (comment.author, comment.author_handle))
@@ -336,7 +358,7 @@ def comment_message(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
                           *_shown_text(tr, comment), _facts(tr, org, comment)]
     if comment.category == Category.EMERGENCY and comment.status in OPEN_STATUSES:
         shown.append(blocks.section(tr.t("comments.emergency.advice")))  # whoever opens it first says it
-    notes = _notes(tr, org, comment, hiding)
+    notes = _edited_note(tr, ctx.session, comment) + _notes(tr, org, comment, hiding)
     if not current:
         notes.append(tr.t("comments.message.moved", department=department_name(org, comment.department_id),
                           channel=mrkdwn.channel_link(comment.channel), when=tr.datetime(comment.routed_at)))
@@ -370,7 +392,7 @@ _ON_CALL_LISTINGS = ("emergency", URGENT_REMINDER, URGENT_ESCALATION)
 
 
 def _row(ctx: RenderContext, listing: CommentListing, item: CommentListingItem, comment: Comment,
-         hiding: HidingRequest | None, excerpt_max: int = EXCERPT_MAX) -> Block:
+         hiding: HidingRequest | None, excerpt_max: int = EXCERPT_MAX, edited: datetime | None = None) -> Block:
     tr, org = ctx.tr, ctx.org
     values = dict(id=comment.id, category=category_label(tr, comment.category),
                   status=status_label(tr, comment.status), when=tr.datetime(comment.received_at),
@@ -379,6 +401,8 @@ def _row(ctx: RenderContext, listing: CommentListing, item: CommentListingItem, 
     head = (tr.t("comments.listing.row_department", department=department_name(org, comment.department_id), **values)
             if show_department else tr.t("comments.listing.row", **values))
     lines = [head, quote(excerpt(shown_masked(tr, comment.masked_text), excerpt_max))]
+    if edited is not None:
+        lines.append(tr.t("comments.listing.edited", when=tr.datetime(edited)))
     current = item.assignment == comment.assignment
     if not current:
         lines.append(tr.t("comments.listing.moved", department=department_name(org, comment.department_id),
@@ -422,11 +446,13 @@ def listing_message(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         intro.append(_on_call(tr, org))
     shown: list[Block] = [blocks.header(tr.plain(title_key, count=count)), blocks.context(*intro)]
     hiding = _latest_hiding_requests(ctx.session, [comment.id for _, comment in rows])
+    edited = edited_at(ctx.session, [comment.id for _, comment in rows])
     # Forty long comments are more text than Slack takes in one message: each row's excerpt is shortened
     # alike, so that every comment keeps its line, its link and its actions.
     excerpt_max, listed = EXCERPT_MAX, []
     for _ in range(4):
-        listed = [_row(ctx, listing, item, comment, hiding.get(comment.id), excerpt_max) for item, comment in rows]
+        listed = [_row(ctx, listing, item, comment, hiding.get(comment.id), excerpt_max, edited.get(comment.id))
+                  for item, comment in rows]
         excess = blocks.text_length([*shown, *listed]) + LISTING_MORE_ROOM - blocks.MESSAGE_TEXT_BUDGET
         if excess <= 0 or excerpt_max <= EXCERPT_MIN:
             break
@@ -496,7 +522,7 @@ def emergency_message(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]
                                               routed)))]
     shown = [blocks.section(title, block_id=f"comment-emergency-{comment.id}"), *_shown_text(tr, comment),
              _facts(tr, org, comment), *said]
-    notes = _notes(tr, org, comment, hiding)
+    notes = _edited_note(tr, ctx.session, comment) + _notes(tr, org, comment, hiding)
     if notes:
         shown.append(blocks.context(*notes))
     elements = _on_call_buttons(tr, comment, hiding) if still else []

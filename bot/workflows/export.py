@@ -24,6 +24,7 @@ from bot.db import Database
 from bot.i18n import Translator
 from bot.models import AuditEvent
 from bot.organization import Organization
+from bot.text.masking import mask_personal_data
 from bot.workflows.accounts.models import AccountChange, AccountReview, RegisterAccount
 from bot.workflows.comments.models import Comment, HidingRequest
 from bot.workflows.export_format import local_iso
@@ -143,8 +144,19 @@ def audit_records(db: Database, org: Organization, since: datetime | None = None
             yield {
                 "id": e.id, "at": local_iso(e.at, tz), "actor": e.actor, "action": e.action,
                 "subject_type": e.subject_type, "subject_id": e.subject_id, "from": e.from_state, "to": e.to_state,
-                "reason": e.reason, "details": e.details or {},
+                "reason": e.reason, "details": _exported_details(e),
             }
+
+
+def _exported_details(event: AuditEvent) -> dict[str, Any]:
+    """An event's details; the text, author and link a comment had before its sender edited it
+    (`comment.edited`) are masked as the comment's own are (the original stays in the database)."""
+    details = event.details or {}
+    previous = details.get("previous") if event.action == "comment.edited" else None
+    if not isinstance(previous, dict):
+        return details
+    return {**details, "previous": {name: mask_personal_data(value).text if isinstance(value, str) else value
+                                    for name, value in previous.items()}}
 
 
 EXPORTS: dict[str, tuple[Callable[[Database, Organization, datetime | None], Records], tuple[str, ...]]] = {

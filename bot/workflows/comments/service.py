@@ -121,6 +121,7 @@ class Received:
     category: str
     status: str
     new_post: bool = False  # a new Slack message was enqueued (not only a place in a waiting digest)
+    updated: bool = False  # a re-delivery with edited text (or author, link): the stored comment took it
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,8 @@ def route_comment(org: Organization, text: str, account_id: str | None = None,
 
 _COMMENTS = Comment.__table__
 _STORED = select(_COMMENTS.c.id, _COMMENTS.c.source, _COMMENTS.c.external_id, _COMMENTS.c.slack_ref,
-                 _COMMENTS.c.department_id, _COMMENTS.c.channel, _COMMENTS.c.category, _COMMENTS.c.status)
+                 _COMMENTS.c.department_id, _COMMENTS.c.channel, _COMMENTS.c.category, _COMMENTS.c.status,
+                 _COMMENTS.c.text, _COMMENTS.c.author, _COMMENTS.c.author_handle, _COMMENTS.c.url)
 # Each column IN its own list: the (source, external_id) index is searched for every pair of the two, and the
 # rows that are not one of the keys are dropped by the caller. A row-value `(source, external_id) IN (VALUES
 # …)` made SQLite scan every comment ever received, for every webhook group (2.5 ms at 20,000 comments).
@@ -213,12 +215,13 @@ class CommentService:
             return self._store_all([new])[0]
         except IntegrityError:
             # The same comment was delivered twice at the same moment (PostgreSQL): the other delivery
-            # stored it; this one rolled back whole and reports the stored one.
+            # stored it; this one rolled back whole and is stored again as a second delivery (a duplicate,
+            # or an edit when its text differs).
             with self.db.read() as session:
                 existing = _stored_as(self._existing_many(session, [new]), new)
             if existing is None:
                 raise
-            return self._received(existing, created=False)
+            return self._store_all([new])[0]
 
     def receive_many(self, news: Sequence[NewComment]) -> list[Received | Exception]:
         """Store several comments in one transaction (one disk flush for all: webhook group commit).
@@ -257,6 +260,7 @@ class CommentService:
             linked = find_published_posts(session, [([new.url] if new.url else []) + urls_in(new.text) for new in news])
             stored: list[tuple[Any, bool]] = []  # each comment (or its row), and whether this delivery stored it
             fresh: list[tuple[Comment, NewComment, _Prepared]] = []
+            edits: list[tuple[int, NewComment, _Prepared]] = []  # second deliveries that may be edits
             for new, ready, link in zip(news, prepared, linked, strict=True):
                 comment = _stored_as(found, new)
                 if comment is None:  # stored now (a second delivery in the same group finds this one)
@@ -267,6 +271,8 @@ class CommentService:
                         found[_slack_key(new)] = comment
                     stored.append((comment, True))
                 else:
+                    if new.origin == "webhook" and _edited(comment, new):
+                        edits.append((len(stored), new, ready))
                     stored.append((comment, False))
             session.add_all(comment for comment, _, _ in fresh)
             session.flush()  # the unique keys decide between two simultaneous deliveries
@@ -283,8 +289,15 @@ class CommentService:
                         new_posts.add(comment.id)
             if shown:  # one batch for all; these comment objects are not read again
                 session.execute(_SHOWN, shown)
-            return [self._received(comment, created=created, new_post=created and comment.id in new_posts)
-                    for comment, created in stored]
+            updated: set[int] = set()
+            for index, new, ready in edits:
+                edited = self._edit(session, stored[index][0].id, new, ready)
+                if edited is not None:
+                    stored[index] = (edited, False)
+                    updated.add(index)
+            return [self._received(comment, created=created, new_post=created and comment.id in new_posts,
+                                   updated=index in updated)
+                    for index, (comment, created) in enumerate(stored)]
 
     def _prepare(self, new: NewComment, accounts: Callable[[str], Account | None]) -> _Prepared:
         """What needs no write (`accounts` looks up the register): routing, category, masking."""
@@ -329,6 +342,46 @@ class CommentService:
         return ({"comment": comment.id, "view": placed.view, "key": placed.message_key,
                  "alerted": now if alerted else None}, placed.new_post or alerted)
 
+    def _edit(self, session: Session, comment_id: int, new: NewComment, ready: _Prepared) -> Comment | None:
+        """A second delivery whose text, author or link differs from the stored comment's (the citizen
+        edited the post, or the tool re-sent a corrected body): the comment takes it, and the audit record
+        (`comment.edited`) keeps what it replaced. Masking, the category suggestion and the 緊急 check run on
+        the new text (a category staff chose by hand stays); every message showing it is re-rendered.
+
+        The row is locked and re-read first: of two re-deliveries at once, the second sees the first's
+        text (a duplicate of it, or a further edit recorded after it), and the update is conditional.
+        None when nothing differs any more (the same edit delivered twice at once)."""
+        now = ready.now
+        comment = session.get(Comment, comment_id, with_for_update=True, populate_existing=True)
+        previous = _edited(comment, new)
+        if not previous:
+            return None
+        suggested = str(ready.suggestion.category)
+        chosen_by_staff = comment.category != comment.suggested_category
+        category = comment.category if chosen_by_staff else suggested
+        before_category, alerted_before = comment.category, comment.emergency_alerted_at is not None
+        changed = self._change(session, comment, now, **{name: getattr(new, name) for name in previous},
+                               masked_text=ready.masked.text, masked_kinds=list(ready.masked.found),
+                               suggested_category=suggested, category=category)
+        if not changed:  # not under the row lock; the sender is answered 500 and sends it again
+            raise RuntimeError(f"comment {comment_id} changed while its edit was being stored")
+        with audit.Batch(session) as events, digest.Placements(session, [self.org.emergency_channel]) as placements:
+            events.record(at=now, actor=audit.SYSTEM, action="comment.edited", subject_type=SUBJECT,
+                          subject_id=comment.id, from_state=comment.status, to_state=comment.status,
+                          reason="redelivered", previous=previous, masked=list(ready.masked.found),
+                          from_category=before_category, to_category=category, suggested=suggested,
+                          kept_staff_category=chosen_by_staff and category != suggested)
+            # Someone may be in danger now: on-call hears of it as of a new 緊急 comment (once per comment),
+            # even if staff had chosen another category for the text before the edit.
+            if ready.suggestion.category is Category.EMERGENCY and self._alert_emergency(events, placements,
+                                                                                        comment, now):
+                comment.emergency_alerted_at = now
+        self._refresh_messages(session, comment, now)
+        if alerted_before and not any(kind == "emergency" for _, kind, _ in digest.listings_showing(session, comment.id)):
+            outbox.update(session, channel=self.org.emergency_channel, view="comment_emergency",
+                          ref={"comment_id": comment.id}, now=now, message_key=f"comment-emergency:{comment.id}")
+        return comment
+
     @staticmethod
     def _existing_many(session: Session, news: Sequence[NewComment]) -> dict[tuple[str, ...], Any]:
         """What `Received` says of the comments already stored under any of these (source, external id)s
@@ -348,10 +401,10 @@ class CommentService:
         return found
 
     @staticmethod
-    def _received(comment: Any, *, created: bool, new_post: bool = False) -> Received:
+    def _received(comment: Any, *, created: bool, new_post: bool = False, updated: bool = False) -> Received:
         """From a comment, or a row of the same columns."""
         return Received(comment.id, created, comment.department_id, comment.channel, comment.category,
-                        comment.status, new_post)
+                        comment.status, new_post, updated)
 
     def _targets(self, routed_at: datetime, department_id: str | None,
                  category: str) -> tuple[datetime, datetime | None]:
@@ -825,6 +878,17 @@ def _stored_as(found: dict[tuple[str, ...], Any], new: NewComment) -> Any:
     """The comment (or row) in `found` that `new` is a second delivery of: same (source, external id),
     else same Slack message."""
     return found.get(_external_key(new)) or (found.get(_slack_key(new)) if new.slack_ref else None)
+
+
+# What a re-delivery may change: the text always comes; an author or link it leaves out is kept as stored
+# (a tool that sends less the second time has not seen the citizen remove their name).
+EDITABLE = ("text", "author", "author_handle", "url")
+
+
+def _edited(stored: Any, new: NewComment) -> dict[str, str | None]:
+    """What a second delivery changes of the stored comment (or row): {field: the stored value}."""
+    return {name: getattr(stored, name) for name in EDITABLE
+            if getattr(new, name) is not None and getattr(new, name) != getattr(stored, name)}
 
 
 class _LostRace(Exception):  # noqa: N818 - internal signal, never leaves this module
