@@ -6,7 +6,10 @@
 - Slack says 429: the channel waits `Retry-After` seconds; nothing is dropped.
 - 5xx, timeouts, connection errors: retried with exponential backoff for at least an hour, then marked failed.
 - Errors that retrying cannot fix (channel_not_found, not_in_channel, invalid_blocks): failed at once.
-- A failed item is shown to the PR office (a message in its channel, naming what and why).
+- A failed item is shown to the PR office (a message in its channel, naming what and why). When it was
+  a citizen comment's own message (or its surge digest) that a department channel can no longer take
+  (archived, deleted, the bot removed), the comments it showed move to the PR office's triage in the
+  same transaction, so none waits unseen in a dead channel.
 - Claims are leases (`claimed_until`): conditional updates make each item claimed by one
   dispatcher, even with several processes on one PostgreSQL; a crashed process's claims expire.
 - Per channel only the oldest pending item is ever in flight, so messages keep their order and a
@@ -36,6 +39,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from bot import blocks
+from bot.business_time import BusinessCalendar
 from bot.clock import Clock
 from bot.db import Database, Turns, insert_for
 from bot.doorbell import Doorbell
@@ -43,7 +47,9 @@ from bot.i18n import Translator
 from bot.models import OutboxItem, SlackMessage
 from bot.organization import Organization
 from bot.views import RENDERERS, NothingToRender, RenderContext
+from bot.views.delivery import UNUSABLE_CHANNEL_ERRORS
 from bot.workflows import outbox
+from bot.workflows.comments.service import CommentService
 from bot.workflows.outbox import DM, HOME, POST, REPLAY, UPDATE, UPLOAD
 from bot.workflows.preferences import LocaleResolver
 
@@ -143,6 +149,7 @@ class Dispatcher:
         self.clock = clock
         self.org = org
         self.locales = locales
+        self.comments = CommentService(db, org, BusinessCalendar(org.timezone), clock)  # see _tell_pr_office
         self.batch = batch
         self.workspace_url = ""  # https://<team>.slack.com/, learnt from auth.test, for permalinks
         # Works an accepted click (`bot/handlers/deferred.py`); a dispatcher without one leaves them alone.
@@ -624,6 +631,11 @@ class Dispatcher:
         """A failed delivery is shown to the PR office (in the same transaction that marks it failed)."""
         if item.view == "delivery_failed":
             return  # the PR office channel itself is unreachable: the log and the outbox row remain
-        outbox.post(session, channel=self.org.pr_office.channel, view="delivery_failed", ref={"item": item.id},
-                    now=self.clock.now(), message_key=f"delivery_failed:{item.id}",
-                    dedupe_key=f"delivery_failed:{item.id}")
+        now = self.clock.now()
+        moved: list[int] = []
+        if item.action == POST and item.last_error in UNUSABLE_CHANNEL_ERRORS:
+            moved = self.comments.move_undeliverable(session, view=item.view, ref=item.ref, channel=item.channel,
+                                                     reason=item.last_error, now=now)
+        outbox.post(session, channel=self.org.pr_office.channel, view="delivery_failed",
+                    ref={"item": item.id, **({"moved": moved} if moved else {})}, now=now,
+                    message_key=f"delivery_failed:{item.id}", dedupe_key=f"delivery_failed:{item.id}")

@@ -228,6 +228,16 @@ def notice(
     return listing.id
 
 
+def listed(session: Session, listing_id: int, *, kind: str) -> list[tuple[int, int]]:
+    """(comment id, assignment) of each comment a listing of this kind shows (none if it is of another kind)."""
+    return [(comment_id, assignment) for comment_id, assignment in session.execute(
+        select(CommentListingItem.comment_id, CommentListingItem.assignment)
+        .join(CommentListing, CommentListing.id == CommentListingItem.listing_id)
+        .where(CommentListingItem.listing_id == listing_id, CommentListing.kind == kind)
+        .order_by(CommentListingItem.comment_id)
+    )]
+
+
 def listings_showing(session: Session, comment_id: int) -> list[tuple[int, str, str]]:
     """(listing id, kind, channel) of every listing message the comment appears in."""
     return [tuple(row) for row in session.execute(

@@ -377,10 +377,18 @@ class CommentService:
                                                                                         comment, now):
                 comment.emergency_alerted_at = now
         self._refresh_messages(session, comment, now)
-        if alerted_before and not any(kind == "emergency" for _, kind, _ in digest.listings_showing(session, comment.id)):
-            outbox.update(session, channel=self.org.emergency_channel, view="comment_emergency",
-                          ref={"comment_id": comment.id}, now=now, message_key=f"comment-emergency:{comment.id}")
+        if alerted_before:
+            self._refresh_alert(session, comment, now)
         return comment
+
+    def _refresh_alert(self, session: Session, comment: Comment, now: datetime) -> None:
+        """Re-render the comment's 緊急 alert, when it has one of its own (a 緊急 digest is a listing,
+        refreshed with the others)."""
+        if comment.emergency_alerted_at is None or any(
+                kind == "emergency" for _, kind, _ in digest.listings_showing(session, comment.id)):
+            return
+        outbox.update(session, channel=self.org.emergency_channel, view="comment_emergency",
+                      ref={"comment_id": comment.id}, now=now, message_key=f"comment-emergency:{comment.id}")
 
     @staticmethod
     def _existing_many(session: Session, news: Sequence[NewComment]) -> dict[tuple[str, ...], Any]:
@@ -780,6 +788,53 @@ class CommentService:
                           ref={"request_id": request.id}, now=now, message_key=f"comment-hiding:{request.id}")
             self._refresh_messages(session, comment, now)
             return Result(Outcome.DONE, comment.id, comment.status)
+
+    # -- a department channel that cannot take the comment's message ----------------------------
+
+    def move_undeliverable(self, session: Session, *, view: str, ref: dict[str, Any], channel: str, reason: str,
+                           now: datetime) -> list[int]:
+        """Slack refused a comment's own message (or the surge digest listing it) in a department channel for
+        good (archived, deleted, the bot removed): nobody there will ever see it. Each comment it showed that
+        still waits there goes to the PR office's triage (new, no department, reason `undeliverable`), with
+        its message in the PR office channel. In the delivery's transaction (`session`); returns the ids moved.
+
+        Conditional like every change: a comment acknowledged, reassigned or closed meanwhile stays."""
+        if channel == self.org.pr_office.channel:
+            return []  # nowhere else to go: the failure notice and the log remain
+        if view == "comment":
+            shown = [(int(ref["comment_id"]), int(ref.get("assignment", 1)))]
+        elif view == digest.DIGEST_VIEW:
+            shown = digest.listed(session, int(ref["listing_id"]), kind="digest")
+        else:
+            return []
+        moved: list[int] = []
+        for comment_id, assignment in shown:
+            comment = session.get(Comment, comment_id)
+            if comment is None or (comment.status, comment.channel, comment.assignment) != (
+                    Status.ROUTED, channel, assignment):
+                continue
+            from_department, previous = comment.department_id, self._primary(comment)
+            ack_due, escalate_at = self._targets(now, None)
+            changed = self._change(
+                session, comment, now, status=str(Status.NEW), department_id=None, routed_reason="undeliverable",
+                channel=self.org.pr_office.channel, assignment=comment.assignment + 1, routed_at=now,
+                ack_due_at=ack_due, escalate_at=escalate_at, acknowledged_at=None, acknowledged_by=None,
+                reminded_at=None, escalated_at=None,
+            )
+            if not changed:
+                continue
+            with digest.Placements(session, [comment.channel]) as placements:
+                placed = self._show(placements, comment, now)
+            comment.message_view, comment.message_key = placed.view, placed.message_key
+            audit.record(session, at=now, actor=audit.SYSTEM, action="comment.undeliverable", subject_type=SUBJECT,
+                         subject_id=comment.id, from_state=str(Status.ROUTED), to_state=comment.status,
+                         reason=reason, from_department=from_department, channel=channel)
+            # Listings showing it elsewhere (a 緊急 digest) and its alert now point to the PR office; what was
+            # never posted in the dead channel is skipped by the dispatcher, not tried.
+            self._refresh_messages(session, comment, now, previous=previous)
+            self._refresh_alert(session, comment, now)
+            moved.append(comment.id)
+        return moved
 
     # -- targets (sweeps) ------------------------------------------------------------------------
 
