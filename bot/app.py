@@ -159,9 +159,9 @@ def create_app(settings: Settings, org: Organization, db: Database, *, clock: Cl
     from bot.workflows.accounts.service import seed as seed_accounts
 
     seed_accounts(db, org, clock)  # the organisation file's accounts into the register, once per id
-    dispatcher = Dispatcher(db, delivery_client, clock, org, locales, lease=lease, doorbell=Doorbell(db),
-                            standby_after=STANDBY_AFTER if with_workers else None)
     calendar = business_calendar(org)
+    dispatcher = Dispatcher(db, delivery_client, clock, org, locales, lease=lease, doorbell=Doorbell(db),
+                            standby_after=STANDBY_AFTER if with_workers else None, calendar=calendar)
     services = Services(
         settings=settings,
         org=org,

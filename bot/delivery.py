@@ -138,7 +138,7 @@ class Dispatcher:
     def __init__(self, db: Database, client: WebClient, clock: Clock, org: Organization, locales: LocaleResolver,
                  *, workers: int = 8, batch: int = 50, lease: timedelta = LEASE,
                  doorbell: Doorbell | None = None, standby_after: timedelta | None = None,
-                 render_in_turns: bool = RENDER_IN_TURNS):
+                 render_in_turns: bool = RENDER_IN_TURNS, calendar: BusinessCalendar | None = None):
         self.db = db
         self.lease = lease
         self.doorbell = doorbell
@@ -149,7 +149,8 @@ class Dispatcher:
         self.clock = clock
         self.org = org
         self.locales = locales
-        self.comments = CommentService(db, org, BusinessCalendar(org.timezone), clock)  # see _tell_pr_office
+        # A comment a department channel refuses goes to triage, with the office's deadlines (`_tell_pr_office`).
+        self.comments = CommentService(db, org, calendar or BusinessCalendar(org.timezone), clock)
         self.batch = batch
         self.workspace_url = ""  # https://<team>.slack.com/, learnt from auth.test, for permalinks
         # Works an accepted click (`bot/handlers/deferred.py`); a dispatcher without one leaves them alone.

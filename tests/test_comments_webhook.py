@@ -329,6 +329,9 @@ def test_an_edited_comment_delivered_again_is_updated_and_a_fire_in_it_alerts_on
     saved = stored(koho, comment_id)
     assert saved.text == edited["text"] and "火事" in saved.masked_text
     assert (saved.category, saved.suggested_category, saved.masked_kinds) == ("emergency", "emergency", [])
+    # 緊急 from now on: the clock of minutes, as for a comment that arrived as 緊急.
+    minutes = koho.services.org.emergency.comment_ack_minutes
+    assert saved.ack_due_at == koho.clock.now() + timedelta(minutes=minutes)
     (event,) = events(koho, comment_id, "comment.edited")
     assert event.details["previous"] == {"text": payload["text"]}  # the earlier text is kept in the record
     assert (event.details["from_category"], event.details["to_category"]) == ("question", "emergency")

@@ -359,10 +359,11 @@ class CommentService:
         suggested = str(ready.suggestion.category)
         chosen_by_staff = comment.category != comment.suggested_category
         category = comment.category if chosen_by_staff else suggested
-        before_category, alerted_before = comment.category, comment.emergency_alerted_at is not None
+        before_category = comment.category
         changed = self._change(session, comment, now, **{name: getattr(new, name) for name in previous},
                                masked_text=ready.masked.text, masked_kinds=list(ready.masked.found),
-                               suggested_category=suggested, category=category)
+                               suggested_category=suggested, category=category,
+                               **self._category_clock(comment, category, now))
         if not changed:  # not under the row lock; the sender is answered 500 and sends it again
             raise RuntimeError(f"comment {comment_id} changed while its edit was being stored")
         with audit.Batch(session) as events, digest.Placements(session, [self.org.emergency_channel]) as placements:
@@ -376,19 +377,8 @@ class CommentService:
             if ready.suggestion.category is Category.EMERGENCY and self._alert_emergency(events, placements,
                                                                                         comment, now):
                 comment.emergency_alerted_at = now
-        self._refresh_messages(session, comment, now)
-        if alerted_before:
-            self._refresh_alert(session, comment, now)
+        self._refresh_messages(session, comment, now)  # its 緊急 alert too, if it had one
         return comment
-
-    def _refresh_alert(self, session: Session, comment: Comment, now: datetime) -> None:
-        """Re-render the comment's 緊急 alert, when it has one of its own (a 緊急 digest is a listing,
-        refreshed with the others)."""
-        if comment.emergency_alerted_at is None or any(
-                kind == "emergency" for _, kind, _ in digest.listings_showing(session, comment.id)):
-            return
-        outbox.update(session, channel=self.org.emergency_channel, view="comment_emergency",
-                      ref={"comment_id": comment.id}, now=now, message_key=f"comment-emergency:{comment.id}")
 
     @staticmethod
     def _existing_many(session: Session, news: Sequence[NewComment]) -> dict[tuple[str, ...], Any]:
@@ -694,12 +684,7 @@ class CommentService:
             before = comment.category
             if before == category:
                 return Result(Outcome.DONE, comment.id, comment.status)
-            values: dict[str, Any] = {"category": str(category)}
-            if comment.status in WAITING_STATUSES and Category.EMERGENCY in (before, category):
-                # Into 緊急: the short clock from now; out of it: the ordinary one, from when it was routed.
-                start = now if category is Category.EMERGENCY else comment.routed_at
-                ack_due, escalate_at = self._targets(start, comment.department_id, category)
-                values.update(ack_due_at=ack_due, escalate_at=escalate_at, reminded_at=None, escalated_at=None)
+            values: dict[str, Any] = {"category": str(category), **self._category_clock(comment, category, now)}
             if not self._change(session, comment, now, **values):
                 return self._lost(session, comment_id)
             audit.record(session, at=now, actor=actor, action="comment.category_changed", subject_type=SUBJECT,
@@ -710,6 +695,16 @@ class CommentService:
                         comment.emergency_alerted_at = now
             self._refresh_messages(session, comment, now)
             return Result(Outcome.DONE, comment.id, comment.status)
+
+    def _category_clock(self, comment: Comment, category: str, now: datetime) -> dict[str, Any]:
+        """The deadlines a waiting comment gets when its category changes into or out of 緊急: into it, the
+        short clock from now; out of it, the ordinary one, from when it was routed."""
+        if comment.status not in WAITING_STATUSES or comment.category == category \
+                or Category.EMERGENCY not in (comment.category, category):
+            return {}
+        start = now if category == Category.EMERGENCY else comment.routed_at
+        ack_due, escalate_at = self._targets(start, comment.department_id, category)
+        return {"ack_due_at": ack_due, "escalate_at": escalate_at, "reminded_at": None, "escalated_at": None}
 
     # -- hiding ----------------------------------------------------------------------------------
 
@@ -814,12 +809,12 @@ class CommentService:
                     Status.ROUTED, channel, assignment):
                 continue
             from_department, previous = comment.department_id, self._primary(comment)
-            ack_due, escalate_at = self._targets(now, None)
+            ack_due, escalate_at = self._targets(now, None, comment.category)
             changed = self._change(
                 session, comment, now, status=str(Status.NEW), department_id=None, routed_reason="undeliverable",
                 channel=self.org.pr_office.channel, assignment=comment.assignment + 1, routed_at=now,
                 ack_due_at=ack_due, escalate_at=escalate_at, acknowledged_at=None, acknowledged_by=None,
-                reminded_at=None, escalated_at=None,
+                reminded_at=None, escalated_at=None, answer_due_at=None, answer_reminded_at=None,
             )
             if not changed:
                 continue
@@ -832,7 +827,6 @@ class CommentService:
             # Listings showing it elsewhere (a 緊急 digest) and its alert now point to the PR office; what was
             # never posted in the dead channel is skipped by the dispatcher, not tried.
             self._refresh_messages(session, comment, now, previous=previous)
-            self._refresh_alert(session, comment, now)
             moved.append(comment.id)
         return moved
 
