@@ -30,6 +30,5 @@ def delivery_failed(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
     else:
         shown = [tr.t("delivery.failed", what=what, where=where, reason=reason, attempts=item.attempts)]
     if ref.get("moved"):
-        joiner = "、" if tr.locale == "ja" else ", "
-        shown.append(tr.t("delivery.moved", ids=joiner.join(f"#{i}" for i in ref["moved"])))
+        shown.append(tr.t("delivery.moved", ids=tr.join(f"#{i}" for i in ref["moved"])))
     return {"text": tr.t("delivery.failed_notification"), "blocks": [blocks.section(text) for text in shown]}
