@@ -447,6 +447,7 @@ class _Fault:
     retry_after: int = 1
     seconds: float = 0.0
     channel: str | None = None  # only calls for this channel (None: any)
+    extra: dict = field(default_factory=dict)  # more fields of the error answer (missing_scope's `needed`)
 
 
 @dataclass
@@ -830,14 +831,16 @@ class FakeSlack:
                 connection.shutdown(socket.SHUT_RDWR)
 
     def fail(self, method: str, status: int = 500, count: int = 1, error: str = "internal_error",
-             channel: str | None = None) -> None:
+             channel: str | None = None, **extra: Any) -> None:
         """Answer the next ``count`` calls of ``method`` ("*" = any) with HTTP ``status``.
 
         ``status=200`` gives a plain Slack error, e.g. ``fail("chat.postMessage", 200, error="not_in_channel")``.
-        ``channel``: only calls whose ``channel`` argument is this one fail.
+        ``channel``: only calls whose ``channel`` argument is this one fail. ``extra``: more fields of the
+        answer, e.g. ``needed="chat:write.public"`` with ``error="missing_scope"``.
         """
         with self._lock:
-            self._faults.append(_Fault("fail", method, count, status=status, error=error, channel=channel))
+            self._faults.append(_Fault("fail", method, count, status=status, error=error, channel=channel,
+                                       extra=extra))
 
     def recover(self) -> None:
         """Slack is healthy again: forget every fault still waiting to happen."""
@@ -919,7 +922,7 @@ class FakeSlack:
         if fault is not None and fault.kind == "rate_limit":
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(fault.retry_after)}
         if fault is not None:
-            return fault.status, {"ok": False, "error": fault.error}, {}
+            return fault.status, {"ok": False, "error": fault.error, **fault.extra}, {}
         if method == "apps.connections.open":  # the one method called with the app-level token
             if self.socket_mode_url is None or authorization != f"Bearer {self.app_token}":
                 return 200, {"ok": False, "error": "invalid_auth"}, {}
