@@ -1,4 +1,4 @@
-"""`python -m bot [serve|playground|worker|migrate|check-config|export|version]` — the bot's one entry point.
+"""`python -m bot [serve|playground|worker|migrate|check-config|export|outbox|version]` — the bot's one entry point.
 
 Without a command it serves Slack, or, when no Slack token is configured at all, starts the
 playground (a local workspace in the browser) and says so.
@@ -338,11 +338,25 @@ def cmd_worker(_: argparse.Namespace) -> int:
     return 0
 
 
+def parse_since_or_exit(value, timezone: str):  # noqa: ANN001, ANN201
+    """`--since`: a date (the city's day) or an ISO 8601 date-time; None when not given."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    if not value:
+        return None
+    try:
+        since = datetime.fromisoformat(value)
+    except ValueError:
+        fail("--since is not a date.", [f"Got {value!r}; use YYYY-MM-DD or an ISO 8601 date-time."])
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=ZoneInfo(timezone))  # a plain date means the city's day
+    return since
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Write the record (for public-records requests) to stdout or a file: CSV for Excel (UTF-8 with a BOM,
     formula-safe cells), JSON as stored; times in the organisation's time zone (`bot.workflows.export_format`)."""
-    from datetime import datetime
-
     from bot.db import Database
     from bot.workflows.export import EXPORTS
     from bot.workflows.export_format import encode, to_csv, to_json
@@ -350,14 +364,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     settings = load_settings_or_exit()
     org = load_organization_or_exit(settings.config_path)
-    since = None
-    if args.since:
-        try:
-            since = datetime.fromisoformat(args.since)
-        except ValueError:
-            fail("--since is not a date.", [f"Got {args.since!r}; use YYYY-MM-DD or an ISO 8601 date-time."])
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=org.tz)  # a plain date means the city's day
+    since = parse_since_or_exit(args.since, org.timezone)
     db = Database(settings.database_url)
     if args.what == "proposals":
         records = export.proposal_records(db, org, since)
@@ -374,6 +381,28 @@ def cmd_export(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
+    return 0
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    """`outbox retry-failed`: failed deliveries back to pending, for the running dispatchers to send."""
+    from bot import logs
+    from bot.clock import SystemClock
+    from bot.doorbell import Doorbell
+    from bot.workflows import outbox
+
+    settings = load_settings_or_exit()
+    logs.configure(settings.log_level, settings.secrets())
+    org = load_organization_or_exit(settings.config_path)
+    since = parse_since_or_exit(args.since, org.timezone)
+    db = open_database_or_exit(settings)
+    with db.transaction() as session:
+        ids = outbox.retry_failed(session, now=SystemClock().now(), since=since)
+    Doorbell(db).ring_now()  # workers on PostgreSQL start at once, not at their next look
+    log.info("outbox: %d failed deliveries put back to pending by `outbox retry-failed`%s: %s", len(ids),
+             f" (since {since.isoformat()})" if since else "", ids)
+    print(f"koho: {len(ids)} failed deliveries are pending again" + (f" (ids {ids[0]}–{ids[-1]})" if ids else "")
+          + "; a running bot (or `python -m bot worker`) sends them.")
     return 0
 
 
@@ -411,6 +440,11 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--since", help="only what was created (comments: received; accounts: changed; audit: "
                         "recorded) on or after this date (YYYY-MM-DD)")
     export.add_argument("--output", help="write to this file instead of standard output")
+    outbox_cmd = sub.add_parser("outbox", help="look after the delivery queue")
+    outbox_sub = outbox_cmd.add_subparsers(dest="outbox_command", required=True)
+    retry = outbox_sub.add_parser("retry-failed", help="put failed deliveries back to pending (after fixing the "
+                                  "cause: the bot invited, a scope granted, the token replaced); audited")
+    retry.add_argument("--since", help="only items enqueued on or after this date (YYYY-MM-DD) or date-time")
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
     if args.command is None:
@@ -426,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "version":
         print(__version__)
         return 0
-    handlers = {"serve": cmd_serve, "playground": cmd_playground, "worker": cmd_worker, "export": cmd_export, "migrate": cmd_migrate, "check-config": cmd_check_config}
+    handlers = {"serve": cmd_serve, "playground": cmd_playground, "worker": cmd_worker, "export": cmd_export, "outbox": cmd_outbox, "migrate": cmd_migrate, "check-config": cmd_check_config}
     return handlers[args.command](args)
 
 

@@ -5,11 +5,16 @@
   free it claims again, so a slow call holds up only its own channel.
 - Slack says 429: the channel waits `Retry-After` seconds; nothing is dropped.
 - 5xx, timeouts, connection errors: retried with exponential backoff for at least an hour, then marked failed.
-- Errors that retrying cannot fix (channel_not_found, not_in_channel, invalid_blocks): failed at once.
-- A failed item is shown to the PR office (a message in its channel, naming what and why). When it was
-  a citizen comment's own message (or its surge digest) that a department channel can no longer take
-  (archived, deleted, the bot removed), the comments it showed move to the PR office's triage in the
-  same transaction, so none waits unseen in a dead channel.
+- Errors that retrying cannot fix (channel_not_found, not_in_channel, invalid_blocks): failed at once;
+  an error we do not know (not a 5xx, not a 429) after `UNKNOWN_ERROR_ATTEMPTS`.
+- Slack refusing the bot itself (a revoked token, an uninstalled app): nothing fails; delivery pauses
+  and tries again now and then (`SlackRefusal`), and resumes by itself when Slack answers again.
+- A DM queued after a channel's posts (to link to them) does not wait long behind a failing one:
+  once the channel's head has failed twice, it goes to its recipient's own queue.
+- Failed items are shown to the PR office: one message per channel and error, updated as more fail.
+  A citizen comment's own message (or its surge digest) that a department channel can no longer take
+  (archived, deleted, the bot removed) moves the comments it showed to the PR office's triage in the same
+  transaction, so none waits unseen in a dead channel; the notice names them.
 - Claims are leases (`claimed_until`): conditional updates make each item claimed by one
   dispatcher, even with several processes on one PostgreSQL; a crashed process's claims expire.
 - Per channel only the oldest pending item is ever in flight, so messages keep their order and a
@@ -50,7 +55,7 @@ from bot.views import RENDERERS, NothingToRender, RenderContext
 from bot.views.delivery import UNUSABLE_CHANNEL_ERRORS
 from bot.workflows import outbox
 from bot.workflows.comments.service import CommentService
-from bot.workflows.outbox import DM, HOME, POST, REPLAY, UPDATE, UPLOAD
+from bot.workflows.outbox import DM, HOME, POST, REPLAY, UPDATE, UPLOAD, failure_kind
 from bot.workflows.preferences import LocaleResolver
 
 log = logging.getLogger(__name__)
@@ -86,11 +91,113 @@ STANDBY_WARN_EVERY = 60.0
 # during a disaster must not turn every comment and approval request into a failure notice.
 RETRY_WINDOW = timedelta(hours=1)
 MAX_BACKOFF = timedelta(minutes=10)
-PERMANENT_ERRORS = {
-    "channel_not_found", "not_in_channel", "is_archived", "invalid_blocks", "invalid_blocks_format",
-    "msg_too_long", "msg_blocks_too_long", "no_text", "user_not_found", "cant_update_message", "message_not_found",
-    "invalid_auth", "account_inactive", "token_revoked", "missing_scope", "invalid_arguments", "channel_is_archived",
-}
+# Answers about this message or its conversation that no retry changes (Slack's documented codes for
+# chat.postMessage, chat.update, views.publish, conversations.open, files.*): failed at once, the queue moves on.
+PERMANENT_ERRORS = frozenset({
+    "channel_not_found", "not_in_channel", "is_archived", "channel_is_archived", "is_inactive",
+    "invalid_blocks", "invalid_blocks_format", "invalid_arguments", "invalid_metadata_format",
+    "invalid_metadata_schema", "metadata_too_large", "msg_too_long", "msg_blocks_too_long", "no_text",
+    "too_many_attachments", "view_too_large", "not_enabled",
+    "cant_update_message", "message_not_found", "edit_window_closed", "cannot_reply_to_message",
+    "restricted_action", "restricted_action_read_only_channel", "restricted_action_thread_only_channel",
+    "restricted_action_non_threadable_channel", "restricted_action_thread_locked",
+    "posting_to_general_channel_denied", "ekm_access_denied", "team_access_not_granted", "no_permission",
+    "access_denied", "enterprise_is_restricted", "messages_tab_disabled",
+    "user_not_found", "user_not_visible", "user_disabled", "cannot_dm_bot", "method_not_supported_for_channel_type",
+})
+# Slack refusing the bot itself, whatever the message: every call would fail alike. Delivery pauses
+# (items stay pending, no attempt counted) instead of failing the whole queue on first sight.
+WORKSPACE_ERRORS = frozenset({
+    "invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive", "not_allowed_token_type",
+    "two_factor_setup_required", "org_login_required", "team_added_to_org", "accesslimited",
+})
+PAUSE_FIRST = timedelta(seconds=30)  # then doubled at each refused try, up to
+PAUSE_AT_MOST = timedelta(minutes=5)
+# `ok: false` answers that are Slack's own trouble, not the message's: retried like a 5xx.
+TRANSIENT_ERRORS = frozenset({
+    "internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited", "rate_limited",
+    "update_failed", "external_channel_migrating", "message_limit_exceeded", "streaming_state_conflict",
+})
+# Any other error (one we have not met) is failed after this many attempts, not retried for an hour
+# while the channel's later messages wait behind it.
+UNKNOWN_ERROR_ATTEMPTS = 3
+# A DM queued after a channel (the emergency page, after the header it links to) waits for that
+# channel's head at most this many failed attempts, then goes to its recipient on its own.
+RELEASE_DMS_AFTER = 2
+
+
+class SlackRefusal:
+    """Delivery paused because Slack refuses the bot's token (`WORKSPACE_ERRORS`).
+
+    One probe item is tried after `PAUSE_FIRST`, then after twice as long each time it is refused, at
+    most `PAUSE_AT_MOST`; any answer that is not such a refusal ends the pause. Logged as an ERROR once
+    per pause (an operator must act: reinstall the app or fix SLACK_BOT_TOKEN); `/healthz` shows it.
+    """
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.since: Any = None
+        self._until: Any = None
+        self._wait = PAUSE_FIRST
+        self._probe: int | None = None
+        self._lock = threading.Lock()
+
+    def probes_allowed(self, now: Any) -> int | None:
+        """None: not paused; else how many items may be claimed now (0, or 1 probe)."""
+        with self._lock:
+            if self.reason is None:
+                return None
+            return 1 if self._probe is None and now >= self._until else 0
+
+    def probing(self, item_id: int) -> None:
+        with self._lock:
+            self._probe = item_id
+
+    def refused(self, item_id: int, code: str, now: Any) -> None:
+        with self._lock:
+            first = self.reason is None
+            if first:
+                self.since, self._wait = now, PAUSE_FIRST
+            elif item_id == self._probe:
+                self._wait = min(PAUSE_AT_MOST, self._wait * 2)
+            else:
+                return  # a call already under way when the pause began: the same news
+            self.reason, self._until, self._probe = code, now + self._wait, None
+            wait = self._wait.total_seconds()
+        if first:
+            log.error("Slack refuses the bot's token (%s): delivery is paused, nothing is failed or lost; trying "
+                      "again in %g s, then at most every %g s. Reinstall the app or fix SLACK_BOT_TOKEN.",
+                      code, wait, PAUSE_AT_MOST.total_seconds())
+        else:
+            log.info("Slack still refuses the bot's token (%s); trying again in %g s", code, wait)
+
+    def finished(self, item_id: int) -> None:
+        """The probe ended without Slack's verdict on the token (nothing to render): another may go."""
+        with self._lock:
+            if self._probe == item_id:
+                self._probe = None
+
+    def answered(self, now: Any) -> None:
+        """Slack answered a call as itself: the token works (again)."""
+        if self.reason is None:
+            return
+        with self._lock:
+            reason, since = self.reason, self.since
+            self.reason, self.since, self._until, self._probe = None, None, None, None
+        if reason is not None:
+            log.warning("Slack accepts the bot's token again: delivery resumed (paused %s for %s)",
+                        reason, now - since)
+
+
+def paused_by_slack(db: Database) -> str | None:
+    """Why delivery waits for Slack to accept the bot at all, as any process's dispatcher recorded it
+    (the refused item stays pending with the error), else None. For `/healthz`."""
+    with db.read() as session:
+        return session.scalar(
+            select(OutboxItem.last_error)
+            .where(OutboxItem.status == "pending", OutboxItem.last_error.in_(sorted(WORKSPACE_ERRORS)))
+            .limit(1)
+        )
 
 
 class ChannelPacer:
@@ -157,6 +264,7 @@ class Dispatcher:
         self.replayer: Callable[[dict[str, Any]], int] | None = None
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._pacer = ChannelPacer()
+        self.refusal = SlackRefusal()
         # Built once: the pipelined loop looks for due items after every delivery.
         heads = select(func.min(OutboxItem.id)).where(OutboxItem.status == "pending").group_by(OutboxItem.channel)
         self._due = (
@@ -265,6 +373,7 @@ class Dispatcher:
             busy = dict(self._in_flight)  # its lease may have run out while we are still sending it
             rendering = bool(self._rendering)
         homes = sum(1 for action in busy.values() if action == HOME)
+        probes = self.refusal.probes_allowed(now)  # None unless Slack refuses the token
         wanted: dict[int, str] = {}
         home_channels: dict[int, str] = {}
         self._paced_for = float("inf")
@@ -281,6 +390,12 @@ class Dispatcher:
             if limit is not None and len(wanted) >= limit:
                 break
             if item_id in busy or self._still_unsure(item_id) or (action == REPLAY and self.replayer is None):
+                continue
+            if probes is not None and action != REPLAY:  # paused: a click is worked by its listener, not this client
+                if not probes:
+                    continue
+                probes -= 1
+                wanted[item_id] = action
                 continue
             if action == HOME:
                 held_since = self._held_homes.get(item_id)
@@ -301,7 +416,7 @@ class Dispatcher:
         messages = rendering or any(action != HOME for action in wanted.values())
         due_ids = {item_id for item_id, _, _, _ in due}
         self._held_homes = {item_id: since for item_id, since in self._held_homes.items() if item_id in due_ids}
-        for item_id, channel in waiting_homes:
+        for item_id, channel in waiting_homes if probes is None else ():
             if messages:
                 left = HOME_WAIT_SECONDS - (moment - self._held_homes.setdefault(item_id, moment))
                 if left > 0:  # a render's end wakes the loop sooner than this
@@ -318,6 +433,10 @@ class Dispatcher:
             claimed = [item_id for item_id in wanted if item_id in won]
             if any(item_id in home_channels for item_id in claimed):
                 claimed = self._newest_homes(session, claimed, home_channels, now)
+        if probes is not None:
+            probe = next((item_id for item_id in claimed if wanted.get(item_id, HOME) != REPLAY), None)
+            if probe is not None:
+                self.refusal.probing(probe)
         with self._in_flight_lock:
             self._in_flight.update((item_id, wanted.get(item_id, HOME)) for item_id in claimed)
             self._rendering.update(item_id for item_id in claimed if wanted.get(item_id, HOME) != HOME)
@@ -404,6 +523,7 @@ class Dispatcher:
             self._deliver_claimed(item_id)
         finally:
             self._rendered(item_id)
+            self.refusal.finished(item_id)
             with self._in_flight_lock:
                 self._in_flight.pop(item_id, None)
 
@@ -427,6 +547,7 @@ class Dispatcher:
             found = self._already_posted(item, target) if item.action in (POST, DM) and item.attempts > 1 else None
             if found is not None:
                 log.info("outbox item %s was posted before an interruption; recorded, not posted again", item_id)
+                self.refusal.answered(self.clock.now())
                 with self._turn(item):
                     self._finish(item_id, result={**found, "recovered": True},
                                  posted=(item.message_key, found) if item.message_key else None)
@@ -444,6 +565,7 @@ class Dispatcher:
             log.exception("delivering outbox item %s failed", item_id)
             self._give_up(item_id, f"{type(e).__name__}: {e}")
         else:
+            self.refusal.answered(self.clock.now())
             with self._turn(item):
                 self._finish(item_id, result=result, posted=(item.message_key, result) if item.action in (POST, DM)
                              and item.message_key else None)
@@ -586,20 +708,46 @@ class Dispatcher:
         if status == 429:
             retry_after = int(error.response.headers.get("Retry-After", error.response.headers.get("retry-after", 1)))
             self._retry_later(item_id, "ratelimited", timedelta(seconds=max(1, retry_after)), count_attempt=False)
-        elif status >= 500:
+            return
+        if status >= 500:
             self._retry_later(item_id, f"HTTP {status}", None)
+            return
+        if code in WORKSPACE_ERRORS:
+            self._refused(item_id, code)
+            return
+        self.refusal.answered(self.clock.now())  # Slack knew who was asking: the token works
+        if code == "missing_scope":
+            # Specific to the method: this item cannot succeed until the app is given the scope and
+            # reinstalled (then `python -m bot outbox retry-failed`); the others go on.
+            needed = error.response.get("needed") or "?"
+            log.error("Slack refused outbox item %s: the app lacks the OAuth scope %s. Add it (OAuth & Permissions), "
+                      "reinstall the app, then run `python -m bot outbox retry-failed`.", item_id, needed)
+            self._give_up(item_id, f"missing_scope: {needed}")
         elif code in PERMANENT_ERRORS:
             self._give_up(item_id, code or f"HTTP {status}")
+        elif code in TRANSIENT_ERRORS:
+            self._retry_later(item_id, code, None)
         else:
-            self._retry_later(item_id, code or f"HTTP {status}", None)
+            self._retry_later(item_id, code or f"HTTP {status}", None, give_up_after=UNKNOWN_ERROR_ATTEMPTS)
 
-    def _retry_later(self, item_id: int, reason: str, delay: timedelta | None, *, count_attempt: bool = True) -> None:
+    def _refused(self, item_id: int, code: str) -> None:
+        """Slack refuses the bot itself: the item waits, uncounted, and delivery pauses (`SlackRefusal`)."""
+        with self.db.transaction() as session:
+            session.execute(
+                update(OutboxItem).where(OutboxItem.id == item_id)
+                .values(attempts=OutboxItem.attempts - 1, claimed_until=None, last_error=code)
+            )
+        self.refusal.refused(item_id, code, self.clock.now())
+
+    def _retry_later(self, item_id: int, reason: str, delay: timedelta | None, *, count_attempt: bool = True,
+                     give_up_after: int | None = None) -> None:
         now = self.clock.now()
         with self.db.transaction() as session:
             item = session.get(OutboxItem, item_id)
             if item is None:
                 return
-            if count_attempt and item.attempts >= MAX_ATTEMPTS and now - item.created_at >= RETRY_WINDOW:
+            if count_attempt and ((item.attempts >= MAX_ATTEMPTS and now - item.created_at >= RETRY_WINDOW)
+                                  or (give_up_after is not None and item.attempts >= give_up_after)):
                 item.status, item.last_error, item.claimed_until = "failed", reason, None
                 self._tell_pr_office(session, item)
                 log.error("outbox item %s failed after %s attempts: %s", item_id, item.attempts, reason)
@@ -615,7 +763,24 @@ class Dispatcher:
                                 OutboxItem.next_attempt_at < now + backoff))
                     .values(next_attempt_at=now + backoff)
                 )
+            elif count_attempt and item.attempts >= RELEASE_DMS_AFTER:
+                self._release_dms(session, item.channel)
         log.warning("outbox item %s will be retried: %s", item_id, reason)
+
+    @staticmethod
+    def _release_dms(session: Any, channel: str) -> None:
+        """DMs queued after `channel` (`outbox.direct_message(after=...)`) leave its queue for their
+        recipients' own: the on-call officer's page must not wait an hour behind a failing header."""
+        waiting = session.scalars(
+            select(OutboxItem).where(OutboxItem.channel == channel, OutboxItem.status == "pending",
+                                     OutboxItem.action == DM)
+        ).all()
+        released = [dm for dm in waiting if dm.ref.get("to") not in (None, channel)]
+        for dm in released:
+            dm.channel = dm.ref["to"]
+        if released:
+            log.warning("%d DM(s) queued after %s's messages go on their own: its oldest keeps failing",
+                        len(released), channel)
 
     def _give_up(self, item_id: int, reason: str) -> None:
         with self.db.transaction() as session:
@@ -634,9 +799,7 @@ class Dispatcher:
             return  # the PR office channel itself is unreachable: the log and the outbox row remain
         now = self.clock.now()
         moved: list[int] = []
-        if item.action == POST and item.last_error in UNUSABLE_CHANNEL_ERRORS:
+        if item.action == POST and failure_kind(item.last_error) in UNUSABLE_CHANNEL_ERRORS:
             moved = self.comments.move_undeliverable(session, view=item.view, ref=item.ref, channel=item.channel,
-                                                     reason=item.last_error, now=now)
-        outbox.post(session, channel=self.org.pr_office.channel, view="delivery_failed",
-                    ref={"item": item.id, **({"moved": moved} if moved else {})}, now=now,
-                    message_key=f"delivery_failed:{item.id}", dedupe_key=f"delivery_failed:{item.id}")
+                                                     reason=failure_kind(item.last_error), now=now)
+        outbox.notice_failure(session, failed=item, channel=self.org.pr_office.channel, now=now, moved=moved)

@@ -64,12 +64,17 @@ class Doorbell:
             if self._stopping.is_set():
                 return
             self._rung.clear()
-            try:
-                with self.db.engine.begin() as conn:
-                    conn.execute(text("SELECT pg_notify(:channel, current_schema())"), {"channel": CHANNEL})
-            except SQLAlchemyError as e:
-                log.warning("could not ring the workers (%s); they find the work at their next look",
-                            type(e).__name__)
+            self.ring_now()
+
+    def ring_now(self) -> None:
+        """Ring in this thread (a command that exits right after, like `python -m bot outbox retry-failed`)."""
+        if not self.enabled:
+            return
+        try:
+            with self.db.engine.begin() as conn:
+                conn.execute(text("SELECT pg_notify(:channel, current_schema())"), {"channel": CHANNEL})
+        except SQLAlchemyError as e:
+            log.warning("could not ring the workers (%s); they find the work at their next look", type(e).__name__)
 
     # -- listening -------------------------------------------------------------------------------------
 

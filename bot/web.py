@@ -11,8 +11,10 @@ from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db import Database, mark_answering
+from bot.delivery import paused_by_slack
 
 log = logging.getLogger(__name__)
 MAX_SLACK_BODY = 2 * 1024 * 1024  # Slack's largest payloads (big modal submissions) stay far below this
@@ -65,9 +67,17 @@ class KohoWeb:
             return json_response(start_response, "400 Bad Request", {"error": "malformed request"})
 
     def healthz(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if self.db.ping():
-            return json_response(start_response, "200 OK", {"status": "ok", "database": "ok"})
-        return json_response(start_response, "503 Service Unavailable", {"status": "unavailable", "database": "down"})
+        try:
+            up = self.db.ping()
+            refused = paused_by_slack(self.db) if up else None
+        except SQLAlchemyError:
+            up, refused = False, None
+        if not up:
+            return json_response(start_response, "503 Service Unavailable", {"status": "unavailable", "database": "down"})
+        if refused:  # Slack refuses the bot's token: nothing is delivered until an operator fixes it
+            return json_response(start_response, "503 Service Unavailable",
+                                 {"status": "unavailable", "database": "ok", "delivery": "paused", "slack_error": refused})
+        return json_response(start_response, "200 OK", {"status": "ok", "database": "ok"})
 
 
 class Server:

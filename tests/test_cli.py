@@ -207,3 +207,30 @@ def test_a_busy_port_is_reported(tmp_path, fake_slack):
 def test_an_app_token_slack_refuses_is_reported(tmp_path, fake_slack):
     env = test_environ(fake_slack, f"sqlite:///{tmp_path}/k.db", PORT=str(free_port()), SLACK_APP_TOKEN="xapp-1-revoked")
     assert_clean_refusal(run_bot("serve", env=env), "Slack refused the app-level token", "SLACK_APP_TOKEN")
+
+
+def test_outbox_retry_failed_puts_failed_deliveries_back(database, db_url, fake_slack):
+    # The bot was invited back into the channel: the operator sends again what failed on or after a day.
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from bot.models import AuditEvent, OutboxItem
+    from bot.workflows import outbox
+
+    with database.transaction() as session:
+        for day in (1, 3):
+            outbox.post(session, channel="C0KANKYO", view="comment", ref={"comment_id": day},
+                        now=datetime(2026, 4, day, tzinfo=UTC), message_key=f"comment:{day}")
+        session.flush()
+        for item in session.scalars(select(OutboxItem)):
+            item.status, item.last_error, item.attempts = "failed", "not_in_channel", 1
+    result = run_bot("outbox", "retry-failed", "--since", "2026-04-02", env=test_environ(fake_slack, db_url))
+    assert result.returncode == 0, result.stderr
+    assert "1 failed deliveries are pending again" in result.stdout
+    with database.read() as session:
+        assert dict(session.execute(select(OutboxItem.message_key, OutboxItem.status)).all()) == {
+            "comment:1": "failed", "comment:3": "pending"}
+        assert session.scalars(select(AuditEvent.action)).all() == ["outbox.retried"]
+    assert_clean_refusal(run_bot("outbox", "retry-failed", "--since", "yesterday", env=test_environ(fake_slack, db_url)),
+                         "--since is not a date")

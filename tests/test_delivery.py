@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import make_web_client
-from bot.delivery import HOME_LANES, HOME_WAIT_SECONDS, RENDER_IN_TURNS, Dispatcher
-from bot.models import OutboxItem, SlackMessage
+from bot.delivery import HOME_LANES, HOME_WAIT_SECONDS, RENDER_IN_TURNS, Dispatcher, paused_by_slack
+from bot.models import AuditEvent, OutboxItem, SlackMessage
 from bot.settings import load_settings
 from bot.views import RENDERERS, NothingToRender, renders
 from bot.views import load_all as load_views
@@ -112,7 +112,7 @@ def test_errors_retrying_cannot_fix_fail_at_once_and_the_queue_moves_on(dispatch
     # C0PR is also the PR office's channel: after note 2 comes the notice that note 1 failed.
     posted = posted_texts(fake_slack, "C0PR")
     assert [t for t in posted if t.startswith("note")] == ["note 2"]
-    assert len(posted) == 2 and "届けられませんでした" in posted[1]
+    assert len(posted) == 2 and "送信に失敗しました" in posted[1]
     with database.read() as session:
         failed = session.scalars(select(OutboxItem).where(OutboxItem.status == "failed")).one()
     assert (failed.ref["n"], failed.last_error, failed.attempts) == (1, "not_in_channel", 1)
@@ -281,7 +281,7 @@ def test_a_delivery_that_failed_for_good_is_shown_to_the_pr_office(dispatcher, d
     dispatcher.drain()
     (notice,) = [c for c in fake_slack.calls_to("chat.postMessage", channel="C0PR") if c.ok]
     shown = notice.args["blocks"][0]["text"]["text"]
-    assert "届けられませんでした" in shown and "<#C0KANKYO>" in shown and "channel_not_found" in shown
+    assert "送信に失敗しました" in shown and "<#C0KANKYO>" in shown and "channel_not_found" in shown
     # If the PR office channel itself cannot be reached, the notice does not beget notices.
     fake_slack.fail("chat.postMessage", status=200, error="not_in_channel", count=2)
     enqueue_notes(database, clock, "C0KANKYO", [2])
@@ -480,3 +480,191 @@ def test_of_a_persons_waiting_home_refreshes_only_the_newest_is_published(dispat
     dispatcher.drain()
     assert len(fake_slack.calls_to("views.publish")) == 2
     assert {status for status, _ in home_items(database)} == {"delivered"}
+
+
+# -- when Slack refuses, or a channel cannot be posted to ---------------------------------------------------
+
+
+def pending_dm(database, clock, user_id, n, *, after=None):
+    with database.transaction() as session:
+        outbox.direct_message(session, user_id=user_id, view="test_note", ref={"n": n}, now=clock.now(), after=after)
+
+
+def dm_texts(fake, user_id):
+    return [c.args["text"] for c in fake.calls_to("chat.postMessage", channel=user_id) if c.ok]
+
+
+def test_a_revoked_token_pauses_delivery_and_everything_goes_once_it_is_fixed(dispatcher, database, clock,
+                                                                               fake_slack, caplog):
+    # The app was uninstalled (or its token revoked): every call is refused, whatever the message. Before,
+    # each item was failed on its first attempt (and its notice too), and nothing was ever sent again.
+    fake_slack.fail("*", 200, count=10_000, error="token_revoked")
+    enqueue_notes(database, clock, "C0PR", range(3))
+    pending_dm(database, clock, "U0STAFF1", "dm")
+    dispatcher.drain()
+    assert statuses(database) == {"pending": 4}
+    assert paused_by_slack(database) == "token_revoked"  # what /healthz reports
+    refused_calls = len(fake_slack.calls)
+    for _ in range(20):  # 10 minutes: one item is tried now and then, not the whole queue
+        clock.advance(timedelta(seconds=30))
+        dispatcher.drain()
+    probes = len(fake_slack.calls) - refused_calls
+    assert 3 <= probes <= 6, probes  # after 30 s, 60 s, 120 s, 240 s, then every 5 minutes
+    with database.read() as session:
+        assert {i.attempts for i in session.scalars(select(OutboxItem))} == {0}  # no attempt was counted
+    paused_errors = [r for r in caplog.records if r.levelname == "ERROR" and "token_revoked" in r.getMessage()]
+    assert len(paused_errors) == 1  # said once per pause, loudly
+
+    fake_slack.recover()  # the app is reinstalled with the same token
+    clock.advance(timedelta(minutes=5))
+    dispatcher.drain()
+    assert posted_texts(fake_slack, "C0PR") == ["note 0", "note 1", "note 2"]
+    assert dm_texts(fake_slack, "U0STAFF1") == ["note dm"]
+    assert statuses(database) == {"delivered": 4} and paused_by_slack(database) is None
+
+
+def test_a_missing_scope_fails_that_item_loudly_and_the_rest_go_on(dispatcher, database, clock, fake_slack, caplog):
+    fake_slack.fail("chat.postMessage", 200, error="missing_scope", channel="C0KANKYO", needed="chat:write.public")
+    enqueue_notes(database, clock, "C0KANKYO", [1, 2])
+    dispatcher.drain()
+    assert posted_texts(fake_slack, "C0KANKYO") == ["note 2"]
+    with database.read() as session:
+        failed = session.scalars(select(OutboxItem).where(OutboxItem.status == "failed")).one()
+    assert failed.last_error == "missing_scope: chat:write.public"
+    assert any(r.levelname == "ERROR" and "chat:write.public" in r.getMessage() for r in caplog.records)
+    (notice,) = [c for c in fake_slack.calls_to("chat.postMessage", channel="C0PR") if c.ok]
+    assert "missing_scope" in notice.args["blocks"][0]["text"]["text"]
+
+
+@pytest.mark.parametrize("error", ["restricted_action", "restricted_action_read_only_channel", "ekm_access_denied",
+                                   "posting_to_general_channel_denied", "team_access_not_granted"])
+def test_a_channel_the_bot_may_not_post_in_does_not_hold_the_on_call_page(dispatcher, database, clock, fake_slack,
+                                                                          error):
+    # The emergency's header and checklist, then the on-call officer's page, queued after them to link to them.
+    fake_slack.fail("chat.postMessage", 200, count=10_000, error=error, channel="C0EMERG")
+    enqueue_notes(database, clock, "C0EMERG", ["header", "checklist"])
+    pending_dm(database, clock, "U0ONCALL2", "page", after="C0EMERG")
+    dispatcher.drain()
+    assert dm_texts(fake_slack, "U0ONCALL2") == ["note page"]
+    assert len(fake_slack.calls_to("chat.postMessage", channel="C0EMERG")) == 2  # each tried once, not for an hour
+    with database.read() as session:
+        failed = session.scalars(select(OutboxItem.last_error).where(OutboxItem.status == "failed")).all()
+    assert failed == [error, error]
+
+
+def test_an_on_call_page_goes_on_its_own_once_the_channel_ahead_of_it_has_failed_twice(dispatcher, database,
+                                                                                      clock, fake_slack):
+    # Slack answers 503 for the emergency channel only: its posts are retried for an hour, as they should be,
+    # but the page queued after them waited that hour too.
+    fake_slack.fail("chat.postMessage", 503, count=10_000, channel="C0EMERG")
+    enqueue_notes(database, clock, "C0EMERG", ["header"])
+    pending_dm(database, clock, "U0ONCALL2", "page", after="C0EMERG")
+    dispatcher.drain()
+    assert dm_texts(fake_slack, "U0ONCALL2") == []  # one failure: it may still go in order
+    clock.advance(timedelta(seconds=2))
+    dispatcher.drain()
+    assert dm_texts(fake_slack, "U0ONCALL2") == ["note page"]
+    assert statuses(database) == {"delivered": 1, "pending": 1}  # the header is still being retried
+
+
+def test_an_error_we_do_not_know_fails_after_three_attempts_not_an_hour(dispatcher, database, clock, fake_slack):
+    fake_slack.fail("chat.postMessage", 200, count=10_000, error="some_new_error", channel="C0KANKYO")
+    enqueue_notes(database, clock, "C0KANKYO", [1])
+    for _ in range(5):
+        dispatcher.drain()
+        clock.advance(timedelta(seconds=10))
+    with database.read() as session:
+        note = session.scalars(select(OutboxItem).where(OutboxItem.view == "test_note")).one()
+    assert (note.status, note.attempts, note.last_error) == ("failed", 3, "some_new_error")
+
+
+def test_slacks_own_trouble_answered_as_ok_false_is_retried_as_before(dispatcher, database, clock, fake_slack):
+    fake_slack.fail("chat.postMessage", 200, count=5, error="internal_error")
+    enqueue_notes(database, clock, "C0PR", [1])
+    for _ in range(8):
+        dispatcher.drain()
+        clock.advance(timedelta(seconds=20))
+    assert posted_texts(fake_slack, "C0PR") == ["note 1"]
+
+
+def test_a_broken_channel_is_one_notice_to_the_pr_office_that_counts_up(dispatcher, database, clock, fake_slack):
+    # Thirty comment posts into an archived channel were thirty notices in the PR office's channel.
+    fake_slack.fail("chat.postMessage", 200, count=10_000, error="is_archived", channel="C0KANKYO")
+    enqueue_notes(database, clock, "C0KANKYO", range(30))
+    dispatcher.drain()
+    notices = [c for c in fake_slack.calls_to("chat.postMessage", channel="C0PR") if c.ok]
+    assert len(notices) == 1
+    [notice] = fake_slack.messages("C0PR")
+    shown = notice["blocks"][0]["text"]["text"]
+    assert "<#C0KANKYO> への 30 件の送信に失敗しました: `is_archived`" in shown
+    assert "30 件" in notice["text"]
+    # Another channel's failure, or another error, is a notice of its own.
+    fake_slack.fail("chat.postMessage", 200, error="channel_not_found", channel="C0SOUMU")
+    enqueue_notes(database, clock, "C0SOUMU", [1])
+    dispatcher.drain()
+    assert len(fake_slack.messages("C0PR")) == 2
+    # A day later the same failure starts a new notice, at the bottom of the channel.
+    clock.advance(timedelta(hours=25))
+    enqueue_notes(database, clock, "C0KANKYO", [30])
+    dispatcher.drain()
+    assert len(fake_slack.messages("C0PR")) == 3
+    assert "1 件の送信に失敗しました" in fake_slack.messages("C0PR")[-1]["text"]
+
+
+def test_the_failure_notice_is_rendered_in_english_too(dispatcher, database, clock, fake_slack):
+    from bot.i18n import Translator
+    from bot.views import RenderContext
+
+    fake_slack.fail("chat.postMessage", 200, count=2, error="is_archived", channel="C0KANKYO")
+    enqueue_notes(database, clock, "C0KANKYO", [1, 2])
+    dispatcher.drain()
+    with database.read() as session:
+        notice = session.scalars(select(OutboxItem).where(OutboxItem.view == "delivery_failed")
+                                 .order_by(OutboxItem.id.desc())).first()
+        ctx = RenderContext(session=session, tr=Translator("en", "Asia/Tokyo"), org=dispatcher.org, now=clock.now())
+        rendered = RENDERERS["delivery_failed"](ctx, notice.ref)
+    assert rendered["text"] == "2 message(s) to <#C0KANKYO> could not be delivered: is_archived"
+    assert "python -m bot outbox retry-failed" in rendered["blocks"][0]["text"]["text"]
+
+
+def test_failed_deliveries_put_back_to_pending_are_sent_and_audited(dispatcher, database, clock, fake_slack):
+    fake_slack.fail("chat.postMessage", 200, count=2, error="not_in_channel", channel="C0KANKYO")
+    enqueue_notes(database, clock, "C0KANKYO", [1, 2])
+    dispatcher.drain()
+    assert posted_texts(fake_slack, "C0KANKYO") == []
+    # The bot is invited to the channel; an operator runs `python -m bot outbox retry-failed`.
+    with database.transaction() as session:
+        retried = outbox.retry_failed(session, now=clock.now())
+    assert len(retried) == 2  # the notes, not the PR office's notice about them
+    dispatcher.drain()
+    assert posted_texts(fake_slack, "C0KANKYO") == ["note 1", "note 2"]
+    with database.read() as session:
+        events = session.scalars(select(AuditEvent).where(AuditEvent.action == "outbox.retried")).all()
+    assert [(e.subject_id, e.from_state, e.to_state, e.reason) for e in events] == [
+        (str(i), "failed", "pending", "not_in_channel") for i in retried]
+    with database.transaction() as session:
+        assert outbox.retry_failed(session, now=clock.now()) == []
+
+
+def test_the_health_endpoint_says_when_slack_refuses_the_bot(koho):
+    import json
+    import urllib.error
+    import urllib.request
+
+    def health():
+        try:
+            with urllib.request.urlopen(f"{koho.url}/healthz", timeout=5) as r:  # noqa: S310 - loopback
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    koho.fake.fail("*", 200, count=10_000, error="account_inactive")
+    enqueue_notes(koho.db, koho.clock, "C0PR", ["while revoked"])
+    koho.services.notify()
+    wait_until(lambda: paused_by_slack(koho.db) is not None)
+    assert health() == (503, {"status": "unavailable", "database": "ok", "delivery": "paused",
+                              "slack_error": "account_inactive"})
+    koho.fake.recover()
+    wait_until(lambda: (koho.clock.advance(timedelta(seconds=30)), koho.services.notify(),
+                        statuses(koho.db) == {"delivered": 1})[-1])
+    assert health() == (200, {"status": "ok", "database": "ok"})

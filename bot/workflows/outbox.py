@@ -8,19 +8,23 @@ The same queue holds the clicks accepted before they are worked (`replay`, `bot/
 work to do after a commit, in order per person, by whichever process claims it.
 
 Delivered items are kept for `KEEP_DELIVERED` (to look into what was sent, and when) and then pruned;
-failed items are kept (few, and what an operator looks into).
+failed items are kept (few, and what an operator looks into), and can be put back with `retry_failed`
+(`python -m bot outbox retry-failed`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Select, delete, literal_column, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
 from bot.db import insert_for
 from bot.models import OutboxItem
+from bot.workflows import audit
 from bot.workflows.sweeps import SweepContext, sweep
 
 POST, UPDATE, DM, HOME, UPLOAD, REPLAY = "post", "update", "dm", "home", "upload", "replay"
@@ -86,6 +90,72 @@ def upload(session: Session, *, channel: str, view: str, ref: dict[str, Any], no
 def replay(session: Session, *, user_id: str, payload: dict[str, Any], now: Any) -> None:
     """A click's payload, to be worked by its listener in a dispatcher: after the person's earlier clicks."""
     _enqueue(session, action=REPLAY, channel=f"clicks:{user_id}", view=REPLAY, ref=payload, now=now)
+
+
+FAILURE_NOTICE = "delivery_failed"
+# Failures of one destination with one error are one notice, updated in place, while they keep coming;
+# after this long without another, the next one is a new message (a new incident, at the bottom of the channel).
+FAILURE_NOTICE_WINDOW = timedelta(hours=24)
+FAILURE_NOTICE_SHOWS = 5  # the newest failed items a notice names
+
+
+def failure_destination(item: OutboxItem) -> str:
+    """Where a failed item was going: the person for a DM or App Home, else the channel."""
+    if item.action == DM:
+        return item.ref["to"]
+    return item.channel.removeprefix("home:") if item.action == HOME else item.channel
+
+
+def failure_kind(reason: str | None) -> str:
+    """The error's code, without what follows it (`missing_scope: chat:write` -> `missing_scope`)."""
+    return (reason or "unknown").split(":", 1)[0].strip()[:40] or "unknown"
+
+
+def notice_failure(session: Session, *, failed: OutboxItem, channel: str, now: Any,
+                   moved: Sequence[int] = ()) -> None:
+    """Tell `channel` (the PR office's) that `failed` failed for good: one message per destination and
+    error, updated in place as more fail (a broken channel's thirty messages make one notice saying 30).
+    `moved`: the citizen comments that failure sent to the PR office's triage, listed on the notice too."""
+    where, kind = failure_destination(failed), failure_kind(failed.last_error)
+    group = f"{FAILURE_NOTICE}:{where}:{kind}:"
+    latest = session.scalars(
+        select(OutboxItem)
+        .where(OutboxItem.view == FAILURE_NOTICE, OutboxItem.message_key.startswith(group, autoescape=True))
+        .order_by(OutboxItem.id.desc()).limit(1)
+    ).first()
+    if latest is None or now - latest.created_at > FAILURE_NOTICE_WINDOW or "count" not in latest.ref:
+        post(session, channel=channel, view=FAILURE_NOTICE, now=now, message_key=f"{group}{failed.id}",
+             ref={"where": where, "reason": kind, "count": 1, "recent": [failed.id],
+                  **({"moved": list(moved)} if moved else {})})
+        return
+    recent = [i for i in latest.ref["recent"] if i != failed.id][-(FAILURE_NOTICE_SHOWS - 1):] + [failed.id]
+    all_moved = [*latest.ref.get("moved", []), *moved]
+    update(session, channel=channel, view=FAILURE_NOTICE, now=now, message_key=latest.message_key,
+           ref={**latest.ref, "count": latest.ref["count"] + 1, "recent": recent,
+                **({"moved": all_moved} if all_moved else {})})
+
+
+def retry_failed(session: Session, *, now: Any, since: Any = None, actor: str = "cli") -> list[int]:
+    """Put failed deliveries (those that failed at or after `since`, by when they were enqueued) back to
+    pending, as new: after the cause is fixed (the bot invited, a scope granted, the token replaced).
+    The PR office's failure notices themselves are not sent again. Audited, one event per item."""
+    query = select(OutboxItem.id).where(OutboxItem.status == "failed", OutboxItem.view != FAILURE_NOTICE)
+    if since is not None:
+        query = query.where(OutboxItem.created_at >= since)
+    ids = list(session.scalars(query.order_by(OutboxItem.id)))
+    if not ids:
+        return []
+    errors = dict(session.execute(select(OutboxItem.id, OutboxItem.last_error).where(OutboxItem.id.in_(ids))).all())
+    session.execute(
+        sql_update(OutboxItem).where(OutboxItem.id.in_(ids), OutboxItem.status == "failed")
+        .values(status="pending", attempts=0, next_attempt_at=now, claimed_until=None, claimed_by=None,
+                last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    for item_id in ids:
+        audit.record(session, at=now, actor=actor, action="outbox.retried", subject_type="outbox",
+                     subject_id=item_id, from_state="failed", to_state="pending", reason=errors.get(item_id))
+    return ids
 
 
 KEEP_DELIVERED = timedelta(days=30)
