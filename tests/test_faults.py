@@ -63,3 +63,13 @@ def test_after_slack_recovers_every_notification_arrives_once(koho, fault):
     assert len(updated_requests) == 1
     assert sum(1 for m in koho.fake.messages("C0PR") if "承認 — <@U0PR1>" in texts(m)) == 1
     assert sum(comment_id in comment_ids_shown(m) for m in koho.fake.messages("C0KANKYO")) == 1
+
+
+def test_a_form_slack_refuses_for_its_rate_limit_is_not_retried_with_an_expired_trigger(koho):
+    # The listeners' client sleeps out a 429's Retry-After and tries again: with a trigger_id that lives 3 s,
+    # the retry could only fail, and the person waited for nothing. Now: one try, and they are asked to click again.
+    koho.fake.rate_limit("views.open", retry_after=2, count=5)
+    assert koho.slack.command("/emergency", "", user_id="U0ONCALL1", channel_id="C0EMERG").status == 200
+    (answer,) = koho.fake.wait_for("response_url", predicate=lambda c: "混み合って" in c.args.get("text", ""))
+    assert answer.args["response_type"] == "ephemeral" and "もう一度お試しください" in answer.args["text"]
+    assert len(koho.fake.calls_to("views.open")) == 1

@@ -85,6 +85,18 @@ def register(app: App, services: Services) -> None:
                 response.status, response.body = 200, ""
             tell_where_they_are(client, respond, body, user_id, text)
             return None
+        if isinstance(error, SlackApiError) and slack_was_busy(error):
+            # A modal's trigger lives 3 s: after a 429 (or its expiry) the person can only click again.
+            log.warning("Slack did not open a view for %s (%s): asked them to try again", user_id,
+                        error.response.get("error") or error.response.status_code)
+            if response is not None:
+                response.status, response.body = 200, ""
+            try:
+                text = services.cached_translator_for(user_id).t("error.slack_busy")
+            except Exception:  # noqa: BLE001 - we are already handling a failure
+                text = services.org_translator().t("error.slack_busy")
+            tell_where_they_are(client, respond, body, user_id, text)
+            return None
         log.error(
             "unhandled error ref=%s type=%s user=%s: %s",
             reference, body.get("type") or body.get("command"), user_id, type(error).__name__,
@@ -134,6 +146,9 @@ def refusal_text(tr: Translator, error: ProposalError | EmergencyError, *, plain
     """The message of a refusal (`plain`: for a modal field error or other plain_text)."""
     values = readable_values(tr, error.values)
     return tr.plain(error.key, **values) if plain else tr.t(error.key, **values)
+def slack_was_busy(error: SlackApiError) -> bool:
+    """Slack refused for now what a person asked for with a trigger (a modal): rate limited, or too late."""
+    return error.response.status_code == 429 or error.response.get("error") in ("ratelimited", "expired_trigger_id")
 
 
 def tell_where_they_are(client: WebClient, respond: Any, body: dict[str, Any], user_id: str | None, text: str) -> None:
