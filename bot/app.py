@@ -124,12 +124,17 @@ def make_web_client(settings: Settings, *, timeout: int = 10, retries: bool = Tr
     )
 
 
+# users.info answers about the person asked for, not about Slack or the bot: no reason to stop asking about others.
+ABOUT_THE_PERSON = frozenset({"user_not_found", "user_not_visible", "user_disabled"})
+
+
 def _slack_locale_fetcher(client: WebClient):  # noqa: ANN202
     def fetch(user_id: str) -> str | None:
         try:
             user = client.users_info(user=user_id, include_locale=True)["user"]
         except SlackApiError as e:
-            raise LookupFailed(e.response.get("error")) from e
+            code = e.response.get("error")
+            raise LookupFailed(code, about_the_person=e.response.status_code == 200 and code in ABOUT_THE_PERSON) from e
         except OSError as e:  # a timeout, a refused connection
             raise LookupFailed(f"{type(e).__name__}: {e}") from e
         return normalize_locale(user.get("locale"), default="") or None

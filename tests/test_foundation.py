@@ -102,6 +102,21 @@ def test_when_slack_is_too_slow_to_say_someones_language_koho_answers_in_japanes
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
+def test_an_id_slack_does_not_know_pauses_nobody_elses_language_and_is_not_asked_again(koho):
+    # A DM to a departed officer's id: users.info answers user_not_found. That is about this id, not about
+    # Slack: before, everyone's language look-up paused for a minute (English speakers got Japanese).
+    koho.fake.users["U0STAFF2"] = {"id": "U0STAFF2", "name": "staff2", "locale": "en-US"}
+    koho.fake.fail("users.info", 200, error="user_not_found")
+    koho.slack.command("/koho", "help", user_id="U0GONE")
+    (first,) = koho.fake.wait_for("response_url")
+    assert "*コマンド*" in first.args["text"]
+    koho.slack.command("/koho", "help", user_id="U0STAFF2")
+    assert "Commands" in koho.fake.wait_for("response_url", count=2)[1].args["text"]
+    koho.slack.command("/koho", "help", user_id="U0GONE")
+    koho.fake.wait_for("response_url", count=3)
+    assert len(koho.fake.calls_to("users.info", predicate=lambda c: c.args.get("user") == "U0GONE")) == 1
+
+
 def test_a_person_can_choose_their_language_and_it_is_recorded(koho):
     koho.slack.command("/koho", "language en", user_id="U0STAFF1")
     koho.fake.wait_for("response_url")

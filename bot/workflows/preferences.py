@@ -25,7 +25,12 @@ LOOKUP_PAUSE = timedelta(minutes=1)
 
 
 class LookupFailed(Exception):
-    """Slack could not be asked (a timeout, a refused connection, an error answer)."""
+    """Slack could not be asked (a timeout, a refused connection, an error answer). `about_the_person`: Slack
+    answered, about this person only (no such user, not visible to the bot): nobody else's look-up waits."""
+
+    def __init__(self, reason: str | None, *, about_the_person: bool = False):
+        super().__init__(reason)
+        self.about_the_person = about_the_person
 
 
 # Almost every message is rendered for someone, so what their preference is was read from the
@@ -57,6 +62,9 @@ class LocaleResolver:
         self.fetch_slack_locale = fetch_slack_locale
         self._paused_until: datetime | None = None
         self._known: dict[str, _Known] = {}
+        # People Slack has no language for (none set, or an id it does not know): when it last said so. Not
+        # asked again for SLACK_LOCALE_FRESH_FOR, so a bad id in a DM does not cost a call on every delivery.
+        self._no_slack_locale: dict[str, datetime] = {}
         self._lock = threading.Lock()
         self._writes = 0  # a fill that read before a write must not keep what it read
 
@@ -71,17 +79,27 @@ class LocaleResolver:
         ):
             return pref.locale
         fallback = pref.locale or self.default
+        now = self.clock.now()
         paused_until = self._paused_until
-        if paused_until is not None and self.clock.now() < paused_until:
+        if paused_until is not None and now < paused_until:
+            return fallback
+        said_none = self._no_slack_locale.get(user_id)
+        if said_none is not None and now - said_none < SLACK_LOCALE_FRESH_FOR:
             return fallback
         try:
             fetched = self.fetch_slack_locale(user_id)
         except LookupFailed as e:
-            self._paused_until = self.clock.now() + LOOKUP_PAUSE
+            if e.about_the_person:  # Slack works; this id is the trouble: only it is not asked again
+                self._no_slack_locale[user_id] = now
+                log.warning("Slack has no locale for %s (%s); not asking again for that person for %d days",
+                            user_id, e, SLACK_LOCALE_FRESH_FOR.days)
+                return fallback
+            self._paused_until = now + LOOKUP_PAUSE
             log.warning("could not read the Slack locale of %s (%s); not asking Slack again for %d s",
                         user_id, e, LOOKUP_PAUSE.total_seconds())
             return fallback
         if fetched is None:
+            self._no_slack_locale[user_id] = now
             return fallback
         self._store(user_id, fetched, source="slack")
         return fetched
