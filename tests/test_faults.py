@@ -73,3 +73,21 @@ def test_a_form_slack_refuses_for_its_rate_limit_is_not_retried_with_an_expired_
     (answer,) = koho.fake.wait_for("response_url", predicate=lambda c: "混み合って" in c.args.get("text", ""))
     assert answer.args["response_type"] == "ephemeral" and "もう一度お試しください" in answer.args["text"]
     assert len(koho.fake.calls_to("views.open")) == 1
+
+
+def test_an_emergency_channel_the_bot_may_not_post_in_still_pages_the_on_call_officer(koho):
+    # The emergency channel was made read-only: its header and checklist cannot be posted. The page to the
+    # other on-call officer, queued after them (it links to the header), waited behind them for an hour.
+    from tests.emergency_support import declaration_values, open_declare_modal
+
+    koho.fake.fail("chat.postMessage", 200, count=10_000, error="restricted_action_read_only_channel",
+                   channel="C0EMERG")
+    view = open_declare_modal(koho, "U0ONCALL1")
+    assert koho.slack.view_submission("U0ONCALL1", view, declaration_values()).status == 200
+    koho.fake.wait_for("chat.postMessage", channel="U0ONCALL2", predicate=lambda c: c.ok, timeout=10)
+    # The PR office hears of it once for the channel, however many of its messages failed.
+    koho.fake.wait_for("chat.postMessage", channel="C0PR", timeout=10,
+                       predicate=lambda c: c.ok and "<#C0EMERG> への" in c.args.get("text", ""))
+    settle(koho)
+    notices = [m for m in koho.fake.messages("C0PR") if "<#C0EMERG> への" in m.get("text", "")]
+    assert len(notices) == 1 and "2 件" in notices[0]["text"]

@@ -100,10 +100,10 @@ FAILURE_NOTICE_SHOWS = 5  # the newest failed items a notice names
 
 
 def failure_destination(item: OutboxItem) -> str:
-    """Where a failed item was going: the person for a DM or App Home, else the channel."""
+    """Where a failed item was going: the person for a DM, an App Home or a click, else the channel."""
     if item.action == DM:
         return item.ref["to"]
-    return item.channel.removeprefix("home:") if item.action == HOME else item.channel
+    return item.channel.split(":", 1)[1] if item.action in (HOME, REPLAY) else item.channel
 
 
 def failure_kind(reason: str | None) -> str:
