@@ -74,9 +74,12 @@ class KohoWeb:
             up, refused = False, None
         if not up:
             return json_response(start_response, "503 Service Unavailable", {"status": "unavailable", "database": "down"})
-        if refused:  # Slack refuses the bot's token: nothing is delivered until an operator fixes it
-            return json_response(start_response, "503 Service Unavailable",
-                                 {"status": "unavailable", "database": "ok", "delivery": "paused", "slack_error": refused})
+        if refused:
+            # Slack refuses the bot's token: nothing is delivered until an operator fixes it. Still 200: this
+            # process must go on taking citizens' comments and Slack's requests (a probe that restarted it on a
+            # 503 would stop the webhook too, and a restart cannot fix a token); the body says what is wrong.
+            return json_response(start_response, "200 OK",
+                                 {"status": "degraded", "database": "ok", "delivery": "paused", "slack_error": refused})
         return json_response(start_response, "200 OK", {"status": "ok", "database": "ok"})
 
 

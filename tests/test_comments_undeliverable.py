@@ -48,10 +48,11 @@ def test_a_comment_refused_by_an_archived_department_channel_is_triaged_by_the_p
     assert (saved.status, saved.department_id, saved.routed_reason, saved.channel, saved.assignment) == (
         "new", None, "undeliverable", "C0PR", 2)
     assert undeliverable_events(koho, comment_id) == [("system", "routed", "new", "is_archived", "kankyo")]
-    notice = texts(message_with(koho, "C0PR", "届けられませんでした"))
-    assert "環境局のチャンネル <#C0KANKYO> に投稿できません: アーカイブされています" in notice
+    notice = texts(message_with(koho, "C0PR", "送信に失敗しました"))
+    assert "環境局のチャンネル <#C0KANKYO> への 1 件の送信に失敗しました: アーカイブされています（`is_archived`）" in notice
     assert f"届かなかった市民の声 #{comment_id} は、広報広聴課の振り分けに移しました" in notice
-    assert "Cannot post in 環境局's channel <#C0KANKYO>: it is archived" in in_english(koho, "delivery_failed")
+    assert ("1 message(s) to 環境局's channel <#C0KANKYO> could not be delivered: it is archived"
+            in in_english(koho, "delivery_failed"))
     assert f"The comments that did not arrive, #{comment_id}, were moved" in in_english(koho, "delivery_failed")
 
     # The PR office sends it where it can be read now; the flow goes on as for any comment in triage.
@@ -73,7 +74,7 @@ def test_every_comment_of_a_surge_digest_a_deleted_channel_refused_is_triaged(ko
     for comment_id in ids:  # none left unseen: each is shown in the PR office's channel
         message_showing(koho, "C0PR", comment_id)
         assert (stored(koho, comment_id).status, stored(koho, comment_id).routed_reason) == ("new", "undeliverable")
-    notices = " ".join(texts(m) for m in koho.fake.messages("C0PR") if "届けられませんでした" in (m.get("text") or ""))
+    notices = " ".join(texts(m) for m in koho.fake.messages("C0PR") if "送信に失敗しました" in (m.get("text") or ""))
     assert "チャンネルが見つかりません" in notices
     assert all(f"#{comment_id}" in notices for comment_id in ids)
     assert len(koho.fake.messages("C0PR")) < 2 * len(ids)  # the digest's comments in one notice, not one each
@@ -88,6 +89,6 @@ def test_a_reminder_refused_by_the_channel_is_told_with_the_reason_and_moves_not
     koho.fake.fail("chat.postMessage", 200, error="not_in_channel", channel="C0KANKYO")
     koho.clock.advance(timedelta(days=2))  # Thursday morning: past Wednesday 17:15, before the escalation
     assert koho.sweep()["comment_targets"] == 1
-    notice = texts(message_with(koho, "C0PR", "届けられませんでした"))
-    assert "環境局のチャンネル <#C0KANKYO> に投稿できません: ボットがチャンネルに参加していません" in notice
+    notice = texts(message_with(koho, "C0PR", "送信に失敗しました"))
+    assert "環境局のチャンネル <#C0KANKYO> への 1 件の送信に失敗しました: ボットがチャンネルに参加していません" in notice
     assert (stored(koho, comment_id).status, stored(koho, comment_id).department_id) == ("routed", "kankyo")
