@@ -20,6 +20,7 @@ import threading
 from typing import TYPE_CHECKING, NoReturn
 
 from bot import __version__
+from bot.text.typed_input import ascii_int
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -408,7 +409,8 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
 def _int_env(name: str, default: int) -> int:
     value = os.environ.get(name, "").strip()
-    return int(value) if value.isdigit() else default
+    number = ascii_int(value)
+    return default if number is None else number
 
 
 def main(argv: list[str] | None = None) -> int:

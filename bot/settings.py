@@ -192,7 +192,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv_path: str 
 
     port_text = get("PORT") or "3000"
     port = 0
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:  # not "²"
         problems.append(f"PORT must be a number from 1 to 65535, got {port_text!r}.")
     else:
         port = int(port_text)
@@ -203,7 +203,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv_path: str 
 
     lease_text = get("KOHO_DELIVERY_LEASE_SECONDS") or "60"
     lease = 60
-    if not lease_text.isdigit() or not 2 <= int(lease_text) <= 3600:
+    if not (lease_text.isascii() and lease_text.isdigit()) or not 2 <= int(lease_text) <= 3600:
         problems.append(f"KOHO_DELIVERY_LEASE_SECONDS must be a number of seconds from 2 to 3600, got {lease_text!r}.")
     else:
         lease = int(lease_text)

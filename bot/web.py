@@ -58,7 +58,7 @@ class KohoWeb:
         # Bolt's verifier does int() on this header: a forged non-number would reach our error handler
         # (and be answered 200) instead of being refused.
         timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
-        if timestamp and not timestamp.isdigit():
+        if timestamp and not (timestamp.isascii() and timestamp.isdigit()):  # "²" passes isdigit() alone
             return json_response(start_response, "401 Unauthorized", {"error": "invalid request"})
         try:
             return self.slack(environ, start_response)

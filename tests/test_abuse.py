@@ -355,6 +355,9 @@ def hostile_payloads(koho, request) -> dict[str, tuple[str, bytes]]:
         "value 100 KB": with_value("9" * 100_000),
         "value of a step that does not exist": with_value("987654"),
         "value null": with_value(None),
+        "value a superscript digit": with_value("²"),  # str.isdigit() says yes, int() refuses it
+        "account change value not a number": action(actions=[{"action_id": "account_change_approve", "value": "abc",
+                                                              "type": "button", "block_id": "b"}]),
         "no actions": action(actions=[]),
         "actions not a list": action(actions="approve"),
         "no user": action(user=None),

@@ -173,6 +173,22 @@ def test_the_form_reports_each_mistake_on_its_field(koho):
         assert session.query(AccountChange).count() == 0
 
 
+def test_a_handle_and_an_address_typed_in_full_width_are_saved_half_width_or_asked_again(koho):
+    view = open_add_form(koho)
+    # The path is never rewritten (it may be width-sensitive): full-width letters in it are asked again, in words
+    # that say half-width; an IME's full-width scheme and host are simply read as what they mean.
+    typed = {**NEW_ACCOUNT, "handle": {"handle": "＠ｃｈｉｂａ＿ｄｏｕｒｏ"}, "url": {"url": "https://x.com/ｃｈｉｂａ"},
+             "policy_url": {"policy_url": "ｈｔｔｐｓ：／／ｗｗｗ．ｃｉｔｙ．ｃｈｉｂａ．ｊｐ/koho/Policy.html"}}
+    errors = koho.slack.view_submission("U0PR1", view, typed).json()["errors"]
+    assert errors == {"url": "半角の http:// または https:// で始まるURLを入力してください（全角の英数字は使えません）"}
+    response = koho.slack.view_submission("U0PR1", view, {**typed, "url": {"url": "ｈｔｔｐｓ://ｘ．ｃｏｍ/chiba_douro"}})
+    assert response.json()["response_action"] == "update"
+    with koho.db.read() as session:
+        change = session.query(AccountChange).one()
+    assert change.payload["handle"] == "@chiba_douro" and change.payload["url"] == "https://x.com/chiba_douro"
+    assert change.payload["policy_url"] == "https://www.city.chiba.jp/koho/Policy.html"
+
+
 def test_opening_an_account_waits_for_another_pr_office_approver(koho):
     view = open_add_form(koho)
     response = koho.slack.view_submission("U0PR1", view, NEW_ACCOUNT)

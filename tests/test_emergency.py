@@ -374,6 +374,22 @@ def test_status_with_nothing_active_says_so(koho):
     assert "対応中の緊急事態はありません" in ephemerals(koho)[0]
 
 
+def test_status_of_a_number_typed_in_any_width_shows_that_emergency_and_a_non_number_shows_the_usage(koho):
+    first = declare(koho, "U0ONCALL1")
+    end_emergency(koho, first)
+    declare(koho, "U0ONCALL1", type="tsunami", title="津波警報")  # #2 is the active one
+    # ＃１ and ① come from a Japanese IME (①: isdigit() said yes, int() refused it: a crash)
+    for count, typed in enumerate(("ｓｔａｔｕｓ　＃１", "status ①", "status １", "状況 #1"), start=1):
+        koho.slack.command("/emergency", typed, user_id="U0STAFF2", channel_id="C0KANKYO")
+        shown = texts(last_ephemeral(koho, count=count))
+        assert "#1 地震: 市内で震度5強" in shown and "津波警報" not in shown, typed
+    koho.slack.command("/emergency", "status ＃三", user_id="U0STAFF2", channel_id="C0KANKYO")
+    answer = last_ephemeral(koho, count=5)
+    assert "`/emergency status 3` で #3" in answer["text"] and "blocks" not in answer  # the usage, no status
+    koho.slack.command("/emergency", "status ＃９", user_id="U0STAFF2", channel_id="C0KANKYO")
+    assert "見つかりませんでした" in last_ephemeral(koho, count=6)["text"]
+
+
 # -- ending ----------------------------------------------------------------------------------------------
 
 

@@ -132,6 +132,14 @@ def test_a_person_can_choose_their_language_and_it_is_recorded(koho):
     assert (event.action, event.from_state, event.to_state) == ("language.set", "ja", "en")
 
 
+def test_a_language_typed_in_full_width_by_a_japanese_ime_is_understood(koho):
+    koho.slack.command("/koho", "ｌａｎｇｕａｇｅ　ＥＮ", user_id="U0STAFF1")  # an ideographic space too
+    (reply,) = koho.fake.wait_for("response_url")
+    assert reply.args["text"].endswith("Your language is now English.")
+    koho.slack.command("/koho", "ｌａｎｇｕａｇｅ ｊａ", user_id="U0STAFF1")
+    assert koho.fake.wait_for("response_url", count=2)[-1].args["text"].endswith("表示言語を日本語にしました。")
+
+
 def test_an_unknown_language_shows_the_usage(koho):
     koho.slack.command("/koho", "language fr", user_id="U0STAFF1")
     (reply,) = koho.fake.wait_for("response_url")

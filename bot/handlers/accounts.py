@@ -16,6 +16,7 @@ from bot.handlers.account_ids import AccountAction, AccountBlock, AccountCallbac
 from bot.handlers.modals import open_modal
 from bot.i18n import Translator
 from bot.text.mrkdwn import channel_link
+from bot.text.typed_input import command_word, plain_handle, plain_url_host
 from bot.views.accounts import account_form, account_list
 from bot.workflows.accounts.rules import AccountDraft, ReviewDecision, local_date, may_manage, validate
 from bot.workflows.accounts.service import AccountError, AccountService, Outcome, activity
@@ -42,21 +43,22 @@ def list_accounts(services: Services, user_id: str, respond: Respond) -> None:
 def koho_accounts(services: Services, command: dict[str, Any], words: list[str], respond: Respond,
                   client: WebClient) -> None:
     user_id = command["user_id"]
-    action = words[1].lower() if len(words) > 1 else "list"
+    action = command_word(words[1]) if len(words) > 1 else "list"
     if action in ("add", "追加", "new"):
         open_form(services, client, command["trigger_id"], user_id, None, respond)
     elif action in ("list", "一覧"):
         list_accounts(services, user_id, respond)
     elif action in ("withdraw", "撤退") and len(words) > 2:
         tr = services.translator_for(user_id)
+        account_id = command_word(words[2])  # an id is ASCII; the reason after it stays as typed
         try:
             AccountService(services.db, services.org, services.clock).request_withdraw(
-                user_id, words[2], " ".join(words[3:]) or None)
+                user_id, account_id, " ".join(words[3:]) or None)
         except AccountError as e:
             _ephemeral(respond, tr.t(e.key, **e.values))
             return
         services.notify()
-        _ephemeral(respond, tr.t("accounts.ack.requested", kind=tr.plain("accounts.change_kind.withdraw"), id=words[2]))
+        _ephemeral(respond, tr.t("accounts.ack.requested", kind=tr.plain("accounts.change_kind.withdraw"), id=account_id))
     else:
         _ephemeral(respond, services.translator_for(user_id).t("accounts.list.usage"))
 
@@ -64,7 +66,7 @@ def koho_accounts(services: Services, command: dict[str, Any], words: list[str],
 def koho_report(services: Services, command: dict[str, Any], words: list[str], respond: Respond) -> None:
     user_id = command["user_id"]
     tr = services.translator_for(user_id)
-    period = PERIODS.get(words[1].lower() if len(words) > 1 else "week")
+    period = PERIODS.get(command_word(words[1]) if len(words) > 1 else "week")
     if period is None:
         _ephemeral(respond, tr.t("accounts.report.usage"))
         return
@@ -111,12 +113,15 @@ def parse_form(view: dict[str, Any], metadata: dict[str, Any]) -> tuple[AccountD
             unreadable.append(AccountBlock.PASSWORD_CHANGED)
     draft = AccountDraft(
         account_id=metadata.get("account_id") or text(AccountBlock.ACCOUNT_ID),
-        platform=choice(AccountBlock.PLATFORM), name=text(AccountBlock.NAME), handle=text(AccountBlock.HANDLE),
+        platform=choice(AccountBlock.PLATFORM), name=text(AccountBlock.NAME),
+        handle=plain_handle(text(AccountBlock.HANDLE)),  # ＠ｃｈｉｂａ＿ｃｉｔｙ from an IME is @chiba_city
         kind=choice(AccountBlock.KIND), department_id=choice(AccountBlock.DEPARTMENT),
-        url=text(AccountBlock.URL) or None, manager=_state(view, AccountBlock.MANAGER).get("selected_user") or None,
+        url=plain_url_host(text(AccountBlock.URL)) or None,
+        manager=_state(view, AccountBlock.MANAGER).get("selected_user") or None,
         operators=tuple(_state(view, AccountBlock.OPERATORS).get("selected_users") or ()),
         purpose=text(AccountBlock.PURPOSE) or None, audience=text(AccountBlock.AUDIENCE) or None,
-        posting_hours=text(AccountBlock.POSTING_HOURS) or None, policy_url=text(AccountBlock.POLICY_URL) or None,
+        posting_hours=text(AccountBlock.POSTING_HOURS) or None,
+        policy_url=plain_url_host(text(AccountBlock.POLICY_URL)) or None,
         password_changed_on=password,
     )
     return draft, unreadable

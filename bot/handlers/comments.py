@@ -26,6 +26,7 @@ from bot.handlers.modals import open_modal
 from bot.i18n import Translator
 from bot.text.categories import Category
 from bot.text.mrkdwn import slack_to_plain
+from bot.text.typed_input import ascii_int
 from bot.views import comments as views
 from bot.workflows.comments.rules import SOURCES, Action, HidingCriterion
 from bot.workflows.comments.service import CommentService, NewComment, Outcome, Result
@@ -58,11 +59,15 @@ def _split(value: str, parts: int) -> list[str] | None:
     return pieces if len(pieces) == parts else None
 
 
+def _ids(pieces: list[str]) -> tuple[int, int] | None:
+    """Two ids the bot wrote into a value ("12:3"), or None (ASCII digits only: "²" is no id)."""
+    first, second = (ascii_int(p) for p in pieces)
+    return (first, second) if first is not None and second is not None else None
+
+
 def _id_and_version(value: str) -> tuple[int, int] | None:
     pieces = _split(value, 2)
-    if pieces is None or not all(p.isdigit() for p in pieces):
-        return None
-    return int(pieces[0]), int(pieces[1])
+    return None if pieces is None else _ids(pieces)
 
 
 def _message_channel(body: dict[str, Any]) -> str | None:
@@ -253,9 +258,9 @@ class CommentHandlers:
         Only acknowledging happens at once: 対応不要 too asks in a modal, so one mis-tap closes nothing."""
         ack()
         pieces = _split((action.get("selected_option") or {}).get("value", ""), 3)
-        if pieces is None or pieces[0] not in set(Action) or not (pieces[1].isdigit() and pieces[2].isdigit()):
+        if pieces is None or pieces[0] not in set(Action) or not (ids := _ids(pieces[1:])):
             return
-        chosen, comment_id, version = Action(pieces[0]), int(pieces[1]), int(pieces[2])
+        chosen, (comment_id, version) = Action(pieces[0]), ids
         if chosen is Action.ACKNOWLEDGE:
             self.run_simple(client, body, chosen, comment_id, version)
         elif chosen in _MODAL_ACTIONS:
@@ -264,18 +269,17 @@ class CommentHandlers:
     def on_triage(self, ack: Ack, body: dict[str, Any], client: WebClient, action: dict[str, Any]) -> None:
         ack()
         pieces = _split((action.get("selected_option") or {}).get("value", ""), 3)
-        if pieces is None or not (pieces[0].isdigit() and pieces[1].isdigit()):
+        if pieces is None or not (ids := _ids(pieces[:2])):
             return
-        result = self.comments.reassign(int(pieces[0]), body["user"]["id"], int(pieces[1]), pieces[2])
+        result = self.comments.reassign(ids[0], body["user"]["id"], ids[1], pieces[2])
         self.answer(client, body, result)
 
     def on_category(self, ack: Ack, body: dict[str, Any], client: WebClient, action: dict[str, Any]) -> None:
         ack()
         pieces = _split((action.get("selected_option") or {}).get("value", ""), 3)
-        if pieces is None or not (pieces[0].isdigit() and pieces[1].isdigit()) or pieces[2] not in set(Category):
+        if pieces is None or not (ids := _ids(pieces[:2])) or pieces[2] not in set(Category):
             return
-        result = self.comments.change_category(int(pieces[0]), body["user"]["id"], int(pieces[1]),
-                                               Category(pieces[2]))
+        result = self.comments.change_category(ids[0], body["user"]["id"], ids[1], Category(pieces[2]))
         self.answer(client, body, result)
 
     def on_hiding_decision(self, confirm: bool):  # noqa: ANN201 - a Bolt listener
@@ -292,10 +296,10 @@ class CommentHandlers:
     def on_show_original(self, ack: Ack, body: dict[str, Any], client: WebClient, action: dict[str, Any]) -> None:
         """原文を表示: the unmasked comment, in an ephemeral message to the clicker alone (or a refusal)."""
         ack()
-        value = action.get("value", "")
-        if not value.isdigit():
+        comment_id = ascii_int(action.get("value", ""))
+        if comment_id is None:
             return
-        result = self.comments.show_original(int(value), body["user"]["id"])
+        result = self.comments.show_original(comment_id, body["user"]["id"])
         if not result.ok:
             self.answer(client, body, result)
             return

@@ -24,6 +24,7 @@ from bot.handlers.ids import Command
 from bot.handlers.modals import open_modal
 from bot.i18n import Translator
 from bot.organization import PR_OFFICE_ID
+from bot.text.typed_input import ascii_int, command_word, typed_number
 from bot.views import RenderContext
 from bot.views.emergency import (
     declare_modal,
@@ -121,9 +122,12 @@ def register(app: App, services: Services) -> None:
         ack()  # the trigger_id lives 3 s: the modal opens right after a quick look at the database
         user_id = command["user_id"]
         words = (command.get("text") or "").split()
-        sub = words[0].lower() if words else ""
-        number = int(words[1].lstrip("#")) if len(words) > 1 and words[1].lstrip("#").isdigit() else None
-        if sub in STATUS_WORDS:
+        sub = command_word(words[0]) if words else ""  # ｓｔａｔｕｓ ＃３ from a Japanese IME reads as status #3
+        number = typed_number(words[1]) if len(words) > 1 else None
+        if len(words) > 1 and number is None and sub in STATUS_WORDS + END_WORDS:
+            # Not a number (＃三, 3a): the usage, never some other emergency's status or end
+            say(respond, services.translator_for(user_id).t("emergency.command.usage"))
+        elif sub in STATUS_WORDS:
             answer_status(respond, user_id, number)
         elif sub in END_WORDS:
             open_end(client, respond, command["trigger_id"], user_id, number)
@@ -387,7 +391,8 @@ def _value(view: dict[str, Any], block_id: str) -> Any:
         return (state.get("selected_option") or {}).get("value")
     if kind == "datetimepicker":
         stamp = state.get("selected_date_time")
-        return datetime.fromtimestamp(int(stamp), tz=UTC) if str(stamp or "").isdigit() else None
+        seconds = ascii_int(stamp)
+        return datetime.fromtimestamp(seconds, tz=UTC) if seconds is not None else None
     return None
 
 
@@ -402,8 +407,7 @@ def _assignee_shown(message: dict[str, Any] | None, block_id: str | None) -> str
 
 
 def _id_after_colon(block_id: str | None) -> int | None:
-    tail = (block_id or "").rpartition(":")[2]
-    return int(tail) if tail.isdigit() else None
+    return ascii_int((block_id or "").rpartition(":")[2])
 
 
 def parse_declaration(view: dict[str, Any]) -> Declaration:
@@ -415,5 +419,5 @@ def parse_declaration(view: dict[str, Any]) -> Declaration:
         drill=True if mode == MODE_DRILL else False if mode == MODE_REAL else None,
         areas=_value(view, EmergencyBlock.AREAS),
         situation=_value(view, EmergencyBlock.SITUATION),
-        update_interval_minutes=int(interval) if str(interval or "").isdigit() else 60,
+        update_interval_minutes=ascii_int(interval) or 60,
     )

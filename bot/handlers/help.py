@@ -11,6 +11,7 @@ from bot.app import Services
 from bot.handlers.accounts import koho_accounts, koho_report
 from bot.handlers.ids import Command
 from bot.i18n import LOCALES, Translator
+from bot.text.typed_input import command_word
 from bot.views.home import help_text
 
 
@@ -20,14 +21,14 @@ def register(app: App, services: Services) -> None:
         ack()
         user_id = command["user_id"]
         words = (command.get("text") or "").split()
-        subcommand = words[0].lower() if words else "help"
+        subcommand = command_word(words[0]) if words else "help"  # ｌａｎｇｕａｇｅ from a Japanese IME too
         if subcommand in ("accounts", "account", "アカウント", "台帳"):  # may open a modal: no Slack call first
             koho_accounts(services, command, words, respond, client)
             return
         tr = services.translator_for(user_id)
 
         if subcommand in ("language", "lang", "言語"):
-            choice = words[1].lower() if len(words) > 1 else ""
+            choice = command_word(words[1]) if len(words) > 1 else ""
             if choice not in LOCALES:
                 respond(text=tr.t("language.usage", current=tr.plain("language.name")), response_type="ephemeral")
                 return

@@ -14,20 +14,23 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 
+from bot.handlers.account_ids import AccountAction
 from bot.handlers.emergency_ids import EmergencyAction
 from bot.handlers.proposal_ids import ProposalAction
+from bot.text.typed_input import ascii_int
 
 log = logging.getLogger(__name__)
 
 MAX_VALUE = 2000  # Slack: button and option values
 MAX_METADATA = 3000  # Slack: private_metadata
-MAX_ID_DIGITS = 18  # fits a BIGINT
 # Buttons whose value is the id of a row (a step, a proposal, a publication, a held post).
 ID_VALUED = {
     ProposalAction.APPROVE, ProposalAction.REQUEST_CHANGES, ProposalAction.REJECT, ProposalAction.EDIT,
     ProposalAction.WITHDRAW, ProposalAction.MARK_PUBLISHED, ProposalAction.CORRECT,
     EmergencyAction.STEP_DONE, EmergencyAction.STEP_REOPEN, EmergencyAction.STEP_NOTE, EmergencyAction.STATUS,
     EmergencyAction.END, EmergencyAction.RESUME, EmergencyAction.CANCEL_HELD,
+    AccountAction.APPROVE_CHANGE, AccountAction.REJECT_CHANGE, AccountAction.REVIEW_CONTINUE,
+    AccountAction.REVIEW_WITHDRAW,
 }
 
 
@@ -49,7 +52,7 @@ def shape_problem(body: dict[str, Any]) -> str | None:
             if value is not None and (not isinstance(value, str) or len(value) > MAX_VALUE):
                 return f"{action['action_id']}: value not a string of at most {MAX_VALUE} characters"
             if action["action_id"] in ID_VALUED and not (
-                    isinstance(value, str) and value.isdigit() and len(value) <= MAX_ID_DIGITS):
+                    isinstance(value, str) and ascii_int(value) is not None):  # "²" is a digit to isdigit()
                 return f"{action['action_id']}: value is not an id"
             option = action.get("selected_option")
             if option is not None and (not isinstance(option, dict) or not isinstance(option.get("value"), str)

@@ -18,6 +18,7 @@ from bot.handlers.modals import open_modal
 from bot.handlers.proposal_ids import FormBlock, ProposalAction, ProposalCallback
 from bot.i18n import Translator
 from bot.text.mrkdwn import mention, slack_to_plain
+from bot.text.typed_input import ascii_int
 from bot.views.proposal_form import FormPrefill, default_department, proposal_form
 from bot.workflows.accounts.service import postable_accounts
 from bot.workflows.proposals.rules import (
@@ -96,7 +97,7 @@ def register(app: App, services: Services) -> None:
             else:
                 emergency = metadata.get("emergency")  # drafted from an emergency's template: linked to it
                 proposals.submit(user_id, draft, submission_key=key,
-                                 emergency_id=int(emergency) if str(emergency).isdigit() else None)
+                                 emergency_id=ascii_int(emergency))
         except ProposalError as e:
             tr = services.answering_translator_for(user_id)
             ack(response_action="errors", errors={FormBlock.TEXT: refusal_text(tr, e, plain=True)})
@@ -277,8 +278,8 @@ def _value(view: dict[str, Any], block_id: str) -> Any:
         return state.get("value")
     if kind == "datetimepicker":
         stamp = state.get("selected_date_time")
-        return datetime.fromtimestamp(int(stamp), tz=UTC) if isinstance(stamp, int | str) and str(stamp).isdigit() \
-            else None
+        seconds = ascii_int(stamp)
+        return datetime.fromtimestamp(seconds, tz=UTC) if seconds is not None else None
     if kind in ("static_select", "radio_buttons"):
         return (state.get("selected_option") or {}).get("value")
     if kind in ("multi_static_select", "checkboxes"):

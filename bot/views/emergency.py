@@ -20,6 +20,7 @@ from bot.handlers.emergency_ids import (
 from bot.i18n import LOCALES, Translator
 from bot.organization import Organization
 from bot.text.mrkdwn import Mrkdwn, channel_link, link, mention
+from bot.text.typed_input import ascii_int
 from bot.views import NothingToRender, RenderContext, renders
 from bot.workflows.accounts.directory import account_name
 from bot.workflows.emergencies.models import Emergency, EmergencyStep, HeldPost
@@ -117,9 +118,10 @@ def draft_value(emergency_id: int, template: str, locale: str) -> str:
 
 def parse_draft_value(value: str) -> tuple[int, str, str] | None:
     parts = (value or "").split(":")
-    if len(parts) != 3 or not parts[0].isdigit() or parts[1] not in TEMPLATES or parts[2] not in LOCALES:
+    emergency_id = ascii_int(parts[0]) if len(parts) == 3 else None
+    if emergency_id is None or parts[1] not in TEMPLATES or parts[2] not in LOCALES:
         return None
-    return int(parts[0]), parts[1], parts[2]
+    return emergency_id, parts[1], parts[2]
 
 
 def template_menu(tr: Translator, org: Organization, emergency_id: int) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.models import AuditEvent
 from bot.organization import Organization
+from bot.text.typed_input import ascii_int
 from bot.workflows.accounts.models import RegisterAccount
 from bot.workflows.accounts.rules import AccountStatus, local_date, percentile
 from bot.workflows.accounts.service import account_warnings
@@ -84,11 +85,11 @@ def figures(session: Session, org: Organization, start: datetime, end: datetime)
             acct[account_id].proposed += 1
     # The period's decisions (through the (action, at) index), then their proposals by id: joined on the
     # proposal's id cast to text, the database read every proposal.
-    decisions = [(action, int(subject)) for action, subject in session.execute(
+    decisions = [(action, proposal_id) for action, subject in session.execute(
         select(AuditEvent.action, AuditEvent.subject_id)
         .where(AuditEvent.action.in_(("proposal.approved", "step.rejected")), _in(AuditEvent.at, start, end),
                AuditEvent.subject_type == "proposal")
-    ) if subject.isdigit()]
+    ) if (proposal_id := ascii_int(subject)) is not None]
     departments = dict(session.execute(select(Proposal.id, Proposal.department_id).where(
         Proposal.id.in_({proposal_id for _, proposal_id in decisions}))).all()) if decisions else {}
     approved_ids: set[int] = set()

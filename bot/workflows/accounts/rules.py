@@ -107,6 +107,12 @@ def _blank(value: str | None) -> str | None:
     return (value or "").strip() or None
 
 
+def _has_full_width_alphanumerics(url: str) -> bool:
+    """ｃｈｉｂａ in a profile URL's path is an IME slip, not the address (the host is made half-width before
+    this; a path is never rewritten, as it may be width-sensitive: the person is asked to retype it)."""
+    return any("０" <= c <= "９" or "Ａ" <= c <= "Ｚ" or "ａ" <= c <= "ｚ" for c in url)
+
+
 @dataclass(frozen=True)
 class Problem:
     field: str
@@ -149,7 +155,7 @@ def validate(draft: AccountDraft, org: Organization, today: date, *, new: bool, 
         problems.append(Problem("department_id", "accounts.error.unknown_department"))
     for name in ("url", "policy_url"):
         value = _blank(getattr(draft, name))
-        if value is not None and not HTTP_URL.match(value):
+        if value is not None and (not HTTP_URL.match(value) or _has_full_width_alphanumerics(value)):
             problems.append(Problem(name, "accounts.error.bad_url"))
     for name, limit in (("purpose", TEXT_FIELD_MAX), ("audience", TEXT_FIELD_MAX), ("posting_hours", ACCOUNT_LINE_MAX)):
         if len(_blank(getattr(draft, name)) or "") > limit:
