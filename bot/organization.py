@@ -45,6 +45,8 @@ ACCOUNT_KINDS = ("main", "subject")  # 市公式 / 分野別
 ACCOUNT_STATUSES = ("active", "under_review", "withdrawn")
 # An account's name, handle and posting hours: one line each, stored in columns of this many characters.
 ACCOUNT_LINE_MAX = 200
+# The city's English name goes into 280-character posts: a name, not a sentence.
+NAME_EN_MAX = 60
 HTTP_URL = re.compile(r"^https?://[^\s/$.?#].[^\s]*$", re.IGNORECASE)
 
 
@@ -135,6 +137,7 @@ class Organization:
     emergency: EmergencyOptions = field(default_factory=lambda: EmergencyOptions())
     register: RegisterOptions = field(default_factory=lambda: RegisterOptions())
     calendar: CalendarOptions = field(default_factory=lambda: CalendarOptions())
+    name_en: str | None = None  # "Chiba City": English post drafts name the city so (else "the City")
     _by_id: dict[str, Department] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -276,8 +279,9 @@ def parse_organization(data: dict[str, Any], source: Path | str = "<organisation
                           "register", "calendar"), "")
 
     org = c.table(data, "organization", "organization")
-    c.unknown_keys(org, ("name", "locale", "timezone", "admins"), "organization")
+    c.unknown_keys(org, ("name", "name_en", "locale", "timezone", "admins"), "organization")
     name = c.string(org, "name", "organization.name")
+    name_en = c.string(org, "name_en", "organization.name_en", required=False, max_length=NAME_EN_MAX) or None
     locale = c.string(org, "locale", "organization.locale", required=False, default="ja", choices=LOCALES)
     timezone = c.string(org, "timezone", "organization.timezone", required=False, default="Asia/Tokyo")
     try:
@@ -319,6 +323,7 @@ def parse_organization(data: dict[str, Any], source: Path | str = "<organisation
         raise OrganizationError(source, c.problems)
     return Organization(
         name=name,
+        name_en=name_en,
         locale=locale,
         timezone=timezone,
         pr_office=pr_office,

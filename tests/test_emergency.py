@@ -14,6 +14,7 @@ from bot.workflows.emergencies.service import EmergencyService
 from tests.comments_support import settle
 from tests.conftest import TEST_START
 from tests.emergency_support import (
+    ALL_CHECKED,
     EMERGENCY_CHANNEL,
     approve,
     approve_routine,
@@ -281,13 +282,14 @@ def test_a_post_is_drafted_from_a_template_and_fast_tracked_by_one_approver(koho
     by_id = {b.get("block_id"): b for b in form["blocks"]}
     draft = by_id["text"]["element"]["initial_value"]
     assert draft.startswith("【地震】11月24日10時12分現在")
-    assert "中央区・美浜区で市内で震度5強を確認し、千葉市は対応にあたっています。" in draft
+    # the title names its place itself: the areas are their own line, never 「中央区で市内で…」
+    assert "\n市内で震度5強を確認し、千葉市が対応中です。\n対象地域: 中央区・美浜区\n" in draft
     assert "続報は11時00分頃" in draft and "【訓練】" not in draft
     assert by_id["kind"]["element"]["initial_option"]["value"] == "emergency"
     assert [o["value"] for o in by_id["accounts"]["element"]["initial_options"]] == ["city-x", "city-line"]
 
     # The person edits the ○○ and submits: one request, in the emergency channel, for the PR office or on call.
-    text = draft.replace("テレビ・ラジオや市の防災情報", "防災行政無線や市の防災ポータル")
+    text = draft.replace("身の安全を確保してください。", "身の安全を確保し、防災行政無線や市の防災ポータルを確認してください。")
     proposal_id = submit_proposal_form(koho, "U0STAFF1", form, text=text, accounts=("city-x",))
     request = request_for(koho, EMERGENCY_CHANNEL, proposal_id)
     shown = texts(request)
@@ -310,7 +312,29 @@ def test_the_english_template_is_offered_too(koho):
     click(koho, "U0STAFF1", top, "emergency_draft", selected_option=f"{emergency_id}:shelters:en")
     form = wait_for_modal(koho, "proposal_form", before, "U0STAFF1")
     draft = {b.get("block_id"): b for b in form["blocks"]}["text"]["element"]["initial_value"]
-    assert draft.startswith("[Shelters open] As of 10:00") and "in 中央区・美浜区" in draft
+    assert draft.startswith("[Shelters open] As of 10:00") and "open in [areas]:" in draft  # typed in Japanese
+
+    before = views_opened(koho, "proposal_form")
+    click(koho, "U0STAFF1", top, "emergency_draft", selected_option=f"{emergency_id}:first_report:en")
+    form = wait_for_modal(koho, "proposal_form", before, "U0STAFF1")
+    draft = {b.get("block_id"): b for b in form["blocks"]}["text"]["element"]["initial_value"]
+    assert "[what happened] confirmed (areas: [areas]); Chiba City is responding." in draft
+    assert not re.search(r"[\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef]", draft), draft  # no Japanese left in it
+
+
+def test_a_draft_too_long_for_x_is_shown_whole_and_the_form_says_by_how_much(koho):
+    title = "市内全域で震度6弱を観測し、" * 7  # 98 characters: no wording can fit that in 280
+    emergency_id = declare(koho, title=title)
+    before = views_opened(koho, "proposal_form")
+    click(koho, "U0STAFF1", header(koho, emergency_id), "emergency_draft",
+          selected_option=f"{emergency_id}:first_report:ja")
+    form = wait_for_modal(koho, "proposal_form", before, "U0STAFF1")
+    draft = {b.get("block_id"): b for b in form["blocks"]}["text"]["element"]["initial_value"]
+    assert title in draft and draft.endswith("続報は11時00分頃、当アカウントで。")  # all of it: nothing cut
+    response = koho.slack.view_submission("U0STAFF1", form, {**ALL_CHECKED, "text": {"text": draft},
+                                                              "accounts": {"accounts": ["city-x"]}})
+    error = response.json()["errors"]["text"]
+    assert re.search(r"X の文字数制限を超えています: \d{3}/280（\d+超過", error), error
 
 
 # -- timed updates ---------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The pure rules of an emergency: who may do what, the timed-update rhythm, the checklist, the post
 templates and how an organisation replaces them."""
 
+import re
 import tomllib
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ import pytest
 
 from bot.i18n import LOCALES
 from bot.organization import EmergencyOptions, OrganizationError, load_organization, parse_organization
+from bot.text.post_rules import measure
 from bot.workflows.emergencies.post_templates import PostContext, check_templates, render_post
 from bot.workflows.emergencies.rules import (
     DEFAULT_CHECKLIST,
@@ -145,7 +147,52 @@ def test_drill_drafts_are_marked_and_missing_areas_leave_no_gap(org):
     assert render_post("first_report", "ja", context(drill=True), org).startswith("【訓練】【風水害（台風・大雨）】")
     assert render_post("first_report", "en", context(drill=True), org).startswith("[DRILL] [Storm or flood")
     text = render_post("first_report", "ja", context(areas=None), org)
-    assert "台風第15号を確認し、千葉市は対応にあたっています。" in text.splitlines()[1]
+    assert text.splitlines()[1:3] == ["台風第15号を確認し、千葉市が対応中です。", "身の安全を確保してください。"]
+    assert "in ." not in render_post("shelters", "en", context(areas=None), org)
+
+
+def test_a_japanese_first_report_reads_naturally_whether_or_not_the_title_names_a_place(org):
+    text = render_post("first_report", "ja", context(type="earthquake", title="市内で震度5強", areas="中央区"), org)
+    assert text.splitlines()[1:3] == ["市内で震度5強を確認し、千葉市が対応中です。", "対象地域: 中央区"]
+    cleared = render_post("all_clear", "ja", context(title="市内で震度5強", areas="中央区"), org)
+    assert "市内で震度5強に関する○○を解除しました（対象地域: 中央区）。" in cleared
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_an_english_draft_has_no_japanese_what_the_officer_typed_in_japanese_is_a_placeholder(org, name):
+    text = render_post(name, "en", context(situation="10:02 気象台発表"), org)
+    assert not re.search(r"[\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef]", text), text
+    first = render_post("first_report", "en", context(), org)
+    assert "[what happened] confirmed (areas: [areas]); Chiba City is responding." in first
+
+
+def test_an_english_draft_keeps_what_was_typed_in_ascii_and_names_the_city_by_name_en_or_the_city(org):
+    typed = context(title="Ｔｙｐｈｏｏｎ No. 15", areas="Chuo, Mihama")  # full-width is ASCII once half-width
+    assert "Typhoon No. 15 confirmed (areas: Chuo, Mihama); Chiba City is responding." in \
+        render_post("first_report", "en", typed, org)
+    nameless = replace(org, name_en=None)
+    assert "; the City is responding." in render_post("first_report", "en", typed, nameless)
+    assert "; Chiba is responding." in render_post("first_report", "en", typed, replace(nameless, name="Chiba"))
+    assert "千葉市が対応中です" in render_post("first_report", "ja", typed, org)  # Japanese keeps its own name
+
+
+LONG_TITLE = "台風第15号の接近に伴う大雨・洪水・暴風・波浪警報の発表と市内各所での浸水被害等"  # 40 characters
+FOUR_WARDS = "中央区・花見川区・稲毛区・美浜区"
+LONG_TITLE_EN = "Heavy rain, flood and storm warnings issued"  # what an officer may type in English
+FOUR_WARDS_EN = "Chuo, Hanamigawa, Inage and Mihama wards"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("name", TEMPLATES)
+@pytest.mark.parametrize(("title", "areas"), [(LONG_TITLE, FOUR_WARDS), (LONG_TITLE_EN, FOUR_WARDS_EN)],
+                         ids=["typed_in_japanese", "typed_in_english"])
+def test_every_draft_fits_x_with_a_long_title_and_four_wards(org, name, locale, title, areas):
+    """The worst ordinary case: a drill (its mark), the longest type, a stamp and next update on two dates."""
+    assert len(LONG_TITLE) == 40
+    long = context(title=title, areas=areas, drill=True, now=datetime(2026, 12, 7, 23, 5, tzinfo=TOKYO),
+                   next_update=datetime(2026, 12, 8, 0, 5, tzinfo=TOKYO))
+    text = render_post(name, locale, long, org)
+    assert measure(text, "x").length <= 280, (measure(text, "x").length, text)
 
 
 def test_an_organisation_replaces_a_template_and_a_broken_one_falls_back(org, tmp_path, caplog):
@@ -185,6 +232,16 @@ def test_the_emergency_options_default_and_are_checked(tmp_path):
     assert "emergency.checklist: must not be empty: expected a list of step names" in problems
     assert any(p.startswith("emergency.templates_dir: no such directory") for p in problems)
     assert "emergency.update_interval_minutes: expected whole minutes between 5 and 1440" in problems
+
+
+def test_the_english_name_of_the_organisation_is_optional_and_checked():
+    assert parse_organization(tomllib.loads(MINIMAL)).name_en is None
+    named = MINIMAL.replace('name = "千葉市"', 'name = "千葉市"\nname_en = "Chiba City"')
+    assert parse_organization(tomllib.loads(named)).name_en == "Chiba City"
+    for wrong, problem in (('""', "expected a non-empty string"), ('"' + "x" * 61 + '"', "at most 60 characters, got 61")):
+        with pytest.raises(OrganizationError) as caught:
+            parse_organization(tomllib.loads(MINIMAL.replace('name = "千葉市"', f'name = "千葉市"\nname_en = {wrong}')))
+        assert caught.value.problems == [f"organization.name_en: {problem}"]
 
 
 def test_the_clock_of_emergency_comments_defaults_to_a_quarter_of_an_hour_and_is_checked():

@@ -9,6 +9,7 @@ pre-fills the proposal modal, where a person reads and edits it before it is app
 from __future__ import annotations
 
 import logging
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -79,15 +80,26 @@ def _next_update(moment: datetime, now: datetime, locale: str, tz: ZoneInfo) -> 
     return f"{_time(moment, locale, tz)}, {_date(moment, locale, tz)}"
 
 
+def _shown(value: str, locale: str, placeholder: str) -> str:
+    """What the officer typed (in Japanese, as a rule), as a draft in `locale` can show it: a Japanese draft
+    shows it as it is; another language's shows it if it is ASCII once half-width, else a bracketed placeholder
+    the officer replaces ("[what happened]"): no Japanese in the middle of an English sentence, and no guessed
+    translation of a public statement."""
+    if locale == "ja" or not value:
+        return value
+    folded = unicodedata.normalize("NFKC", value)
+    return folded if folded.isascii() else placeholder
+
+
 def values_for(context: PostContext, locale: str, org: Organization) -> dict[str, Any]:
     tz = ZoneInfo(org.timezone)
     tr = Translator(locale, org.timezone)
     return {
-        "org": org.name,
+        "org": org.name if locale == "ja" else org.name_en or _shown(org.name, locale, tr.plain("emergency.post.org")),
         "type": tr.plain(f"emergency.type.{context.type}"),
-        "title": context.title.strip(),
-        "areas": (context.areas or "").strip(),
-        "situation": (context.situation or "").strip(),
+        "title": _shown(context.title.strip(), locale, tr.plain("emergency.post.title_placeholder")),
+        "areas": _shown((context.areas or "").strip(), locale, tr.plain("emergency.post.areas_placeholder")),
+        "situation": _shown((context.situation or "").strip(), locale, tr.plain("emergency.post.situation_placeholder")),
         "drill": context.drill,
         "drill_mark": tr.plain("emergency.post.drill_mark") if context.drill else "",
         "date": _date(context.now, locale, tz),
