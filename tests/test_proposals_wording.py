@@ -1,5 +1,6 @@
 """What a proposer and an approver read when a click comes late: states in words, times as they really are."""
 
+import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -86,6 +87,33 @@ def test_a_requested_time_past_at_approval_is_flagged_and_the_real_time_is_told(
             in dm.args["text"])
     hand_off = texts(hand_off_message(koho, "C0PR"))
     assert "掲載予定:* 2026年11月26日(木) 10:00（掲載希望 2026年11月24日(火) 11:00 を過ぎて承認されたため" in hand_off
+
+
+def test_a_waiting_request_says_so_once_its_requested_time_passes_without_anyone_clicking(koho):
+    requested = datetime(2026, 11, 24, 11, 0, tzinfo=TOKYO)  # proposed at 10:00 the same morning
+    assert koho.slack.view_submission("U0STAFF1", open_form(koho), {
+        **form_values(), "publish_at": {"publish_at": int(requested.timestamp())}}).body == ""
+    request = request_message(koho, "C0KANKYO")
+    koho.clock.set(datetime(2026, 11, 24, 10, 59, tzinfo=TOKYO))
+    assert koho.sweep()["proposals.show_passed_publish_times"] == 0
+
+    koho.clock.set(datetime(2026, 11, 24, 11, 1, tzinfo=TOKYO))  # nobody has acted on it: the sweep redraws it
+    assert koho.sweep()["proposals.show_passed_publish_times"] == 1
+    koho.fake.wait_for("chat.update", channel="C0KANKYO", predicate=lambda c: c.ok and c.args["ts"] == request["ts"]
+                       and "掲載希望日時を過ぎています" in json.dumps(c.args["blocks"], ensure_ascii=False))
+    shown = koho.fake.message("C0KANKYO", request["ts"])
+    assert "承認されると、すぐに掲載担当に引き継ぎます" in texts(shown)
+    assert any(e["action_id"] == ProposalAction.APPROVE for b in shown["blocks"] if b["type"] == "actions"
+               for e in b["elements"])  # still waiting: still its buttons
+    koho.clock.set(datetime(2026, 11, 24, 12, 0, tzinfo=TOKYO))
+    assert koho.sweep()["proposals.show_passed_publish_times"] == 0  # once
+
+    # The PR office's request, asked for after the time, said so from the start: it is not redrawn.
+    click(koho, "U0KANKYOHEAD", shown, ProposalAction.APPROVE)
+    assert "掲載希望日時を過ぎています" in texts(request_message(koho, "C0PR"))
+    updates = len(koho.fake.calls_to("chat.update", channel="C0PR"))
+    assert koho.sweep()["proposals.show_passed_publish_times"] == 0
+    assert len(koho.fake.calls_to("chat.update", channel="C0PR")) == updates
 
 
 def test_a_requested_time_still_ahead_reads_as_before(koho):

@@ -99,6 +99,8 @@ class ApprovalStep(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When its request was redrawn to say the requested publish time has passed (once: see the sweep).
+    late_shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     proposal: Mapped[Proposal] = relationship(back_populates="steps")
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import selectinload
 
 from bot.workflows import audit, outbox
-from bot.workflows.proposals.models import ApprovalStep
+from bot.workflows.proposals.models import ApprovalStep, ProposalVersion
 from bot.workflows.proposals.rules import StepStatus, on_the_clock
 from bot.workflows.proposals.service import SUBJECT, hand_off_due, step_channel, step_message_key
 from bot.workflows.sweeps import SweepContext, sweep
@@ -56,6 +56,37 @@ def remind_and_escalate(ctx: SweepContext) -> int:
                          subject_id=step.proposal_id, step=step.id)
             outbox.post(session, channel=channel, view=view, ref={"step_id": step.id}, now=now,
                         message_key=f"{view}:{step.id}", thread_key=thread_key, dedupe_key=f"{view}:{step.id}")
+            done += 1
+    return done
+
+
+@sweep("proposals.show_passed_publish_times")
+def show_passed_publish_times(ctx: SweepContext) -> int:
+    """A waiting approval request is redrawn, once, when its requested publish time passes: the request then
+    says 「掲載希望日時を過ぎています」 (approved now, the post goes out at once, not then) without waiting for
+    someone to click. A request asked for after the time said so from the start and is left alone.
+
+    Read through the pending steps (`ix_approval_steps_status`, the few waiting now) and their version (the
+    unique (proposal_id, number)); the conditional update makes one of several sweepers the one that redraws."""
+    now = ctx.clock.now()
+    done = 0
+    with ctx.db.transaction() as session:
+        passed = session.scalars(
+            select(ApprovalStep)
+            .join(ProposalVersion, and_(ProposalVersion.proposal_id == ApprovalStep.proposal_id,
+                                        ProposalVersion.number == ApprovalStep.version_number))
+            .where(ApprovalStep.status == StepStatus.PENDING, ApprovalStep.late_shown_at.is_(None),
+                   ProposalVersion.publish_at <= now, ApprovalStep.requested_at < ProposalVersion.publish_at)
+        ).all()
+        for step in passed:
+            won = session.execute(
+                update(ApprovalStep).where(ApprovalStep.id == step.id, ApprovalStep.status == StepStatus.PENDING,
+                                           ApprovalStep.late_shown_at.is_(None)).values(late_shown_at=now)
+            ).rowcount
+            if won != 1:
+                continue  # another sweeper did it, or it was decided meanwhile (that redraws it anyway)
+            outbox.update(session, channel=step_channel(step, ctx.org), view="approval_request",
+                          ref={"step_id": step.id}, now=now, message_key=step_message_key(step.id))
             done += 1
     return done
 
