@@ -38,6 +38,7 @@ from bot.app import Services
 from bot.db import mark_answering
 from bot.handlers.errors import is_database_outage, new_reference
 from bot.workflows.accounts.directory import account_exists, account_ids
+from bot.workflows.comments.models import Comment
 from bot.workflows.comments.rules import SOURCES
 from bot.workflows.comments.service import CommentService, NewComment, Received
 
@@ -173,6 +174,14 @@ def _received_at(value: str, now: datetime) -> tuple[datetime | None, str | None
     return received, None
 
 
+def _account_id(account: str | None, warning: str | None) -> str | None:
+    """The account as stored: an unknown one is kept as a label only, shortened to fit its column."""
+    limit = Comment.account_id.type.length
+    if warning is None or account is None or len(account) <= limit:
+        return account
+    return account[:limit - 1] + "…"
+
+
 class KnownAccounts(Collection[str]):
     """The accounts a comment may name, as `account_warning` asks: most comments name one that exists, which
     is one look-up; the whole register is read only to list them when the one named is not known."""
@@ -295,7 +304,8 @@ class CommentWebhook:
                             "without one", clean["source"], clean["external_id"], clean["account"])
             received = self.intake.receive(NewComment(
                 origin="webhook", source=clean["source"], external_id=clean["external_id"], text=clean["text"],
-                received_at=clean["received_at"], account_id=clean.get("account"), author=clean.get("author"),
+                received_at=clean["received_at"], account_id=_account_id(clean.get("account"), warning),
+                author=clean.get("author"),
                 author_handle=clean.get("author_handle"), url=clean.get("url"),
             ))
         except Exception as error:  # noqa: BLE001 - the sender is answered in JSON either way
