@@ -40,6 +40,7 @@ from bot.webhooks import sign
 from bot.workflows import outbox
 from bot.workflows.preferences import LocaleResolver
 from tests.harness.fake_slack import FakeSlack
+from tests.harness.pg_catalogs import vacuum_catalogs
 from tests.harness.slack_requests import SlackRequests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,25 +146,14 @@ def fresh_database(backend: str, directory: Path) -> Iterator[str]:
         drop()
 
 
-# Creating and dropping schemas (each bench case, each PostgreSQL test) leaves dead rows in these; with
-# autovacuum off, as on some test machines, they pile up and every connection and migration reads them.
-SCHEMA_CHURN_CATALOGS = ("pg_attribute", "pg_class", "pg_depend", "pg_type", "pg_constraint", "pg_index",
-                         "pg_attrdef", "pg_sequence", "pg_namespace", "pg_trigger", "pg_statistic")
-
-
 def vacuum_postgres_catalogs() -> str:
-    """VACUUM (ANALYZE) the catalogs schema churn bloats, before the PostgreSQL cases. Returns a note."""
-    engine = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    """VACUUM (ANALYZE) the catalogs schema churn bloats, before the PostgreSQL cases (`tests/harness/pg_catalogs.py`).
+    Returns a note."""
     try:
-        with engine.connect() as conn:
-            dead = conn.execute(sa.text("SELECT coalesce(sum(n_dead_tup), 0) FROM pg_stat_sys_tables "
-                                        "WHERE relname = ANY(:names)"), {"names": list(SCHEMA_CHURN_CATALOGS)}).scalar()
-            conn.execute(sa.text("VACUUM (ANALYZE) " + ", ".join(f"pg_catalog.{t}" for t in SCHEMA_CHURN_CATALOGS)))
-        return f"PostgreSQL's catalogs were vacuumed first ({dead:,} dead rows left by creating and dropping schemas)."
+        dead = vacuum_catalogs(POSTGRES_URL)
     except sa.exc.SQLAlchemyError as e:
         return f"PostgreSQL's catalogs could not be vacuumed first ({type(e).__name__}); figures may include catalog bloat."
-    finally:
-        engine.dispose()
+    return f"PostgreSQL's catalogs were vacuumed first ({dead:,} dead rows left by creating and dropping schemas)."
 
 
 def rss_mb(pid: int) -> float:

@@ -33,6 +33,7 @@ from bot.settings import Settings, load_settings
 from bot.web import KohoWeb, Server
 from bot.workflows import outbox
 from tests.harness.fake_slack import FakeSlack
+from tests.harness.pg_catalogs import VACUUM_EVERY, vacuum_catalogs
 from tests.harness.slack_requests import SlackRequests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +50,7 @@ for _proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PR
 
 _postgres_problem: str | None = None
 _postgres_checked = False
+_schemas_since_vacuum: int | None = None  # None: not vacuumed yet in this run
 
 
 def postgres_unavailable() -> str | None:
@@ -79,6 +81,7 @@ def fresh_database_url(backend: str, directory: Path) -> Iterator[str]:
         if os.environ.get("KOHO_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"KOHO_REQUIRE_POSTGRES=1 but {problem}")
         pytest.skip(problem)
+    _vacuum_catalogs_now_and_then()
     schema = f"koho_test_{secrets.token_hex(6)}"
     admin = sa.create_engine(POSTGRES_URL)
     with admin.begin() as conn:
@@ -90,6 +93,16 @@ def fresh_database_url(backend: str, directory: Path) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def _vacuum_catalogs_now_and_then() -> None:
+    """Before the first PostgreSQL schema of a run and every VACUUM_EVERY after: the catalogs' dead rows
+    (tests/harness/pg_catalogs.py) would otherwise pile up where autovacuum is off."""
+    global _schemas_since_vacuum
+    if _schemas_since_vacuum is None or _schemas_since_vacuum >= VACUUM_EVERY:
+        vacuum_catalogs(POSTGRES_URL)
+        _schemas_since_vacuum = 0
+    _schemas_since_vacuum += 1
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
