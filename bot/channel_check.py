@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.delivery import WORKSPACE_ERRORS
 from bot.organization import Organization
 
 log = logging.getLogger(__name__)
@@ -28,10 +29,6 @@ _ADVICE = {
     "missing_scope": "the bot may not read channel details: add the channels:read and groups:read scopes "
                      "(manifest.yml) and reinstall the app",
 }
-
-
-# Answers about the token, not the channel: raised, not reported once per channel.
-_TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"})
 
 
 @dataclass(frozen=True)
@@ -64,7 +61,7 @@ def channel_problems(client: WebClient, org: Organization) -> list[ChannelProble
             info = client.conversations_info(channel=channel)["channel"]
         except SlackApiError as e:
             reason = str(e.response.get("error") or "unknown_error")
-            if reason in _TOKEN_ERRORS:
+            if reason in WORKSPACE_ERRORS:  # about the token, not the channel: raised, not said per channel
                 raise
             problems.append(ChannelProblem(channel, uses, reason))
             if reason == "missing_scope":  # the same answer for every other channel: say it once

@@ -52,10 +52,9 @@ from bot.i18n import Translator
 from bot.models import OutboxItem, SlackMessage
 from bot.organization import Organization
 from bot.views import RENDERERS, NothingToRender, RenderContext
-from bot.views.delivery import UNUSABLE_CHANNEL_ERRORS
 from bot.workflows import outbox
 from bot.workflows.comments.service import CommentService
-from bot.workflows.outbox import DM, HOME, POST, REPLAY, UPDATE, UPLOAD, failure_kind
+from bot.workflows.outbox import DM, HOME, POST, REPLAY, UNUSABLE_CHANNEL_ERRORS, UPDATE, UPLOAD, failure_kind
 from bot.workflows.preferences import LocaleResolver
 
 log = logging.getLogger(__name__)
@@ -797,9 +796,9 @@ class Dispatcher:
         """A failed delivery is shown to the PR office (in the same transaction that marks it failed)."""
         if item.view == "delivery_failed":
             return  # the PR office channel itself is unreachable: the log and the outbox row remain
-        now = self.clock.now()
+        now, kind = self.clock.now(), failure_kind(item.last_error)
         moved: list[int] = []
-        if item.action == POST and failure_kind(item.last_error) in UNUSABLE_CHANNEL_ERRORS:
+        if item.action == POST and kind in UNUSABLE_CHANNEL_ERRORS:
             moved = self.comments.move_undeliverable(session, view=item.view, ref=item.ref, channel=item.channel,
-                                                     reason=failure_kind(item.last_error), now=now)
+                                                     reason=kind, now=now)
         outbox.notice_failure(session, failed=item, channel=self.org.pr_office.channel, now=now, moved=moved)

@@ -11,10 +11,8 @@ from bot import blocks
 from bot.models import OutboxItem
 from bot.text.mrkdwn import channel_link, mention
 from bot.views import NothingToRender, RenderContext, renders
-from bot.workflows.outbox import FAILURE_NOTICE, failure_destination, failure_kind
+from bot.workflows.outbox import FAILURE_NOTICE, UNUSABLE_CHANNEL_ERRORS, failure_destination, failure_kind
 
-# Slack's answers that say the channel itself cannot take messages any more (not this one message).
-UNUSABLE_CHANNEL_ERRORS = frozenset({"is_archived", "channel_is_archived", "channel_not_found", "not_in_channel"})
 MOVED_SHOWN = 40  # comment numbers a notice lists (the rest counted): every one is in the PR office's triage
 
 

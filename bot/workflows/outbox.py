@@ -106,6 +106,10 @@ def failure_destination(item: OutboxItem) -> str:
     return item.channel.split(":", 1)[1] if item.action in (HOME, REPLAY) else item.channel
 
 
+# Slack's answers that say the channel itself cannot take messages any more (not this one message).
+UNUSABLE_CHANNEL_ERRORS = frozenset({"is_archived", "channel_is_archived", "channel_not_found", "not_in_channel"})
+
+
 def failure_kind(reason: str | None) -> str:
     """The error's code, without what follows it (`missing_scope: chat:write` -> `missing_scope`)."""
     return (reason or "unknown").split(":", 1)[0].strip()[:40] or "unknown"
