@@ -17,7 +17,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot import logs
-from bot.business_time import BusinessCalendar
+from bot.business_time import BusinessCalendar, office_calendar
 from bot.clock import Clock, SystemClock
 from bot.db import Database, mark_answering
 from bot.delivery import STANDBY_AFTER, Dispatcher
@@ -48,12 +48,6 @@ class _HandledElsewhere(logging.Filter):
 # Under "slack_sdk", so the level `bot.logs` gives slack_sdk's loggers applies to it too.
 HANDLED_FAILURES = logging.getLogger(logs.HANDLED_FAILURES)
 HANDLED_FAILURES.addFilter(_HandledElsewhere())
-
-
-def business_calendar(org: Organization) -> BusinessCalendar:
-    """The city office's calendar: its zone, and the hours and closed days of the organisation file."""
-    return BusinessCalendar(org.timezone, opens=org.calendar.opens, closes=org.calendar.closes,
-                            extra_closed_days=org.calendar.closed_days, year_end_closure=org.calendar.year_end_closure)
 
 
 @dataclass
@@ -164,7 +158,7 @@ def create_app(settings: Settings, org: Organization, db: Database, *, clock: Cl
     from bot.workflows.accounts.service import seed as seed_accounts
 
     seed_accounts(db, org, clock)  # the organisation file's accounts into the register, once per id
-    calendar = business_calendar(org)
+    calendar = office_calendar(org)
     dispatcher = Dispatcher(db, delivery_client, clock, org, locales, lease=lease, doorbell=Doorbell(db),
                             standby_after=STANDBY_AFTER if with_workers else None, calendar=calendar)
     services = Services(

@@ -36,11 +36,15 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from itertools import islice
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import holidays
 
-__all__ = ["BusinessCalendar"]
+if TYPE_CHECKING:
+    from bot.organization import Organization
+
+__all__ = ["BusinessCalendar", "office_calendar"]
 
 _ONE_DAY = timedelta(days=1)
 
@@ -175,3 +179,9 @@ class BusinessCalendar:
             if overlap > timedelta():
                 total += overlap
         return total / timedelta(hours=1)
+
+
+def office_calendar(org: Organization) -> BusinessCalendar:
+    """The city office's calendar: its zone, and the hours and closed days of the organisation file."""
+    return BusinessCalendar(org.timezone, opens=org.calendar.opens, closes=org.calendar.closes,
+                            extra_closed_days=org.calendar.closed_days, year_end_closure=org.calendar.year_end_closure)

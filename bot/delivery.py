@@ -44,7 +44,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from bot import blocks
-from bot.business_time import BusinessCalendar
+from bot.business_time import BusinessCalendar, office_calendar
 from bot.clock import Clock
 from bot.db import Database, Turns, insert_for
 from bot.doorbell import Doorbell
@@ -256,7 +256,7 @@ class Dispatcher:
         self.org = org
         self.locales = locales
         # A comment a department channel refuses goes to triage, with the office's deadlines (`_tell_pr_office`).
-        self.comments = CommentService(db, org, calendar or BusinessCalendar(org.timezone), clock)
+        self.comments = CommentService(db, org, calendar or office_calendar(org), clock)
         self.batch = batch
         self.workspace_url = ""  # https://<team>.slack.com/, learnt from auth.test, for permalinks
         # Works an accepted click (`bot/handlers/deferred.py`); a dispatcher without one leaves them alone.

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.app import business_calendar
+from bot.business_time import office_calendar
 from bot.organization import OrganizationError, load_organization, parse_organization
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,8 +140,8 @@ def test_a_closed_day_of_the_file_moves_the_acknowledgement_target():
     """A 臨時閉庁 on Monday 2027-01-04: a comment of Friday evening is due Tuesday, not Monday."""
     org = parse_organization(tomllib.loads(MINIMAL + "\n[calendar]\nclosed_days = [2027-01-04]\n"))
     friday_evening = datetime(2027, 1, 1, 19, 0, tzinfo=ZoneInfo("Asia/Tokyo"))  # (also 元日: closed anyway)
-    assert business_calendar(org).add_business_days(friday_evening, 1).date() == date(2027, 1, 5)
-    assert business_calendar(parse_organization(tomllib.loads(MINIMAL))).add_business_days(
+    assert office_calendar(org).add_business_days(friday_evening, 1).date() == date(2027, 1, 5)
+    assert office_calendar(parse_organization(tomllib.loads(MINIMAL))).add_business_days(
         friday_evening, 1).date() == date(2027, 1, 4)
 
 
