@@ -884,7 +884,7 @@ class CommentService:
         with self.db.transaction() as session:
             due = session.execute(
                 select(Comment.id, Comment.assignment, Comment.category)
-                .where(Comment.status.in_([str(s) for s in (Status.NEW, Status.ROUTED)]),
+                .where(Comment.status.in_([str(s) for s in WAITING_STATUSES]),
                        Comment.reminded_at.is_not(None),
                        Comment.escalated_at.is_(None), Comment.escalate_at.is_not(None), Comment.escalate_at <= now)
                 .order_by(Comment.id).limit(limit)
