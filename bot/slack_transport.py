@@ -119,6 +119,11 @@ class ConnectionPool:
             self._give_back(key, connection)
         return response, body
 
+    def idle(self) -> int:
+        """How many connections wait in the pool for a call (of every host)."""
+        with self._lock:
+            return sum(len(connections) for connections in self._idle.values())
+
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, {}

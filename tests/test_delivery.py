@@ -16,6 +16,7 @@ from bot.views import load_all as load_views
 from bot.workflows import outbox
 from bot.workflows.preferences import LocaleResolver
 from tests.conftest import test_environ
+from tests.harness.waiting import wait_until
 
 if "test_note" not in RENDERERS:
 
@@ -208,15 +209,6 @@ def test_a_dm_waiting_behind_a_channel_is_paced_as_the_recipients_conversation(d
     assert len(posted_texts(fake_slack, "C0PR")) == 3
     assert [c.args["text"] for c in fake_slack.calls_to("chat.postMessage", channel="U0STAFF1") if c.ok] == ["note dm"]
     assert statuses(database) == {"delivered": 4}
-def wait_until(condition, timeout=10.0):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
-
-
 @pytest.mark.parametrize("kind", ["channel", "dm", "thread"])
 def test_a_post_slack_stored_but_we_never_heard_of_is_found_not_posted_twice(dispatcher, database, clock,
                                                                               fake_slack, db_url, kind):

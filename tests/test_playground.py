@@ -218,11 +218,11 @@ def test_reset_deletes_the_database_and_every_message(playground):
     playground.workspace.send_comment({"source": "x", "text": "ごみの収集日は？"})
     playground.fake.wait_for("chat.postMessage", channel="C0KANKYO", predicate=lambda c: c.ok)
     old_clients = playground._app.koho_services.slack_clients
-    assert any(any(client.pool._idle.values()) for client in old_clients)  # kept open
+    assert any(client.pool.idle() for client in old_clients)  # kept open
     assert request(playground.url + "ui/reset", {"user": "U0STAFF1"})[0] == 200
     assert playground.fake.messages("C0KANKYO") == []
     # The stopped bot's kept connections are closed, not left for the page's server to count until they time out.
-    assert not any(any(client.pool._idle.values()) for client in old_clients)
+    assert not any(client.pool.idle() for client in old_clients)
     from bot.workflows.comments.models import Comment
 
     with playground._db.read() as session:

@@ -23,6 +23,7 @@ from bot.slack_transport import ConnectionPool, KeptAliveWebClient, KeptAliveWeb
 from tests.comments_support import settle
 from tests.emergency_support import EMERGENCY_CHANNEL, approve_routine, propose
 from tests.harness.tcp_proxy import ConnectProxy
+from tests.harness.waiting import wait_until
 
 TOKEN = "xoxb-test-token"
 ORG = str(Path(__file__).parent / "data" / "organization.toml")
@@ -282,6 +283,9 @@ def test_listeners_open_forms_over_the_apps_kept_connections(koho) -> None:
     for n in range(1, 6):
         assert koho.slack.command("/propose-post", "", user_id="U0STAFF1").status == 200
         koho.fake.wait_for("views.open", count=n)
+        # The fake records a call as it arrives; the connection is back in the pool once the bot has read the
+        # answer. The next command waits for that, or its form would rightly need a second connection.
+        wait_until(lambda: koho.app.client.pool.idle() >= 1)
     forms = koho.fake.calls_to("views.open")
     assert len(forms) == 5 and all(call.connection for call in forms)
     assert len({call.connection for call in forms}) == 1, [call.connection for call in forms]
@@ -293,6 +297,7 @@ def test_answers_to_a_response_url_go_over_kept_connections(koho) -> None:
     for n in range(1, 4):
         assert koho.slack.command("/emergency", "status", user_id="U0STAFF1", channel_id=EMERGENCY_CHANNEL).status == 200
         koho.fake.wait_for("response_url", count=n)
+        wait_until(lambda: koho.app.client.pool.idle() >= 1)  # the answer read, the connection given back
     answers = koho.fake.calls_to("response_url")
     assert len(answers) == 3 and all(call.ok and call.connection for call in answers), answers
     assert len({call.connection for call in answers}) == 1, [call.connection for call in answers]
