@@ -51,3 +51,20 @@ def test_the_history_bench_measures_groups_stored_into_as_many_comments_as_it_sa
     assert 0 < p50 <= p90 and cpu > 0
     median, slowest = history.measure_report("sqlite", 50, 200, runs=2)
     assert 0 < median <= slowest
+
+
+def test_the_ack_report_shows_the_least_latency_the_cpu_allows(monkeypatch):
+    """N clients in a closed loop, c cores, CPU per request d: the mean latency is at least N x d / c."""
+    monkeypatch.setattr(report.os, "cpu_count", lambda: 2)
+
+    def series(p50_ms: float, cpu_ms: float, n: int = 100) -> harness.Series:
+        return harness.Series([p50_ms / 1000] * n, cpu=cpu_ms / 1000 * n)
+
+    koho = {"/propose-post": {level: series(100.0, 4.0) for level in cases.LEVELS}}
+    bare = {"/propose-post": {level: series(20.0, 0.7) for level in cases.LEVELS}}
+    built = report.Report(cases.Sizes(), quick=False, notes=[])
+    built.acks({"sqlite": {"koho": koho, "forms": {}}}, bare)
+    rows = [line for line in built.body if line.startswith("| sqlite | /propose-post |") and line.count("|") == 9]
+    # 50 clients x 4 ms / 2 cores = 100 ms, 5x bare's 20 ms; within 1.5x would take 1.5 x 20 x 2 / 50 = 1.2 ms.
+    assert rows[-1] == "| sqlite | /propose-post | 50 | 4.0 | 100.0 | 20.0 | 5.00x | 1.2 |"
+    assert len(rows) == len(cases.LEVELS) - 1  # one client waits for nobody
