@@ -127,8 +127,9 @@ class Report:
                 "the mean latency is N divided by the requests answered per second (Little's law), and no more than",
                 f"{cores} cores divided by the CPU per request can be answered per second. *CPU floor*: N x Koho CPU / "
                 f"{cores} cores, the least mean latency",
-                "the bot's own CPU allows, were the load generator, the fake and one interpreter per process not",
-                "sharing the cores with it. *CPU within target*: the CPU per request at which that floor would be",
+                "the bot's own CPU allows even with every core to itself (here the load generator and the fake share",
+                "them, and each process runs its Python on one core at a time). *CPU within target*: the CPU per",
+                "request at which that floor would be",
                 f"{TARGET_ACK_RATIO}x bare Bolt's p50. An approve click's work runs after its answer and, in a run this",
                 "short, partly after the level ends (*worked +s*), so its floor is not one its answers are held to.", "",
                 "| database | request | clients | Koho CPU | CPU floor | bare p50 | floor / bare p50 | CPU within target |",
