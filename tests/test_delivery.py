@@ -209,6 +209,8 @@ def test_a_dm_waiting_behind_a_channel_is_paced_as_the_recipients_conversation(d
     assert len(posted_texts(fake_slack, "C0PR")) == 3
     assert [c.args["text"] for c in fake_slack.calls_to("chat.postMessage", channel="U0STAFF1") if c.ok] == ["note dm"]
     assert statuses(database) == {"delivered": 4}
+
+
 @pytest.mark.parametrize("kind", ["channel", "dm", "thread"])
 def test_a_post_slack_stored_but_we_never_heard_of_is_found_not_posted_twice(dispatcher, database, clock,
                                                                               fake_slack, db_url, kind):
