@@ -69,6 +69,12 @@ PHONE_NUMBERS = [
     "090﹘1234﹘5678",
     "090\u200b1234\u200b5678",
     "0901\u200b2345678",
+    # Slashes, as some write a number (and full-width, as an IME gives them).
+    "090/1234/5678",
+    "03/1234/5678",
+    "090 / 1234 / 5678",
+    "０９０／１２３４／５６７８",
+    "+81/90/1234/5678",
 ]
 
 
@@ -272,6 +278,12 @@ def test_placeholders_do_not_depend_on_length() -> None:
         "1の1で割ると1",
         "美浜区で3の倍数の家",
         "260 8722",
+        # Dates and times with slashes: too few digits for a number, or glued to their year.
+        "2026/12/07",
+        "03/12/2026",
+        "2026/03/12 09/30",
+        "2026/03/1234/5678",
+        "令和8年度/2026/2027年度の計画",
     ],
 )
 def test_common_city_text_is_left_alone(text: str) -> None:
@@ -312,7 +324,7 @@ def test_masking_is_idempotent_on_number_heavy_text(text: str) -> None:
 _FILLER = st.text(
     alphabet="ごみの日はいつですか市役所千葉中央区電話連絡先 abcXYZ、。！？「」（）：\n\u3000", max_size=15
 )
-_DASHES = ["-", "－", "ー", "−", "‐", "―", " ", ".", "", "〜", "～", "・", "一", "  ", "\u00a0", ". "]
+_DASHES = ["-", "－", "ー", "−", "‐", "―", " ", ".", "", "〜", "～", "・", "一", "  ", "\u00a0", ". ", "/", "／"]
 
 
 def _to_full_width(text: str) -> str:

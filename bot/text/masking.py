@@ -125,28 +125,36 @@ _SEP = rf"(?: ?{_LINK} ?| |\. ?)"
 _NOT_AFTER_DIGITS = rf"(?<!{_DIGIT})(?<!{_DIGIT}{_LINK})"
 _NOT_BEFORE_DIGITS = rf"(?!{_DIGIT})(?!{_LINK}{_DIGIT})"
 
+# A phone number's groups may also be joined by a slash ("090/1234/5678", ０９０／…): a date has too few
+# digits to pass for a number, or is glued to its year ("2026/03/12": the 03 follows "6/"). My Number and
+# postal codes are not written so.
+_PHONE_LINK = "[-ー~・/]"
+_PHONE_SEP = rf"(?: ?{_PHONE_LINK} ?| |\. ?)"
+_NOT_AFTER_PHONE_DIGITS = rf"(?<!{_DIGIT})(?<!{_DIGIT}{_PHONE_LINK})"
+_NOT_BEFORE_PHONE_DIGITS = rf"(?!{_DIGIT})(?!{_PHONE_LINK}{_DIGIT})"
+
 _AREA = rf"0{_DIGIT}{{1,4}}"
 _PHONE_DOMESTIC = "|".join(
     (
-        rf"{_AREA}{_SEP}{_DIGIT}{{1,4}}{_SEP}{_DIGIT}{{3,6}}",  # 03-1234-5678, 0120 123 456, 090-12-345678
-        rf"\( ?{_AREA} ?\) ?{_DIGIT}{{1,4}}{_SEP}{_DIGIT}{{3,4}}",  # (03)1234-5678, ( 090 ) 1234-5678
+        rf"{_AREA}{_PHONE_SEP}{_DIGIT}{{1,4}}{_PHONE_SEP}{_DIGIT}{{3,6}}",  # 03-1234-5678, 0120 123 456, 090-12-345678
+        rf"\( ?{_AREA} ?\) ?{_DIGIT}{{1,4}}{_PHONE_SEP}{_DIGIT}{{3,4}}",  # (03)1234-5678, ( 090 ) 1234-5678
         rf"{_AREA}\({_DIGIT}{{1,4}}\){_DIGIT}{{3,4}}",  # 03(1234)5678
-        rf"{_AREA}{_SEP}{_DIGIT}{{6,8}}",  # 090-12345678
+        rf"{_AREA}{_PHONE_SEP}{_DIGIT}{{6,8}}",  # 090-12345678
         rf"0{_DIGIT}{{9,10}}",  # 09012345678
         rf"0(?: {_DIGIT}){{9,10}}(?! {_DIGIT})",  # 0 9 0 1 2 3 4 5 6 7 8
     )
 )
 # +81 90-1234-5678, ＋８１ (0)3 1234 5678, +819012345678, (+81)90-…, +81(90)1234-…, 81-90-1234-5678
-_COUNTRY_CODE = rf"(?:\+ ?81|\( ?\+ ?81 ?\)|81(?={_SEP}))"
+_COUNTRY_CODE = rf"(?:\+ ?81|\( ?\+ ?81 ?\)|81(?={_PHONE_SEP}))"
 _PHONE_INTERNATIONAL = (
-    rf"{_COUNTRY_CODE}(?:{_SEP}?\(0\))?{_SEP}?"
-    rf"(?:{_DIGIT}{{1,4}}{_SEP}{_DIGIT}{{1,4}}{_SEP}{_DIGIT}{{3,4}}"
-    rf"|\( ?{_DIGIT}{{1,4}} ?\) ?{_DIGIT}{{1,4}}{_SEP}{_DIGIT}{{3,4}}|{_DIGIT}{{9,10}})"
+    rf"{_COUNTRY_CODE}(?:{_PHONE_SEP}?\(0\))?{_PHONE_SEP}?"
+    rf"(?:{_DIGIT}{{1,4}}{_PHONE_SEP}{_DIGIT}{{1,4}}{_PHONE_SEP}{_DIGIT}{{3,4}}"
+    rf"|\( ?{_DIGIT}{{1,4}} ?\) ?{_DIGIT}{{1,4}}{_PHONE_SEP}{_DIGIT}{{3,4}}|{_DIGIT}{{9,10}})"
 )
 _PHONE = rf"(?:{_PHONE_INTERNATIONAL}|{_PHONE_DOMESTIC})"
 # Each pattern that starts with lookbehinds first looks ahead for a character it can start with: most
 # positions of a text are rejected at once (the masker runs on every comment and every log line).
-_PHONE_RE = re.compile(rf"(?=[0-9(+]){_NOT_AFTER_DIGITS}{_PHONE}{_NOT_BEFORE_DIGITS}")
+_PHONE_RE = re.compile(rf"(?=[0-9(+]){_NOT_AFTER_PHONE_DIGITS}{_PHONE}{_NOT_BEFORE_PHONE_DIGITS}")
 _INTERNATIONAL_START = re.compile(r"\(? ?(?:\+|81)")
 # Numbering plan: 11-digit numbers exist only for these prefixes (mobile, IP phone, M2M, 0800
 # toll-free); every other Japanese number has 10 digits. Checked in code: a regex would be unreadable.
