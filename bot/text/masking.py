@@ -118,20 +118,28 @@ def _fold(text: str) -> _Folded:
 _DIGIT = "[0-9]"
 _DASH = "[-ー]"
 # Joins digit groups: a dash, a tilde (〜), a middle dot (・).
-_LINK = "[-ー~・]"
-# Between two digit groups: a dash-like (maybe spaced), one space, or a dot (maybe followed by a space).
-_SEP = rf"(?: ?{_LINK} ?| |\. ?)"
-# A number glued to more digits (directly or via a dash) is part of something longer: not ours.
-_NOT_AFTER_DIGITS = rf"(?<!{_DIGIT})(?<!{_DIGIT}{_LINK})"
-_NOT_BEFORE_DIGITS = rf"(?!{_DIGIT})(?!{_LINK}{_DIGIT})"
-
+_LINKS = "-ー~・"
 # A phone number's groups may also be joined by a slash ("090/1234/5678", ０９０／…): a date has too few
 # digits to pass for a number, or is glued to its year ("2026/03/12": the 03 follows "6/"). My Number and
 # postal codes are not written so.
-_PHONE_LINK = "[-ー~・/]"
-_PHONE_SEP = rf"(?: ?{_PHONE_LINK} ?| |\. ?)"
-_NOT_AFTER_PHONE_DIGITS = rf"(?<!{_DIGIT})(?<!{_DIGIT}{_PHONE_LINK})"
-_NOT_BEFORE_PHONE_DIGITS = rf"(?!{_DIGIT})(?!{_PHONE_LINK}{_DIGIT})"
+_PHONE_LINKS = _LINKS + "/"
+
+
+def _separator(links: str) -> str:
+    """Between two digit groups: a link (maybe spaced), one space, or a dot (maybe followed by a space)."""
+    return rf"(?: ?[{links}] ?| |\. ?)"
+
+
+def _not_glued(links: str) -> tuple[str, str]:
+    """Lookbehind and lookahead: a number glued to more digits (directly or via a link) is part of something
+    longer, not ours."""
+    return rf"(?<!{_DIGIT})(?<!{_DIGIT}[{links}])", rf"(?!{_DIGIT})(?![{links}]{_DIGIT})"
+
+
+_SEP = _separator(_LINKS)
+_NOT_AFTER_DIGITS, _NOT_BEFORE_DIGITS = _not_glued(_LINKS)
+_PHONE_SEP = _separator(_PHONE_LINKS)
+_NOT_AFTER_PHONE_DIGITS, _NOT_BEFORE_PHONE_DIGITS = _not_glued(_PHONE_LINKS)
 
 _AREA = rf"0{_DIGIT}{{1,4}}"
 _PHONE_DOMESTIC = "|".join(
