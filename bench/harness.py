@@ -93,6 +93,11 @@ class Series:
         return statistics.median(self.latencies) * 1000 if self.latencies else float("nan")
 
     @property
+    def cpu_per_request(self) -> float:
+        """Milliseconds of the server's CPU per request (`cpu` over the requests counted)."""
+        return self.cpu / len(self.latencies) * 1000
+
+    @property
     def max(self) -> float:
         return max(self.latencies) * 1000 if self.latencies else float("nan")
 

@@ -101,8 +101,8 @@ class Report:
                         worst_p99 = max(worst_p99, series.pct(99))
                     out.append(f"| {backend} | {name} | {level} | {fmt(series.p50)} | {fmt(series.pct(99))} | "
                                f"{fmt(floor.p50 if floor else None)} | {fmt(floor.pct(99) if floor else None)} | "
-                               f"{fmt(ratio, 'x', 2)} | {fmt(series.cpu / len(series.latencies) * 1000)} | "
-                               f"{fmt(floor.cpu / len(floor.latencies) * 1000 if floor else None)} | "
+                               f"{fmt(ratio, 'x', 2)} | {fmt(series.cpu_per_request)} | "
+                               f"{fmt(floor.cpu_per_request if floor else None)} | "
                                f"{fmt(series.worked_after, '', 2)} | {series.errors} |")
             self.target(f"ack p50 within {TARGET_ACK_RATIO}x of bare Bolt (worst request type and level)", backend,
                         worst_ratio <= TARGET_ACK_RATIO if bare else None, fmt(worst_ratio, "x", 2))
@@ -140,7 +140,7 @@ class Report:
                     if level == LEVELS[0]:
                         continue  # one client waits for nobody: the latency is the request's own
                     floor = bare[name][level]
-                    cpu = series.cpu / len(series.latencies) * 1000
+                    cpu = series.cpu_per_request
                     least = level * cpu / cores
                     out.append(f"| {backend} | {name} | {level} | {fmt(cpu)} | {fmt(least)} | {fmt(floor.p50)} | "
                                f"{fmt(least / floor.p50, 'x', 2)} | "
