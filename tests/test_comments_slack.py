@@ -329,3 +329,16 @@ def test_the_forward_modal_opens_before_slack_is_asked_anything_else(koho):
     _, redrawn = opened_then_redrawn(koho, "U0STAFF2", "en-US",
                                      lambda: koho.slack.command("/forward-comment", "電話で: 道路に穴", user_id="U0STAFF2"))
     assert redrawn["title"]["text"] == "Forward a comment"
+
+
+def test_a_phone_number_written_with_slashes_reaches_the_department_masked(koho):
+    """A citizen types their number with slashes (full-width, as an IME gives them): the department's channel
+    sees the placeholder, the date beside it stays, and the database keeps what was written."""
+    written = "12/7の粗大ごみ収集について折り返しください ０９０／１２３４／５６７８ 2026/12/07"
+    comment_id = receive(koho, written)
+    message = message_showing(koho, "C0KANKYO", comment_id)
+    shown = texts(message)
+    assert "[電話番号]" in shown and "１２３４" not in shown and "5678" not in shown
+    assert "2026/12/07" in shown and "12/7の粗大ごみ" in shown
+    with koho.db.read() as session:
+        assert session.get(Comment, comment_id).text == written
