@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from bot import migrate
 from bot.app import Services, create_app
 from bot.clock import ManualClock
 from bot.db import Database
@@ -33,6 +32,7 @@ from bot.settings import Settings, load_settings
 from bot.web import KohoWeb, Server
 from bot.workflows import outbox
 from tests.harness.fake_slack import FakeSlack
+from tests.harness.migrated import MigratedTemplates
 from tests.harness.pg_catalogs import VACUUM_EVERY, vacuum_catalogs
 from tests.harness.slack_requests import SlackRequests
 
@@ -112,10 +112,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def migrated_templates(tmp_path_factory: pytest.TempPathFactory) -> MigratedTemplates:
+    return MigratedTemplates(lambda backend: fresh_database_url(backend, tmp_path_factory.mktemp("migrated")))
+
+
 @pytest.fixture
-def database(db_url: str) -> Iterator[Database]:
-    db = Database(db_url)
-    migrate.upgrade(db)
+def database(db_url: str, migrated_templates: MigratedTemplates) -> Iterator[Database]:
+    """The fresh database migrated to head (by a copy of the migrations' result: tests/harness/migrated.py)."""
+    db = migrated_templates.migrated(db_url)
     yield db
     db.dispose()
 

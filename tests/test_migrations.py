@@ -13,14 +13,64 @@ from bot.db import Database
 from bot.models import AuditEvent, Base, UTCDateTime, load_domain_models
 from bot.workflows import audit
 from bot.workflows.comments.models import Comment
+from tests.conftest import fresh_database_url
 
 load_domain_models()
 
 
-def test_migrations_match_the_models(database):
-    with database.engine.connect() as conn:
+def test_migrations_match_the_models(db_url):
+    db = Database(db_url)
+    migrate.upgrade(db)
+    with db.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    db.dispose()
     assert diffs == [], f"models and migrations differ; add a migration: {diffs}"
+
+
+def test_the_database_a_test_starts_on_is_the_schema_the_migrations_build(db_url, database, tmp_path):
+    """The `database` fixture copies the migrations' result (tests/harness/migrated.py) instead of migrating
+    each test's database: the copy must be exactly what migrating builds, down to triggers and functions."""
+    backend = database.dialect
+    with fresh_database_url(backend, tmp_path / "migrated") as migrated_url:
+        migrated = Database(migrated_url)
+        migrate.upgrade(migrated)
+        expected = _schema(migrated)
+        migrated.dispose()
+    copied = _schema(database)
+    assert copied == expected
+    assert migrate.current_revision(database) == migrate.head_revision()
+    assert len(copied) > 40, copied  # the snapshot does see the schema: tables, indexes, triggers
+
+
+def _schema(db: Database) -> list[tuple]:
+    """Everything the schema holds, as text that names no schema (each PostgreSQL test has one of its own)."""
+    with db.engine.connect() as conn:
+        if db.dialect == "sqlite":
+            # A table's constraints come in no set order when Alembic's batch mode rebuilds it: compare them as a set.
+            return sorted((kind, name, table, "\n".join(sorted(sql.split(", \n"))) if kind == "table" else sql)
+                          for kind, name, table, sql in conn.execute(
+                              sa.text("SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master")))
+        schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
+        rows = conn.execute(sa.text("""
+            SELECT 'column', table_name || '.' || column_name,
+                   concat_ws(' ', ordinal_position, data_type, character_maximum_length, is_nullable, column_default)
+              FROM information_schema.columns WHERE table_schema = current_schema()
+            UNION ALL
+            SELECT 'constraint', conrelid::regclass::text || '.' || conname, pg_get_constraintdef(oid)
+              FROM pg_constraint WHERE connamespace = current_schema()::regnamespace
+            UNION ALL
+            SELECT 'index', indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()
+            UNION ALL
+            SELECT 'trigger', tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = tgrelid
+             WHERE c.relnamespace = current_schema()::regnamespace AND NOT tgisinternal
+            UNION ALL
+            SELECT 'function', proname, pg_get_functiondef(oid) FROM pg_proc
+             WHERE pronamespace = current_schema()::regnamespace
+            UNION ALL
+            SELECT 'sequence', sequencename, concat_ws(' ', data_type, start_value, increment_by)
+              FROM pg_sequences WHERE schemaname = current_schema()
+        """)).all()
+        return sorted(tuple(str(value).replace(schema, "<schema>") for value in row) for row in rows)
 
 
 def test_upgrade_is_idempotent_and_downgrade_empties_the_schema(db_url):
