@@ -28,7 +28,7 @@ CHANNEL = "koho_outbox"
 SQLITE_LOOK_SECONDS = 0.05  # a worker's look on SQLite: a read of the queue's heads, twenty times a second
 POSTGRES_LOOK_SECONDS = 1.0  # rings wake it sooner; the look covers a ring lost while reconnecting
 RECONNECT_SECONDS = 1.0
-LISTEN_TURN_SECONDS = 0.25  # the listener looks up from its connection this often: how long stopping takes
+LISTEN_TURN_SECONDS = 0.25  # the listener looks up from its connection this often (stopping wakes it at once)
 
 
 def worker_poll_seconds(db: Database) -> float:
@@ -106,6 +106,8 @@ class Doorbell:
                 on_ring()  # whatever was committed while nobody listened
                 while not self._stopping.is_set():
                     for note in conn.notifies(timeout=LISTEN_TURN_SECONDS):
+                        if self._stopping.is_set():
+                            break
                         if note.payload == schema:
                             on_ring()
             except Exception as e:  # noqa: BLE001 - the server went away: listen again
@@ -119,6 +121,17 @@ class Doorbell:
     def stop(self) -> None:
         self._stopping.set()
         self._rung.set()
+        if self._listener is not None:
+            self._wake_listener()
         for thread in (self._ringer, self._listener):
             if thread is not None:
                 thread.join(timeout=2 * RECONNECT_SECONDS + 1)
+
+    def _wake_listener(self) -> None:
+        """A note no listener acts on (no schema's name is empty): this one looks up now and sees it must stop,
+        instead of at the end of its turn."""
+        try:
+            with self.db.engine.begin() as conn:
+                conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+        except SQLAlchemyError:
+            pass  # it looks up at the end of its turn anyway

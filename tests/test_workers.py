@@ -18,6 +18,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
+from bot import doorbell as doorbell_module
 from bot.app import create_app, make_web_client
 from bot.db import Database
 from bot.delivery import Dispatcher
@@ -139,6 +140,20 @@ def test_a_ring_wakes_the_listeners_of_the_same_schema_only(tmp_path):
                 doorbell.stop()
             for db in (db_a, also_a, db_b):
                 db.dispose()
+
+
+@pytest.mark.postgresql
+def test_a_listening_doorbell_stops_without_waiting_for_its_turn_to_end(tmp_path, monkeypatch):
+    monkeypatch.setattr(doorbell_module, "LISTEN_TURN_SECONDS", 60.0)  # longer than stop() waits for the thread
+    with fresh_database_url("postgresql", tmp_path) as url:
+        db = Database(url)
+        listening = threading.Event()
+        doorbell = Doorbell(db)
+        doorbell.listen(listening.set)
+        assert listening.wait(10)
+        doorbell.stop()
+        assert not doorbell._listener.is_alive(), "stop() left the listener waiting for its turn to end"
+        db.dispose()
 
 
 def test_sqlite_has_no_doorbell_and_its_workers_look_often(tmp_path):
