@@ -550,7 +550,7 @@ def test_a_review_decided_while_the_account_is_edited_counts_both_changes_in_its
     before = account(koho, "city-x").row_version
     form = open_edit_form(koho, "U0ADMIN1")
     service = AccountService(koho.db, koho.services.org, koho.clock)
-    hold = Hold(koho.db.engine, at_statement="SELECT accounts.", release_after="UPDATE accounts",
+    hold = Hold(koho.db, at_statement="SELECT accounts.", release_after="UPDATE accounts",
                 thread_name="decider")
     decider = threading.Thread(target=service.decide_review, args=("U0PR1", review_id, ReviewDecision.CONTINUE),
                                name="decider")

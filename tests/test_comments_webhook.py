@@ -395,7 +395,7 @@ def test_two_edits_delivered_at_once_are_both_recorded_in_turn(koho):
     new = NewComment(origin="webhook", source=first["source"], external_id=first["external_id"], text=first["text"],
                      received_at=datetime.fromisoformat(first["received_at"]), account_id=first["account"])
     # The first edit is held after its update, before its commit, while the second arrives by HTTP.
-    hold = Hold(koho.db.engine, at_statement="UPDATE comments", release_after="UPDATE comments", thread_name="editor")
+    hold = Hold(koho.db, at_statement="UPDATE comments", release_after="UPDATE comments", thread_name="editor")
     answers = []
     editor = threading.Thread(target=lambda: answers.append(service.receive(new)), name="editor")
     try:

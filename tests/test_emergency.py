@@ -502,7 +502,7 @@ def test_a_step_changed_in_the_instant_the_emergency_ends_is_recorded_before_the
     emergency_id = declare(koho)
     items = checklist(koho, emergency_id)
     block_id = f"step_actions:{step_ids(koho, emergency_id)[1]}"
-    hold = Hold(koho.db.engine, at_statement="UPDATE emergency_steps", release_after="UPDATE emergencies")
+    hold = Hold(koho.db, at_statement="UPDATE emergency_steps", release_after="UPDATE emergencies")
     try:
         if change == "step_done":
             click(koho, "U0ONCALL2", items, "emergency_step_done", block_id=block_id)
@@ -522,7 +522,7 @@ def test_a_click_that_read_the_emergency_as_active_just_before_the_end_is_told_i
     items = checklist(koho, emergency_id)
     step = step_ids(koho, emergency_id)[1]
     settle(koho)  # nothing else reads the emergency meanwhile: the click is the one held
-    hold = Hold(koho.db.engine, at_statement="SELECT emergencies", release_after="UPDATE emergencies")
+    hold = Hold(koho.db, at_statement="SELECT emergencies", release_after="UPDATE emergencies")
     try:
         click(koho, "U0ONCALL2", items, "emergency_step_done", block_id=f"step_actions:{step}")
         assert hold.held.wait(10)  # it has read the emergency: active

@@ -277,7 +277,7 @@ def test_a_post_held_in_the_instant_the_emergency_ends_is_still_offered_for_revi
     approve(koho, "U0KANKYOHEAD", "C0KANKYO", proposal_id)
     emergency_id = declare(koho)
     request = request_for(koho, "C0PR", proposal_id)
-    hold = Hold(koho.db.engine, at_commit_of="INSERT INTO emergency_held_posts", release_after="UPDATE emergencies")
+    hold = Hold(koho.db, at_commit_of="INSERT INTO emergency_held_posts", release_after="UPDATE emergencies")
     try:
         assert click(koho, "U0PR1", request, "proposal_approve").status == 200
         assert hold.held.wait(10)  # held, not yet committed
@@ -301,7 +301,7 @@ def test_a_post_the_sweep_holds_in_the_instant_the_emergency_ends_is_still_offer
                               declared_by="U0ONCALL1", declared_at=now, update_interval_minutes=60,
                               next_update_at=now + timedelta(hours=1))
         session.add(emergency)
-    hold = Hold(koho.db.engine, at_commit_of="INSERT INTO emergency_held_posts", release_after="UPDATE emergencies")
+    hold = Hold(koho.db, at_commit_of="INSERT INTO emergency_held_posts", release_after="UPDATE emergencies")
     try:
         sweeping = in_thread(koho.sweep)
         assert hold.held.wait(10)
@@ -336,7 +336,7 @@ def test_two_emergencies_ended_at_once_leave_every_held_post_offered_for_review(
         response = koho.slack.view_submission(officer, modal, {"emergency_which": {"emergency_which": str(which)}})
         assert response.status == 200 and response.body == "", response.body
 
-    hold = Hold(koho.db.engine, at_commit_of="UPDATE emergencies", release_after="UPDATE emergencies")
+    hold = Hold(koho.db, at_commit_of="UPDATE emergencies", release_after="UPDATE emergencies")
     try:
         ending = in_thread(end, earthquake)
         assert hold.held.wait(10)

@@ -154,7 +154,7 @@ def test_two_operators_recording_two_accounts_at_once_close_the_record(koho):
     modal_1 = publication_modal(koho, "U0PR1", first, 1)
     modal_2 = publication_modal(koho, "U0PR2", second, 2)
     # The first operator's transaction is held just before it commits, while the second records the other account.
-    hold = Hold(koho.db.engine, at_commit_of="UPDATE publications", release_after="UPDATE publications")
+    hold = Hold(koho.db, at_commit_of="UPDATE publications", release_after="UPDATE publications")
     try:
         one, _ = in_thread(koho.slack.view_submission, "U0PR1", modal_1, {"url": {"url": "https://x.com/c/1"}})
         assert hold.held.wait(10)
@@ -171,7 +171,7 @@ def test_a_withdrawal_never_overwrites_a_publication_recorded_meanwhile(koho):
     proposal_id, (first, _second) = approved_with_two_accounts(koho)
     modal = publication_modal(koho, "U0PR1", first, 1)
     dm = koho.fake.dms("U0STAFF1")[0]  # the confirmation, with its 取り下げ button
-    hold = Hold(koho.db.engine, at_statement="UPDATE proposals", release_after="UPDATE publications")
+    hold = Hold(koho.db, at_statement="UPDATE proposals", release_after="UPDATE publications")
     try:
         withdrawing, _ = in_thread(click, koho, "U0STAFF1", dm, ProposalAction.WITHDRAW)
         assert hold.held.wait(10)
@@ -194,7 +194,7 @@ def test_a_withdrawal_clicked_while_a_url_is_being_recorded_is_refused_once_the_
     modal = publication_modal(koho, "U0PR1", first, 1)
     dm = koho.fake.dms("U0STAFF1")[0]  # the confirmation, with its 取り下げ button
     # The operator's recording is held just before it commits, while the proposer clicks 取り下げ.
-    hold = Hold(koho.db.engine, at_commit_of="UPDATE publications", release_after="UPDATE proposals")
+    hold = Hold(koho.db, at_commit_of="UPDATE publications", release_after="UPDATE proposals")
     try:
         marking, answers = in_thread(koho.slack.view_submission, "U0PR1", modal, {"url": {"url": "https://x.com/c/1"}})
         assert hold.held.wait(10)
@@ -217,7 +217,7 @@ def test_a_withdrawal_that_loses_a_race_says_someone_changed_it(koho):
     koho.clock.advance(timedelta(hours=2))
     dm = koho.fake.dms("U0STAFF1")[0]
     # The hand-off sweep hands the post to its operators while the proposer's withdrawal is on its way.
-    hold = Hold(koho.db.engine, at_statement="UPDATE proposals", release_after="UPDATE publications")
+    hold = Hold(koho.db, at_statement="UPDATE proposals", release_after="UPDATE publications")
     try:
         withdrawing, _ = in_thread(click, koho, "U0STAFF1", dm, ProposalAction.WITHDRAW)
         assert hold.held.wait(10)
