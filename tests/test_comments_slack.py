@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from bot.handlers.comment_ids import CommentAction, CommentBlock, CommentShortcut
 from bot.models import AuditEvent
+from bot.workflows.accounts.models import RegisterAccount
 from bot.workflows.comments.models import Comment
 from tests.comments_support import button, message_showing, message_with, receive, texts, updated
 from tests.modal_support import opened_then_redrawn
@@ -116,6 +117,29 @@ def test_staff_can_choose_the_department_and_category_themselves(koho):
     assert (saved.department_id, saved.routed_reason, saved.category, saved.origin) == (
         "kensetsu", "override", "report", "command")
     assert "情報提供・通報" in texts(message_showing(koho, "C0KENSETSU", saved.id))
+
+
+def test_an_account_opened_in_slack_can_be_named_when_forwarding_and_routes_the_comment(koho):
+    # The register is the truth for accounts: one opened through Koho is offered (and routes to its department);
+    # one withdrawn is not. The form used to offer the organisation file's accounts only, and dropped any other.
+    now = koho.clock.now()
+    with koho.db.transaction() as session:
+        session.add(RegisterAccount(id="kensetsu-x", platform="x", name="建設局（X）", handle="@city_kensetsu",
+                                    kind="subject", department_id="kensetsu", operators=[], status="active",
+                                    source="slack", created_at=now, updated_at=now))
+        session.get(RegisterAccount, "kankyo-instagram").status = "withdrawn"
+    form = modal(koho, "U0PR1", lambda: koho.slack.command("/forward-comment", "素敵な写真ですね", user_id="U0PR1"))
+    (account_select,) = [b["element"] for b in form["blocks"] if b["block_id"] == CommentBlock.ACCOUNT]
+    offered = {o["value"]: o["text"]["text"] for o in account_select["options"]}
+    assert offered["kensetsu-x"] == "建設局（X）" and "city-x" in offered and "kankyo-instagram" not in offered
+
+    answer = koho.slack.view_submission("U0PR1", form, {
+        CommentBlock.SOURCE: {CommentAction.SOURCE: "x"},
+        CommentBlock.ACCOUNT: {CommentAction.ACCOUNT: "kensetsu-x"}})
+    assert answer.json()["response_action"] == "update"
+    (saved,) = _all_comments(koho)
+    assert (saved.account_id, saved.department_id, saved.routed_reason) == ("kensetsu-x", "kensetsu", "account")
+    assert "建設局（X）" in texts(message_showing(koho, "C0KENSETSU", saved.id))
 
 
 # -- the department's buttons ------------------------------------------------------------------

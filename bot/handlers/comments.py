@@ -28,6 +28,8 @@ from bot.text.categories import Category
 from bot.text.mrkdwn import slack_to_plain
 from bot.text.typed_input import ascii_int
 from bot.views import comments as views
+from bot.workflows.accounts.directory import account_exists
+from bot.workflows.accounts.service import postable_accounts
 from bot.workflows.comments.rules import SOURCES, Action, HidingCriterion
 from bot.workflows.comments.service import CommentService, NewComment, Outcome, Result
 
@@ -154,14 +156,18 @@ class CommentHandlers:
             return
         text = slack_to_plain(shortcut.get("message", {}).get("text") or "")
         metadata = {"origin": "shortcut", "ref": slack_ref, "ts": ts}
+        accounts = postable_accounts(self.services.db, self.org)
         open_modal(self.services, client, shortcut["trigger_id"], user_id,
-                   lambda tr: views.forward_modal(tr, self.org, text=text, metadata=metadata))
+                   lambda tr: views.forward_modal(tr, self.org, text=text, metadata=metadata,
+                                                  accounts=accounts))
 
     def open_forward_empty(self, ack: Ack, command: dict[str, Any], client: WebClient) -> None:
         ack()
         text, metadata = slack_to_plain(command.get("text") or ""), {"origin": "command"}
+        accounts = postable_accounts(self.services.db, self.org)
         open_modal(self.services, client, command["trigger_id"], command["user_id"],
-                   lambda tr: views.forward_modal(tr, self.org, text=text, metadata=metadata))
+                   lambda tr: views.forward_modal(tr, self.org, text=text, metadata=metadata,
+                                                  accounts=accounts))
 
     def forward_submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         """Validate, store (before the ack, so a failure shows in the modal and nothing typed is lost), answer."""
@@ -191,7 +197,7 @@ class CommentHandlers:
         received = self.comments.receive(NewComment(
             origin=metadata.get("origin", "command"), source=source, text=text, received_at=received_at,
             external_id=f"slack:{slack_ref}" if slack_ref else f"slack-view:{view['id']}",
-            url=url, account_id=account if account and self.org.account(account) else None,
+            url=url, account_id=account if account and account_exists(self.services.db, self.org, account) else None,
             forwarded_by=user_id, slack_ref=slack_ref,
             department_id=department if department and self.org.department(department) else None,
             category=Category(category) if category in set(Category) else None,

@@ -8,6 +8,7 @@ Only `masked_text` is ever shown; every citizen-supplied value (text, author, ha
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -581,14 +582,16 @@ def _select(tr: Translator, action_id: str, options: list[dict[str, Any]], initi
 
 
 def forward_modal(tr: Translator, org: Organization, *, text: str = "", metadata: dict[str, Any],
-                  category: str | None = None) -> dict[str, Any]:
-    """Forward a citizen comment: from a Slack message (prefilled) or typed in (/forward-comment)."""
+                  category: str | None = None, accounts: Sequence[Any] | None = None) -> dict[str, Any]:
+    """Forward a citizen comment: from a Slack message (prefilled) or typed in (/forward-comment).
+    `accounts`: what may be chosen (the register's accounts not withdrawn); default the organisation file's."""
     text_element: dict[str, Any] = {"type": "plain_text_input", "action_id": CommentAction.TEXT, "multiline": True,
                                     "max_length": PLAIN_INPUT_MAX}
     if text:
         text_element["initial_value"] = text[:PLAIN_INPUT_MAX]
     sources = [blocks.option(source_label(tr, s), s) for s in FORWARD_SOURCES]
-    accounts = [blocks.option(a.name, a.id) for a in org.accounts][:100]
+    account_options, _ = blocks.fit_options(
+        [blocks.option(a.name, a.id) for a in (org.accounts if accounts is None else accounts)])
     shown: list[Block] = [
         blocks.context(tr.t("comments.modal.forward_intro")),
         blocks.input_block(CommentBlock.TEXT, tr.plain("comments.modal.text_label"), text_element),
@@ -597,9 +600,9 @@ def forward_modal(tr: Translator, org: Organization, *, text: str = "", metadata
         blocks.input_block(CommentBlock.URL, tr.plain("comments.modal.url_label"),
                {"type": "url_text_input", "action_id": CommentAction.URL}, optional=True),
     ]
-    if accounts:
+    if account_options:
         shown.append(blocks.input_block(CommentBlock.ACCOUNT, tr.plain("comments.modal.account_label"),
-                            _select(tr, CommentAction.ACCOUNT, accounts), optional=True))
+                            _select(tr, CommentAction.ACCOUNT, account_options), optional=True))
     shown += [
         blocks.input_block(CommentBlock.DEPARTMENT, tr.plain("comments.modal.department_label"),
                _select(tr, CommentAction.DEPARTMENT, _department_options(org, None)), optional=True,
