@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot.workflows.accounts.models import RegisterAccount
 from bot.workflows.emergencies.models import Emergency, EmergencyStep
 from bot.workflows.emergencies.service import EmergencyService
 from tests.comments_support import settle
@@ -488,6 +489,36 @@ def test_the_end_posts_a_timeline_for_the_review(koho):
     assert audit_actions(koho, "emergency", emergency_id)[-1] == "emergency.ended"
     koho.slack.command("/emergency", "end", user_id="U0ONCALL2", channel_id=EMERGENCY_CHANNEL)
     assert any("対応中の緊急事態はありません" in t for t in ephemerals(koho, count=2))
+
+
+def test_an_account_opened_in_slack_is_drafted_to_and_named_in_the_timeline_by_its_register_name(koho):
+    # A post published on an account opened through Koho (in the register only, not the organisation file):
+    # the draft did not start on it, and the timeline showed its id ("bousai-x") where people read its name.
+    now = koho.clock.now()
+    with koho.db.transaction() as session:
+        session.add(RegisterAccount(id="bousai-x", platform="x", name="千葉市 防災X", handle="@chiba_bousai",
+                                    kind="subject", department_id="pr_office", operators=["U0PRSTAFF1"],
+                                    status="active", source="slack", created_at=now, updated_at=now))
+    emergency_id = declare(koho)
+    top = header(koho, emergency_id)
+    before = views_opened(koho, "proposal_form")
+    click(koho, "U0STAFF1", top, "emergency_draft", selected_option=f"{emergency_id}:first_report:ja")
+    form = wait_for_modal(koho, "proposal_form", before, "U0STAFF1")
+    (accounts,) = [b["element"] for b in form["blocks"] if b.get("block_id") == "accounts"]
+    # The draft starts on the city's main accounts as the register has them, this one among them.
+    assert [o["value"] for o in accounts["initial_options"]] == ["city-x", "city-line", "bousai-x"]
+    proposal_id = submit_proposal_form(koho, "U0STAFF1", form, accounts=("bousai-x",))
+    approve(koho, "U0PR2", EMERGENCY_CHANNEL, proposal_id)
+    hand_off = message_with(koho, "C0PR", "掲載依頼")
+    click(koho, "U0PR2", hand_off, "proposal_mark_published")
+    modal = wait_for_modal(koho, "proposal_published", 0, "U0PR2")
+    koho.slack.view_submission("U0PR2", modal, {"url": {"url": "https://x.com/chiba_bousai/status/1"}})
+    koho.fake.wait_for("chat.update", channel="C0PR", predicate=lambda c: "掲載済み" in texts(c.args))
+
+    shown = texts(end_emergency(koho, emergency_id))
+    timeline = shown[shown.index("タイムライン"):]
+    assert f"掲載 #{proposal_id} " in timeline
+    assert "千葉市 防災X <https://x.com/chiba_bousai/status/1>" in timeline and "bousai-x" not in timeline
 
 
 # -- a click in the instant the emergency ends ----------------------------------------------------------

@@ -263,11 +263,12 @@ def register(app: App, services: Services) -> None:
         if not active:
             tell(respond, user_id, emergencies.ended_outcome(emergency_id))
             return
-        main_accounts = [a.id for a in org.accounts if a.department == PR_OFFICE_ID]
+        accounts = postable_accounts(services.db, org)
+        # The city's main accounts, as the register has them (one withdrawn is not among them; one opened in Slack is).
+        main_accounts = [a.id for a in accounts if a.department_id == PR_OFFICE_ID]
         prefill = FormPrefill(text=text, kind=Kind.EMERGENCY, department_id=default_department(org, user_id, Kind.EMERGENCY),
                               accounts=main_accounts)
         # The normal proposal submission takes it from here (fast track while a real emergency is active).
-        accounts = postable_accounts(services.db, org)
         open_modal(services, client, body["trigger_id"], user_id, lambda tr: proposal_form(
             tr, org, prefill, metadata={"mode": "new", "emergency": emergency_id}, accounts=accounts))
 

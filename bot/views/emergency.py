@@ -3,7 +3,9 @@ the 定時更新 reminder, `/emergency status`, the summary with its timeline, a
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -416,7 +418,9 @@ def offer_message(ctx: RenderContext, emergencies: list[Emergency]) -> dict[str,
 # -- the summary with its timeline ------------------------------------------------------------------
 
 
-def timeline_line(tr: Translator, org: Organization, entry: TimelineEntry, steps: dict[int, EmergencyStep]) -> str:
+def timeline_line(tr: Translator, name_account: Callable[[str], str], entry: TimelineEntry,
+                  steps: dict[int, EmergencyStep]) -> str:
+    """One entry of the summary's timeline; `name_account` names an account (the register's name)."""
     v = entry.values
     values: dict[str, Any] = {"time": short_time(tr, entry.at), "who": mention(entry.actor) if entry.actor else ""}
     if "step" in v:
@@ -435,8 +439,7 @@ def timeline_line(tr: Translator, org: Organization, entry: TimelineEntry, steps
                       stage=tr.plain(f"proposal.stage.{v['stage']}") if v.get("stage") else "")
         if entry.kind == "post_published":
             values["url"] = link(v.get("url") or "")
-            account = org.account(v.get("account") or "")
-            values["account"] = account.name if account else v.get("account") or ""
+            values["account"] = name_account(v["account"]) if v.get("account") else ""
     elif entry.kind == "comment":
         values["comment_id"] = v["comment_id"]
     elif entry.kind == "ended":
@@ -480,7 +483,8 @@ def emergency_summary(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]
     out.append(blocks.section("\n".join(facts)))
     out.append(blocks.section(tr.t("emergency.summary.timeline")))
     by_id = {s.id: s for s in steps}
-    lines = [timeline_line(tr, ctx.org, entry, by_id) for entry in timeline(ctx.session, e)]
+    name_account = functools.cache(lambda account_id: account_name(ctx.session, ctx.org, account_id))
+    lines = [timeline_line(tr, name_account, entry, by_id) for entry in timeline(ctx.session, e)]
     sections = blocks.long_text_sections("\n".join(lines))
     # A long emergency's timeline is more than one message holds (in blocks and in text): its first entries
     # are shown, and how many more the audit record has.
