@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from bot.models import OutboxItem
 from bot.webhooks import sign
+from bot.workflows.accounts.models import RegisterAccount
 
 WEBHOOK_SECRET = "test-webhook-secret-0123456789"  # what tests/conftest.py puts in COMMENT_WEBHOOK_SECRET
 _ids = itertools.count(1)
@@ -255,3 +256,13 @@ def button(message: dict[str, Any], action_id: str) -> dict[str, Any]:
             if element.get("action_id") == action_id:
                 return element
     raise AssertionError(f"no {action_id} in the message")
+
+
+def open_in_register(koho: Any, account_id: str, name: str, department_id: str, *, handle: str,
+                     operators: tuple[str, ...] = ()) -> None:
+    """An X account opened through Koho: in the register only, not in the organisation file."""
+    now = koho.clock.now()
+    with koho.db.transaction() as session:
+        session.add(RegisterAccount(id=account_id, platform="x", name=name, handle=handle, kind="subject",
+                                    department_id=department_id, operators=list(operators), status="active",
+                                    source="slack", created_at=now, updated_at=now))

@@ -10,7 +10,15 @@ from bot.handlers.comment_ids import CommentAction, CommentBlock, CommentShortcu
 from bot.models import AuditEvent
 from bot.workflows.accounts.models import RegisterAccount
 from bot.workflows.comments.models import Comment
-from tests.comments_support import button, message_showing, message_with, receive, texts, updated
+from tests.comments_support import (
+    button,
+    message_showing,
+    message_with,
+    open_in_register,
+    receive,
+    texts,
+    updated,
+)
 from tests.modal_support import opened_then_redrawn
 
 
@@ -122,11 +130,8 @@ def test_staff_can_choose_the_department_and_category_themselves(koho):
 def test_an_account_opened_in_slack_can_be_named_when_forwarding_and_routes_the_comment(koho):
     # The register is the truth for accounts: one opened through Koho is offered (and routes to its department);
     # one withdrawn is not. The form used to offer the organisation file's accounts only, and dropped any other.
-    now = koho.clock.now()
+    open_in_register(koho, "kensetsu-x", "建設局（X）", "kensetsu", handle="@city_kensetsu")
     with koho.db.transaction() as session:
-        session.add(RegisterAccount(id="kensetsu-x", platform="x", name="建設局（X）", handle="@city_kensetsu",
-                                    kind="subject", department_id="kensetsu", operators=[], status="active",
-                                    source="slack", created_at=now, updated_at=now))
         session.get(RegisterAccount, "kankyo-instagram").status = "withdrawn"
     form = modal(koho, "U0PR1", lambda: koho.slack.command("/forward-comment", "素敵な写真ですね", user_id="U0PR1"))
     (account_select,) = [b["element"] for b in form["blocks"] if b["block_id"] == CommentBlock.ACCOUNT]

@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 from bot.handlers.comment_ids import CommentAction
 from bot.organization import PR_OFFICE_ID
 from bot.webhooks import sign
-from bot.workflows.accounts.models import RegisterAccount
 from bot.workflows.audit import events_for
 from bot.workflows.comments.models import Comment
 from bot.workflows.comments.service import CommentService, NewComment
@@ -21,6 +20,7 @@ from tests.comments_support import (
     comment,
     comment_ids_shown,
     message_showing,
+    open_in_register,
     post_webhook,
     receive,
     sent_together,
@@ -274,11 +274,7 @@ def test_a_comment_on_a_departments_own_account_goes_there_when_no_keyword_match
 def test_a_comment_on_an_account_opened_in_slack_is_taken_and_an_unknown_one_lists_the_register_too(koho):
     # The register's accounts (opened through Koho, not in the organisation file) receive comments too;
     # the webhook looks up only the account named, and lists every known one when it is not known.
-    now = koho.clock.now()
-    with koho.db.transaction() as session:
-        session.add(RegisterAccount(id="kensetsu-x", platform="x", name="建設局（X）", handle="@city_kensetsu",
-                                    kind="subject", department_id="kensetsu", operators=[], status="active",
-                                    source="slack", created_at=now, updated_at=now))
+    open_in_register(koho, "kensetsu-x", "建設局（X）", "kensetsu", handle="@city_kensetsu")
     comment_id = receive(koho, "素敵な写真ですね", account="kensetsu-x")
     saved = stored(koho, comment_id)
     assert (saved.account_id, saved.department_id, saved.routed_reason) == ("kensetsu-x", "kensetsu", "account")

@@ -9,10 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from bot.workflows.accounts.models import RegisterAccount
 from bot.workflows.emergencies.models import Emergency, EmergencyStep
 from bot.workflows.emergencies.service import EmergencyService
-from tests.comments_support import settle
+from tests.comments_support import open_in_register, settle
 from tests.conftest import TEST_START
 from tests.emergency_support import (
     ALL_CHECKED,
@@ -494,11 +493,7 @@ def test_the_end_posts_a_timeline_for_the_review(koho):
 def test_an_account_opened_in_slack_is_drafted_to_and_named_in_the_timeline_by_its_register_name(koho):
     # A post published on an account opened through Koho (in the register only, not the organisation file):
     # the draft did not start on it, and the timeline showed its id ("bousai-x") where people read its name.
-    now = koho.clock.now()
-    with koho.db.transaction() as session:
-        session.add(RegisterAccount(id="bousai-x", platform="x", name="千葉市 防災X", handle="@chiba_bousai",
-                                    kind="subject", department_id="pr_office", operators=["U0PRSTAFF1"],
-                                    status="active", source="slack", created_at=now, updated_at=now))
+    open_in_register(koho, "bousai-x", "千葉市 防災X", "pr_office", handle="@chiba_bousai", operators=("U0PRSTAFF1",))
     emergency_id = declare(koho)
     top = header(koho, emergency_id)
     before = views_opened(koho, "proposal_form")
