@@ -10,6 +10,7 @@ from slack_bolt import App, BoltContext, Respond
 from slack_bolt.context.respond.internals import (
     _build_message as build_message,  # how Bolt's respond builds it
 )
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookResponse
 
@@ -83,15 +84,20 @@ class KeptAliveRespond(Respond):
     def _fall_back(self, message: dict[str, Any]) -> None:
         if not self.user_id:
             return
-        shown = {"text": message.get("text") or "", "blocks": message.get("blocks")}
         try:
-            if self.channel_id:
-                try:
-                    self.client.chat_postEphemeral(channel=self.channel_id, user=self.user_id, **shown)
-                    return
-                except SlackApiError as e:  # a channel the bot is not in: a DM still reaches them
-                    log.info("no ephemeral answer for %s in %s: %s", self.user_id, self.channel_id,
-                             e.response.get("error"))
-            self.client.chat_postMessage(channel=self.user_id, **shown)
+            ephemeral_or_dm(self.client, self.channel_id, self.user_id, message.get("text") or "", message.get("blocks"))
         except (SlackApiError, OSError) as e:
             log.warning("could not tell %s the answer either: %s", self.user_id, type(e).__name__)
+
+
+def ephemeral_or_dm(client: WebClient, channel_id: str | None, user_id: str, text: str,
+                    blocks: list[dict[str, Any]] | None = None) -> None:
+    """Tell one person: ephemeral in the channel they are in, else (no channel, or one the bot is not in) by DM.
+    Raises what Slack (or the network) refuses the DM with."""
+    if channel_id:
+        try:
+            client.chat_postEphemeral(channel=channel_id, user=user_id, text=text, blocks=blocks)
+            return
+        except SlackApiError as e:  # a channel the bot is not in: a DM still reaches them
+            log.info("no ephemeral message for %s in %s: %s", user_id, channel_id, e.response.get("error"))
+    client.chat_postMessage(channel=user_id, text=text, blocks=blocks)

@@ -21,6 +21,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from bot import blocks
 from bot.app import Services
+from bot.handlers import ephemeral_or_dm
 from bot.handlers.ids import Callback
 from bot.i18n import Translator
 from bot.text.mrkdwn import mention
@@ -157,10 +158,7 @@ def tell_where_they_are(client: WebClient, respond: Any, body: dict[str, Any], u
         if respond is not None and (body.get("response_url") or body.get("response_urls")):
             respond(text=text, response_type="ephemeral", replace_original=False)
             return
-        channel = (body.get("channel") or {}).get("id") or body.get("channel_id")
-        if user_id and channel:
-            client.chat_postEphemeral(channel=channel, user=user_id, text=text)
-        elif user_id:
-            client.chat_postMessage(channel=user_id, text=text)
+        if user_id:
+            ephemeral_or_dm(client, (body.get("channel") or {}).get("id") or body.get("channel_id"), user_id, text)
     except (SlackApiError, OSError) as e:
         log.warning("could not tell %s about an error: %s", user_id, type(e).__name__)
