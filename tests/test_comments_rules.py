@@ -26,6 +26,7 @@ from bot.workflows.comments.rules import (
     Who,
     actions_in,
     answer_due,
+    available_actions,
     may,
     on_call_may,
     row_actions,
@@ -102,13 +103,25 @@ def test_every_status_is_open_closed_and_reopenable_or_final_and_the_actions_agr
     assert [s for s in Status if (s, Action.REOPEN) in TRANSITIONS] == list(REOPENABLE_STATUSES)
 
 
-def test_a_listed_comments_menu_holds_five_acknowledging_first_and_the_rest_on_its_message():
-    assert row_actions(actions_in(Status.ROUTED)) == [Action.ACKNOWLEDGE, Action.REASSIGN, Action.DONE,
-                                                       Action.NO_ACTION, Action.REQUEST_HIDING]
-    assert row_actions(actions_in(Status.IN_PROGRESS)) == [Action.INTERIM_REPLY, Action.REASSIGN, Action.DONE,
-                                                            Action.NO_ACTION, Action.REQUEST_HIDING]
-    assert row_actions(actions_in(Status.DUPLICATE)) == [Action.REQUEST_HIDING, Action.REOPEN]
-    assert all(len(row_actions(actions_in(s))) <= 5 for s in Status)
+def test_a_listed_comments_menu_holds_five_items_the_last_opening_the_actions_it_has_no_room_for():
+    assert row_actions(actions_in(Status.ROUTED)) == (
+        [Action.ACKNOWLEDGE, Action.REASSIGN, Action.DONE, Action.NO_ACTION],
+        [Action.REQUEST_HIDING, Action.TRANSFER, Action.DUPLICATE])
+    assert row_actions(actions_in(Status.IN_PROGRESS)) == (
+        [Action.INTERIM_REPLY, Action.REASSIGN, Action.DONE, Action.NO_ACTION],
+        [Action.REQUEST_HIDING, Action.TRANSFER, Action.DUPLICATE])
+    assert row_actions(actions_in(Status.DUPLICATE)) == ([Action.REQUEST_HIDING, Action.REOPEN], [])
+    # A hiding request pending: no second one is offered.
+    assert row_actions(available_actions(Status.ROUTED, hiding_pending=True)) == (
+        [Action.ACKNOWLEDGE, Action.REASSIGN, Action.DONE, Action.NO_ACTION], [Action.TRANSFER, Action.DUPLICATE])
+    assert row_actions(available_actions(Status.DUPLICATE, hiding_pending=True)) == ([Action.REOPEN], [])
+    for status in Status:
+        for pending in (False, True):
+            available = available_actions(status, pending)
+            in_menu, more = row_actions(available)
+            assert sorted(in_menu + more) == sorted(available)  # every action reachable, none twice
+            assert len(in_menu) + (1 if more else 0) <= 5  # Slack's limit for an overflow menu
+            assert not more or len(in_menu) == 4
 
 
 @pytest.mark.parametrize(("acknowledged", "due"), [

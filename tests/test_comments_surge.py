@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from bot.app import create_app
 from bot.delivery import Dispatcher
-from bot.handlers.comment_ids import CommentAction
+from bot.handlers.comment_ids import CommentAction, CommentBlock
 from bot.models import AuditEvent, OutboxItem
 from bot.workflows.comments.digest import DIGEST_MAX
 from bot.workflows.comments.models import Comment
@@ -28,6 +28,7 @@ from tests.comments_support import (
     shown_in_order,
     slack_at_ten_times_speed,
     surge,
+    texts,
     updated,
 )
 
@@ -146,3 +147,75 @@ def test_a_surge_of_long_comments_is_digested_within_the_text_slack_takes_in_one
     assert max(len(comment_ids_shown(m)) for m in digests) == DIGEST_MAX
     with koho.db.read() as session:
         assert session.scalar(select(func.count()).select_from(OutboxItem).where(OutboxItem.status == "failed")) == 0
+
+
+def a_digest(koho):
+    """A surge of road reports: the first digest the department's channel shows."""
+    slack_at_ten_times_speed(koho)
+    surge(koho, [comment(f"道路が冠水しています（{n}）", account=None) for n in range(30)], senders=2)
+    settle(koho, timeout=30)
+    digest = next(m for m in koho.fake.messages("C0KENSETSU") if len(comment_ids_shown(m)) > 1)
+    return digest
+
+
+def test_a_comment_listed_in_a_digest_is_closed_as_a_duplicate_through_its_menus_last_item(koho):
+    """In a surge comments are listed in digests, with no message of their own, and a row's "…" menu holds five
+    items (Slack's limit). 重複 and 所管外, which a surge brings most, are behind its last item, in a modal."""
+    digest = a_digest(koho)
+    original, repeat = comment_ids_shown(digest)[:2]
+    row = f"comment-row-{repeat}"
+    menu = next(b["accessory"] for b in digest["blocks"] if b.get("block_id") == row)
+    assert [o["text"]["text"] for o in menu["options"]] == ["確認しました", "担当変更", "対応済", "対応不要", "その他の操作…"]
+    more = menu["options"][-1]["value"]
+
+    # Someone outside the department is refused at once, and it is recorded.
+    koho.slack.block_action("U0STAFF1", CommentAction.ROW_MENU, message=digest, block_id=row, selected_option=more)
+    koho.fake.wait_for("chat.postEphemeral", user="U0STAFF1")
+    assert koho.fake.calls_to("views.open") == []
+
+    opened = len(koho.fake.calls_to("views.open"))
+    koho.slack.block_action("U0KENSETSU1", CommentAction.ROW_MENU, message=digest, block_id=row, selected_option=more)
+    koho.fake.wait_for("views.open", count=opened + 1)
+    form = koho.fake.last_view("U0KENSETSU1")
+    (choices,) = [b["element"] for b in form["blocks"] if b.get("block_id") == CommentBlock.MORE]
+    assert [o["text"]["text"] for o in choices["options"]] == ["非表示・削除を依頼", "所管外・移ちょう", "重複"]
+    assert f"#{repeat}" in texts(form)
+
+    answer = koho.slack.view_submission("U0KENSETSU1", form, {CommentBlock.MORE: {CommentAction.MORE: "duplicate"}})
+    assert answer.json()["response_action"] == "update"  # the chosen step's own modal takes its place
+    assert koho.fake.apply_response_action(form["id"], answer.json()) == []
+    duplicate_form = koho.fake.view(form["id"])
+    assert duplicate_form["callback_id"] == "comment_duplicate"
+    answer = koho.slack.view_submission("U0KENSETSU1", duplicate_form,
+                                        {CommentBlock.ORIGINAL: {CommentAction.ORIGINAL: f"#{original}"}})
+    assert answer.status == 200 and answer.body == "", answer.body
+
+    with koho.db.read() as session:
+        closed = session.get(Comment, repeat)
+        assert (closed.status, closed.duplicate_of) == ("duplicate", original)
+        refusals = session.scalars(select(AuditEvent.action).where(AuditEvent.subject_id == str(repeat),
+                                                                   AuditEvent.actor == "U0STAFF1")).all()
+        assert refusals and all(a.endswith("refused") for a in refusals)
+    updated(koho, digest, lambda t: "重複" in t)
+
+
+def test_a_stale_choice_in_the_more_modal_is_a_field_error_and_changes_nothing(koho):
+    digest = a_digest(koho)
+    repeat = comment_ids_shown(digest)[1]
+    row = f"comment-row-{repeat}"
+    menu = next(b["accessory"] for b in digest["blocks"] if b.get("block_id") == row)
+    koho.slack.block_action("U0KENSETSU1", CommentAction.ROW_MENU, message=digest, block_id=row,
+                            selected_option=menu["options"][-1]["value"])
+    koho.fake.wait_for("views.open")
+    form = koho.fake.last_view("U0KENSETSU1")
+    # Meanwhile a colleague acknowledges it from the menu: the modal's version is out of date.
+    acknowledge = next(o["value"] for o in menu["options"] if o["value"].startswith("acknowledge:"))
+    koho.slack.block_action("U0KENSETSUHEAD", CommentAction.ROW_MENU, message=digest, block_id=row,
+                            selected_option=acknowledge)
+    digest = updated(koho, digest, lambda t: "対応中" in t)
+
+    answer = koho.slack.view_submission("U0KENSETSU1", form, {CommentBlock.MORE: {CommentAction.MORE: "transfer"}})
+    body = answer.json()
+    assert body["response_action"] == "errors" and "対応中" in body["errors"][CommentBlock.MORE]
+    with koho.db.read() as session:
+        assert session.get(Comment, repeat).status == "in_progress"

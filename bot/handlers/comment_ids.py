@@ -20,6 +20,7 @@ class CommentCallback(StrEnum):
     TRANSFER = "comment_transfer"
     DUPLICATE = "comment_duplicate"
     REOPEN = "comment_reopen"
+    MORE = "comment_more_actions"  # a listed comment's actions its "…" menu had no room for
 
 
 class CommentAction(StrEnum):
@@ -49,6 +50,7 @@ class CommentAction(StrEnum):
     CRITERION = "comment_criterion_input"
     DESTINATION = "comment_destination_input"
     ORIGINAL = "comment_original_input"
+    MORE = "comment_more_input"
 
 
 class CommentBlock(StrEnum):
@@ -62,3 +64,4 @@ class CommentBlock(StrEnum):
     CRITERION = "comment_criterion"
     DESTINATION = "comment_destination"
     ORIGINAL = "comment_original"
+    MORE = "comment_more"

@@ -30,7 +30,7 @@ from bot.text.typed_input import ascii_int
 from bot.views import comments as views
 from bot.workflows.accounts.directory import account_exists
 from bot.workflows.accounts.service import postable_accounts
-from bot.workflows.comments.rules import SOURCES, Action, HidingCriterion
+from bot.workflows.comments.rules import SOURCES, Action, HidingCriterion, row_actions
 from bot.workflows.comments.service import CommentService, NewComment, Outcome, Result
 
 log = logging.getLogger(__name__)
@@ -249,21 +249,60 @@ class CommentHandlers:
             self.answer(client, body, result)
             return
         comment = self.comments.get(comment_id)
-        modal = {Action.REASSIGN: lambda tr: views.reassign_modal(tr, self.org, comment),
-                 Action.DONE: lambda tr: views.done_modal(tr, comment),
-                 Action.NO_ACTION: lambda tr: views.no_action_modal(tr, comment),
-                 Action.INTERIM_REPLY: lambda tr: views.interim_modal(tr, comment),
-                 Action.TRANSFER: lambda tr: views.transfer_modal(tr, comment),
-                 Action.DUPLICATE: lambda tr: views.duplicate_modal(tr, comment),
-                 Action.REOPEN: lambda tr: views.reopen_modal(tr, comment),
-                 Action.REQUEST_HIDING: lambda tr: views.hiding_modal(tr, comment)}[action]
-        open_modal(self.services, client, body["trigger_id"], user_id, modal)
+        open_modal(self.services, client, body["trigger_id"], user_id, lambda tr: self.action_modal(tr, action, comment))
+
+    def action_modal(self, tr: Translator, action: Action, comment: Any) -> dict[str, Any]:
+        """The modal asking for a step's details."""
+        return {Action.REASSIGN: lambda: views.reassign_modal(tr, self.org, comment),
+                Action.DONE: lambda: views.done_modal(tr, comment),
+                Action.NO_ACTION: lambda: views.no_action_modal(tr, comment),
+                Action.INTERIM_REPLY: lambda: views.interim_modal(tr, comment),
+                Action.TRANSFER: lambda: views.transfer_modal(tr, comment),
+                Action.DUPLICATE: lambda: views.duplicate_modal(tr, comment),
+                Action.REOPEN: lambda: views.reopen_modal(tr, comment),
+                Action.REQUEST_HIDING: lambda: views.hiding_modal(tr, comment)}[action]()
+
+    def open_more_actions(self, client: WebClient, body: dict[str, Any], comment_id: int, version: int) -> None:
+        """The menu's last item: the actions it had no room for, those this person may take, in a modal."""
+        user_id = body["user"]["id"]
+        comment, available = self.comments.with_actions(comment_id)
+        if comment is None or comment.row_version != version:
+            self.answer(client, body, Result(Outcome.STALE if comment else Outcome.NOT_FOUND, comment_id,
+                                             comment.status if comment else None))
+            return
+        more = row_actions(available)[1]
+        allowed = [a for a in more if self.comments.may_act(user_id, comment, a)]
+        if not allowed:  # refused (and recorded) as any of them would be
+            self.answer(client, body, self.comments.check(comment_id, user_id, more[0], version) if more else
+                        Result(Outcome.STALE, comment_id, comment.status))
+            return
+        open_modal(self.services, client, body["trigger_id"], user_id,
+                   lambda tr: views.more_actions_modal(tr, comment, allowed))
+
+    def more_submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """The action chosen in the "more" modal: checked, then its own modal takes the place of this one."""
+        user_id = body["user"]["id"]
+        tr = self.services.answering_translator_for(user_id)  # before the ack: no Slack call if known
+        metadata = json.loads(view.get("private_metadata") or "{}")
+        comment_id, version = int(metadata["comment_id"]), int(metadata["version"])
+        chosen = _selected(view, CommentBlock.MORE, CommentAction.MORE)
+        if chosen not in set(_MODAL_ACTIONS):
+            ack(response_action="errors", errors={str(CommentBlock.MORE): tr.plain("comments.error.action_required")})
+            return
+        result = self.comments.check(comment_id, user_id, Action(chosen), version)
+        if not result.ok:
+            ack(response_action="errors", errors={str(CommentBlock.MORE): self.explain(tr, result) or ""})
+            return
+        ack(response_action="update", view=self.action_modal(tr, Action(chosen), self.comments.get(comment_id)))
 
     def on_row_menu(self, ack: Ack, body: dict[str, Any], client: WebClient, action: dict[str, Any]) -> None:
         """The "…" menu of a comment in a digest, reminder or escalation: the same actions as its buttons.
         Only acknowledging happens at once: 対応不要 too asks in a modal, so one mis-tap closes nothing."""
         ack()
         pieces = _split((action.get("selected_option") or {}).get("value", ""), 3)
+        if pieces is not None and pieces[0] == views.MORE_ACTIONS and (ids := _ids(pieces[1:])):
+            self.open_more_actions(client, body, *ids)
+            return
         if pieces is None or pieces[0] not in set(Action) or not (ids := _ids(pieces[1:])):
             return
         chosen, (comment_id, version) = Action(pieces[0]), ids
@@ -426,6 +465,7 @@ def register(app: App, services: Services) -> None:
                                                                     handlers.comments.interim_reply))
     app.view(CommentCallback.TRANSFER)(handlers.transfer_submitted)
     app.view(CommentCallback.DUPLICATE)(handlers.duplicate_submitted)
+    app.view(CommentCallback.MORE)(handlers.more_submitted)
     app.view(CommentCallback.REOPEN)(handlers.note_required("comments.error.reason_required",
                                                              handlers.comments.reopen))
 

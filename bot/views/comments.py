@@ -37,10 +37,11 @@ from bot.workflows.comments.rules import (
     Action,
     HidingCriterion,
     Status,
-    actions_in,
+    available_actions,
     row_actions,
 )
 
+MORE_ACTIONS = "more"  # a listed comment's "…" menu item that opens `more_actions_modal`
 SHOWN_TEXT_MAX = 2500  # of a comment's text in its own message (a section holds 3,000)
 EXCERPT_MAX = 280  # in a digest row, a notice, a modal
 EXCERPT_MIN = 40  # a listing's shortest excerpt: below this a row says too little to act on
@@ -282,8 +283,14 @@ def original_message(tr: Translator, comment_id: int, original: dict[str, Any]) 
 
 
 def _available(comment: Comment, hiding: HidingRequest | None) -> list[Action]:
-    pending = hiding is not None and hiding.status == "pending"
-    return [a for a in actions_in(comment.status) if not (a is Action.REQUEST_HIDING and pending)]
+    return available_actions(comment.status, hiding is not None and hiding.status == "pending")
+
+
+def _menu_label(tr: Translator, comment: Comment, action: Action) -> str:
+    """An action's name in a menu: 担当変更 is 振り分ける while the comment waits for triage."""
+    key = "comments.button.triage" if (action is Action.REASSIGN and comment.status == Status.NEW) \
+        else _BUTTONS[action][1]
+    return tr.plain(key)
 
 
 _BUTTONS = {
@@ -414,13 +421,11 @@ def _row(ctx: RenderContext, listing: CommentListing, item: CommentListingItem, 
         if link:
             lines.append(mrkdwn.link(link, tr.plain("comments.listing.open")))
     accessory = None
-    actions = row_actions(_available(comment, hiding)) if current and listing.kind != "emergency" else []
-    if actions:
-        options = []
-        for action in actions:
-            label = "comments.button.triage" if (action is Action.REASSIGN and comment.status == Status.NEW) \
-                else _BUTTONS[action][1]
-            options.append(blocks.option(tr.plain(label), f"{action}:{_value(comment)}"))
+    in_menu, more = row_actions(_available(comment, hiding)) if current and listing.kind != "emergency" else ([], [])
+    if in_menu:
+        options = [blocks.option(_menu_label(tr, comment, action), f"{action}:{_value(comment)}") for action in in_menu]
+        if more:
+            options.append(blocks.option(tr.plain("comments.button.more"), f"{MORE_ACTIONS}:{_value(comment)}"))
         # Only acknowledging is done in one tap; every other item opens a modal first (対応不要 too).
         accessory = {"type": "overflow", "action_id": CommentAction.ROW_MENU, "options": options}
     elif listing.kind == "emergency" and has_masked(comment):  # an alert's row: the on-call officer may need it
@@ -683,6 +688,18 @@ def transfer_modal(tr: Translator, comment: Comment) -> dict[str, Any]:
     return _step_modal(tr, comment, CommentCallback.TRANSFER, "transfer", blocks.input_block(
         CommentBlock.DESTINATION, tr.plain("comments.modal.transfer_destination_label"), destination,
         hint=tr.plain("comments.modal.transfer_destination_hint")))
+
+
+def more_actions_modal(tr: Translator, comment: Comment, actions: Sequence[Action]) -> dict[str, Any]:
+    """A listed comment's actions that its "…" menu had no room for (the menu's last item opens this)."""
+    choices = {"type": "radio_buttons", "action_id": CommentAction.MORE,
+               "options": [blocks.option(_menu_label(tr, comment, a), str(a)) for a in actions]}
+    return blocks.modal(
+        title=tr.plain("comments.modal.more_title"), callback_id=CommentCallback.MORE,
+        submit=tr.plain("comments.modal.more_submit"), close=tr.plain("comments.modal.cancel"),
+        private_metadata=_metadata(comment),
+        blocks=[_summary(tr, comment), blocks.input_block(CommentBlock.MORE, tr.plain("comments.modal.more_label"), choices)],
+    )
 
 
 def duplicate_modal(tr: Translator, comment: Comment) -> dict[str, Any]:

@@ -106,8 +106,9 @@ TRANSITIONS: dict[tuple[Status, Action], Rule] = {
 # What a department message offers, in this order (hiding decisions are made on the PR office's message).
 MESSAGE_ACTIONS = (Action.ACKNOWLEDGE, Action.INTERIM_REPLY, Action.REASSIGN, Action.DONE, Action.NO_ACTION,
                    Action.TRANSFER, Action.DUPLICATE, Action.REOPEN, Action.REQUEST_HIDING)
-# A listed comment's "…" menu holds five (Slack's limit for an overflow menu): the first five it allows, in
-# this order; the rest are on the comment's own message, which reminders and escalations link to.
+# A listed comment's "…" menu holds five items (Slack's limit for an overflow menu), in this order of what the
+# comment allows. When it allows more, the fifth item opens a modal offering the rest: a comment listed in a
+# digest has no message of its own, and 重複 matters most in the surge that makes digests.
 ROW_ACTIONS = (Action.ACKNOWLEDGE, Action.INTERIM_REPLY, Action.REASSIGN, Action.DONE, Action.NO_ACTION,
                Action.REQUEST_HIDING, Action.REOPEN, Action.TRANSFER, Action.DUPLICATE)
 ROW_ACTIONS_MAX = 5
@@ -131,9 +132,18 @@ def actions_in(status: str) -> list[Action]:
     return [a for a in MESSAGE_ACTIONS if (Status(status), a) in TRANSITIONS]
 
 
-def row_actions(available: list[Action]) -> list[Action]:
-    """What a listed comment's "…" menu offers, of the actions `available` to it."""
-    return [a for a in ROW_ACTIONS if a in available][:ROW_ACTIONS_MAX]
+def available_actions(status: str, hiding_pending: bool) -> list[Action]:
+    """What a comment offers now: its status's actions, without a hiding request while one is pending."""
+    return [a for a in actions_in(status) if not (a is Action.REQUEST_HIDING and hiding_pending)]
+
+
+def row_actions(available: list[Action]) -> tuple[list[Action], list[Action]]:
+    """What a listed comment's "…" menu offers, of the actions `available` to it: the items of the menu, and
+    those behind its last item ("その他の操作…") when they do not all fit in it."""
+    ordered = [a for a in ROW_ACTIONS if a in available]
+    if len(ordered) <= ROW_ACTIONS_MAX:
+        return ordered, []
+    return ordered[:ROW_ACTIONS_MAX - 1], ordered[ROW_ACTIONS_MAX - 1:]
 
 
 def may(org: Organization, user_id: str, who: Who, department_id: str | None) -> bool:

@@ -41,6 +41,7 @@ from bot.workflows.comments.rules import (
     Status,
     Who,
     answer_due,
+    available_actions,
     can_escalate,
     channel_for,
     may,
@@ -707,6 +708,15 @@ class CommentService:
         return {"ack_due_at": ack_due, "escalate_at": escalate_at, "reminded_at": None, "escalated_at": None}
 
     # -- hiding ----------------------------------------------------------------------------------
+
+    def with_actions(self, comment_id: int) -> tuple[Comment | None, list[Action]]:
+        """The comment and what it offers now (`rules.available_actions`)."""
+        with self.db.read() as session:
+            comment = session.get(Comment, comment_id)
+            if comment is None:
+                return None, []
+            pending = self.pending_hiding_request(session, comment_id) is not None
+            return comment, available_actions(comment.status, pending)
 
     def pending_hiding_request(self, session: Session, comment_id: int) -> HidingRequest | None:
         return session.scalar(select(HidingRequest).where(HidingRequest.comment_id == comment_id,
