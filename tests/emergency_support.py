@@ -118,6 +118,8 @@ def end_emergency(koho: Any, emergency_id: int, user: str = "U0ONCALL1", note: s
     koho.slack.command("/emergency", "end", user_id=user, channel_id=EMERGENCY_CHANNEL)
     modal = wait_for_modal(koho, "emergency_end_confirm", before, user)
     values = {"emergency_closing_note": {"emergency_closing_note": note}} if note else {}
+    if any(b.get("block_id") == "emergency_which" for b in modal["blocks"]):  # more than one running: this one
+        values["emergency_which"] = {"emergency_which": str(emergency_id)}
     response = koho.slack.view_submission(user, modal, values)
     assert response.status == 200 and response.body == "", response.body
     koho.fake.wait_for("chat.postMessage", channel=EMERGENCY_CHANNEL,
@@ -221,3 +223,16 @@ def publications(koho: Any, proposal_id: int) -> list[tuple[str, str]]:
 def drain(koho: Any) -> None:
     """Deliver everything pending now (the dispatcher runs anyway; this makes the order deterministic)."""
     koho.services.dispatcher.drain()
+
+
+def earthquake_then_tsunami(koho: Any) -> tuple[int, int]:
+    """An earthquake declared, then a tsunami beside it (declared anyway, by the other on-call officer)."""
+    earthquake = declare(koho, "U0ONCALL1")
+    koho.slack.command("/emergency", "", user_id="U0ONCALL2", channel_id=EMERGENCY_CHANNEL)
+    assert koho.fake.wait_for("response_url", predicate=lambda c: "対応中の緊急事態があります" in c.args.get("text", ""))
+    before = views_opened(koho, "emergency_declare")
+    koho.slack.block_action("U0ONCALL2", "emergency_declare_anyway", "new", message=koho.fake.ephemerals("U0ONCALL2")[-1])
+    view = wait_for_modal(koho, "emergency_declare", before, "U0ONCALL2")
+    koho.slack.view_submission("U0ONCALL2", view, declaration_values(type="tsunami", title="津波警報"))
+    koho.fake.wait_for("chat.postMessage", channel=EMERGENCY_CHANNEL, count=4, predicate=lambda c: c.ok)
+    return earthquake, earthquake + 1

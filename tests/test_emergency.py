@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import exc as sa_exc
 
 from bot.workflows.emergencies.models import Emergency, EmergencyStep
 from bot.workflows.emergencies.service import EmergencyService
@@ -23,6 +24,7 @@ from tests.emergency_support import (
     click,
     declaration_values,
     declare,
+    earthquake_then_tsunami,
     end_emergency,
     ephemerals,
     header,
@@ -619,6 +621,59 @@ def test_a_pending_emergency_post_moves_to_the_fast_track_when_a_real_emergency_
     approve(koho, "U0ONCALL2", EMERGENCY_CHANNEL, proposal_id)  # one approval is enough now
     assert proposal_status(koho, proposal_id) == "approved"
     assert publications(koho, proposal_id) == [("city-x", "handed_off")]
+
+
+def test_an_emergency_post_still_waiting_for_its_fast_track_approval_goes_back_to_the_ordinary_chain_at_the_end(koho):
+    # The fast track is for while an emergency is declared: after the end one approval is no longer enough.
+    emergency_id = declare(koho)
+    proposal_id = propose(koho, text="【緊急】給水所を開設しました。", kind="emergency")
+    fast = request_for(koho, EMERGENCY_CHANNEL, proposal_id)
+
+    end_emergency(koho, emergency_id)
+    request = request_for(koho, "C0KANKYO", proposal_id)  # the department approver first, then the PR office
+    assert "緊急時承認" not in texts(request)
+    wait_updated(koho, EMERGENCY_CHANNEL, "通常の承認を最初から受けます")
+    assert "proposal.fast_track_left" in audit_actions(koho, "proposal", proposal_id)
+    dm = koho.fake.wait_for("chat.postMessage", channel="U0STAFF1",
+                            predicate=lambda c: c.ok and "緊急時承認を離れ" in texts(c.args))
+    assert dm
+
+    # The old request has no buttons now; an on-call officer whose Slack still showed them changes nothing, and is
+    # told where it went.
+    assert not any(b["type"] == "actions" for b in koho.fake.message(EMERGENCY_CHANNEL, fast["ts"])["blocks"])
+    step_id = next(e["value"] for b in fast["blocks"] if b["type"] == "actions" for e in b["elements"])
+    koho.slack.block_action("U0ONCALL2", "proposal_approve", step_id, message=fast, strict=False)
+    (told,) = koho.fake.wait_for("response_url", predicate=lambda c: "新しい依頼が出ています" in c.args.get("text", ""))
+    assert told.args["response_type"] == "ephemeral"
+    assert proposal_status(koho, proposal_id) == "pending"
+    approve_routine(koho, proposal_id)
+    assert proposal_status(koho, proposal_id) == "approved"
+    assert koho.sweep()["emergencies.fast_track_emergency_posts"] == 0  # nothing left to move
+
+
+def test_with_another_real_emergency_still_active_the_fast_track_stays(koho):
+    earthquake, _tsunami = earthquake_then_tsunami(koho)
+    proposal_id = propose(koho, text="【緊急】避難所を開設しました。", kind="emergency")
+    request_for(koho, EMERGENCY_CHANNEL, proposal_id)
+    end_emergency(koho, earthquake)
+    assert "proposal.fast_track_left" not in audit_actions(koho, "proposal", proposal_id)
+    approve(koho, "U0ONCALL2", EMERGENCY_CHANNEL, proposal_id)  # one approval is still enough
+    assert proposal_status(koho, proposal_id) == "approved"
+
+
+def test_a_fast_tracked_post_left_behind_by_an_end_that_failed_to_move_it_is_moved_by_the_sweep(koho, monkeypatch):
+    from bot.workflows.emergencies import service as emergency_service
+
+    emergency_id = declare(koho)
+    proposal_id = propose(koho, text="【緊急】停電の復旧見込み。", kind="emergency")
+    request_for(koho, EMERGENCY_CHANNEL, proposal_id)
+    monkeypatch.setattr(emergency_service, "leave_fast_track", lambda *a, **k: (_ for _ in ()).throw(
+        sa_exc.OperationalError("UPDATE", {}, Exception("the database went away"))))
+    end_emergency(koho, emergency_id)  # the end itself stands
+    monkeypatch.undo()
+    assert koho.sweep()["emergencies.fast_track_emergency_posts"] == 1
+    koho.services.notify()
+    request_for(koho, "C0KANKYO", proposal_id)
 
 
 def test_a_drill_does_not_move_emergency_posts_to_the_fast_track(koho):

@@ -23,8 +23,8 @@ from tests.emergency_support import (
     audit_actions,
     click,
     count_posts,
-    declaration_values,
     declare,
+    earthquake_then_tsunami,
     end_emergency,
     ephemerals,
     header,
@@ -173,19 +173,6 @@ def test_at_the_end_held_posts_are_listed_for_review_and_resumed_or_cancelled_on
 def held_id(koho, proposal_id):
     with koho.db.read() as session:
         return session.query(HeldPost).filter_by(proposal_id=proposal_id).order_by(HeldPost.id.desc()).first().id
-
-
-def earthquake_then_tsunami(koho):
-    """An earthquake declared, then a tsunami beside it (declared anyway, by the other on-call officer)."""
-    earthquake = declare(koho, "U0ONCALL1")
-    koho.slack.command("/emergency", "", user_id="U0ONCALL2", channel_id=EMERGENCY_CHANNEL)
-    assert koho.fake.wait_for("response_url", predicate=lambda c: "対応中の緊急事態があります" in c.args.get("text", ""))
-    before = views_opened(koho, "emergency_declare")
-    koho.slack.block_action("U0ONCALL2", "emergency_declare_anyway", "new", message=koho.fake.ephemerals("U0ONCALL2")[-1])
-    view = wait_for_modal(koho, "emergency_declare", before, "U0ONCALL2")
-    koho.slack.view_submission("U0ONCALL2", view, declaration_values(type="tsunami", title="津波警報"))
-    koho.fake.wait_for("chat.postMessage", channel=EMERGENCY_CHANNEL, count=4, predicate=lambda c: c.ok)
-    return earthquake, earthquake + 1
 
 
 def test_nothing_resumes_while_another_real_emergency_still_runs(koho):

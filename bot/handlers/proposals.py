@@ -341,6 +341,8 @@ def outcome_text(tr: Translator, services: Services, outcome: Outcome, step_id: 
             approvers = step_approvers_of(session.get(ApprovalStep, step_id), services.org)
         names = " ".join(mention(a) for a in approvers)
         return tr.plain(outcome.reason_key, approvers=names)
+    if outcome.result == "already_decided" and outcome.step_status == "cancelled" and outcome.proposal_status == "pending":
+        return tr.plain("proposal.refused.request_moved_on")  # a newer request of the same proposal waits
     if outcome.result == "already_decided":
         labels = {"approved": "approve", "changes_requested": "request_changes", "rejected": "reject"}
         label = labels.get(outcome.step_status or "")

@@ -26,6 +26,7 @@ from bot.workflows.proposals.rules import (
     withdrawal_refusal,
 )
 from bot.workflows.proposals.service import (
+    FAST_TRACK_ENDED,
     MOVED_TO_FAST_TRACK,
     step_approvers_of,
     step_message_key,
@@ -120,6 +121,8 @@ def outcome_line(tr: Translator, step: ApprovalStep, proposal: Proposal) -> str:
         return tr.t("proposal.request.waiting")
     if step.status == StepStatus.CANCELLED and step.reason == MOVED_TO_FAST_TRACK:
         return tr.t("proposal.request.moved_to_fast_track")
+    if step.status == StepStatus.CANCELLED and step.reason == FAST_TRACK_ENDED:
+        return tr.t("proposal.request.fast_track_ended")
     return tr.t("proposal.request.cancelled", status=tr.plain(f"proposal.status.{proposal.status}"))
 
 
@@ -266,6 +269,8 @@ def proposal_dm(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         text = tr.t("proposal.dm.rejected", title=title, who=mention(step.decided_by), reason=step.reason or "")
     elif event == "fast_tracked":
         text = tr.t("proposal.dm.fast_tracked", title=title, where=_request_link(ctx, tr, step) if step else "")
+    elif event == "fast_track_left":
+        text = tr.t("proposal.dm.fast_track_left", title=title, where=_request_link(ctx, tr, step) if step else "")
     elif event == "published":
         urls = Mrkdwn(" ".join(link(p.url) for p in proposal.publications if p.url))
         text = tr.t("proposal.dm.published", title=title, urls=urls)

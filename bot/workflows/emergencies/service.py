@@ -22,12 +22,14 @@ exclusively, in id order, and nothing they write afterwards waits for a row thos
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, exists, inspect, or_, select, tuple_, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from bot.clock import Clock
@@ -63,9 +65,12 @@ from bot.workflows.proposals.rules import Status as ProposalStatus
 from bot.workflows.proposals.service import (
     fast_track_pending,
     hand_off_due,
+    leave_fast_track,
     publication_channel,
     publication_message_key,
 )
+
+log = logging.getLogger(__name__)
 
 SUBJECT = "emergency"
 UNSEEN = object()  # assign(): the caller does not know what the person saw
@@ -571,6 +576,19 @@ class EmergencyService:
                     outbox.post(session, channel=self.org.pr_office.channel, view="emergency_review",
                                 ref={"emergency_id": emergency.id, "page": page}, now=now,
                                 message_key=review_key(emergency.id, page))
+        if not emergency.drill:
+            self._leave_fast_track(now)
+
+    def _leave_fast_track(self, now: datetime) -> None:
+        """The last real emergency has ended: 緊急 posts waiting for a fast-track approval go back to the ordinary
+        chain. In a transaction of its own, after the end's: the end stands whatever happens here, and the
+        sweep (`emergencies.fast_track_emergency_posts`) does it within a round should this fail."""
+        try:
+            with self.db.transaction() as session:
+                if latest_real_active(session) is None:
+                    leave_fast_track(session, self.org, now)
+        except SQLAlchemyError:
+            log.exception("moving fast-tracked posts back to the ordinary chain failed; the sweep will")
 
     # -- held posts after the end --------------------------------------------------------------------
 

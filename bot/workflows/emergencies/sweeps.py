@@ -8,7 +8,7 @@ from bot.workflows import audit, outbox
 from bot.workflows.emergencies.models import Emergency
 from bot.workflows.emergencies.rules import Status, next_slot_after
 from bot.workflows.emergencies.service import SUBJECT, header_key, hold_routine_posts, latest_real_active
-from bot.workflows.proposals.service import fast_track_pending
+from bot.workflows.proposals.service import fast_track_pending, leave_fast_track
 from bot.workflows.sweeps import SweepContext, sweep
 
 
@@ -56,10 +56,13 @@ def keep_routine_posts_held(ctx: SweepContext) -> int:
 
 @sweep("emergencies.fast_track_emergency_posts")
 def keep_emergency_posts_fast_tracked(ctx: SweepContext) -> int:
-    """The same safety net for 緊急 posts: one submitted in the instant a real emergency was declared may have
-    started on the ordinary chain (its submit read "no emergency"): it moves to the fast track within a round."""
+    """緊急 posts are on the fast track exactly while a real emergency is active. The same safety net: one submitted
+    in the instant a real emergency was declared may have started on the ordinary chain (its submit read "no
+    emergency"): it moves to the fast track within a round. And one still waiting for its fast-track approval
+    when the last real emergency ended goes back to the ordinary chain (the end does it at once; this, should
+    that have failed)."""
     with ctx.db.transaction() as session:
         emergency = latest_real_active(session)
         if emergency is None:
-            return 0
+            return len(leave_fast_track(session, ctx.org, ctx.clock.now()))
         return len(fast_track_pending(session, ctx.org, ctx.clock.now(), emergency_id=emergency.id))

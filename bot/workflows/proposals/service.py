@@ -629,6 +629,14 @@ def ask_step(session: Session, org: Organization, proposal: Proposal, step: Appr
         outbox.home(session, user_id=approver, now=now)
 
 
+def _emergency_posts_pending(session: Session) -> list[tuple[Proposal, list[ApprovalStep]]]:
+    """緊急 proposals waiting for approval, each with its current version's steps."""
+    pending = session.scalars(
+        select(Proposal).where(Proposal.kind == Kind.EMERGENCY, Proposal.status == Status.PENDING).order_by(Proposal.id)
+    ).all()
+    return [(p, [s for s in p.steps if s.version_number == p.current_version]) for p in pending]
+
+
 MOVED_TO_FAST_TRACK = "moved_to_fast_track"  # the reason on a step cancelled because its proposal was fast-tracked
 
 
@@ -640,11 +648,7 @@ def fast_track_pending(session: Session, org: Organization, now: datetime, *, em
     Returns the ids of the proposals moved.
     """
     moved = []
-    pending = session.scalars(
-        select(Proposal).where(Proposal.kind == Kind.EMERGENCY, Proposal.status == Status.PENDING).order_by(Proposal.id)
-    ).all()
-    for proposal in pending:
-        steps = [s for s in proposal.steps if s.version_number == proposal.current_version]
+    for proposal, steps in _emergency_posts_pending(session):
         open_steps = [s for s in steps if s.status in (StepStatus.PENDING, StepStatus.WAITING)]
         if not open_steps or any(s.stage == Stage.FAST_TRACK for s in open_steps):
             continue
@@ -676,6 +680,54 @@ def fast_track_pending(session: Session, org: Organization, now: datetime, *, em
         ask_step(session, org, proposal, fast, now)
         outbox.direct_message(session, user_id=proposal.proposer, view="proposal_dm",
                               ref={"proposal_id": proposal.id, "event": "fast_tracked", "step_id": fast.id}, now=now)
+        session.expire(proposal)
+        moved.append(proposal.id)
+    return moved
+
+
+FAST_TRACK_ENDED = "fast_track_ended"  # the reason on a fast-track step cancelled because no emergency is active
+
+
+def leave_fast_track(session: Session, org: Organization, now: datetime) -> list[int]:
+    """No real emergency is active any more: 緊急 proposals still waiting for their fast-track approval go back to
+    the ordinary chain, from its start (the fast track is for while an emergency is declared).
+
+    The mirror of `fast_track_pending`. The step is cancelled first and conditionally, as a decision takes it:
+    an approval in the same instant wins, and that proposal is left as it is. Returns the ids of those moved.
+    """
+    moved = []
+    for proposal, steps in _emergency_posts_pending(session):
+        fast = next((s for s in steps if s.stage == Stage.FAST_TRACK and s.status == StepStatus.PENDING), None)
+        if fast is None:
+            continue
+        savepoint = session.begin_nested()
+        if session.execute(
+            update(ApprovalStep).where(ApprovalStep.id == fast.id, ApprovalStep.status == StepStatus.PENDING)
+            .values(status=StepStatus.CANCELLED, reason=FAST_TRACK_ENDED)
+        ).rowcount != 1 or session.execute(
+            update(Proposal).where(Proposal.id == proposal.id, Proposal.status == Status.PENDING,
+                                   Proposal.row_version == proposal.row_version)
+            .values(row_version=Proposal.row_version + 1, updated_at=now)
+        ).rowcount != 1:
+            savepoint.rollback()  # decided, withdrawn or edited meanwhile
+            continue
+        savepoint.commit()
+        outbox.update(session, channel=step_channel(fast, org), view="approval_request", ref={"step_id": fast.id},
+                      now=now, message_key=step_message_key(fast.id))
+        chain = [ApprovalStep(proposal_id=proposal.id, version_number=proposal.current_version,
+                              position=max(s.position for s in steps) + n, stage=plan.stage,
+                              department_id=plan.department_id,
+                              status=StepStatus.PENDING if n == 1 else StepStatus.WAITING)
+                 for n, plan in enumerate(plan_chain(Kind.EMERGENCY, proposal.department_id, org), start=1)]
+        session.add_all(chain)
+        session.flush()
+        audit.record(session, at=now, actor=audit.SYSTEM, action="proposal.fast_track_left", subject_type=SUBJECT,
+                     subject_id=proposal.id, cancelled_steps=[fast.id], step=chain[0].id,
+                     version=proposal.current_version)
+        ask_step(session, org, proposal, chain[0], now)
+        outbox.direct_message(session, user_id=proposal.proposer, view="proposal_dm",
+                              ref={"proposal_id": proposal.id, "event": "fast_track_left", "step_id": chain[0].id},
+                              now=now)
         session.expire(proposal)
         moved.append(proposal.id)
     return moved
