@@ -43,6 +43,7 @@ from tests.emergency_support import (
     wait_updated,
 )
 from tests.harness.db_hold import Hold
+from tests.harness.waiting import wait_until
 from tests.modal_support import opened_then_redrawn
 
 # -- declaring -----------------------------------------------------------------------------------------
@@ -649,6 +650,22 @@ def test_an_emergency_post_still_waiting_for_its_fast_track_approval_goes_back_t
     approve_routine(koho, proposal_id)
     assert proposal_status(koho, proposal_id) == "approved"
     assert koho.sweep()["emergencies.fast_track_emergency_posts"] == 0  # nothing left to move
+
+
+def test_a_fast_track_approval_in_the_instant_of_the_end_wins_and_the_post_stays_approved(koho):
+    emergency_id = declare(koho)
+    proposal_id = propose(koho, text="【緊急】給水車の巡回時間。", kind="emergency")
+    request = request_for(koho, EMERGENCY_CHANNEL, proposal_id)
+    hold = Hold(koho.db, at_statement="UPDATE approval_steps", release_after="UPDATE approval_steps")
+    try:
+        koho.slack.block_action("U0ONCALL2", "proposal_approve", message=request)
+        assert hold.held.wait(10)  # approved, not yet committed
+        end_emergency(koho, emergency_id)
+    finally:
+        hold.remove()
+    koho.services.notify()
+    wait_until(lambda: proposal_status(koho, proposal_id) == "approved")
+    assert "proposal.fast_track_left" not in audit_actions(koho, "proposal", proposal_id)
 
 
 def test_with_another_real_emergency_still_active_the_fast_track_stays(koho):
