@@ -30,6 +30,7 @@ from bot.text.typed_input import ascii_int
 from bot.views import comments as views
 from bot.workflows.accounts.directory import account_exists
 from bot.workflows.accounts.service import postable_accounts
+from bot.workflows.comments.models import Comment
 from bot.workflows.comments.rules import SOURCES, Action, HidingCriterion, row_actions
 from bot.workflows.comments.service import CommentService, NewComment, Outcome, Result
 
@@ -251,7 +252,7 @@ class CommentHandlers:
         comment = self.comments.get(comment_id)
         open_modal(self.services, client, body["trigger_id"], user_id, lambda tr: self.action_modal(tr, action, comment))
 
-    def action_modal(self, tr: Translator, action: Action, comment: Any) -> dict[str, Any]:
+    def action_modal(self, tr: Translator, action: Action, comment: Comment) -> dict[str, Any]:
         """The modal asking for a step's details."""
         return {Action.REASSIGN: lambda: views.reassign_modal(tr, self.org, comment),
                 Action.DONE: lambda: views.done_modal(tr, comment),
@@ -291,7 +292,7 @@ class CommentHandlers:
             return
         result = self.comments.check(comment_id, user_id, Action(chosen), version)
         if not result.ok:
-            ack(response_action="errors", errors={str(CommentBlock.MORE): self.explain(tr, result) or ""})
+            ack(response_action="errors", errors={str(CommentBlock.MORE): self.refusal_in_modal(tr, result)})
             return
         ack(response_action="update", view=self.action_modal(tr, Action(chosen), self.comments.get(comment_id)))
 
@@ -376,16 +377,20 @@ class CommentHandlers:
             return
         if result.outcome is Outcome.INVALID and "original" in result.detail:
             error_block, message = CommentBlock.ORIGINAL, self.not_an_original(tr, result)
-        elif result.outcome is Outcome.STALE and not result.detail.get("already_requested"):
-            message = tr.plain("comments.error.stale_modal", status=views.status_label(tr, result.status or ""))
         elif result.outcome is Outcome.INVALID:
             error_block = CommentBlock.DEPARTMENT
             message = (tr.plain("comments.error.same_department",
                                 department=views.department_name(self.org, result.detail.get("department_id")))
                        if result.detail.get("same") else tr.plain("comments.error.department_required"))
         else:
-            message = self.explain(tr, result) or ""
+            message = self.refusal_in_modal(tr, result)
         ack(response_action="errors", errors={str(error_block): message})
+
+    def refusal_in_modal(self, tr: Translator, result: Result) -> str:
+        """Why a step did not go ahead, under a modal's field."""
+        if result.outcome is Outcome.STALE and not result.detail.get("already_requested"):
+            return tr.plain("comments.error.stale_modal", status=views.status_label(tr, result.status or ""))
+        return self.explain(tr, result) or ""
 
     def note_required(self, error_key: str, use_case: Callable[[int, str, int, str], Result]):  # noqa: ANN201
         """The submission of a step whose note is required (done, interim reply, reopen): `use_case(comment,
