@@ -26,6 +26,7 @@ from bot.workflows.proposals.rules import (
     Decision,
     Draft,
     Kind,
+    PlannedStep,
     Stage,
     Status,
     StepStatus,
@@ -294,18 +295,9 @@ class ProposalService:
                      emergency_active: bool) -> ApprovalStep:
         """Plan and store the version's steps and ask the first; returns it."""
         planned = plan_chain(Kind(draft.kind), draft.department_id, self.org, emergency_active=emergency_active)
-        steps = []
-        for position, plan in enumerate(planned, start=1):
-            step = ApprovalStep(
-                proposal_id=proposal.id, version_number=proposal.current_version, position=position,
-                stage=plan.stage, department_id=plan.department_id,
-                status=StepStatus.PENDING if position == 1 else StepStatus.WAITING,
-            )
-            session.add(step)
-            steps.append(step)
-        session.flush()
-        self._ask(session, proposal, steps[0], now)
-        return steps[0]
+        first = add_chain(session, proposal, planned)
+        self._ask(session, proposal, first, now)
+        return first
 
     def _ask(self, session: Session, proposal: Proposal, step: ApprovalStep, now: datetime) -> None:
         ask_step(session, self.org, proposal, step, now)
@@ -617,6 +609,18 @@ class ProposalService:
             raise _LostRace
 
 
+def add_chain(session: Session, proposal: Proposal, planned: list[PlannedStep], *, after: int = 0) -> ApprovalStep:
+    """Store the steps of the proposal's current version, numbered from `after` + 1: the first one's turn
+    (pending), the others waiting. Returns the first (to be asked)."""
+    steps = [ApprovalStep(proposal_id=proposal.id, version_number=proposal.current_version, position=after + n,
+                          stage=plan.stage, department_id=plan.department_id,
+                          status=StepStatus.PENDING if n == 1 else StepStatus.WAITING)
+             for n, plan in enumerate(planned, start=1)]
+    session.add_all(steps)
+    session.flush()
+    return steps[0]
+
+
 def ask_step(session: Session, org: Organization, proposal: Proposal, step: ApprovalStep, now: datetime) -> None:
     """A step's turn: its request goes to its channel and its approvers' Home tabs."""
     step.status, step.requested_at = StepStatus.PENDING, now
@@ -669,11 +673,8 @@ def fast_track_pending(session: Session, org: Organization, now: datetime, *, em
                 if was == StepStatus.PENDING:  # its request now says where it went
                     outbox.update(session, channel=step_channel(step, org), view="approval_request",
                                   ref={"step_id": step.id}, now=now, message_key=step_message_key(step.id))
-        fast = ApprovalStep(proposal_id=proposal.id, version_number=proposal.current_version,
-                            position=max(s.position for s in steps) + 1, stage=Stage.FAST_TRACK,
-                            department_id=PR_OFFICE_ID, status=StepStatus.WAITING)
-        session.add(fast)
-        session.flush()
+        fast = add_chain(session, proposal, [PlannedStep(Stage.FAST_TRACK, PR_OFFICE_ID)],
+                         after=max(s.position for s in steps))
         audit.record(session, at=now, actor=audit.SYSTEM, action="proposal.fast_tracked", subject_type=SUBJECT,
                      subject_id=proposal.id, emergency=emergency_id, cancelled_steps=cancelled, step=fast.id,
                      version=proposal.current_version)
@@ -714,19 +715,13 @@ def leave_fast_track(session: Session, org: Organization, now: datetime) -> list
         savepoint.commit()
         outbox.update(session, channel=step_channel(fast, org), view="approval_request", ref={"step_id": fast.id},
                       now=now, message_key=step_message_key(fast.id))
-        chain = [ApprovalStep(proposal_id=proposal.id, version_number=proposal.current_version,
-                              position=max(s.position for s in steps) + n, stage=plan.stage,
-                              department_id=plan.department_id,
-                              status=StepStatus.PENDING if n == 1 else StepStatus.WAITING)
-                 for n, plan in enumerate(plan_chain(Kind.EMERGENCY, proposal.department_id, org), start=1)]
-        session.add_all(chain)
-        session.flush()
+        first = add_chain(session, proposal, plan_chain(Kind.EMERGENCY, proposal.department_id, org),
+                          after=max(s.position for s in steps))
         audit.record(session, at=now, actor=audit.SYSTEM, action="proposal.fast_track_left", subject_type=SUBJECT,
-                     subject_id=proposal.id, cancelled_steps=[fast.id], step=chain[0].id,
-                     version=proposal.current_version)
-        ask_step(session, org, proposal, chain[0], now)
+                     subject_id=proposal.id, cancelled_steps=[fast.id], step=first.id, version=proposal.current_version)
+        ask_step(session, org, proposal, first, now)
         outbox.direct_message(session, user_id=proposal.proposer, view="proposal_dm",
-                              ref={"proposal_id": proposal.id, "event": "fast_track_left", "step_id": chain[0].id},
+                              ref={"proposal_id": proposal.id, "event": "fast_track_left", "step_id": first.id},
                               now=now)
         session.expire(proposal)
         moved.append(proposal.id)
