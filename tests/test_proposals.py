@@ -12,6 +12,7 @@ from bot.workflows.accounts.models import RegisterAccount
 from bot.workflows.audit import events_for
 from bot.workflows.proposals.models import ApprovalStep, Proposal, ProposalVersion
 from bot.workflows.proposals.rules import CHECKLIST
+from tests.harness.db_hold import Hold
 
 ALL_CHECKED = {"checklist_1": {"checklist_1": list(CHECKLIST[:6])},
                "checklist_2": {"checklist_2": list(CHECKLIST[6:])}}
@@ -389,6 +390,28 @@ def test_reject_ends_it_with_a_reason(koho):
         assert session.get(Proposal, proposal_id).status == "rejected"
     koho.fake.wait_for("chat.update", channel="C0KANKYO")
     assert "却下 — <@U0KANKYOHEAD>" in texts(koho.fake.message("C0KANKYO", request["ts"]))
+
+
+def test_an_approval_clicked_while_the_proposer_withdraws_waits_and_is_told_it_was_withdrawn(koho):
+    # The withdrawal locks the proposal, then cancels the steps; a decision took the step first, then the proposal:
+    # each waited for the row the other held, and PostgreSQL broke the deadlock by failing one of them.
+    proposal_id = propose(koho)
+    request = request_message(koho, "C0KANKYO")
+    koho.fake.wait_for("chat.postMessage", channel="U0STAFF1", predicate=lambda c: c.ok)
+    dm_message = koho.fake.dms("U0STAFF1")[-1]
+    hold = Hold(koho.db, at_statement="UPDATE proposals", release_after="UPDATE proposals")
+    try:
+        click(koho, "U0STAFF1", dm_message, ProposalAction.WITHDRAW)
+        assert hold.held.wait(10)  # withdrawn, the steps not yet cancelled, not committed
+        click(koho, "U0KANKYOHEAD", request, ProposalAction.APPROVE)
+        calls = koho.fake.wait_for("response_url", count=2, predicate=lambda c: c.args.get("response_type") == "ephemeral")
+    finally:
+        hold.remove()
+    told = [c.args["text"] for c in calls]
+    assert any("取り下げました" in t for t in told) and any("「取り下げ」" in t for t in told), told
+    assert not any("参照番号" in t or "エラー" in t for t in told), told
+    assert [s[2] for s in steps_of(koho, proposal_id)] == ["cancelled", "cancelled"]
+    assert "step.approved" not in audit_actions(koho, proposal_id)
 
 
 def test_the_proposer_withdraws_and_the_request_says_so(koho):

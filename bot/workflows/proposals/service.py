@@ -329,6 +329,11 @@ class ProposalService:
     def _decide(self, actor: str, step_id: int, decision: Decision, reason: str | None) -> Outcome:
         now = self.clock.now()
         with self.db.transaction() as session:
+            # The proposal's row first, as a withdrawal (and every change to its publications) takes it: a decision
+            # and a withdrawal at once queue on it, instead of each locking the row the other needs next.
+            proposal_id = session.scalar(select(ApprovalStep.proposal_id).where(ApprovalStep.id == step_id))
+            if proposal_id is not None:
+                self._lock_proposal(session, proposal_id)
             step = self._step(session, step_id)
             proposal = step.proposal
             refusal = step_refusal(actor, step, self.org)
@@ -693,8 +698,9 @@ def leave_fast_track(session: Session, org: Organization, now: datetime) -> list
     """No real emergency is active any more: 緊急 proposals still waiting for their fast-track approval go back to
     the ordinary chain, from its start (the fast track is for while an emergency is declared).
 
-    The mirror of `fast_track_pending`. The step is cancelled first and conditionally, as a decision takes it:
-    an approval in the same instant wins, and that proposal is left as it is. Returns the ids of those moved.
+    The mirror of `fast_track_pending`, in the same order (the proposal's row, then the step's, as a decision and
+    a withdrawal take them), each conditional: an approval in the same instant wins, and that proposal is left as
+    it is. Returns the ids of those moved.
     """
     moved = []
     for proposal, steps in _emergency_posts_pending(session):
@@ -703,12 +709,12 @@ def leave_fast_track(session: Session, org: Organization, now: datetime) -> list
             continue
         savepoint = session.begin_nested()
         if session.execute(
-            update(ApprovalStep).where(ApprovalStep.id == fast.id, ApprovalStep.status == StepStatus.PENDING)
-            .values(status=StepStatus.CANCELLED, reason=FAST_TRACK_ENDED)
-        ).rowcount != 1 or session.execute(
             update(Proposal).where(Proposal.id == proposal.id, Proposal.status == Status.PENDING,
                                    Proposal.row_version == proposal.row_version)
             .values(row_version=Proposal.row_version + 1, updated_at=now)
+        ).rowcount != 1 or session.execute(
+            update(ApprovalStep).where(ApprovalStep.id == fast.id, ApprovalStep.status == StepStatus.PENDING)
+            .values(status=StepStatus.CANCELLED, reason=FAST_TRACK_ENDED)
         ).rowcount != 1:
             savepoint.rollback()  # decided, withdrawn or edited meanwhile
             continue
