@@ -166,6 +166,22 @@ def test_commands_not_built_yet_say_so(koho):
         assert "準備中" in response.json()["text"]
 
 
+def test_a_transaction_rolled_back_for_colliding_with_another_says_so_not_that_the_database_is_down(koho, monkeypatch):
+    # PostgreSQL breaks a deadlock by failing one transaction (SQLSTATE 40P01): the database is there, and the
+    # person may simply repeat what they did. It was answered as an outage ("cannot reach the database").
+    import psycopg.errors
+    from sqlalchemy.exc import OperationalError
+
+    def deadlocked(self, user_id):
+        raise OperationalError("UPDATE proposals", {}, psycopg.errors.DeadlockDetected("deadlock detected"))
+
+    monkeypatch.setattr(type(koho.services.org), "roles_of", deadlocked)
+    koho.slack.command("/koho", "help", user_id="U0STAFF1")
+    (reply,) = koho.fake.wait_for("response_url")
+    assert "ほかの操作と同じ瞬間に重なった" in reply.args["text"] and "参照番号" in reply.args["text"]
+    assert "接続できません" not in reply.args["text"]
+
+
 def test_an_error_gives_a_reference_not_a_stack_trace(koho, monkeypatch, caplog):
     def broken(self, user_id):
         raise RuntimeError("boom: xoxb-secret-token-should-not-leak")

@@ -35,6 +35,12 @@ def new_reference() -> str:
     return secrets.token_hex(4).upper()
 
 
+def is_conflict(error: BaseException) -> bool:
+    """PostgreSQL rolled the transaction back for colliding with another one (a deadlock, a serialization
+    failure: SQLSTATE class 40). The database is there; the person's action was not done and may be repeated."""
+    return isinstance(error, DBAPIError) and str(getattr(error.orig, "sqlstate", None) or "").startswith("40")
+
+
 def is_database_outage(error: BaseException) -> bool:
     if isinstance(error, (OperationalError, PoolTimeoutError)):
         return True
@@ -105,10 +111,12 @@ def register(app: App, services: Services) -> None:
         )
         # The person's language may itself need the database; fall back to the organisation's.
         try:
-            tr = services.translator_for(user_id) if not is_database_outage(error) else services.org_translator()
+            outage = is_database_outage(error) and not is_conflict(error)
+            tr = services.translator_for(user_id) if not outage else services.org_translator()
         except Exception:  # noqa: BLE001 - we are already handling a failure
             tr = services.org_translator()
-        key = "error.database_unavailable" if is_database_outage(error) else "error.unexpected"
+        key = ("error.conflict" if is_conflict(error) else
+               "error.database_unavailable" if is_database_outage(error) else "error.unexpected")
         text = tr.t(key, reference=reference)
 
         if response is not None:  # not acknowledged yet: answer in the HTTP response itself
