@@ -330,10 +330,10 @@ class ProposalService:
         now = self.clock.now()
         with self.db.transaction() as session:
             # The proposal's row first, as a withdrawal (and every change to its publications) takes it: a decision
-            # and a withdrawal at once queue on it, instead of each locking the row the other needs next.
-            proposal_id = session.scalar(select(ApprovalStep.proposal_id).where(ApprovalStep.id == step_id))
-            if proposal_id is not None:
-                self._lock_proposal(session, proposal_id)
+            # and a withdrawal at once queue on it, instead of each locking the row the other needs next. The lock
+            # the decision's UPDATE of the row takes anyway (FOR NO KEY UPDATE), taken earlier, in one statement.
+            session.execute(select(Proposal.id).join(ApprovalStep, ApprovalStep.proposal_id == Proposal.id)
+                            .where(ApprovalStep.id == step_id).with_for_update(key_share=True, of=Proposal))
             step = self._step(session, step_id)
             proposal = step.proposal
             refusal = step_refusal(actor, step, self.org)
