@@ -109,14 +109,14 @@ def register(app: App, services: Services) -> None:
             reference, body.get("type") or body.get("command"), user_id, type(error).__name__,
             exc_info=error,
         )
+        conflict = is_conflict(error)
+        outage = not conflict and is_database_outage(error)
         # The person's language may itself need the database; fall back to the organisation's.
         try:
-            outage = is_database_outage(error) and not is_conflict(error)
             tr = services.translator_for(user_id) if not outage else services.org_translator()
         except Exception:  # noqa: BLE001 - we are already handling a failure
             tr = services.org_translator()
-        key = ("error.conflict" if is_conflict(error) else
-               "error.database_unavailable" if is_database_outage(error) else "error.unexpected")
+        key = "error.conflict" if conflict else "error.database_unavailable" if outage else "error.unexpected"
         text = tr.t(key, reference=reference)
 
         if response is not None:  # not acknowledged yet: answer in the HTTP response itself

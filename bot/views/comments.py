@@ -586,17 +586,17 @@ def _select(tr: Translator, action_id: str, options: list[dict[str, Any]], initi
     return element
 
 
-def forward_modal(tr: Translator, org: Organization, *, text: str = "", metadata: dict[str, Any],
-                  category: str | None = None, accounts: Sequence[Any] | None = None) -> dict[str, Any]:
+def forward_modal(tr: Translator, org: Organization, *, accounts: Sequence[Any], text: str = "",
+                  metadata: dict[str, Any], category: str | None = None) -> dict[str, Any]:
     """Forward a citizen comment: from a Slack message (prefilled) or typed in (/forward-comment).
-    `accounts`: what may be chosen (the register's accounts not withdrawn); default the organisation file's."""
+    `accounts`: what may be chosen (the register's accounts not withdrawn: `postable_accounts`)."""
     text_element: dict[str, Any] = {"type": "plain_text_input", "action_id": CommentAction.TEXT, "multiline": True,
                                     "max_length": PLAIN_INPUT_MAX}
     if text:
         text_element["initial_value"] = text[:PLAIN_INPUT_MAX]
     sources = [blocks.option(source_label(tr, s), s) for s in FORWARD_SOURCES]
     account_options, _ = blocks.fit_options(
-        [blocks.option(a.name, a.id) for a in (org.accounts if accounts is None else accounts)])
+        [blocks.option(a.name, a.id) for a in accounts])
     shown: list[Block] = [
         blocks.context(tr.t("comments.modal.forward_intro")),
         blocks.input_block(CommentBlock.TEXT, tr.plain("comments.modal.text_label"), text_element),

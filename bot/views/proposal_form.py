@@ -31,13 +31,13 @@ class FormPrefill:
 
 def proposal_form(tr: Translator, org: Organization, prefill: FormPrefill, *, metadata: dict[str, Any],
                   original_text: str | None = None, original_version: int | None = None,
-                  accounts: Sequence[Any] | None = None) -> dict[str, Any]:
-    """`accounts`: what may be chosen (the register's postable accounts); default the organisation file's."""
+                  accounts: Sequence[Any]) -> dict[str, Any]:
+    """`accounts`: what may be chosen (the register's postable accounts)."""
     correcting = "corrects" in metadata
     title_key = ("proposal.form.title_resubmit" if "resubmit" in metadata
                  else "proposal.form.title_correction" if correcting else "proposal.form.title")
     accounts_element, accounts_left_out = account_select(
-        tr, org, org.accounts if accounts is None else accounts, prefill.accounts, prefill.department_id)
+        tr, org, accounts, prefill.accounts, prefill.department_id)
     department_options, departments_left_out = blocks.fit_options(
         [blocks.option(d.name, d.id) for d in (org.pr_office, *org.departments)], keep=[prefill.department_id])
     department_element: dict[str, Any] = {"type": "static_select", "action_id": FormBlock.DEPARTMENT,
