@@ -79,6 +79,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
         check_channels_or_exit(settings, org)
         checked = f" The bot can post in all {len(configured_channels(org))} of its channels."
+        if org.on_call_group is not None:
+            checked += f" {check_on_call_group_or_exit(settings, org)}"
     print(
         f"koho: {settings.config_path} is valid: {org.name}, {len(org.departments)} departments, "
         f"{len(org.accounts)} accounts, locale {org.locale}.{checked}"
@@ -107,6 +109,20 @@ def check_channels_or_exit(settings, org) -> None:  # noqa: ANN001
     if problems:
         fail(f"the bot cannot post in {len(problems)} of the channels the organisation file names:",
              [problem.describe() for problem in problems])
+
+
+def check_on_call_group_or_exit(settings, org) -> str:  # noqa: ANN001
+    """Slack lists the on-call user group's members to the bot (bot/on_call_group.py)."""
+    from bot.app import make_web_client
+    from bot.on_call_group import group_problem
+
+    try:
+        problem = group_problem(make_web_client(settings, timeout=5, retries=False), org)
+    except OSError as e:
+        fail("cannot reach Slack to check the on-call group.", [f"{settings.slack_api_url}: {e}."])
+    if problem is not None:
+        fail("the on-call user group cannot be used:", [f"[emergency] on_call_group {org.on_call_group}: {problem}"])
+    return f"The on-call group {org.on_call_group} can be read."
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:

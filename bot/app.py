@@ -23,11 +23,13 @@ from bot.db import Database, mark_answering
 from bot.delivery import STANDBY_AFTER, Dispatcher
 from bot.doorbell import Doorbell
 from bot.i18n import Translator, normalize_locale
+from bot.on_call_group import OnCallSync
 from bot.organization import Organization
 from bot.settings import Settings
 from bot.slack_transport import KeptAliveWebClient
 from bot.views import load_all as load_views
 from bot.worker import Sweeper
+from bot.workflows.emergencies.roster import RosterCache
 from bot.workflows.preferences import LocaleResolver, LookupFailed
 from bot.workflows.sweeps import SweepContext
 from bot.workflows.sweeps import load_all as load_sweeps
@@ -63,6 +65,7 @@ class Services:
     sweeper: Sweeper
     calendar: BusinessCalendar
     slack_clients: tuple[KeptAliveWebClient, ...] = ()  # each keeps its connections to Slack open
+    on_call_sync: OnCallSync | None = None  # with `[emergency] on_call_group`: its members from Slack
 
     def start_background(self, *, sweeps: bool = True, poll_seconds: float = 1.0) -> None:
         """Delivery and timed sweeps for this process (tests run sweeps by hand instead). `poll_seconds`:
@@ -70,8 +73,12 @@ class Services:
         self.dispatcher.start(poll_seconds=poll_seconds)
         if sweeps:
             self.sweeper.start()
+            if self.on_call_sync is not None:
+                self.on_call_sync.start()
 
     def stop_background(self) -> None:
+        if self.on_call_sync is not None:
+            self.on_call_sync.stop()
         self.sweeper.stop()
         self.dispatcher.stop()
 
@@ -161,6 +168,12 @@ def create_app(settings: Settings, org: Organization, db: Database, *, clock: Cl
     calendar = office_calendar(org)
     dispatcher = Dispatcher(db, delivery_client, clock, org, locales, lease=lease, doorbell=Doorbell(db),
                             standby_after=STANDBY_AFTER if with_workers else None, calendar=calendar)
+    on_call_sync = None
+    if org.on_call_group is not None:
+        # Every on-call check reads the group's members as last stored; this process asks Slack too.
+        members = RosterCache(db, org.on_call_group)
+        org.on_call_group_members.read_from(members)
+        on_call_sync = OnCallSync(lookup_client, db, clock, org, members)
     services = Services(
         settings=settings,
         org=org,
@@ -171,6 +184,7 @@ def create_app(settings: Settings, org: Organization, db: Database, *, clock: Cl
         sweeper=Sweeper(SweepContext(db=db, org=org, clock=clock, calendar=calendar), dispatcher),
         calendar=calendar,
         slack_clients=(client, lookup_client, delivery_client),
+        on_call_sync=on_call_sync,
     )
     app = App(
         signing_secret=settings.slack_signing_secret or None,

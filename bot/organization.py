@@ -2,7 +2,8 @@
 
 `load_organization` validates the whole file and reports *every* problem with its key, e.g.
 `departments[0].approvers: expected a list of Slack user ids`, so whoever edits the file
-can fix it in one go. The result is immutable: the running bot never edits it.
+can fix it in one go. The result is immutable: the running bot never edits it. Only who is in the on-call
+user group (`on_call_group`) is read while the bot runs: Slack keeps it, the database stores it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ LOCALES = ("ja", "en")
 PLATFORMS = ("x", "facebook", "instagram", "line", "youtube", "threads", "bluesky", "other")
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+USER_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 DEPARTMENT_ID = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
 
@@ -122,6 +124,21 @@ class CalendarOptions:
     year_end_closure: bool = True  # 12/29–1/3 (年末年始)
 
 
+class GroupMembers:
+    """Who is in the on-call user group now, as last synced from Slack into the database. The running app
+    connects it (`read_from`) to `bot.workflows.emergencies.roster.RosterCache`; until then, and for an
+    organisation without `on_call_group`, nobody."""
+
+    def __init__(self) -> None:
+        self._read: Callable[[], tuple[str, ...]] = tuple
+
+    def read_from(self, read: Callable[[], tuple[str, ...]]) -> None:
+        self._read = read
+
+    def __call__(self) -> tuple[str, ...]:
+        return self._read()
+
+
 @dataclass(frozen=True)
 class Organization:
     name: str
@@ -138,6 +155,9 @@ class Organization:
     register: RegisterOptions = field(default_factory=lambda: RegisterOptions())
     calendar: CalendarOptions = field(default_factory=lambda: CalendarOptions())
     name_en: str | None = None  # "Chiba City": English post drafts name the city so (else "the City")
+    on_call_group: str | None = None  # a Slack user group (S…) whose members are on call too
+    # The group's members as last synced (not copied by `dataclasses.replace`: each organisation its own).
+    on_call_group_members: GroupMembers = field(default_factory=GroupMembers, init=False, compare=False, repr=False)
     _by_id: dict[str, Department] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -170,8 +190,14 @@ class Organization:
     def is_pr_approver(self, user_id: str) -> bool:
         return user_id in self.pr_office.approvers
 
+    def on_call_now(self) -> tuple[str, ...]:
+        """The on-call officers now: the file's `on_call`, then the members of `on_call_group` as last synced."""
+        if self.on_call_group is None:
+            return self.on_call
+        return tuple(dict.fromkeys(self.on_call + self.on_call_group_members()))
+
     def is_on_call(self, user_id: str) -> bool:
-        return user_id in self.on_call
+        return user_id in self.on_call or (self.on_call_group is not None and user_id in self.on_call_group_members())
 
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.admins
@@ -301,11 +327,15 @@ def parse_organization(data: dict[str, Any], source: Path | str = "<organisation
     )
 
     em = c.table(data, "emergency", "emergency")
-    c.unknown_keys(em, ("channel", "on_call", "checklist", "templates_dir", "update_interval_minutes",
+    c.unknown_keys(em, ("channel", "on_call", "on_call_group", "checklist", "templates_dir", "update_interval_minutes",
                      "comment_ack_minutes"), "emergency")
     emergency_channel = c.string(em, "channel", "emergency.channel", pattern=CHANNEL_ID,
                                  pattern_hint=SLACK_CHANNEL_HINT)
-    on_call = c.id_list(em, "on_call", "emergency.on_call", what=SLACK_USER_IDS, pattern=USER_ID, item_hint=SLACK_USER_HINT)
+    on_call_group = c.string(em, "on_call_group", "emergency.on_call_group", required=False, default="",
+                             pattern=USER_GROUP_ID, pattern_hint="a Slack user group id such as S012AB3CD (not the @handle)")
+    # With a user group the file's list may be empty (it is who stays on call when Slack cannot be asked).
+    on_call = c.id_list(em, "on_call", "emergency.on_call", what=SLACK_USER_IDS, pattern=USER_ID,
+                        item_hint=SLACK_USER_HINT, required=not on_call_group, allow_empty=bool(on_call_group))
     emergency_options = _parse_emergency_options(c, em, source)
 
     departments = _parse_list(c, data, "departments", lambda item, path: _parse_department(c, item, path))
@@ -329,6 +359,7 @@ def parse_organization(data: dict[str, Any], source: Path | str = "<organisation
         pr_office=pr_office,
         emergency_channel=emergency_channel,
         on_call=on_call,
+        on_call_group=on_call_group or None,
         departments=tuple(departments),
         accounts=tuple(accounts),
         admins=admins,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot import __version__
-from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET, test_environ
+from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET, TEST_ORG, test_environ
 from tests.harness.slack_requests import SlackRequests
 
 
@@ -120,10 +120,36 @@ def test_an_unreachable_slack_is_reported(tmp_path, fake_slack):
     assert_clean_refusal(run_bot("serve", env=env), "cannot reach Slack")
 
 
+def with_on_call_group(tmp_path: Path, on_call: str = '["U0ONCALL1", "U0ONCALL2"]') -> str:
+    """The tests' organisation file, with the on-call user group S0ONCALL (and `on_call` as given)."""
+    text = TEST_ORG.read_text(encoding="utf-8").replace('on_call = ["U0ONCALL1", "U0ONCALL2"]',
+                                                         f'on_call = {on_call}\non_call_group = "S0ONCALL"')
+    path = tmp_path / "organization.toml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_check_config_reads_the_on_call_group(tmp_path, fake_slack):
+    env = test_environ(fake_slack, f"sqlite:///{tmp_path}/k.db", KOHO_CONFIG=with_on_call_group(tmp_path))
+    assert_clean_refusal(unwrapped(run_bot("check-config", env=env)), "the on-call user group cannot be used",
+                         "S0ONCALL: no such user group (or it is disabled): check [emergency] on_call_group")
+    fake_slack.user_groups["S0ONCALL"] = ["U0NIGHT1"]
+    result = run_bot("check-config", env=env)
+    assert result.returncode == 0 and "The on-call group S0ONCALL can be read." in result.stdout, result.stderr
+
+    # An empty group is fine beside the file's own officers; with nobody in the file either, nobody could declare.
+    fake_slack.user_groups["S0ONCALL"] = []
+    assert run_bot("check-config", env=env).returncode == 0
+    env["KOHO_CONFIG"] = with_on_call_group(tmp_path, on_call="[]")
+    assert_clean_refusal(unwrapped(run_bot("check-config", env=env)), "nobody could declare an emergency")
+
+
 def test_boots_serves_and_stops_cleanly(db_url, fake_slack, tmp_path, monkeypatch):
     monkeypatch.setitem(fake_slack.channels, "C0EMERG", {"is_member": False})  # nobody invited the bot there
+    fake_slack.user_groups["S0ONCALL"] = ["U0NIGHT1"]
     port = free_port()
-    env = {**clean_environ(), **test_environ(fake_slack, db_url, PORT=str(port), LOG_LEVEL="DEBUG")}
+    env = {**clean_environ(), **test_environ(fake_slack, db_url, PORT=str(port), LOG_LEVEL="DEBUG",
+                                             KOHO_CONFIG=with_on_call_group(tmp_path))}
     if db_url.startswith("postgresql"):
         migrate = run_bot("migrate", env=env)
         assert migrate.returncode == 0 and "revision" in migrate.stdout, migrate.stderr
@@ -137,8 +163,9 @@ def test_boots_serves_and_stops_cleanly(db_url, fake_slack, tmp_path, monkeypatc
         (reply,) = fake_slack.wait_for("response_url")
         assert "/propose-post" in reply.args["text"]
         assert requests.post(b"command=/koho", "application/x-www-form-urlencoded", sign=False).status == 401
-        deadline = time.monotonic() + 10  # start-up asked Slack about the channels beside serving
-        while "messages to C0EMERG will fail" not in log_file.read_text() and time.monotonic() < deadline:
+        deadline = time.monotonic() + 10  # start-up asked Slack about the channels and the on-call group
+        while not ("messages to C0EMERG will fail" in log_file.read_text() and "S0ONCALL: 1 came" in
+                   log_file.read_text()) and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         process.send_signal(signal.SIGTERM)
@@ -146,6 +173,7 @@ def test_boots_serves_and_stops_cleanly(db_url, fake_slack, tmp_path, monkeypatc
     output = log_file.read_text()
     assert "serving HTTP" in output
     assert "ERROR" in output and "C0EMERG (the emergency channel): the bot is not a member" in output
+    assert "on-call group S0ONCALL: 1 came, 0 left; 1 on call from it now" in output
     # Delivery and the sweeps were stopped before the interpreter exited (it went on claiming meanwhile).
     assert f"koho {__version__}: stopped" in output.splitlines()[-1] and "Traceback" not in output, output[-3000:]
     assert BOT_TOKEN not in output and SIGNING_SECRET not in output

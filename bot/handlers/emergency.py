@@ -75,7 +75,7 @@ def register(app: App, services: Services) -> None:
 
     def explain(tr: Translator, key: str, values: dict[str, Any] | None = None, *, plain: bool = False) -> str:
         """A refusal in the person's language: who did it and when, in the reader's words."""
-        shown: dict[str, Any] = {"on_call": mentions(org.on_call), **readable_values(tr, values or {})}
+        shown: dict[str, Any] = {"on_call": mentions(org.on_call_now()), **readable_values(tr, values or {})}
         return tr.plain(key, **shown) if plain else tr.t(key, **shown)
 
     def tell(respond: Respond, user_id: str, outcome: Outcome) -> None:
@@ -369,6 +369,16 @@ def register(app: App, services: Services) -> None:
     @app.action(EmergencyAction.OPEN_LINK)
     def open_link(ack: Ack) -> None:
         ack()
+
+    # -- who is on call ---------------------------------------------------------------------------------
+
+    @app.event("subteam_members_changed")
+    def user_group_changed(event: dict[str, Any]) -> None:
+        """Slack says a user group's members changed (Bolt has answered): the on-call group's are asked for
+        at once (bot/on_call_group.py). Slack tells of every group the bot may read; the others are not ours."""
+        sync = services.on_call_sync
+        if sync is not None and event.get("subteam_id") == sync.group_id:
+            sync.run_once()
 
 
 # -- parsing --------------------------------------------------------------------------------------------

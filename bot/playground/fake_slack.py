@@ -487,6 +487,8 @@ class FakeSlack:
         self.users: dict[str, dict] = {}
         #: conversations.info answers: channel id -> fields merged over a generated default.
         self.channels: dict[str, dict] = {}
+        #: user groups: group id (S…) -> its members' user ids (usergroups.users.list); any other id is unknown.
+        self.user_groups: dict[str, list[str]] = {}
         #: seconds added to every Web API call (not to uploads or response_url posts).
         self.latency = 0.0
         #: seconds a trigger_id issued by ``issue_trigger`` stays valid (Slack: 3); None = forever.
@@ -522,6 +524,7 @@ class FakeSlack:
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
             "users.info": self._users_info,
+            "usergroups.users.list": self._usergroups_users_list,
             "views.open": self._views_open,
             "views.update": self._views_update,
             "views.push": self._views_push,
@@ -1299,6 +1302,13 @@ class FakeSlack:
         if _truthy(args.get("include_num_members")):
             info.setdefault("num_members", 3)
         return {"channel": info}
+
+    def _usergroups_users_list(self, args: dict) -> dict:
+        _require(args, "usergroup")
+        members = self.user_groups.get(args["usergroup"])
+        if members is None:
+            raise _ApiError("no_such_subteam")
+        return {"users": list(members)}
 
     def _history_page(self, messages: list[dict], args: dict, *, newest_first: bool) -> dict:
         with_metadata = _truthy(args.get("include_all_metadata"))

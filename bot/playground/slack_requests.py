@@ -644,6 +644,13 @@ class SlackRequests:
             {"type": "app_home_opened", "user": user_id, "channel": "D" + user_id[1:], "tab": tab}
         )
 
+    def subteam_members_changed(self, group_id: str, added: list[str] = (), removed: list[str] = ()) -> Response:
+        """Slack's word that a user group's members changed (it says who, but not who is in it now)."""
+        return self.event({"type": "subteam_members_changed", "subteam_id": group_id, "team_id": self.team_id,
+                           "date_previous_update": 1_700_000_000, "date_update": 1_700_000_100,
+                           "added_users": list(added), "added_users_count": str(len(added)),
+                           "removed_users": list(removed), "removed_users_count": str(len(removed))})
+
     def url_verification(self, challenge: str = "koho-challenge") -> Response:
         body = {"token": VERIFICATION_TOKEN, "challenge": challenge, "type": "url_verification"}
         return self.post(json.dumps(body), "application/json")

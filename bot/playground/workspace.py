@@ -74,7 +74,7 @@ def people_of(org: Organization) -> list[Person]:
             add(user_id, "department_approver", dept.name)
     for user_id in org.pr_office.approvers:
         add(user_id, "pr_approver", org.pr_office.name)
-    for user_id in org.on_call:
+    for user_id in org.on_call_now():
         add(user_id, "on_call")
     for user_id in org.admins:
         add(user_id, "admin")
@@ -117,6 +117,8 @@ class Workspace:
             self.fake.users[person.id] = {"name": person.id.lower(), "real_name": person.id}
         for channel in self.channels:
             self.fake.channels[channel.id] = {"name": channel.name}
+        if self.org.on_call_group is not None:  # the local workspace's on-call group: the file's officers
+            self.fake.user_groups[self.org.on_call_group] = list(self.org.on_call)
 
     def reset(self) -> None:
         """Forget every message, modal and Home tab (the bot's database is reset beside this)."""

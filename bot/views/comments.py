@@ -476,7 +476,7 @@ renders("comment_notice")(listing_message)
 # -- the emergency alert and the PR office's hiding request ------------------------------------
 
 def _on_call(tr: Translator, org: Organization) -> str:
-    return tr.t("comments.emergency.on_call", people=mrkdwn.Mrkdwn(" ".join(mrkdwn.mention(u) for u in org.on_call)))
+    return tr.t("comments.emergency.on_call", people=mrkdwn.Mrkdwn(" ".join(mrkdwn.mention(u) for u in org.on_call_now())))
 
 
 def _on_call_buttons(tr: Translator, comment: Comment, hiding: HidingRequest | None) -> list[dict[str, Any]]:

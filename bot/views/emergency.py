@@ -175,7 +175,7 @@ def emergency_header(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
             held = ctx.session.scalars(select(HeldPost.id).where(HeldPost.emergency_id == e.id,
                                                                  HeldPost.status == HeldStatus.HELD)).all()
             out.append(blocks.section(tr.t("emergency.header.real_effects", held=len(held))))
-        others = [u for u in org.on_call if u != e.declared_by]
+        others = [u for u in org.on_call_now() if u != e.declared_by]
         if others:
             out.append(blocks.section(tr.t("emergency.header.page", on_call=mentions(others))))
         if e.next_update_at is not None:
@@ -336,7 +336,7 @@ def emergency_update_reminder(ctx: RenderContext, ref: dict[str, Any]) -> dict[s
         raise NothingToRender("ended before the reminder went out")
     tr, org = ctx.tr, ctx.org
     name = emergency_name(tr, e)
-    text = tr.t("emergency.reminder.text", on_call=mentions(org.on_call),
+    text = tr.t("emergency.reminder.text", on_call=mentions(org.on_call_now()),
                 slot=clock_time(tr, datetime.fromisoformat(ref["slot"])),
                 next=clock_time(tr, datetime.fromisoformat(ref["next"])), **name)
     button = blocks.button(tr.plain("emergency.reminder.draft"), EmergencyAction.DRAFT_BUTTON,

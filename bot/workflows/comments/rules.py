@@ -171,7 +171,7 @@ def may_see_original(org: Organization, user_id: str, department_id: str | None)
     """Who may read a comment unmasked (原文を表示): the on-call officers (someone may be in danger), the PR
     office's approvers, and the approvers of the comment's department. Members of the department are not
     among them: masking is for everyone else in the channel."""
-    if user_id in org.on_call or org.is_pr_approver(user_id):
+    if org.is_on_call(user_id) or org.is_pr_approver(user_id):
         return True
     department = org.department(department_id) if department_id else None
     return department is not None and user_id in department.approvers

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.models import Base, UTCDateTime
@@ -94,3 +94,16 @@ class HeldPost(Base):
         Index("ix_emergency_held_posts_emergency", "emergency_id", "status"),
         Index("ix_emergency_held_posts_proposal", "proposal_id", "status"),
     )
+
+
+class OnCallRoster(Base):
+    """The members of the on-call user group (`[emergency] on_call_group`) as Slack last listed them: one row
+    per group, replaced whole by a sync whose answer differs (`roster.store`, conditional on `row_version`)."""
+
+    __tablename__ = "on_call_rosters"
+
+    group_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    members: Mapped[list[str]] = mapped_column(JSON, default=list)  # Slack user ids, in Slack's order
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime())  # when Slack last answered
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())  # when the members last changed
+    row_version: Mapped[int] = mapped_column(default=1)

@@ -351,7 +351,7 @@ class EmergencyService:
                         message_key=header_key(emergency.id))
             outbox.post(session, channel=channel, view="emergency_checklist", ref=ref, now=now,
                         message_key=checklist_key(emergency.id))
-            for officer in self.org.on_call:
+            for officer in self.org.on_call_now():
                 if officer != actor:  # paged: mentioned in the header, and a DM that links to it
                     outbox.direct_message(session, user_id=officer, view="emergency_page", ref=ref, now=now,
                                           after=channel)

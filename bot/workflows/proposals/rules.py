@@ -231,7 +231,7 @@ def on_the_clock(stage: str, kind: str) -> bool:
 
 def step_approvers(stage: str, department_id: str, org: Organization) -> tuple[str, ...]:
     if stage == Stage.FAST_TRACK:
-        return tuple(dict.fromkeys(org.pr_office.approvers + org.on_call))
+        return tuple(dict.fromkeys(org.pr_office.approvers + org.on_call_now()))
     department = org.department(department_id)
     return department.approvers if department else ()
 
