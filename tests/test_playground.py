@@ -9,6 +9,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import yaml
 from bot.playground.server import Playground
 from bot.playground.workspace import MESSAGE_SHORTCUTS, PlaygroundError, people_of
 from bot.settings import playground_config_path, slack_tokens_configured
+from bot.workflows.accounts.models import RegisterAccount
 from tests.conftest import ROOT, TEST_ORG
 from tests.test_cli import assert_clean_refusal, clean_environ, free_port, run_bot
 
@@ -211,6 +213,23 @@ def test_a_comment_is_signed_like_a_monitoring_tool_and_the_answer_shown(playgro
     refused = playground.workspace.send_comment({"source": "fax", "text": ""})
     assert refused["status"] == 400 and {"source", "text"} <= set(refused["answer"]["fields"])
     playground.fake.wait_for("chat.postMessage", channel="C0KENSETSU", predicate=lambda c: c.ok)
+
+
+def test_the_comment_form_offers_the_registers_open_accounts(playground, org):
+    """As the bot's own forms do: an account opened in Slack is offered, a withdrawn one no longer."""
+    def offered() -> list[str]:
+        status, answer = request(f"{playground.url}ui/accounts")
+        assert status == 200
+        return [a["id"] for a in answer["accounts"]]
+
+    assert offered() == [a.id for a in org.accounts]
+    now = datetime.now(UTC)
+    with playground._db.transaction() as session:
+        session.add(RegisterAccount(id="city-x-bousai", platform="x", name="千葉市 防災X", handle="@chiba_bousai",
+                                    kind="subject", department_id="kankyo", operators=[], status="active",
+                                    source="slack", created_at=now, updated_at=now))
+        session.get(RegisterAccount, org.accounts[-1].id).status = "withdrawn"
+    assert offered() == [a.id for a in org.accounts[:-1]] + ["city-x-bousai"]
 
 
 def test_reset_deletes_the_database_and_every_message(playground):

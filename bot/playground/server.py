@@ -104,6 +104,8 @@ class PlaygroundWeb:
             query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
             if name == "directory":
                 return json_response(start_response, "200 OK", self.workspace.directory())
+            if name == "accounts":  # asked each time the comment form is shown: the register changes
+                return json_response(start_response, "200 OK", {"accounts": self.playground.accounts()})
             if name == "state":
                 since = int(query.get("since") or 0) if (query.get("since") or "0").isdigit() else 0
                 if since:
@@ -249,6 +251,15 @@ class Playground:
         if self._db is not None:
             self._db.dispose()
             self._db = None
+
+    def accounts(self) -> list[dict[str, str]]:
+        """The accounts a comment may be sent to: the register's open ones (those opened in Slack too), as the
+        bot's own forms offer them."""
+        from bot.workflows.accounts.service import postable_accounts
+
+        with self._lock:
+            db = self._db
+            return [{"id": a.id, "name": a.name} for a in postable_accounts(db, self.org)] if db is not None else []
 
     def reset(self) -> None:
         """A fresh start: the bot's database deleted, every message and modal forgotten."""

@@ -183,7 +183,6 @@ class Workspace:
             "commands": [c.value for c in Command],
             "shortcuts": [{"callback_id": cid, "name": name} for cid, name in MESSAGE_SHORTCUTS],
             "comment_sources": list(SOURCES),
-            "accounts": [{"id": a.id, "name": a.name} for a in self.org.accounts],
         }
 
     # ---- what a person does ----------------------------------------------------------

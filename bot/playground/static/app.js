@@ -390,11 +390,19 @@ function renderChrome() {
   const sources = $("comment-form").elements.source;
   if (!sources.options.length) {
     sources.replaceChildren(...dir.comment_sources.map((s) => el("option", { value: s }, s)));
-    $("comment-form").elements.account.replaceChildren(el("option", { value: "" }, t("none")),
-      ...dir.accounts.map((a) => el("option", { value: a.id }, a.name)));
   }
+  if (state.channel === "comment") loadAccounts().catch(() => { /* the toast said why */ });
   state.shownMessages = ""; state.shownHome = ""; state.shownCount = -1;
   if (state.snapshot) render(state.snapshot);
+}
+
+// The register's accounts, asked for each time the form is shown (one opened in Slack meanwhile is offered).
+async function loadAccounts() {
+  const select = $("comment-form").elements.account;
+  const chosen = select.value;
+  const { accounts } = await api("accounts");
+  select.replaceChildren(el("option", { value: "" }, t("none")),
+    ...accounts.map((a) => el("option", { value: a.id, selected: a.id === chosen || undefined }, a.name)));
 }
 
 function whereLabel() {
