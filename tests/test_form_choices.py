@@ -7,6 +7,7 @@ from datetime import timedelta
 from bot.i18n import Translator
 from bot.organization import Department, load_organization
 from bot.views.accounts import account_form
+from bot.views.comments import forward_modal
 from bot.views.proposal_form import FormPrefill, account_select, proposal_form
 from bot.workflows.accounts.models import RegisterAccount
 from tests.conftest import TEST_ORG, TEST_START
@@ -134,3 +135,28 @@ def test_an_accounts_department_is_among_the_edit_forms_choices_however_many_dep
     department = next(b for b in view["blocks"] if b.get("block_id") == "department_id")
     assert department["element"]["initial_option"]["value"] == "ka125"
     assert len(department["element"]["options"]) == 100 and "33件" in department["hint"]["text"]
+
+
+# -- the forwarding form's 受け付けたアカウント select ------------------------------------------------------
+
+
+def forward_form(org, postable):
+    view = forward_modal(JA, org, accounts=postable, metadata={})
+    assert validate_view(view, expected_type="modal") == []  # as Slack would take it
+    return {b["block_id"]: b for b in view["blocks"] if "block_id" in b}["comment_account"]
+
+
+def test_the_forwarding_forms_accounts_are_grouped_past_a_hundred_as_the_proposal_forms():
+    few = register(opened("kankyo", 50))
+    assert offered(forward_form(ORG, few)["element"]) == [a.id for a in few]
+
+    kankyo, kensetsu = opened("kankyo", 60), opened("kensetsu", 60, start=100)
+    block = forward_form(ORG, register(kankyo, kensetsu))
+    assert [label for label, _ in groups_of(block["element"])] == ["広報広聴課", "環境局", "建設局"]
+    assert sorted(offered(block["element"])) == sorted(a.id for a in register(kankyo, kensetsu))  # every one
+    assert "hint" not in block
+
+    org, accounts = city_of_many_departments(130)  # past 100 groups: the hint says how many are not listed
+    block = forward_form(org, accounts)
+    assert len(groups_of(block["element"])) == 100
+    assert block["hint"]["text"].startswith("アカウントが多いため、32件は一覧に表示できません。")

@@ -24,6 +24,7 @@ from bot.text import mrkdwn
 from bot.text.categories import Category
 from bot.text.masking import mask_personal_data, render_placeholders
 from bot.views import NothingToRender, RenderContext, renders
+from bot.views.proposal_form import account_choices, owner_of
 from bot.workflows import audit
 from bot.workflows.accounts.directory import account_for
 from bot.workflows.comments.digest import URGENT_ESCALATION, URGENT_REMINDER
@@ -595,8 +596,9 @@ def forward_modal(tr: Translator, org: Organization, *, accounts: Sequence[Any],
     if text:
         text_element["initial_value"] = text[:PLAIN_INPUT_MAX]
     sources = [blocks.option(source_label(tr, s), s) for s in FORWARD_SOURCES]
-    account_options, _ = blocks.fit_options(
-        [blocks.option(a.name, a.id) for a in accounts])
+    # Grouped by department past 100 (Slack's limit for one list), as in the proposal form.
+    choices, accounts_left_out = account_choices(
+        tr, org, [(blocks.option(a.name, a.id), owner_of(a)) for a in accounts], [], None)
     shown: list[Block] = [
         blocks.context(tr.t("comments.modal.forward_intro")),
         blocks.input_block(CommentBlock.TEXT, tr.plain("comments.modal.text_label"), text_element),
@@ -605,9 +607,12 @@ def forward_modal(tr: Translator, org: Organization, *, accounts: Sequence[Any],
         blocks.input_block(CommentBlock.URL, tr.plain("comments.modal.url_label"),
                {"type": "url_text_input", "action_id": CommentAction.URL}, optional=True),
     ]
-    if account_options:
-        shown.append(blocks.input_block(CommentBlock.ACCOUNT, tr.plain("comments.modal.account_label"),
-                            _select(tr, CommentAction.ACCOUNT, account_options), optional=True))
+    if accounts:
+        element = {"type": "static_select", "action_id": CommentAction.ACCOUNT,
+                   "placeholder": blocks.plain_text(tr.plain("comments.modal.choose"), 150), **choices}
+        shown.append(blocks.input_block(
+            CommentBlock.ACCOUNT, tr.plain("comments.modal.account_label"), element, optional=True,
+            hint=tr.plain("comments.modal.accounts_not_listed", count=accounts_left_out) if accounts_left_out else None))
     shown += [
         blocks.input_block(CommentBlock.DEPARTMENT, tr.plain("comments.modal.department_label"),
                _select(tr, CommentAction.DEPARTMENT, _department_options(org, None)), optional=True,

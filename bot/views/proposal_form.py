@@ -110,18 +110,30 @@ def account_select(tr: Translator, org: Organization, accounts: Sequence[Any], c
     """
     element: dict[str, Any] = {"type": "multi_static_select", "action_id": FormBlock.ACCOUNTS,
                                "placeholder": blocks.plain_text(tr.plain("proposal.form.accounts_placeholder"), 150)}
-    # The register's accounts name their department `department_id`; the organisation file's, `department`.
-    options = [(blocks.option(f"{a.name} ({tr.plain(f'proposal.platform.{a.platform}')})", a.id),
-                getattr(a, "department_id", None) or getattr(a, "department", None)) for a in accounts]
+    options = [(blocks.option(f"{a.name} ({tr.plain(f'proposal.platform.{a.platform}')})", a.id), owner_of(a))
+               for a in accounts]
     initial = [o for o, _ in options if o["value"] in chosen][:blocks.SELECT_OPTIONS_MAX]
-    left_out = 0
-    if len(options) <= blocks.SELECT_OPTIONS_MAX:
-        element["options"] = [o for o, _ in options]
-    else:
-        element["option_groups"], left_out = _account_groups(tr, org, options, initial, department_id)
+    choices, left_out = account_choices(tr, org, options, initial, department_id)
+    element.update(choices)
     if initial:
         element["initial_options"] = initial
     return element, left_out
+
+
+def owner_of(account: Any) -> str | None:
+    """The account's department: the register's accounts name it `department_id`; the organisation file's,
+    `department`."""
+    return getattr(account, "department_id", None) or getattr(account, "department", None)
+
+
+def account_choices(tr: Translator, org: Organization, options: list[tuple[dict[str, Any], str | None]],
+                    initial: list[dict[str, Any]], department_id: str | None) -> tuple[dict[str, Any], int]:
+    """An account select's choices (`options`: each with its owning department), as `account_select` lays them
+    out: `{"options": …}` up to 100, else `{"option_groups": …}`; and how many could not be listed."""
+    if len(options) <= blocks.SELECT_OPTIONS_MAX:
+        return {"options": [o for o, _ in options]}, 0
+    groups, left_out = _account_groups(tr, org, options, initial, department_id)
+    return {"option_groups": groups}, left_out
 
 
 def _account_groups(tr: Translator, org: Organization, options: list[tuple[dict[str, Any], str | None]],
