@@ -312,6 +312,7 @@ class AccountService:
             change = session.get(AccountChange, change_id)
             if change is None:
                 raise AccountError("accounts.error.not_found")
+            lock_account(session, change.account_id)
             refusal = change_refusal(actor, change.requested_by, self.org)
             if refusal:
                 audit.record(session, at=now, actor=actor, action="account.change_refused", subject_type=SUBJECT,
@@ -390,6 +391,7 @@ class AccountService:
             review = session.get(AccountReview, review_id)
             if review is None:
                 raise AccountError("accounts.error.not_found")
+            lock_account(session, review.account_id)
             if not self.org.is_pr_approver(actor):
                 audit.record(session, at=now, actor=actor, action="account.review_refused", subject_type=SUBJECT,
                              subject_id=review.account_id, reason="not a PR-office approver", review=review.id,
@@ -467,12 +469,22 @@ def post_report(session: Session, org: Organization, period: str, start: datetim
     return report_id
 
 
+def lock_account(session: Session, account_id: str) -> None:
+    """Lock the account's row before its pending change or review: the order an edit takes them (the account,
+    then a hand-over request for it), so a decision and an edit of one account never wait for each other in
+    a circle on PostgreSQL; and what the decision then reads of the account stays true until it commits."""
+    session.execute(select(RegisterAccount.id).where(RegisterAccount.id == account_id)
+                    .with_for_update(key_share=True)).all()
+
+
 def flag_review_candidates(session: Session, org: Organization, now: datetime) -> int:
     """Active accounts with no (or very little) published activity get a 継続/撤退 review. Returns how many."""
     today = local_date(now, org)
     seen = activity(session, now, org.register.inactive_days)
     flagged = 0
-    for account in session.scalars(select(RegisterAccount).where(RegisterAccount.status == AccountStatus.ACTIVE)):
+    # In id order: sweeps of two processes lock the same accounts in the same order.
+    for account in session.scalars(select(RegisterAccount).where(RegisterAccount.status == AccountStatus.ACTIVE)
+                                   .order_by(RegisterAccount.id)):
         act = seen.get(account.id, Activity(0, None))
         reason = review_reason(posts_in_window=act.posts, since=since_of(account, org),
                                last_reviewed_on=account.last_reviewed_on, today=today, options=org.register)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -170,6 +170,15 @@ _SHOWN = (update(_COMMENTS).where(_COMMENTS.c.id == bindparam("comment"))
                   emergency_alerted_at=bindparam("alerted", type_=_COMMENTS.c.emergency_alerted_at.type)))
 
 
+def lock_comments(session: Session, ids: Iterable[int]) -> None:
+    """Lock the comments' rows for this transaction, in id order: the order every change takes them, and
+    before whatever else of theirs it locks (a channel's place for its message), so that no two
+    transactions wait for each other in a circle on PostgreSQL. Not their keys (`FOR NO KEY UPDATE`): a row
+    naming one as its original may still be written. (SQLite writes one transaction at a time.)"""
+    session.execute(select(Comment.id).where(Comment.id.in_(sorted(set(ids)))).order_by(Comment.id)
+                    .with_for_update(key_share=True)).all()
+
+
 class CommentService:
     def __init__(self, db: Database, org: Organization, calendar: BusinessCalendar, clock: Clock):
         self.db = db
@@ -280,6 +289,9 @@ class CommentService:
             channels = [comment.channel for comment, _, _ in fresh]
             if any(ready.category is Category.EMERGENCY for _, _, ready in fresh):
                 channels.insert(0, self.org.emergency_channel)
+            if edits:  # their rows before any channel's lock, as every change takes them; an edit may alert
+                lock_comments(session, [stored[index][0].id for index, _, _ in edits])
+                channels.append(self.org.emergency_channel)
             new_posts: set[int] = set()
             shown: list[dict[str, Any]] = []
             with audit.Batch(session) as events, digest.Placements(session, channels) as placements:
@@ -353,7 +365,7 @@ class CommentService:
         text (a duplicate of it, or a further edit recorded after it), and the update is conditional.
         None when nothing differs any more (the same edit delivered twice at once)."""
         now = ready.now
-        comment = session.get(Comment, comment_id, with_for_update=True, populate_existing=True)
+        comment = session.get(Comment, comment_id, with_for_update={"key_share": True}, populate_existing=True)
         previous = _edited(comment, new)
         if not previous:
             return None
@@ -587,6 +599,9 @@ class CommentService:
             if refused is not None:
                 return refused
             if action is Action.DUPLICATE:
+                # Both rows, in id order: "A duplicates B" and "B duplicates A" at once must not both pass
+                # the check below (a cycle); the second waits, then finds its original a duplicate.
+                lock_comments(session, [comment.id, extra["duplicate_of"]])
                 invalid = self._not_an_original(session, comment, extra["duplicate_of"])
                 if invalid is not None:
                     return invalid
@@ -630,7 +645,7 @@ class CommentService:
 
     def _not_an_original(self, session: Session, comment: Comment, original_id: int) -> Result | None:
         """Why `original_id` cannot be the comment's original (None: it can)."""
-        original = session.get(Comment, original_id) if original_id != comment.id else None
+        original = session.get(Comment, original_id, populate_existing=True) if original_id != comment.id else None
         if original is None:
             return Result(Outcome.INVALID, comment.id, comment.status,
                           {"original": original_id, "self": original_id == comment.id})
@@ -812,8 +827,10 @@ class CommentService:
             shown = digest.listed(session, int(ref["listing_id"]), kind="digest")
         else:
             return []
-        moved: list[int] = []
-        for comment_id, assignment in shown:
+        # The comments' rows first (in id order), then the PR office channel's place once: the order every
+        # change takes them (a reassignment locks its comment, then its new channel).
+        moved: list[tuple[Comment, str | None, str | None]] = []
+        for comment_id, assignment in sorted(shown):
             comment = session.get(Comment, comment_id)
             if comment is None or (comment.status, comment.channel, comment.assignment) != (
                     Status.ROUTED, channel, assignment):
@@ -826,19 +843,22 @@ class CommentService:
                 ack_due_at=ack_due, escalate_at=escalate_at, acknowledged_at=None, acknowledged_by=None,
                 reminded_at=None, escalated_at=None, answer_due_at=None, answer_reminded_at=None,
             )
-            if not changed:
-                continue
-            with digest.Placements(session, [comment.channel]) as placements:
+            if changed:
+                moved.append((comment, from_department, previous))
+        if not moved:
+            return []
+        with digest.Placements(session, [self.org.pr_office.channel]) as placements:
+            for comment, _, _ in moved:
                 placed = self._show(placements, comment, now)
-            comment.message_view, comment.message_key = placed.view, placed.message_key
+                comment.message_view, comment.message_key = placed.view, placed.message_key
+        for comment, from_department, previous in moved:
             audit.record(session, at=now, actor=audit.SYSTEM, action="comment.undeliverable", subject_type=SUBJECT,
                          subject_id=comment.id, from_state=str(Status.ROUTED), to_state=comment.status,
                          reason=reason, from_department=from_department, channel=channel)
             # Listings showing it elsewhere (a 緊急 digest) and its alert now point to the PR office; what was
             # never posted in the dead channel is skipped by the dispatcher, not tried.
             self._refresh_messages(session, comment, now, previous=previous)
-            moved.append(comment.id)
-        return moved
+        return [comment.id for comment, _, _ in moved]
 
     # -- targets (sweeps) ------------------------------------------------------------------------
 
@@ -901,9 +921,10 @@ class CommentService:
             ).all()
             entries, urgent = [], []
             for comment_id, assignment, category in due:
-                claimed = session.execute(
+                claimed = session.execute(  # still waiting: one acknowledged since the read is not escalated
                     update(Comment).where(Comment.id == comment_id, Comment.escalated_at.is_(None),
-                                          Comment.assignment == assignment)
+                                          Comment.assignment == assignment,
+                                          Comment.status.in_([str(s) for s in WAITING_STATUSES]))
                     .values(escalated_at=now).execution_options(synchronize_session=False)
                 ).rowcount
                 if claimed == 1:
