@@ -14,8 +14,10 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import func, select
 
 from bot.db import mark_answering
+from bot.workflows.accounts.models import AccountChange
 from bot.workflows.accounts.rules import AccountDraft
 from bot.workflows.accounts.service import AccountError, AccountService
 from bot.workflows.audit import events_for
@@ -113,7 +115,7 @@ def draft_of(account, **changes) -> AccountDraft:
     fields = {f.name for f in dataclasses.fields(AccountDraft)} - {"account_id"}
     values = {name: getattr(account, name) for name in fields}
     values["operators"] = tuple(values["operators"] or ())
-    return AccountDraft(account_id=account.id, **{**values, **changes})
+    return AccountDraft(**{"account_id": account.id, **values, **changes})
 
 
 def test_a_withdrawal_approved_while_the_account_is_handed_over_ends_both_in_turn(koho, accounts):
@@ -153,3 +155,21 @@ def test_a_comment_acknowledged_as_the_escalation_sweep_reads_it_is_not_escalate
                  if e.action in ("comment.escalated", "comment.acknowledge")]
     assert order in (["comment.acknowledge"], ["comment.escalated", "comment.acknowledge"]), order
     assert escalated == len(order) - 1
+
+
+def test_an_open_request_for_an_id_registered_meanwhile_is_not_approved_but_said_taken(koho, accounts):
+    """A second request to open an id asked for in the instant the first was approved (the id was free when
+    checked): approving it says the id is taken, not a database error, and leaves it to be rejected."""
+    first = accounts.request_open("U0ADMIN1", draft_of(accounts.account("city-x"), account_id="kensetsu-x",
+                                                         department_id="kensetsu"))
+    requested = accounts.change(first)  # the same request, stored beside it as it was approved
+    second = {c.name: getattr(requested, c.name) for c in AccountChange.__table__.columns if c.name != "id"}
+    assert accounts.decide("U0PR1", first, approve=True).result == "decided"
+    with koho.db.transaction() as session:
+        session.execute(AccountChange.__table__.insert().values(second))
+        second_id = session.scalar(select(func.max(AccountChange.id)))
+    with pytest.raises(AccountError) as refused:
+        accounts.decide("U0PR1", second_id, approve=True)
+    assert refused.value.key == "accounts.error.id_taken"
+    assert accounts.change(second_id).status == "pending"
+    assert accounts.decide("U0PR1", second_id, approve=False, reason="重複した申請").result == "decided"

@@ -345,6 +345,10 @@ class AccountService:
     def _carry_out(self, session: Session, change: AccountChange, actor: str, now: datetime) -> None:
         today = local_date(now, self.org)
         if change.kind == ChangeKind.OPEN:
+            # Asked for while another request for the same id was being approved (the id was free when it was
+            # checked): nothing is decided, and the approver is told the id is taken (they may reject it).
+            if session.get(RegisterAccount, change.account_id) is not None:
+                raise AccountError("accounts.error.id_taken", id=change.account_id)
             account = RegisterAccount(id=change.account_id, status=AccountStatus.ACTIVE, source="slack",
                                       opened_on=today, created_at=now, updated_at=now, row_version=1, operators=[])
             _apply(account, change.payload)
