@@ -683,15 +683,28 @@ class Dispatcher:
 
     # -- outcomes ------------------------------------------------------------------------------
 
+    def _still_mine(self, item_id: int) -> Any:
+        """The item, while this dispatcher's claim on it stands. A claim is a lease: one held past it (Slack
+        slow for a minute, say) may have been taken by another dispatcher, whose outcome must not be
+        overwritten by this one's (marked delivered or failed over its claim, or set free for a third)."""
+        return and_(OutboxItem.id == item_id, OutboxItem.claimed_by == self.identity, OutboxItem.status == "pending")
+
+    def _taken_over(self, item_id: int) -> None:
+        log.warning("outbox item %s was taken over by another dispatcher (this one's lease ran out); its outcome "
+                    "is that one's", item_id)
+
     def _finish(self, item_id: int, *, result: dict[str, Any], posted: tuple[str, dict[str, Any]] | None = None,
                 ref: dict[str, Any] | None = None) -> None:
         now = self.clock.now()
         with self.db.transaction() as session:
-            session.execute(
-                update(OutboxItem).where(OutboxItem.id == item_id)
+            done = session.execute(
+                update(OutboxItem).where(self._still_mine(item_id))
                 .values(status="delivered", delivered_at=now, result=result, claimed_until=None, last_error=None,
                         **({"ref": ref} if ref is not None else {}))
-            )
+            ).rowcount
+            if done != 1:  # the other dispatcher finds this one's post by its metadata, and records it
+                self._taken_over(item_id)
+                return
             if posted is not None:
                 key, where = posted
                 session.execute(
@@ -732,18 +745,21 @@ class Dispatcher:
     def _refused(self, item_id: int, code: str) -> None:
         """Slack refuses the bot itself: the item waits, uncounted, and delivery pauses (`SlackRefusal`)."""
         with self.db.transaction() as session:
-            session.execute(
-                update(OutboxItem).where(OutboxItem.id == item_id)
+            if session.execute(
+                update(OutboxItem).where(self._still_mine(item_id))
                 .values(attempts=OutboxItem.attempts - 1, claimed_until=None, last_error=code)
-            )
+            ).rowcount != 1:
+                self._taken_over(item_id)
         self.refusal.refused(item_id, code, self.clock.now())
 
     def _retry_later(self, item_id: int, reason: str, delay: timedelta | None, *, count_attempt: bool = True,
                      give_up_after: int | None = None) -> None:
         now = self.clock.now()
         with self.db.transaction() as session:
-            item = session.get(OutboxItem, item_id)
+            item = session.scalar(select(OutboxItem).where(self._still_mine(item_id))
+                                  .with_for_update(key_share=True))
             if item is None:
+                self._taken_over(item_id)
                 return
             if count_attempt and ((item.attempts >= MAX_ATTEMPTS and now - item.created_at >= RETRY_WINDOW)
                                   or (give_up_after is not None and item.attempts >= give_up_after)):
@@ -783,10 +799,12 @@ class Dispatcher:
 
     def _give_up(self, item_id: int, reason: str) -> None:
         with self.db.transaction() as session:
-            session.execute(
-                update(OutboxItem).where(OutboxItem.id == item_id)
+            if session.execute(
+                update(OutboxItem).where(self._still_mine(item_id))
                 .values(status="failed", last_error=reason, claimed_until=None)
-            )
+            ).rowcount != 1:
+                self._taken_over(item_id)
+                return
             item = session.get(OutboxItem, item_id)
             if item is not None:
                 self._tell_pr_office(session, item)

@@ -187,6 +187,34 @@ def test_a_crashed_claim_is_taken_over_after_its_lease(dispatcher, database, clo
     crashed.stop()
 
 
+def test_a_claim_held_past_its_lease_does_not_overwrite_the_dispatcher_that_took_it_over(dispatcher, database,
+                                                                                       clock, fake_slack, org):
+    """A dispatcher kept past its lease (Slack slow for a minute) finishes, fails or reschedules an item that
+    another one has taken over meanwhile: its outcome is dropped, and the other's stands."""
+    enqueue_notes(database, clock, "C0PR", [1])
+    slow = Dispatcher(database, dispatcher.client, clock, org, dispatcher.locales)
+    assert slow._claim()
+    clock.advance(timedelta(seconds=61))
+    with database.transaction() as session:  # the other dispatcher claims it: the lease has run out
+        (item_id,) = dispatcher._take(session, [item_id_of(database)], clock.now())
+    slow._give_up(item_id, "channel_not_found")  # …and the slow one comes back
+    slow._retry_later(item_id, "HTTP 503", None)
+    slow._finish(item_id, result={"ts": "1.1"})
+    with database.read() as session:
+        item = session.get(OutboxItem, item_id)
+        assert (item.status, item.claimed_by, item.last_error) == ("pending", dispatcher.identity, None)
+    assert fake_slack.calls_to("chat.postMessage", channel="C0PR") == []  # the PR office was told of no failure
+    dispatcher._finish(item_id, result={"ts": "1.2"})
+    with database.read() as session:
+        assert session.get(OutboxItem, item_id).status == "delivered"
+    slow.stop()
+
+
+def item_id_of(database):
+    with database.read() as session:
+        return session.scalar(select(OutboxItem.id))
+
+
 def test_pacing_keeps_a_channel_near_one_message_per_second(dispatcher, database, clock, fake_slack):
     dispatcher._pacer.burst = 3
     dispatcher._pacer._buckets.clear()

@@ -238,6 +238,10 @@ def _hold(session: Session, org: Organization, emergency: Emergency, proposals: 
     if not holding:
         return []
     was = {pub.id: pub.status for p in holding for pub in p.publications if pub.status in HOLDABLE_PUBLICATIONS}
+    # Their rows in id order first, as the hand-off sweep takes them (one UPDATE below would take them in
+    # whatever order its plan reads them).
+    session.execute(select(Publication.id).where(Publication.id.in_(sorted(was))).order_by(Publication.id)
+                    .with_for_update(key_share=True)).all()
     moved: set[int] = set()
     for status in HOLDABLE_PUBLICATIONS:  # conditional on the state read: a hand-off meanwhile is not undone
         ids = [pub_id for pub_id, s in was.items() if s == status]
@@ -371,6 +375,7 @@ class EmergencyService:
             select(HeldPost).join(Emergency, Emergency.id == HeldPost.emergency_id)
             .where(HeldPost.status == HeldStatus.HELD, Emergency.status == Status.ENDED,
                    HeldPost.emergency_id != emergency.id)
+            .order_by(HeldPost.id)
         ).all()
         touched = {row.emergency_id for row in waiting}
         _carry_over(session, list(waiting), emergency, now)

@@ -585,7 +585,8 @@ class ProposalService:
         Every use case that changes a proposal's publications takes this lock first, so they queue in one order.
         """
         proposal = session.scalars(
-            select(Proposal).where(Proposal.id == proposal_id).with_for_update()
+            # Not its key (FOR NO KEY UPDATE, as a decision takes it): rows referring to it may still be added.
+            select(Proposal).where(Proposal.id == proposal_id).with_for_update(key_share=True)
             .execution_options(populate_existing=True)
         ).first()
         if proposal is None:
@@ -760,7 +761,8 @@ def hand_off_due(session: Session, org: Organization, now: datetime, *, proposal
     if proposal_id is not None:
         query = query.where(Publication.proposal_id == proposal_id)
     handed = 0
-    for publication_id in session.scalars(query).all():
+    # In id order, the order an emergency's hold takes them: the two never wait for each other in a circle.
+    for publication_id in session.scalars(query.order_by(Publication.id)).all():
         won = session.execute(
             update(Publication).where(Publication.id == publication_id, Publication.status == "scheduled")
             .values(status="handed_off", handed_off_at=now)

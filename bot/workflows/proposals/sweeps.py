@@ -36,7 +36,8 @@ def remind_and_escalate(ctx: SweepContext) -> int:
         # steps and publications, 60 waiting steps took 150 ms of the interpreter every round on PostgreSQL.
         waiting = session.scalars(
             select(ApprovalStep).where(ApprovalStep.status == StepStatus.PENDING, ApprovalStep.escalated_at.is_(None))
-            .options(selectinload(ApprovalStep.proposal))
+            .order_by(ApprovalStep.proposal_id, ApprovalStep.id)  # the order a move to or from the fast track
+            .options(selectinload(ApprovalStep.proposal))        # takes them in (no deadlock with a declaration)
         ).all()
         for step in waiting:
             if step.reminded_at is None and now >= reminder_due(step, ctx):
@@ -77,6 +78,7 @@ def show_passed_publish_times(ctx: SweepContext) -> int:
                                         ProposalVersion.number == ApprovalStep.version_number))
             .where(ApprovalStep.status == StepStatus.PENDING, ApprovalStep.late_shown_at.is_(None),
                    ProposalVersion.publish_at <= now, ApprovalStep.requested_at < ProposalVersion.publish_at)
+            .order_by(ApprovalStep.proposal_id, ApprovalStep.id)  # as the fast track's moves take them
         ).all()
         for step in passed:
             won = session.execute(
