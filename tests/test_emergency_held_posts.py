@@ -10,11 +10,13 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
+from bot.db import mark_answering
 from bot.models import OutboxItem
 from bot.workflows.emergencies.models import Emergency, HeldPost
-from bot.workflows.emergencies.service import _hold
+from bot.workflows.emergencies.service import EmergencyService, _hold
 from bot.workflows.proposals import export
 from bot.workflows.proposals.models import Proposal
+from bot.workflows.proposals.service import ProposalService
 from tests.conftest import TEST_START
 from tests.emergency_support import (
     EMERGENCY_CHANNEL,
@@ -412,3 +414,44 @@ def test_a_post_cancelled_after_an_emergency_is_exported_as_the_pr_offices_decis
     assert row["publications"].startswith("city-x: cancelled, due ")
     assert [e["action"] for e in json.loads(row["audit"])][-3:] == [
         "publication.handed_off", "proposal.held", "proposal.cancelled"]
+
+
+def test_a_held_post_withdrawn_as_the_pr_office_resumes_it_ends_one_way_not_in_an_error(koho):
+    """The proposer withdraws a held post in the instant the PR office resumes it. The resumption takes the
+    proposal's row first: one of the two happens and the other is told why not. Before, the resumption could
+    check "on hold", then find the proposal withdrawn and fail with an error."""
+    proposal_id = propose(koho)
+    approve_routine(koho, proposal_id)
+    emergency_id = declare(koho)
+    end_emergency(koho, emergency_id)
+    service = EmergencyService(koho.db, koho.services.org, koho.clock)
+    proposals = ProposalService(koho.db, koho.services.org, koho.clock)
+    hold = Hold(koho.db, at_statement="SELECT proposals", release_after="UPDATE proposals", thread_name="resumer")
+    outcome = []
+    resumer = threading.Thread(target=lambda: outcome.append(service.resume("U0PR1", held_id(koho, proposal_id))),
+                               name="resumer")
+    withdrawn = []
+    try:
+        resumer.start()
+        assert hold.held.wait(10)
+        withdrawer = in_thread(lambda: withdrawn.append(attempt(lambda: proposals.withdraw("U0STAFF1", proposal_id))))
+        withdrawer.join(10)
+    finally:
+        hold.remove()
+        resumer.join(10)
+    assert len(outcome) == 1, "the resumption ended in an error"
+    # The withdrawal waits for the resumption (PostgreSQL: the proposal's row; SQLite: the one writer), then
+    # withdraws the resumed post: both were told what happened, and the record says it in that order.
+    assert outcome[0].result == "done" and withdrawn == [None]
+    assert proposal_status(koho, proposal_id) == "withdrawn"
+    record = audit_actions(koho, "proposal", proposal_id)
+    assert record.index("proposal.resumed") < record.index("proposal.withdrawn") == len(record) - 1
+
+
+def attempt(action):
+    """`action()` as a request thread runs it (on SQLite a held writer gives way to it); an error is returned."""
+    mark_answering()
+    try:
+        return action()
+    except Exception as e:  # noqa: BLE001 - the test looks at it
+        return e

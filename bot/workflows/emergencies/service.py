@@ -663,7 +663,11 @@ class EmergencyService:
         row = session.get(HeldPost, held_id)
         if row is None:
             raise EmergencyError("emergency.error.not_found")
-        proposal = session.get(Proposal, row.proposal_id)
+        # The proposal's row first, as every change of a proposal takes it (a withdrawal meanwhile waits, or is
+        # seen below): what is checked of it stays true until the decision commits.
+        proposal = session.scalars(select(Proposal).where(Proposal.id == row.proposal_id)
+                                   .with_for_update(key_share=True)
+                                   .execution_options(populate_existing=True)).one()
         if not may_review_held(actor, self.org):
             audit.record(session, at=self.clock.now(), actor=actor, action=f"emergency.{attempted}_refused",
                          subject_type=SUBJECT, subject_id=row.emergency_id, proposal=row.proposal_id,
@@ -693,12 +697,13 @@ class EmergencyService:
 
     def _move_proposal(self, session: Session, proposal: Proposal, action: str, now: datetime) -> None:
         session.refresh(proposal)
-        target = TRANSITIONS[(ProposalStatus(proposal.status), action)]
-        if session.execute(
+        target = TRANSITIONS.get((ProposalStatus(proposal.status), action))
+        if target is None or session.execute(
             update(Proposal).where(Proposal.id == proposal.id, Proposal.row_version == proposal.row_version)
             .values(status=target, row_version=Proposal.row_version + 1, updated_at=now)
         ).rowcount != 1:
-            raise EmergencyError("emergency.refused.changed_meanwhile")  # rolls the whole decision back
+            # Withdrawn (or otherwise moved on) since the check: the whole decision rolls back, and is said so.
+            raise EmergencyError("emergency.refused.changed_meanwhile")
         session.refresh(proposal)
 
     def _after_review(self, session: Session, row: HeldPost, proposal: Proposal, event: str, now: datetime) -> None:
