@@ -11,9 +11,10 @@ parameters from error messages: they hold citizens' words, which must never reac
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -93,6 +94,19 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+_ADVISORY_LOCKS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
+
+
+def one_at_a_time(session: Session, names: Iterable[str]) -> None:
+    """Until this transaction ends, no other transaction holds any of these named locks (PostgreSQL advisory
+    locks, taken in one order, sorted keys, so that two transactions naming the same ones never wait for each
+    other in a circle). SQLite runs one writing transaction at a time anyway: nothing to do there."""
+    keys = sorted({int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+                   for name in names})
+    if keys and session.get_bind().dialect.name == "postgresql":
+        session.execute(_ADVISORY_LOCKS, {"keys": keys}).all()
 
 
 _thread_role = threading.local()

@@ -22,7 +22,7 @@ from sqlalchemy import Select, delete, literal_column, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
-from bot.db import insert_for
+from bot.db import insert_for, one_at_a_time
 from bot.models import OutboxItem
 from bot.workflows import audit
 from bot.workflows.sweeps import SweepContext, sweep
@@ -122,6 +122,8 @@ def notice_failure(session: Session, *, failed: OutboxItem, channel: str, now: A
     `moved`: the citizen comments that failure sent to the PR office's triage, listed on the notice too."""
     where, kind = failure_destination(failed), failure_kind(failed.last_error)
     group = f"{FAILURE_NOTICE}:{where}:{kind}:"
+    # Two failures of one group at once (two dispatchers, or two threads of one): the second counts on the first.
+    one_at_a_time(session, [f"koho.outbox.{group}"])
     latest = session.scalars(
         select(OutboxItem)
         .where(OutboxItem.view == FAILURE_NOTICE, OutboxItem.message_key.startswith(group, autoescape=True))

@@ -18,15 +18,15 @@ or the claim came first (and the comment starts a new digest). Never both, never
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from bot.db import one_at_a_time
 from bot.models import OutboxItem
 from bot.workflows import outbox
 from bot.workflows.comments.models import CommentListing, CommentListingItem
@@ -72,25 +72,16 @@ _GROW_ONE = (update(_LISTINGS).where(_LISTINGS.c.id == bindparam("listing"), _LI
 _GROW = (update(_LISTINGS).where(_LISTINGS.c.id == bindparam("listing"))
          .values(size=_LISTINGS.c.size + bindparam("by")))
 _ADD_ITEMS = insert(CommentListingItem.__table__)
-_PG_LOCKS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
-
-
-def _lock_key(channel: str) -> int:
-    digest = hashlib.blake2b(f"koho.comments.place:{channel}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 def _one_at_a_time(session: Session, channels: list[str]) -> None:
     """Place comments in a channel one transaction at a time.
 
     SQLite runs one writing transaction at a time anyway. On PostgreSQL, without this, several
     comments arriving together could each find the newest digest full and each start a digest of
     their own. A transaction-scoped advisory lock per channel makes the next one wait for the commit
-    and then see the digest just started. The locks are taken in one order (sorted keys), so two
-    transactions placing in the same channels never wait for each other in a circle.
+    and then see the digest just started (`bot.db.one_at_a_time`: taken in one order, so two
+    transactions placing in the same channels never wait for each other in a circle).
     """
-    if channels and session.get_bind().dialect.name == "postgresql":
-        session.execute(_PG_LOCKS, {"keys": sorted(_lock_key(c) for c in channels)}).all()
+    one_at_a_time(session, [f"koho.comments.place:{channel}" for channel in channels])
 
 
 @dataclass
