@@ -38,6 +38,10 @@ ADVICE = {
 }
 
 
+NOBODY = ("the group has no members and [emergency] on_call lists nobody: nobody could declare an emergency. "
+          "Add the officers on duty to the group, or list a few in on_call (they stay on call whatever the group)")
+
+
 def describe(error: str) -> str:
     return ADVICE.get(error, f"Slack answered {error!r}")
 
@@ -58,10 +62,6 @@ def group_problem(client: WebClient, org: Organization) -> str | None:
     if not members and not org.on_call:
         return NOBODY
     return None
-
-
-NOBODY = ("the group has no members and [emergency] on_call lists nobody: nobody could declare an emergency. "
-          "Add the officers on duty to the group, or list a few in on_call (they stay on call whatever the group)")
 
 
 class OnCallSync:
