@@ -17,8 +17,9 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -94,6 +95,14 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def lock_rows(session: Session, key: Any, ids: Iterable[Any]) -> None:
+    """Lock these rows (`key`: their table's primary-key column) until the transaction ends, in key order: every
+    use case that locks several rows of a table takes them in that one order, and before what it locks next,
+    so no two transactions wait for each other in a circle on PostgreSQL. Not their keys (`FOR NO KEY
+    UPDATE`): rows referring to them may still be written. (SQLite writes one transaction at a time.)"""
+    session.execute(select(key).where(key.in_(sorted(set(ids)))).order_by(key).with_for_update(key_share=True)).all()
 
 
 _ADVISORY_LOCKS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
-from bot.db import Database, insert_for
+from bot.db import Database, insert_for, lock_rows
 from bot.organization import Organization
 from bot.workflows import audit, outbox
 from bot.workflows.accounts.models import AccountChange, AccountReview, RegisterAccount, Report
@@ -312,7 +312,9 @@ class AccountService:
             change = session.get(AccountChange, change_id)
             if change is None:
                 raise AccountError("accounts.error.not_found")
-            lock_account(session, change.account_id)
+            # The account's row before the change's: the order an edit takes them (the account, then a hand-over
+            # request for it); what the decision reads of the account then stays true until it commits.
+            lock_rows(session, RegisterAccount.id, [change.account_id])
             refusal = change_refusal(actor, change.requested_by, self.org)
             if refusal:
                 audit.record(session, at=now, actor=actor, action="account.change_refused", subject_type=SUBJECT,
@@ -395,7 +397,7 @@ class AccountService:
             review = session.get(AccountReview, review_id)
             if review is None:
                 raise AccountError("accounts.error.not_found")
-            lock_account(session, review.account_id)
+            lock_rows(session, RegisterAccount.id, [review.account_id])  # before the review's, as in `decide`
             if not self.org.is_pr_approver(actor):
                 audit.record(session, at=now, actor=actor, action="account.review_refused", subject_type=SUBJECT,
                              subject_id=review.account_id, reason="not a PR-office approver", review=review.id,
@@ -471,14 +473,6 @@ def post_report(session: Session, org: Organization, period: str, start: datetim
     outbox.upload(session, channel=channel, view="report_chart", ref={"report_id": report_id}, now=now,
                   message_key=f"report_chart:{report_id}")
     return report_id
-
-
-def lock_account(session: Session, account_id: str) -> None:
-    """Lock the account's row before its pending change or review: the order an edit takes them (the account,
-    then a hand-over request for it), so a decision and an edit of one account never wait for each other in
-    a circle on PostgreSQL; and what the decision then reads of the account stays true until it commits."""
-    session.execute(select(RegisterAccount.id).where(RegisterAccount.id == account_id)
-                    .with_for_update(key_share=True)).all()
 
 
 def flag_review_candidates(session: Session, org: Organization, now: datetime) -> int:

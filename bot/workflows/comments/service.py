@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from bot.business_time import BusinessCalendar
 from bot.clock import Clock
-from bot.db import Database
+from bot.db import Database, lock_rows
 from bot.organization import PR_OFFICE_ID, Account, Organization
 from bot.text.categories import Category, Suggestion, suggest_category
 from bot.text.japanese import route_by_keywords
@@ -170,15 +170,6 @@ _SHOWN = (update(_COMMENTS).where(_COMMENTS.c.id == bindparam("comment"))
                   emergency_alerted_at=bindparam("alerted", type_=_COMMENTS.c.emergency_alerted_at.type)))
 
 
-def lock_comments(session: Session, ids: Iterable[int]) -> None:
-    """Lock the comments' rows for this transaction, in id order: the order every change takes them, and
-    before whatever else of theirs it locks (a channel's place for its message), so that no two
-    transactions wait for each other in a circle on PostgreSQL. Not their keys (`FOR NO KEY UPDATE`): a row
-    naming one as its original may still be written. (SQLite writes one transaction at a time.)"""
-    session.execute(select(Comment.id).where(Comment.id.in_(sorted(set(ids)))).order_by(Comment.id)
-                    .with_for_update(key_share=True)).all()
-
-
 class CommentService:
     def __init__(self, db: Database, org: Organization, calendar: BusinessCalendar, clock: Clock):
         self.db = db
@@ -290,7 +281,7 @@ class CommentService:
             if any(ready.category is Category.EMERGENCY for _, _, ready in fresh):
                 channels.insert(0, self.org.emergency_channel)
             if edits:  # their rows before any channel's lock, as every change takes them; an edit may alert
-                lock_comments(session, [stored[index][0].id for index, _, _ in edits])
+                lock_rows(session, Comment.id, [stored[index][0].id for index, _, _ in edits])
                 channels.append(self.org.emergency_channel)
             new_posts: set[int] = set()
             shown: list[dict[str, Any]] = []
@@ -601,7 +592,7 @@ class CommentService:
             if action is Action.DUPLICATE:
                 # Both rows, in id order: "A duplicates B" and "B duplicates A" at once must not both pass
                 # the check below (a cycle); the second waits, then finds its original a duplicate.
-                lock_comments(session, [comment.id, extra["duplicate_of"]])
+                lock_rows(session, Comment.id, [comment.id, extra["duplicate_of"]])
                 invalid = self._not_an_original(session, comment, extra["duplicate_of"])
                 if invalid is not None:
                     return invalid

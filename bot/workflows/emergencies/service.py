@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from bot.clock import Clock
-from bot.db import Database
+from bot.db import Database, lock_rows
 from bot.organization import Organization
 from bot.text.mrkdwn import mention
 from bot.workflows import audit, outbox
@@ -66,6 +66,7 @@ from bot.workflows.proposals.service import (
     fast_track_pending,
     hand_off_due,
     leave_fast_track,
+    lock_proposal,
     publication_channel,
     publication_message_key,
 )
@@ -240,8 +241,7 @@ def _hold(session: Session, org: Organization, emergency: Emergency, proposals: 
     was = {pub.id: pub.status for p in holding for pub in p.publications if pub.status in HOLDABLE_PUBLICATIONS}
     # Their rows in id order first, as the hand-off sweep takes them (one UPDATE below would take them in
     # whatever order its plan reads them).
-    session.execute(select(Publication.id).where(Publication.id.in_(sorted(was))).order_by(Publication.id)
-                    .with_for_update(key_share=True)).all()
+    lock_rows(session, Publication.id, was)
     moved: set[int] = set()
     for status in HOLDABLE_PUBLICATIONS:  # conditional on the state read: a hand-off meanwhile is not undone
         ids = [pub_id for pub_id, s in was.items() if s == status]
@@ -665,9 +665,7 @@ class EmergencyService:
             raise EmergencyError("emergency.error.not_found")
         # The proposal's row first, as every change of a proposal takes it (a withdrawal meanwhile waits, or is
         # seen below): what is checked of it stays true until the decision commits.
-        proposal = session.scalars(select(Proposal).where(Proposal.id == row.proposal_id)
-                                   .with_for_update(key_share=True)
-                                   .execution_options(populate_existing=True)).one()
+        proposal = lock_proposal(session, row.proposal_id)
         if not may_review_held(actor, self.org):
             audit.record(session, at=self.clock.now(), actor=actor, action=f"emergency.{attempted}_refused",
                          subject_type=SUBJECT, subject_id=row.emergency_id, proposal=row.proposal_id,

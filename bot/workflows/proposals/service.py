@@ -580,15 +580,7 @@ class ProposalService:
                          subject_id=proposal_id, **details)
 
     def _lock_proposal(self, session: Session, proposal_id: int) -> Proposal:
-        """The proposal, its row locked until the transaction ends (PostgreSQL; SQLite writers are serial).
-
-        Every use case that changes a proposal's publications takes this lock first, so they queue in one order.
-        """
-        proposal = session.scalars(
-            # Not its key (FOR NO KEY UPDATE, as a decision takes it): rows referring to it may still be added.
-            select(Proposal).where(Proposal.id == proposal_id).with_for_update(key_share=True)
-            .execution_options(populate_existing=True)
-        ).first()
+        proposal = lock_proposal(session, proposal_id)
         if proposal is None:
             raise ProposalError("proposal.error.not_found")
         return proposal
@@ -613,6 +605,17 @@ class ProposalService:
         ).rowcount
         if won != 1:
             raise _LostRace
+
+
+def lock_proposal(session: Session, proposal_id: int) -> Proposal | None:
+    """The proposal, read afresh, its row locked until the transaction ends (PostgreSQL; SQLite writers are
+    serial). Every use case that changes a proposal or its publications takes this lock first (a decision, from
+    its step, in one statement: `_decide`), so they queue in one order. Not its key (FOR NO KEY UPDATE): rows
+    referring to it may still be added."""
+    return session.scalars(
+        select(Proposal).where(Proposal.id == proposal_id).with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).first()
 
 
 def add_chain(session: Session, proposal: Proposal, planned: list[PlannedStep], *, after: int = 0) -> ApprovalStep:
