@@ -197,7 +197,7 @@ class Organization:
         return tuple(dict.fromkeys(self.on_call + self.on_call_group_members()))
 
     def is_on_call(self, user_id: str) -> bool:
-        return user_id in self.on_call or (self.on_call_group is not None and user_id in self.on_call_group_members())
+        return user_id in self.on_call_now()
 
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.admins

@@ -32,7 +32,6 @@ _ATTEMPTS = 3  # a sync that loses to another one at the same moment reads again
 
 @dataclass(frozen=True)
 class RosterChange:
-    group_id: str
     added: tuple[str, ...]
     removed: tuple[str, ...]
     members: tuple[str, ...]
@@ -81,7 +80,7 @@ def store(db: Database, clock: Clock, group_id: str, listed: Iterable[str]) -> R
                         raise _Moved
                     if same:
                         return None
-                change = RosterChange(group_id=group_id, added=tuple(m for m in members if m not in previous),
+                change = RosterChange(added=tuple(m for m in members if m not in previous),
                                       removed=tuple(m for m in previous if m not in members), members=members)
                 if not (change.added or change.removed):
                     return None
