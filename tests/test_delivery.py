@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import make_web_client
-from bot.db import mark_answering
 from bot.delivery import HOME_LANES, HOME_WAIT_SECONDS, RENDER_IN_TURNS, Dispatcher, paused_by_slack
 from bot.models import AuditEvent, OutboxItem, SlackMessage
 from bot.settings import load_settings
@@ -17,7 +16,7 @@ from bot.views import load_all as load_views
 from bot.workflows import outbox
 from bot.workflows.preferences import LocaleResolver
 from tests.conftest import test_environ
-from tests.harness.db_hold import Hold
+from tests.harness.db_hold import Hold, beside
 from tests.harness.waiting import wait_until
 
 if "test_note" not in RENDERERS:
@@ -699,22 +698,12 @@ def test_two_failures_of_one_channel_at_once_make_one_notice_counting_both(datab
             item.status, item.last_error = "failed", "is_archived"
 
     def notice(item):  # as `_tell_pr_office` does, in the transaction that marks it failed
-        mark_answering()
         with database.transaction() as session:
             outbox.notice_failure(session, failed=item, channel="C0PR", now=clock.now())
 
     # The first has looked for a notice of its group (none yet) and not yet posted one when the second comes.
     hold = Hold(database, at_statement="SELECT outbox", release_after="INSERT INTO outbox", thread_name="first")
-    first = threading.Thread(target=notice, args=(failed[0],), name="first")
-    try:
-        first.start()
-        assert hold.held.wait(10)
-        second = threading.Thread(target=notice, args=(failed[1],))
-        second.start()
-        second.join(10)
-    finally:
-        hold.remove()
-        first.join(10)
+    assert beside(hold, lambda: notice(failed[0]), lambda: notice(failed[1])) == (None, None)
     with database.read() as session:
         notices = session.scalars(select(OutboxItem).where(OutboxItem.view == outbox.FAILURE_NOTICE)
                                   .order_by(OutboxItem.id)).all()

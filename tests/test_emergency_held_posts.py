@@ -10,7 +10,6 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
-from bot.db import mark_answering
 from bot.models import OutboxItem
 from bot.workflows.emergencies.models import Emergency, HeldPost
 from bot.workflows.emergencies.service import EmergencyService, _hold
@@ -40,7 +39,7 @@ from tests.emergency_support import (
     wait_for_modal,
     wait_updated,
 )
-from tests.harness.db_hold import Hold
+from tests.harness.db_hold import Hold, beside
 
 LIBRARY = "【図書館】年末年始の開館日のお知らせ。問い合わせ: 中央図書館 043-000-0000"
 
@@ -427,31 +426,12 @@ def test_a_held_post_withdrawn_as_the_pr_office_resumes_it_ends_one_way_not_in_a
     service = EmergencyService(koho.db, koho.services.org, koho.clock)
     proposals = ProposalService(koho.db, koho.services.org, koho.clock)
     hold = Hold(koho.db, at_statement="SELECT proposals", release_after="UPDATE proposals", thread_name="resumer")
-    outcome = []
-    resumer = threading.Thread(target=lambda: outcome.append(service.resume("U0PR1", held_id(koho, proposal_id))),
-                               name="resumer")
-    withdrawn = []
-    try:
-        resumer.start()
-        assert hold.held.wait(10)
-        withdrawer = in_thread(lambda: withdrawn.append(attempt(lambda: proposals.withdraw("U0STAFF1", proposal_id))))
-        withdrawer.join(10)
-    finally:
-        hold.remove()
-        resumer.join(10)
-    assert len(outcome) == 1, "the resumption ended in an error"
+    resumed, withdrawn = beside(hold, lambda: service.resume("U0PR1", held_id(koho, proposal_id)),
+                                lambda: proposals.withdraw("U0STAFF1", proposal_id))
+    assert not isinstance(resumed, Exception), f"the resumption ended in an error: {resumed!r}"
     # The withdrawal waits for the resumption (PostgreSQL: the proposal's row; SQLite: the one writer), then
     # withdraws the resumed post: both were told what happened, and the record says it in that order.
-    assert outcome[0].result == "done" and withdrawn == [None]
+    assert resumed.result == "done" and withdrawn is None
     assert proposal_status(koho, proposal_id) == "withdrawn"
     record = audit_actions(koho, "proposal", proposal_id)
     assert record.index("proposal.resumed") < record.index("proposal.withdrawn") == len(record) - 1
-
-
-def attempt(action):
-    """`action()` as a request thread runs it (on SQLite a held writer gives way to it); an error is returned."""
-    mark_answering()
-    try:
-        return action()
-    except Exception as e:  # noqa: BLE001 - the test looks at it
-        return e

@@ -9,49 +9,22 @@ On SQLite, which writes one transaction at a time, the same tests check the outc
 from __future__ import annotations
 
 import dataclasses
-import threading
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
-from bot.db import mark_answering
 from bot.workflows.accounts.models import AccountChange
 from bot.workflows.accounts.rules import AccountDraft
 from bot.workflows.accounts.service import AccountError, AccountService
 from bot.workflows.audit import events_for
 from bot.workflows.comments.service import CommentService, NewComment, Outcome
 from tests.comments_support import comment, post_webhook, receive
-from tests.harness.db_hold import Hold
+from tests.harness.db_hold import Hold, beside
 from tests.test_comments_slack import stored
 
 JST = ZoneInfo("Asia/Tokyo")
-
-
-def beside(hold: Hold, first, second):  # noqa: ANN001, ANN201
-    """`first` in a thread of its own, held by `hold`; `second` meanwhile (as a request thread: on SQLite the
-    held one gives way to it). Returns both results; an exception is returned, not raised."""
-    results: dict[str, object] = {}
-
-    def run(name: str, work) -> None:  # noqa: ANN001
-        mark_answering()
-        try:
-            results[name] = work()
-        except Exception as e:  # noqa: BLE001 - the test looks at it
-            results[name] = e
-
-    held = threading.Thread(target=run, args=("first", first), name="held")
-    other = threading.Thread(target=run, args=("second", second))
-    try:
-        held.start()
-        assert hold.held.wait(10)
-        other.start()
-        other.join(20)
-    finally:
-        hold.remove()
-        held.join(20)
-    return results["first"], results["second"]
 
 
 def test_two_comments_marked_duplicates_of_each_other_at_once_make_no_cycle(koho):

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 import tomllib
 
 import pytest
 from slack_sdk import WebClient
 from sqlalchemy.exc import OperationalError
 
-from bot.db import mark_answering
 from bot.on_call_group import OnCallSync
 from bot.organization import OrganizationError, parse_organization
 from bot.workflows.audit import events_for
@@ -25,7 +23,7 @@ from bot.workflows.emergencies import roster
 from bot.workflows.emergencies.roster import RosterCache
 from tests.conftest import BOT_TOKEN, running_koho
 from tests.emergency_support import EMERGENCY_CHANNEL, audit_actions, declare, ephemerals, open_declare_modal
-from tests.harness.db_hold import Hold
+from tests.harness.db_hold import Hold, beside
 from tests.harness.waiting import wait_until
 from tests.test_organization import MINIMAL
 
@@ -145,21 +143,8 @@ def test_two_syncs_at_once_leave_a_record_that_adds_up(database, clock):
     roster.store(database, clock, GROUP, ["U0A"])
     hold = Hold(database, at_statement="SELECT on_call_rosters", release_after="UPDATE on_call_rosters",
                 thread_name="held-sync")
-    try:
-        held = threading.Thread(target=roster.store, args=(database, clock, GROUP, ["U0A", "U0C"]), name="held-sync")
-        held.start()
-        assert hold.held.wait(5)
-
-        def other() -> None:
-            mark_answering()  # on SQLite the held sync gives way to it at once
-            roster.store(database, clock, GROUP, ["U0A", "U0B"])
-
-        other_sync = threading.Thread(target=other)
-        other_sync.start()
-        other_sync.join(10)
-        held.join(10)
-    finally:
-        hold.remove()
+    beside(hold, lambda: roster.store(database, clock, GROUP, ["U0A", "U0C"]),
+           lambda: roster.store(database, clock, GROUP, ["U0A", "U0B"]))
     members: list[str] = []
     with database.read() as session:
         for e in events_for(session, "on_call_group", GROUP):

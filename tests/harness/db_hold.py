@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from sqlalchemy import event
 
-from bot.db import Database
+from bot.db import Database, mark_answering
 
 LOOK_EVERY = 0.02  # seconds between two looks for a transaction waiting behind the held one
 
@@ -87,3 +88,29 @@ class Hold:
         elif (self.held.is_set() and threading.get_ident() != self._holder
               and any(s.startswith(self.release_after) for s in seen)):
             self.released.set()
+
+
+def beside(hold: Hold, first: Callable[[], object], second: Callable[[], object]) -> tuple[object, object]:
+    """`first` in a thread of its own (named as `hold` holds it), held by `hold`; `second` meanwhile, in another.
+    Both run as request threads (`mark_answering`: on SQLite the held one gives way to a waiting one at once).
+    Returns both results; an exception is returned, not raised."""
+    results: dict[str, object] = {}
+
+    def run(name: str, work: Callable[[], object]) -> None:
+        mark_answering()
+        try:
+            results[name] = work()
+        except Exception as e:  # noqa: BLE001 - the test looks at it
+            results[name] = e
+
+    held = threading.Thread(target=run, args=("first", first), name=hold.thread_name or "held")
+    other = threading.Thread(target=run, args=("second", second))
+    try:
+        held.start()
+        assert hold.held.wait(10)
+        other.start()
+        other.join(20)
+    finally:
+        hold.remove()
+        held.join(20)
+    return results["first"], results["second"]
