@@ -204,6 +204,15 @@ def test_an_office_phone_number_after_a_place_name_is_a_phone_number_not_an_addr
     assert mask_personal_data("中央区役所043-221-2111") == MaskResult(f"中央区役所{PHONE_PLACEHOLDER}", ("phone",))
 
 
+@pytest.mark.parametrize("text", ["(010)000-0000中市", "（０１０）０００−００００中市", "( 043 ) 245-5111 千葉市中央区千葉港1-1"])
+def test_a_number_with_its_area_code_in_brackets_is_a_phone_number_though_its_last_digits_read_as_a_postal_code(
+        text: str) -> None:
+    # Found by the property test below: "000-0000中市" was taken for a postal code and place, and "(010)" was shown.
+    result = mask_personal_data(text)
+    assert not any(ch.isdigit() for ch in result.text), result.text
+    assert result.text.startswith(PHONE_PLACEHOLDER) and "phone" in result.found
+
+
 def test_address_stops_where_contact_details_start() -> None:
     result = mask_personal_data("〒260-8722 千葉市中央区千葉港1-1 TEL 043-245-5111 メール a@b.jp")
     assert result.text == f"{ADDRESS_PLACEHOLDER} TEL {PHONE_PLACEHOLDER} メール {EMAIL_PLACEHOLDER}"

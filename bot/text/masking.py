@@ -163,6 +163,11 @@ _PHONE = rf"(?:{_PHONE_INTERNATIONAL}|{_PHONE_DOMESTIC})"
 # Each pattern that starts with lookbehinds first looks ahead for a character it can start with: most
 # positions of a text are rejected at once (the masker runs on every comment and every log line).
 _PHONE_RE = re.compile(rf"(?=[0-9(+]){_NOT_AFTER_PHONE_DIGITS}{_PHONE}{_NOT_BEFORE_PHONE_DIGITS}")
+# A number with its area code in brackets is looked for before addresses: its last digits may read as a
+# postal code before a place name ("(010)000-0000中市…"), which would leave the area code shown.
+_BRACKETED_AREA_PHONE_RE = re.compile(
+    rf"(?=\(){_NOT_AFTER_PHONE_DIGITS}\( ?{_AREA} ?\) ?{_DIGIT}{{1,4}}{_PHONE_SEP}{_DIGIT}{{3,4}}{_NOT_BEFORE_PHONE_DIGITS}"
+)
 _INTERNATIONAL_START = re.compile(r"\(? ?(?:\+|81)")
 # Numbering plan: 11-digit numbers exist only for these prefixes (mobile, IP phone, M2M, 0800
 # toll-free); every other Japanese number has 10 digits. Checked in code: a regex would be unreadable.
@@ -293,10 +298,13 @@ class _Detector:
     inside_urls: Literal["anywhere", "query", "nowhere"] = "nowhere"
 
 
-# Order matters: e-mails first (their local part may look like a phone number), then addresses
-# (they contain house numbers), then phone numbers (+819012345678 has 12 digits, like a My Number).
+# Order matters: e-mails first (their local part may look like a phone number), then numbers with a
+# bracketed area code, then addresses (they contain house numbers), then the other phone numbers
+# (+819012345678 has 12 digits, like a My Number).
 _DETECTORS = (
     _Detector("email", _EMAIL_RE, EMAIL_PLACEHOLDER, inside_urls="anywhere"),
+    _Detector("phone", _BRACKETED_AREA_PHONE_RE, PHONE_PLACEHOLDER, accepts=_is_japanese_phone_number,
+              inside_urls="query"),
     _Detector("postal_address", _POSTAL_MARK_RE, ADDRESS_PLACEHOLDER),
     _Detector("postal_address", _POSTAL_LABEL_RE, ADDRESS_PLACEHOLDER),
     _Detector("postal_address", _ADDRESS_LABEL_RE, ADDRESS_PLACEHOLDER, accepts=_has_block_number),
