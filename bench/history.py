@@ -13,6 +13,11 @@ The report (`--report COMMENTS,EVENTS`): the figures of a week's operations repo
 dispatcher renders it) over that many comments, one every 15 minutes back from now (100,000: almost three
 years), and audit events, one every 90 seconds (copies of a comment's receipt, so none is a decision the
 report counts: what it costs is finding the week's). Five runs.
+
+App Home's "waiting for my approval" (`--awaiting N,N`): the steps a department head may decide, the
+newest 15 (`steps_awaiting`, read for every App Home refresh of that person: each proposal in their
+department refreshes it), when their department has N requests waiting, every other one proposed by the
+head himself (which the department's other head decides). Milliseconds per call, wall and CPU, median of 20.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from bot.organization import load_organization
 from bot.workflows.accounts.report import figures
 from bot.workflows.comments.models import Comment
 from bot.workflows.comments.service import CommentService, NewComment
+from bot.workflows.proposals.rules import CHECKLIST, Draft
+from bot.workflows.proposals.service import ProposalService, steps_awaiting
 
 ORG = Path(__file__).resolve().parent.parent / "tests" / "data" / "organization.toml"
 GROUP = 5
@@ -147,6 +154,34 @@ def measure_report(backend: str, comments: int, events: int, runs: int = 5) -> t
     return times.p50, times.max
 
 
+def measure_awaiting(backend: str, pending: int, runs: int = 20) -> tuple[float, float]:
+    """(median wall ms, median CPU ms) of a department head's "waiting for my approval" over `pending`
+    waiting requests of his department, every other one his own."""
+    org = load_organization(ORG)
+    with tempfile.TemporaryDirectory() as directory, fresh_database(backend, Path(directory)) as url:
+        db = Database(url)
+        try:
+            service = ProposalService(db, org, SystemClock())
+            for n in range(pending):
+                proposer = "U0KANKYOHEAD" if n % 2 else "U0STAFF1"
+                service.submit(proposer, Draft(text=f"【お知らせ】粗大ごみの収集日が変わります（{n}）", accounts=("city-x",),
+                                               department_id="kankyo", checklist=CHECKLIST))
+            settle(db)
+            walls, cpus = Series(), Series()
+            for n in range(WARM_UP + runs):
+                with db.read() as session:
+                    wall, cpu = time.perf_counter(), time.thread_time()
+                    shown = steps_awaiting(session, org, "U0KANKYOHEAD", limit=15)
+                    if n >= WARM_UP:
+                        walls.latencies.append(time.perf_counter() - wall)
+                        cpus.latencies.append(time.thread_time() - cpu)
+                if len(shown) != min(15, (pending + 1) // 2):
+                    raise SystemExit(f"expected {min(15, (pending + 1) // 2)} steps awaiting, got {len(shown)}")
+        finally:
+            db.dispose()
+    return walls.p50, cpus.p50
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", default="sqlite,postgresql")
@@ -154,6 +189,8 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=50)
     parser.add_argument("--report", default="100000,1000000",
                         help="comments and audit events behind the week's report ('' for none)")
+    parser.add_argument("--awaiting", default="100,1000,5000",
+                        help="requests waiting in the department behind App Home's list ('' for none)")
     args = parser.parse_args()
     print(f"| database | comments stored before | group of {GROUP}: wall p50 (ms) | p90 | CPU p50 (ms) |")
     print("|---|---|---|---|---|")
@@ -168,6 +205,13 @@ def main() -> None:
         for backend in args.backends.split(","):
             p50, slowest = measure_report(backend, comments, events)
             print(f"| {backend} | {comments:,} | {events:,} | {p50:.0f} | {slowest:.0f} |", flush=True)
+    if args.awaiting:
+        print("\n| database | requests waiting | App Home's waiting list: wall p50 (ms) | CPU p50 (ms) |")
+        print("|---|---|---|---|")
+        for backend in args.backends.split(","):
+            for pending in (int(n) for n in args.awaiting.split(",") if n):
+                p50, cpu = measure_awaiting(backend, pending)
+                print(f"| {backend} | {pending:,} | {p50:.2f} | {cpu:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -44,3 +44,18 @@ def test_each_person_is_shown_exactly_the_steps_the_approval_rule_lets_them_deci
         assert len(steps_awaiting(session, org, "U0PR2", limit=50)) == 4  # the stand-in, two at its stage, fast track
         assert [s.id for s in steps_awaiting(session, org, "U0PR2", limit=2)] == [
             s.id for s in pending if "U0PR2" in step_approvers_of(s, org)][:2]
+
+
+def test_steps_beyond_a_page_of_ones_the_person_may_not_decide_are_still_found(database, org, clock, monkeypatch):
+    """A head who proposed many posts himself sees, under them, the older ones he may decide: the candidates
+    are read a page at a time, and a page of his own (which the other head decides) does not end the search."""
+    monkeypatch.setattr("bot.workflows.proposals.service.AWAITING_PAGE", 1)
+    service = ProposalService(database, org, clock)
+    older = [service.submit("U0STAFF1", draft()) for _ in range(2)]
+    own = [service.submit("U0KANKYOHEAD", draft()) for _ in range(5)]  # limit 2: pages of 4
+    with database.read() as session:
+        shown = steps_awaiting(session, org, "U0KANKYOHEAD", limit=2)
+        assert [s.proposal_id for s in shown] == older[::-1]
+        assert [s.proposal_id for s in steps_awaiting(session, org, "U0KANKYOHEAD", limit=1)] == older[-1:]
+        assert [s.proposal_id for s in steps_awaiting(session, org, "U0KANKYOHEAD2", limit=3)] == own[::-1][:3]
+        assert len(steps_awaiting(session, org, "U0KANKYOHEAD2", limit=50)) == 7

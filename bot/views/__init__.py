@@ -7,11 +7,12 @@ Texts come from `bot.i18n`; shapes from `bot.blocks`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.i18n import Translator
@@ -39,6 +40,15 @@ class RenderContext:
         if message is None or not self.workspace_url:
             return None
         return f"{self.workspace_url}archives/{message.channel}/p{message.ts.replace('.', '')}"
+
+    def read_messages(self, message_keys: Iterable[str]) -> None:
+        """Read where these messages were posted in one statement, so that a list's `permalink`s, one per
+        line, each find theirs in the session instead of reading it again."""
+        from bot.models import SlackMessage
+
+        keys = set(message_keys)
+        if keys and self.workspace_url:
+            self.session.scalars(select(SlackMessage).where(SlackMessage.message_key.in_(keys))).all()
 
 
 def renders(name: str) -> Callable[[Renderer], Renderer]:

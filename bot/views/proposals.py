@@ -404,6 +404,7 @@ def home_sections(ctx: RenderContext, user_id: str) -> list[dict[str, Any]]:
     awaiting = steps_awaiting(ctx.session, org, user_id, limit=15)
     if not awaiting:
         out.append(blocks.context(tr.t("proposal.home.awaiting_empty")))
+    ctx.read_messages(step_message_key(step.id) for step in awaiting)
     for step in awaiting:
         url = ctx.permalink(step_message_key(step.id))
         line = tr.t("proposal.home.awaiting_line", id=step.proposal_id, title=title_of(step.proposal.version.text),

@@ -6,10 +6,11 @@ written in the same transaction, so a change and the news of it commit (or vanis
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, object_session, selectinload
 
@@ -86,20 +87,24 @@ def step_approvers_of(step: ApprovalStep, org: Organization) -> tuple[str, ...]:
                               decided_earlier=decided_earlier(step))
 
 
+AWAITING_PAGE = 50  # candidate steps read at a time for App Home's "waiting for my approval"
+
+
 def steps_awaiting(session: Session, org: Organization, user_id: str, limit: int) -> list[ApprovalStep]:
     """The pending steps `user_id` may decide now, newest first, at most `limit` (App Home).
 
     Every proposal and decision refreshes several people's App Home, so this must not load every
-    pending step of the city: it reads plain columns of the steps this person could be an approver of
-    (all of them only for the PR office, who stand in anywhere), then who decided their versions'
-    other steps, and loads only the steps it returns.
+    pending step of the city, nor read every one this person could decide: it reads plain columns of the
+    newest steps of others' proposals this person could be an approver of (any step only for the PR office,
+    who stand in anywhere), a page at a time, then who decided their versions' other steps, until `limit`
+    are found; it loads only the steps it returns.
     """
     own = [d.id for d in (*org.departments, org.pr_office) if user_id in d.approvers]
     candidates = (
         select(ApprovalStep.id, ApprovalStep.stage, ApprovalStep.department_id, ApprovalStep.proposal_id,
                ApprovalStep.version_number, Proposal.proposer)
         .join(Proposal, Proposal.id == ApprovalStep.proposal_id)
-        .where(ApprovalStep.status == StepStatus.PENDING)
+        .where(ApprovalStep.status == StepStatus.PENDING, Proposal.proposer != user_id)  # never one's own
         .order_by(ApprovalStep.id.desc())
     )
     if not org.is_pr_approver(user_id):  # a stand-in could be anyone's step; otherwise only one's own
@@ -107,7 +112,29 @@ def steps_awaiting(session: Session, org: Organization, user_id: str, limit: int
         if org.is_on_call(user_id):
             mine.append(ApprovalStep.stage == Stage.FAST_TRACK)
         candidates = candidates.where(or_(*mine))
-    rows = session.execute(candidates).all()
+    page_size = max(2 * limit, AWAITING_PAGE)  # most candidates are the person's to decide: one page, usually
+    chosen: list[int] = []
+    before: int | None = None
+    while len(chosen) < limit:
+        page = candidates if before is None else candidates.where(ApprovalStep.id < before)
+        rows = session.execute(page.limit(page_size)).all()
+        chosen += _decidable_by(session, org, user_id, rows)
+        if len(rows) < page_size:
+            break
+        before = rows[-1].id
+    chosen = chosen[:limit]
+    if not chosen:
+        return []
+    steps = {s.id: s for s in session.scalars(
+        select(ApprovalStep).where(ApprovalStep.id.in_(chosen))
+        .options(selectinload(ApprovalStep.proposal).selectinload(Proposal.versions))
+    )}
+    return [steps[i] for i in chosen]
+
+
+def _decidable_by(session: Session, org: Organization, user_id: str, rows: Sequence[Row]) -> list[int]:
+    """Of these candidate steps (plain columns, in order), the ids `user_id` may decide: who decided their
+    versions' other steps is read for these rows' proposals only."""
     if not rows:
         return []
     decided: dict[tuple[int, int], list[tuple[int, str]]] = {}
@@ -116,16 +143,11 @@ def steps_awaiting(session: Session, org: Organization, user_id: str, limit: int
         .where(ApprovalStep.proposal_id.in_({r.proposal_id for r in rows}), ApprovalStep.decided_by.is_not(None))
     ):
         decided.setdefault((proposal_id, version), []).append((step_id, by))
-    chosen = [
+    return [
         r.id for r in rows
         if user_id in eligible_approvers(r.stage, r.department_id, r.proposer, org, decided_earlier=tuple(
             by for step_id, by in decided.get((r.proposal_id, r.version_number), ()) if step_id != r.id))
-    ][:limit]
-    steps = {s.id: s for s in session.scalars(
-        select(ApprovalStep).where(ApprovalStep.id.in_(chosen))
-        .options(selectinload(ApprovalStep.proposal).selectinload(Proposal.versions))
-    )}
-    return [steps[i] for i in chosen]
+    ]
 
 
 def step_refusal(actor: str, step: ApprovalStep, org: Organization) -> str | None:
