@@ -107,19 +107,24 @@ def steps_awaiting(session: Session, org: Organization, user_id: str, limit: int
         .where(ApprovalStep.status == StepStatus.PENDING, Proposal.proposer != user_id)  # never one's own
         .order_by(ApprovalStep.id.desc())
     )
-    if not org.is_pr_approver(user_id):  # a stand-in could be anyone's step; otherwise only one's own
+    # A department head may decide most of their candidates: they are read a page at a time, one page,
+    # usually. The PR office's candidates are every step of the city, most of them a department's, which
+    # they decide only as a stand-in: read at once, as paging through them would cost more.
+    page_size: int | None = max(2 * limit, AWAITING_PAGE)
+    if org.is_pr_approver(user_id):
+        page_size = None
+    else:
         mine = [and_(ApprovalStep.department_id.in_(own), ApprovalStep.stage != Stage.FAST_TRACK)]
         if org.is_on_call(user_id):
             mine.append(ApprovalStep.stage == Stage.FAST_TRACK)
         candidates = candidates.where(or_(*mine))
-    page_size = max(2 * limit, AWAITING_PAGE)  # most candidates are the person's to decide: one page, usually
     chosen: list[int] = []
     before: int | None = None
     while len(chosen) < limit:
         page = candidates if before is None else candidates.where(ApprovalStep.id < before)
         rows = session.execute(page.limit(page_size)).all()
         chosen += _decidable_by(session, org, user_id, rows)
-        if len(rows) < page_size:
+        if page_size is None or len(rows) < page_size:
             break
         before = rows[-1].id
     chosen = chosen[:limit]
