@@ -94,10 +94,9 @@ def steps_awaiting(session: Session, org: Organization, user_id: str, limit: int
     """The pending steps `user_id` may decide now, newest first, at most `limit` (App Home).
 
     Every proposal and decision refreshes several people's App Home, so this must not load every
-    pending step of the city, nor read every one this person could decide: it reads plain columns of the
-    newest steps of others' proposals this person could be an approver of (any step only for the PR office,
-    who stand in anywhere), a page at a time, then who decided their versions' other steps, until `limit`
-    are found; it loads only the steps it returns.
+    pending step of the city: it reads plain columns of the newest steps of others' proposals this person
+    could be an approver of (any step only for the PR office, who stand in anywhere), and who decided their
+    versions' other steps, until `limit` are found; it loads only the steps it returns.
     """
     own = [d.id for d in (*org.departments, org.pr_office) if user_id in d.approvers]
     candidates = (
