@@ -142,10 +142,11 @@ _PHONE_SEP = _separator(_PHONE_LINKS)
 _NOT_AFTER_PHONE_DIGITS, _NOT_BEFORE_PHONE_DIGITS = _not_glued(_PHONE_LINKS)
 
 _AREA = rf"0{_DIGIT}{{1,4}}"
+_PHONE_BRACKETED_AREA = rf"\( ?{_AREA} ?\) ?{_DIGIT}{{1,4}}{_PHONE_SEP}{_DIGIT}{{3,4}}"  # (03)1234-5678, ( 090 ) 1234-5678
 _PHONE_DOMESTIC = "|".join(
     (
         rf"{_AREA}{_PHONE_SEP}{_DIGIT}{{1,4}}{_PHONE_SEP}{_DIGIT}{{3,6}}",  # 03-1234-5678, 0120 123 456, 090-12-345678
-        rf"\( ?{_AREA} ?\) ?{_DIGIT}{{1,4}}{_PHONE_SEP}{_DIGIT}{{3,4}}",  # (03)1234-5678, ( 090 ) 1234-5678
+        _PHONE_BRACKETED_AREA,
         rf"{_AREA}\({_DIGIT}{{1,4}}\){_DIGIT}{{3,4}}",  # 03(1234)5678
         rf"{_AREA}{_PHONE_SEP}{_DIGIT}{{6,8}}",  # 090-12345678
         rf"0{_DIGIT}{{9,10}}",  # 09012345678
@@ -165,9 +166,7 @@ _PHONE = rf"(?:{_PHONE_INTERNATIONAL}|{_PHONE_DOMESTIC})"
 _PHONE_RE = re.compile(rf"(?=[0-9(+]){_NOT_AFTER_PHONE_DIGITS}{_PHONE}{_NOT_BEFORE_PHONE_DIGITS}")
 # A number with its area code in brackets is looked for before addresses: its last digits may read as a
 # postal code before a place name ("(010)000-0000中市…"), which would leave the area code shown.
-_BRACKETED_AREA_PHONE_RE = re.compile(
-    rf"(?=\(){_NOT_AFTER_PHONE_DIGITS}\( ?{_AREA} ?\) ?{_DIGIT}{{1,4}}{_PHONE_SEP}{_DIGIT}{{3,4}}{_NOT_BEFORE_PHONE_DIGITS}"
-)
+_BRACKETED_AREA_PHONE_RE = re.compile(rf"(?=\(){_NOT_AFTER_PHONE_DIGITS}{_PHONE_BRACKETED_AREA}{_NOT_BEFORE_PHONE_DIGITS}")
 _INTERNATIONAL_START = re.compile(r"\(? ?(?:\+|81)")
 # Numbering plan: 11-digit numbers exist only for these prefixes (mobile, IP phone, M2M, 0800
 # toll-free); every other Japanese number has 10 digits. Checked in code: a regex would be unreadable.
