@@ -34,21 +34,17 @@ class RenderContext:
 
     def permalink(self, message_key: str) -> str | None:
         """A link to a message the bot posted earlier, if it has been posted."""
-        from bot.models import SlackMessage
+        return self.permalinks([message_key]).get(message_key)
 
-        message = self.session.get(SlackMessage, message_key)
-        if message is None or not self.workspace_url:
-            return None
-        return f"{self.workspace_url}archives/{message.channel}/p{message.ts.replace('.', '')}"
-
-    def read_messages(self, message_keys: Iterable[str]) -> None:
-        """Read where these messages were posted in one statement, so that a list's `permalink`s, one per
-        line, each find theirs in the session instead of reading it again."""
+    def permalinks(self, message_keys: Iterable[str]) -> dict[str, str]:
+        """Links to these messages, those posted, by key: one statement for a whole list's lines."""
         from bot.models import SlackMessage
 
         keys = set(message_keys)
-        if keys and self.workspace_url:
-            self.session.scalars(select(SlackMessage).where(SlackMessage.message_key.in_(keys))).all()
+        if not keys or not self.workspace_url:
+            return {}
+        found = self.session.scalars(select(SlackMessage).where(SlackMessage.message_key.in_(keys)))
+        return {m.message_key: f"{self.workspace_url}archives/{m.channel}/p{m.ts.replace('.', '')}" for m in found}
 
 
 def renders(name: str) -> Callable[[Renderer], Renderer]:

@@ -403,9 +403,9 @@ def pr_office_sections(ctx: RenderContext, user_id: str) -> list[dict[str, Any]]
 
     waiting, steps = _oldest(session, ApprovalStep, ApprovalStep.status == StepStatus.PENDING, ApprovalStep.requested_at)
     lines = []
-    ctx.read_messages(step_message_key(step.id) for step in steps)
+    links = ctx.permalinks(step_message_key(step.id) for step in steps)
     for step in steps:
-        url = ctx.permalink(step_message_key(step.id))
+        url = links.get(step_message_key(step.id))
         label = tr.t("accounts.home.approval_line", id=step.proposal_id, stage=tr.plain(f"proposal.stage.{step.stage}"),
                      department=department_name(org, step.department_id), when=tr.datetime(step.requested_at))
         lines.append(f"{label} {link(url, tr.plain('accounts.home.open'))}" if url else label)

@@ -404,9 +404,9 @@ def home_sections(ctx: RenderContext, user_id: str) -> list[dict[str, Any]]:
     awaiting = steps_awaiting(ctx.session, org, user_id, limit=15)
     if not awaiting:
         out.append(blocks.context(tr.t("proposal.home.awaiting_empty")))
-    ctx.read_messages(step_message_key(step.id) for step in awaiting)
+    links = ctx.permalinks(step_message_key(step.id) for step in awaiting)
     for step in awaiting:
-        url = ctx.permalink(step_message_key(step.id))
+        url = links.get(step_message_key(step.id))
         line = tr.t("proposal.home.awaiting_line", id=step.proposal_id, title=title_of(step.proposal.version.text),
                     stage=tr.plain(f"proposal.stage.{step.stage}"), proposer=mention(step.proposal.proposer),
                     when=tr.datetime(step.requested_at))
