@@ -231,9 +231,61 @@ class ChannelPacer:
         return max(0.01, deficit / self.per_second)
 
 
-def _unclaimed(now: Any) -> Any:
-    """Not held by a live lease (a crashed process's claim has run out)."""
-    return or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now)
+# Built once, in Core: the pipelined loop claims after every delivery, and every delivery records its outcome.
+# Built anew each time through the ORM, a claim's statements took more of the interpreter than running them
+# did (bench/findings.md, eighteenth round). Parameters: `now`, and the claiming dispatcher's identity `by`.
+_OUTBOX = OutboxItem.__table__
+# Not held by a live lease (a crashed process's claim has run out).
+_UNCLAIMED = or_(_OUTBOX.c.claimed_until.is_(None), _OUTBOX.c.claimed_until < bindparam("now"))
+# The head (oldest pending item) of every channel's queue that is due and not claimed; `limit`: how many.
+_DUE = (
+    select(_OUTBOX.c.id, _OUTBOX.c.channel, _OUTBOX.c.action, _OUTBOX.c.ref)
+    .where(
+        _OUTBOX.c.id.in_(select(func.min(_OUTBOX.c.id)).where(_OUTBOX.c.status == "pending")
+                         .group_by(_OUTBOX.c.channel)),
+        _OUTBOX.c.next_attempt_at <= bindparam("now"),
+        _UNCLAIMED,
+    )
+    .order_by(_OUTBOX.c.id)
+    .limit(bindparam("limit"))
+)
+# Lease `ids` until `until`: one conditional statement, so of several dispatchers exactly one gets each item.
+_TAKE = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)), _OUTBOX.c.status == "pending", _UNCLAIMED)
+    .values(claimed_until=bindparam("until"), claimed_by=bindparam("by"), attempts=_OUTBOX.c.attempts + 1)
+    .returning(_OUTBOX.c.id)
+)
+# Of the people in `channels` ("home:<user>"), each one's newest App Home refresh waiting.
+_NEWEST_HOMES = (
+    select(_OUTBOX.c.channel, func.max(_OUTBOX.c.id))
+    .where(_OUTBOX.c.channel.in_(bindparam("channels", expanding=True)), _OUTBOX.c.action == HOME,
+           _OUTBOX.c.status == "pending")
+    .group_by(_OUTBOX.c.channel)
+)
+# A person's refreshes older than `latest`, not claimed by another dispatcher: done, by the newest one.
+_SUPERSEDE_HOMES = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.channel == bindparam("home"), _OUTBOX.c.action == HOME, _OUTBOX.c.status == "pending",
+           _OUTBOX.c.id < bindparam("latest"), or_(_OUTBOX.c.claimed_by == bindparam("by"), _UNCLAIMED))
+    .values(status="delivered", delivered_at=bindparam("now"), result={"superseded": True}, claimed_until=None)
+)
+# Item `item`, while the claim of dispatcher `by` on it stands. A claim is a lease: one held past it (Slack slow
+# for a minute, say) may have been taken by another dispatcher, whose outcome must not be overwritten by this
+# one's (marked delivered or failed over its claim, or set free for a third).
+_MINE = and_(_OUTBOX.c.id == bindparam("item"), _OUTBOX.c.claimed_by == bindparam("by"),
+             _OUTBOX.c.status == "pending")
+_DELIVERED = (update(_OUTBOX).where(_MINE)
+              .values(status="delivered", delivered_at=bindparam("now"), result=bindparam("outcome"),
+                      claimed_until=None, last_error=None))
+_DELIVERED_KEEPING = _DELIVERED.values(ref=bindparam("kept"))  # the ref replaced by what is kept of it
+# A newer pending item of the same action for the same message (or App Home) in the same channel.
+_NEWER = (select(_OUTBOX.c.id)
+          .where(_OUTBOX.c.status == "pending", _OUTBOX.c.action == bindparam("action"),
+                 _OUTBOX.c.id > bindparam("item"), _OUTBOX.c.channel == bindparam("channel"))
+          .limit(1))
+_NEWER_FOR_MESSAGE = _NEWER.where(_OUTBOX.c.message_key == bindparam("key"))
+_NEWER_FOR_HOME = _NEWER.where(_OUTBOX.c.message_key.is_(None))
 
 
 class Dispatcher:
@@ -264,18 +316,6 @@ class Dispatcher:
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._pacer = ChannelPacer()
         self.refusal = SlackRefusal()
-        # Built once: the pipelined loop looks for due items after every delivery.
-        heads = select(func.min(OutboxItem.id)).where(OutboxItem.status == "pending").group_by(OutboxItem.channel)
-        self._due = (
-            select(OutboxItem.id, OutboxItem.channel, OutboxItem.action, OutboxItem.ref)
-            .where(
-                OutboxItem.id.in_(heads),
-                OutboxItem.next_attempt_at <= bindparam("now"),
-                _unclaimed(bindparam("now")),
-            )
-            .order_by(OutboxItem.id)
-            .limit(batch)
-        )
         # Posts whose last attempt timed out: Slack may still be storing them. Not retried (and so
         # not looked for) until this wall-clock moment, or the lookup could miss a post about to land.
         self._unsure: dict[int, float] = {}
@@ -365,7 +405,7 @@ class Dispatcher:
         # Looking is a read: on SQLite the one write turn is taken only when there is something to claim
         # (the pipelined loop looks after every delivery, while webhooks wait to store comments).
         with self.db.read() as session:
-            due = session.execute(self._due, {"now": now}).all()
+            due = session.execute(_DUE, {"now": now, "limit": self.batch}).all()
         if self.standby_after is not None:
             due = self._left_by_the_workers(due)
         with self._in_flight_lock:
@@ -468,13 +508,8 @@ class Dispatcher:
     def _take(self, session: Any, ids: Iterable[int], now: Any) -> set[int]:
         """Lease these items to this dispatcher; returns the ids it got. One conditional statement: of
         several dispatchers, exactly one gets each item (what was read may be stale)."""
-        return set(session.scalars(
-            update(OutboxItem)
-            .where(OutboxItem.id.in_(ids), OutboxItem.status == "pending", _unclaimed(now))
-            .values(claimed_until=now + self.lease, claimed_by=self.identity, attempts=OutboxItem.attempts + 1)
-            .returning(OutboxItem.id)
-            .execution_options(synchronize_session=False)
-        ))
+        return set(session.scalars(_TAKE, {"ids": list(ids), "now": now, "until": now + self.lease,
+                                           "by": self.identity}))
 
     def _newest_homes(self, session: Any, claimed: list[int], home_channels: dict[int, str], now: Any) -> list[int]:
         """A person's App Home is rendered from what is true when it is delivered: of their refreshes still
@@ -484,11 +519,7 @@ class Dispatcher:
         claimed, in the claim's transaction; a refresh asked for after it is a new row, published later.
         """
         heads = {home_channels[i]: i for i in claimed if i in home_channels}
-        newest = dict(session.execute(
-            select(OutboxItem.channel, func.max(OutboxItem.id))
-            .where(OutboxItem.channel.in_(heads), OutboxItem.action == HOME, OutboxItem.status == "pending")
-            .group_by(OutboxItem.channel)
-        ).all())
+        newest = dict(session.execute(_NEWEST_HOMES, {"channels": list(heads)}).all())
         instead: dict[int, int] = {}
         for channel, head in heads.items():
             latest = newest.get(channel, head)
@@ -496,12 +527,7 @@ class Dispatcher:
                 continue
             if not self._take(session, [latest], now):
                 continue  # someone else holds it
-            session.execute(
-                update(OutboxItem)
-                .where(OutboxItem.channel == channel, OutboxItem.action == HOME, OutboxItem.status == "pending",
-                       OutboxItem.id < latest, or_(OutboxItem.claimed_by == self.identity, _unclaimed(now)))
-                .values(status="delivered", delivered_at=now, result={"superseded": True}, claimed_until=None)
-            )
+            session.execute(_SUPERSEDE_HOMES, {"home": channel, "latest": latest, "by": self.identity, "now": now})
             instead[head] = latest
         return [instead.get(item_id, item_id) for item_id in claimed]
 
@@ -590,12 +616,9 @@ class Dispatcher:
         """A newer pending update or home publish makes this one pointless."""
         if item.action not in (UPDATE, HOME):
             return False
-        newer = select(OutboxItem.id).where(
-            OutboxItem.status == "pending", OutboxItem.action == item.action, OutboxItem.id > item.id,
-            OutboxItem.channel == item.channel,
-            OutboxItem.message_key == item.message_key if item.message_key else OutboxItem.message_key.is_(None),
-        ).limit(1)
-        return session.scalar(newer) is not None
+        newer = _NEWER_FOR_MESSAGE if item.message_key else _NEWER_FOR_HOME
+        return session.scalar(newer, {"action": item.action, "item": item.id, "channel": item.channel,
+                                      "key": item.message_key}) is not None
 
     @staticmethod
     def _recipient(item: OutboxItem) -> str | None:
@@ -683,11 +706,9 @@ class Dispatcher:
 
     # -- outcomes ------------------------------------------------------------------------------
 
-    def _still_mine(self, item_id: int) -> Any:
-        """The item, while this dispatcher's claim on it stands. A claim is a lease: one held past it (Slack
-        slow for a minute, say) may have been taken by another dispatcher, whose outcome must not be
-        overwritten by this one's (marked delivered or failed over its claim, or set free for a third)."""
-        return and_(OutboxItem.id == item_id, OutboxItem.claimed_by == self.identity, OutboxItem.status == "pending")
+    def _mine(self, item_id: int) -> dict[str, Any]:
+        """The parameters of `_MINE` for this item and this dispatcher."""
+        return {"item": item_id, "by": self.identity}
 
     def _taken_over(self, item_id: int) -> None:
         log.warning("outbox item %s was taken over by another dispatcher (this one's lease ran out); its outcome "
@@ -697,11 +718,8 @@ class Dispatcher:
                 ref: dict[str, Any] | None = None) -> None:
         now = self.clock.now()
         with self.db.transaction() as session:
-            done = session.execute(
-                update(OutboxItem).where(self._still_mine(item_id))
-                .values(status="delivered", delivered_at=now, result=result, claimed_until=None, last_error=None,
-                        **({"ref": ref} if ref is not None else {}))
-            ).rowcount
+            done = session.execute(_DELIVERED if ref is None else _DELIVERED_KEEPING,
+                                   {**self._mine(item_id), "now": now, "outcome": result, "kept": ref}).rowcount
             if done != 1:  # the other dispatcher finds this one's post by its metadata, and records it
                 self._taken_over(item_id)
                 return
@@ -746,8 +764,8 @@ class Dispatcher:
         """Slack refuses the bot itself: the item waits, uncounted, and delivery pauses (`SlackRefusal`)."""
         with self.db.transaction() as session:
             if session.execute(
-                update(OutboxItem).where(self._still_mine(item_id))
-                .values(attempts=OutboxItem.attempts - 1, claimed_until=None, last_error=code)
+                update(_OUTBOX).where(_MINE).values(attempts=_OUTBOX.c.attempts - 1, claimed_until=None, last_error=code),
+                self._mine(item_id),
             ).rowcount != 1:
                 self._taken_over(item_id)
         self.refusal.refused(item_id, code, self.clock.now())
@@ -756,8 +774,7 @@ class Dispatcher:
                      give_up_after: int | None = None) -> None:
         now = self.clock.now()
         with self.db.transaction() as session:
-            item = session.scalar(select(OutboxItem).where(self._still_mine(item_id))
-                                  .with_for_update(key_share=True))
+            item = session.scalar(select(OutboxItem).where(_MINE).with_for_update(key_share=True), self._mine(item_id))
             if item is None:
                 self._taken_over(item_id)
                 return
@@ -800,8 +817,8 @@ class Dispatcher:
     def _give_up(self, item_id: int, reason: str) -> None:
         with self.db.transaction() as session:
             if session.execute(
-                update(OutboxItem).where(self._still_mine(item_id))
-                .values(status="failed", last_error=reason, claimed_until=None)
+                update(_OUTBOX).where(_MINE).values(status="failed", last_error=reason, claimed_until=None),
+                self._mine(item_id),
             ).rowcount != 1:
                 self._taken_over(item_id)
                 return
