@@ -1,5 +1,7 @@
 """App Home's "waiting for my approval": the narrow query gives what the approval rule says, step by step."""
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from bot.workflows.proposals.models import ApprovalStep
@@ -59,3 +61,21 @@ def test_steps_beyond_a_page_of_ones_the_person_may_not_decide_are_still_found(d
         assert [s.proposal_id for s in steps_awaiting(session, org, "U0KANKYOHEAD", limit=1)] == older[-1:]
         assert [s.proposal_id for s in steps_awaiting(session, org, "U0KANKYOHEAD2", limit=3)] == own[::-1][:3]
         assert len(steps_awaiting(session, org, "U0KANKYOHEAD2", limit=50)) == 7
+
+
+def test_each_line_is_of_the_current_version_and_its_step(database, org, clock):
+    """What a line shows is read as plain columns: after 差し戻し and a new version, the new version's text and the
+    new step's request, not the first version's."""
+    service = ProposalService(database, org, clock)
+    proposal_id = service.submit("U0STAFF1", draft())
+    service.decide("U0KANKYOHEAD", pending_step(database, proposal_id), Decision.REQUEST_CHANGES, reason="日付を")
+    clock.advance(timedelta(minutes=5))
+    service.resubmit("U0STAFF1", proposal_id, Draft(text="【お知らせ】粗大ごみの収集日は12月9日に変わります。",
+                                                    accounts=("city-x",), department_id="kankyo", checklist=CHECKLIST))
+    with database.read() as session:
+        step = session.get(ApprovalStep, pending_step(database, proposal_id))
+        [line] = steps_awaiting(session, org, "U0KANKYOHEAD", limit=15)
+        assert (line.id, line.proposal_id, line.stage, line.requested_at) == (
+            step.id, proposal_id, "department", step.requested_at)
+        assert (line.proposer, line.text) == ("U0STAFF1", "【お知らせ】粗大ごみの収集日は12月9日に変わります。")
+        assert step.version_number == 2 and step.requested_at == clock.now()

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import object_session, selectinload
+from sqlalchemy.orm import object_session
 
 from bot import blocks
 from bot.handlers.proposal_ids import ProposalAction
@@ -26,6 +26,7 @@ from bot.workflows.proposals.rules import (
     withdrawal_refusal,
 )
 from bot.workflows.proposals.service import (
+    CURRENT_VERSION,
     FAST_TRACK_ENDED,
     MOVED_TO_FAST_TRACK,
     step_approvers_of,
@@ -384,17 +385,33 @@ def _number(value: float) -> str:
     return str(int(value)) if value == int(value) else str(value)
 
 
+def _live_on(ctx: RenderContext, proposal_ids: list[int]) -> dict[int, tuple[str, ...]]:
+    """`Proposal.live_on` of these proposals, by id, in one statement."""
+    live: dict[int, tuple[str, ...]] = {}
+    if proposal_ids:
+        for proposal_id, account_id in ctx.session.execute(
+            select(Publication.proposal_id, Publication.account_id).order_by(Publication.id)
+            .where(Publication.proposal_id.in_(proposal_ids), Publication.status == "published")
+        ):
+            live[proposal_id] = (*live.get(proposal_id, ()), account_id)
+    return live
+
+
 def home_sections(ctx: RenderContext, user_id: str) -> list[dict[str, Any]]:
     """App Home: my proposals, and what waits for my approval — newest first."""
     tr, org = ctx.tr, ctx.org
-    mine = ctx.session.scalars(
-        select(Proposal).where(Proposal.proposer == user_id).order_by(Proposal.id.desc()).limit(15)
-        .options(selectinload(Proposal.versions))
+    # Plain columns, as for the list below (see `steps_awaiting`): not proposals with all they hold.
+    mine = ctx.session.execute(
+        select(Proposal.id, Proposal.status, Proposal.current_version, Proposal.updated_at, ProposalVersion.text)
+        .join(ProposalVersion, CURRENT_VERSION)
+        .where(Proposal.proposer == user_id).order_by(Proposal.id.desc()).limit(15)
     ).all()
-    rows = [blocks.section(tr.t("proposal.home.mine_line", id=p.id, title=title_of(p.version.text),
+    live_on = _live_on(ctx, [p.id for p in mine])
+    rows = [blocks.section(tr.t("proposal.home.mine_line", id=p.id, title=title_of(p.text),
                                 status=tr.plain(f"proposal.status.{p.status}"), version=p.current_version,
                                 when=tr.datetime(p.updated_at)),
-                           accessory=withdraw_button(tr, p.id) if may_withdraw(p) else None)
+                           accessory=withdraw_button(tr, p.id)
+                           if withdrawal_refusal(p.status, live_on.get(p.id, ())) is None else None)
             for p in mine]
     out = [
         blocks.actions(blocks.button(tr.plain("proposal.home.new"), ProposalAction.NEW, "home", style="primary"),
@@ -407,8 +424,8 @@ def home_sections(ctx: RenderContext, user_id: str) -> list[dict[str, Any]]:
     links = ctx.permalinks(step_message_key(step.id) for step in awaiting)
     for step in awaiting:
         url = links.get(step_message_key(step.id))
-        line = tr.t("proposal.home.awaiting_line", id=step.proposal_id, title=title_of(step.proposal.version.text),
-                    stage=tr.plain(f"proposal.stage.{step.stage}"), proposer=mention(step.proposal.proposer),
+        line = tr.t("proposal.home.awaiting_line", id=step.proposal_id, title=title_of(step.text),
+                    stage=tr.plain(f"proposal.stage.{step.stage}"), proposer=mention(step.proposer),
                     when=tr.datetime(step.requested_at))
         accessory = blocks.button(tr.plain("proposal.home.open_request"), ProposalAction.OPEN_LINK, str(step.id),
                                   url=url) if url else None

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Row, and_, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, object_session, selectinload
+from sqlalchemy.orm import Session, joinedload, object_session
 
 from bot.clock import Clock
 from bot.db import Database
@@ -90,13 +90,19 @@ def step_approvers_of(step: ApprovalStep, org: Organization) -> tuple[str, ...]:
 AWAITING_PAGE = 50  # candidate steps read at a time for App Home's "waiting for my approval"
 
 
-def steps_awaiting(session: Session, org: Organization, user_id: str, limit: int) -> list[ApprovalStep]:
-    """The pending steps `user_id` may decide now, newest first, at most `limit` (App Home).
+# A proposal's current version, joined to the proposal (its text, for a list's lines).
+CURRENT_VERSION = and_(ProposalVersion.proposal_id == Proposal.id, ProposalVersion.number == Proposal.current_version)
+
+
+def steps_awaiting(session: Session, org: Organization, user_id: str, limit: int) -> list[Row]:
+    """The pending steps `user_id` may decide now, newest first, at most `limit` (App Home): rows of the step's
+    `id`, `proposal_id`, `stage` and `requested_at`, and its proposal's `proposer` and current `text`.
 
     Every proposal and decision refreshes several people's App Home, so this must not load every
     pending step of the city: it reads plain columns of the newest steps of others' proposals this person
     could be an approver of (any step only for the PR office, who stand in anywhere), and who decided their
-    versions' other steps, until `limit` are found; it loads only the steps it returns.
+    versions' other steps, until `limit` are found. Plain columns for those shown too: loading them as steps,
+    with their proposals' every version, step and publication, was most of a Home's rendering.
     """
     own = [d.id for d in (*org.departments, org.pr_office) if user_id in d.approvers]
     candidates = (
@@ -129,11 +135,13 @@ def steps_awaiting(session: Session, org: Organization, user_id: str, limit: int
     chosen = chosen[:limit]
     if not chosen:
         return []
-    steps = {s.id: s for s in session.scalars(
-        select(ApprovalStep).where(ApprovalStep.id.in_(chosen))
-        .options(selectinload(ApprovalStep.proposal).selectinload(Proposal.versions))
+    shown = {row.id: row for row in session.execute(
+        select(ApprovalStep.id, ApprovalStep.proposal_id, ApprovalStep.stage, ApprovalStep.requested_at,
+               Proposal.proposer, ProposalVersion.text)
+        .join(Proposal, Proposal.id == ApprovalStep.proposal_id).join(ProposalVersion, CURRENT_VERSION)
+        .where(ApprovalStep.id.in_(chosen))
     )}
-    return [steps[i] for i in chosen]
+    return [shown[i] for i in chosen]
 
 
 def _decidable_by(session: Session, org: Organization, user_id: str, rows: Sequence[Row]) -> list[int]:
