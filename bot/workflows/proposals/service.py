@@ -235,6 +235,7 @@ class ProposalService:
             proposer=actor, department_id=draft.department_id, kind=draft.kind, status=Status.PENDING,
             current_version=1, corrects_id=draft.corrects_id, created_at=now, updated_at=now,
             emergency_id=self._known_emergency(session, emergency_id),
+            steps=[],  # new: it has none yet (so asking its first step reads none from the database)
         )
         session.add(proposal)
         session.flush()
@@ -329,7 +330,7 @@ class ProposalService:
                      emergency_active: bool) -> ApprovalStep:
         """Plan and store the version's steps and ask the first; returns it."""
         planned = plan_chain(Kind(draft.kind), draft.department_id, self.org, emergency_active=emergency_active)
-        first = add_chain(session, proposal, planned)
+        first = add_chain(session, proposal, planned, now)
         self._ask(session, proposal, first, now)
         return first
 
@@ -652,14 +653,16 @@ def lock_proposal(session: Session, proposal_id: int) -> Proposal | None:
     ).first()
 
 
-def add_chain(session: Session, proposal: Proposal, planned: list[PlannedStep], *, after: int = 0) -> ApprovalStep:
+def add_chain(session: Session, proposal: Proposal, planned: list[PlannedStep], now: datetime, *,
+              after: int = 0) -> ApprovalStep:
     """Store the steps of the proposal's current version, numbered from `after` + 1: the first one's turn
-    (pending), the others waiting. Returns the first (to be asked)."""
-    steps = [ApprovalStep(proposal_id=proposal.id, version_number=proposal.current_version, position=after + n,
+    (pending, from `now`), the others waiting. Returns the first (to be asked, with `ask_step`, at `now`)."""
+    steps = [ApprovalStep(version_number=proposal.current_version, position=after + n,
                           stage=plan.stage, department_id=plan.department_id,
-                          status=StepStatus.PENDING if n == 1 else StepStatus.WAITING)
+                          status=StepStatus.PENDING if n == 1 else StepStatus.WAITING,
+                          requested_at=now if n == 1 else None)
              for n, plan in enumerate(planned, start=1)]
-    session.add_all(steps)
+    proposal.steps.extend(steps)  # the proposal's list stays whole, for who decided its other steps
     session.flush()
     return steps[0]
 
@@ -716,7 +719,7 @@ def fast_track_pending(session: Session, org: Organization, now: datetime, *, em
                 if was == StepStatus.PENDING:  # its request now says where it went
                     outbox.update(session, channel=step_channel(step, org), view="approval_request",
                                   ref={"step_id": step.id}, now=now, message_key=step_message_key(step.id))
-        fast = add_chain(session, proposal, [PlannedStep(Stage.FAST_TRACK, PR_OFFICE_ID)],
+        fast = add_chain(session, proposal, [PlannedStep(Stage.FAST_TRACK, PR_OFFICE_ID)], now,
                          after=max(s.position for s in steps))
         audit.record(session, at=now, actor=audit.SYSTEM, action="proposal.fast_tracked", subject_type=SUBJECT,
                      subject_id=proposal.id, emergency=emergency_id, cancelled_steps=cancelled, step=fast.id,
@@ -759,7 +762,7 @@ def leave_fast_track(session: Session, org: Organization, now: datetime) -> list
         savepoint.commit()
         outbox.update(session, channel=step_channel(fast, org), view="approval_request", ref={"step_id": fast.id},
                       now=now, message_key=step_message_key(fast.id))
-        first = add_chain(session, proposal, plan_chain(Kind.EMERGENCY, proposal.department_id, org),
+        first = add_chain(session, proposal, plan_chain(Kind.EMERGENCY, proposal.department_id, org), now,
                           after=max(s.position for s in steps))
         audit.record(session, at=now, actor=audit.SYSTEM, action="proposal.fast_track_left", subject_type=SUBJECT,
                      subject_id=proposal.id, cancelled_steps=[fast.id], step=first.id, version=proposal.current_version)
