@@ -197,8 +197,10 @@ def create_app(settings: Settings, org: Organization, db: Database, *, clock: Cl
     # Bolt has called auth.test with this client already; the workspace URL makes permalinks.
     dispatcher.workspace_url = client.auth_test().get("url", "") or ""
     from bot.handlers import deferred, register_all
+    from bot.handlers.in_place import answer_submissions_in_place
 
     register_all(app, services)
+    answer_submissions_in_place(app)  # a modal submission is answered when stored, not at Bolt's next 10 ms look
     # The same listeners, for the clicks accepted at once and worked by a dispatcher (handlers/deferred.py):
     # run in the dispatcher's thread, the payload replayed as Socket Mode delivers one (checked on arrival).
     replay_app = App(client=client, logger=logging.getLogger(logs.BOLT_REPLAY), process_before_response=True,

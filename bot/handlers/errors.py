@@ -53,7 +53,9 @@ class StickyAck(Ack):
     slack_bolt's thread runner (1.30) sets `ack.response = None` when a listener raises *after*
     calling ack(); if that happens within its 10 ms polling interval the request is answered
     "404 unhandled request" and Slack shows the person an error on top of ours. Seen when the
-    database is down: the click is acked, the first query fails at once.
+    database is down: the click is acked, the first query fails at once. Run in place (a modal
+    submission, `bot/handlers/in_place.py`), it sets the error handler's answer instead: the first
+    answer stays there too.
     """
 
     @property
@@ -62,7 +64,7 @@ class StickyAck(Ack):
 
     @response.setter
     def response(self, value: BoltResponse | None) -> None:
-        if value is not None or self.__dict__.get("_response") is None:
+        if self.__dict__.get("_response") is None:
             self.__dict__["_response"] = value
 
 
