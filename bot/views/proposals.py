@@ -213,9 +213,9 @@ def original_reach(ctx: RenderContext, original: Proposal) -> str:
     return "\n".join(lines)
 
 
-def may_withdraw(proposal: Proposal) -> bool:
+def may_withdraw(status: str, live_on: tuple[str, ...]) -> bool:
     """Whether to offer 取り下げ: not once any account has published the post (the service refuses it anyway)."""
-    return withdrawal_refusal(proposal.status, proposal.live_on) is None
+    return withdrawal_refusal(status, live_on) is None
 
 
 def withdraw_button(tr: Translator, proposal_id: int) -> dict[str, Any]:
@@ -247,7 +247,7 @@ def proposal_dm(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         text = tr.t("proposal.dm.step_approved", title=title, stage=tr.plain(f"proposal.stage.{step.stage}"),
                     who=mention(step.decided_by),
                     next=tr.plain(f"proposal.stage.{following.stage}") if following else "—")
-        if may_withdraw(proposal):
+        if may_withdraw(proposal.status, proposal.live_on):
             actions.append(withdraw_button(tr, proposal.id))
     elif event == "approved":
         requested, due = proposal.version.publish_at, _first_due(proposal)
@@ -257,7 +257,7 @@ def proposal_dm(ctx: RenderContext, ref: dict[str, Any]) -> dict[str, Any]:
         else:
             text = tr.t("proposal.dm.approved", title=title,
                         when=tr.datetime(requested) if requested else tr.plain("proposal.dm.approved_now"))
-        if may_withdraw(proposal):  # until any account publishes it, the proposer may still take it back
+        if may_withdraw(proposal.status, proposal.live_on):  # until any account publishes it, the proposer may still take it back
             actions.append(withdraw_button(tr, proposal.id))
     elif event == "changes_requested":
         text = tr.t("proposal.dm.changes_requested", title=title, who=mention(step.decided_by),
@@ -410,8 +410,7 @@ def home_sections(ctx: RenderContext, user_id: str) -> list[dict[str, Any]]:
     rows = [blocks.section(tr.t("proposal.home.mine_line", id=p.id, title=title_of(p.text),
                                 status=tr.plain(f"proposal.status.{p.status}"), version=p.current_version,
                                 when=tr.datetime(p.updated_at)),
-                           accessory=withdraw_button(tr, p.id)
-                           if withdrawal_refusal(p.status, live_on.get(p.id, ())) is None else None)
+                           accessory=withdraw_button(tr, p.id) if may_withdraw(p.status, live_on.get(p.id, ())) else None)
             for p in mine]
     out = [
         blocks.actions(blocks.button(tr.plain("proposal.home.new"), ProposalAction.NEW, "home", style="primary"),
