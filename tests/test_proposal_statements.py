@@ -5,28 +5,15 @@ request."""
 
 from datetime import timedelta
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from bot.workflows.proposals.models import ApprovalStep
 from bot.workflows.proposals.rules import CHECKLIST, Decision, Draft, StepStatus
 from bot.workflows.proposals.service import ProposalService
+from tests.test_sweep_statements import statements_run
 
 DRAFT = Draft(text="【お知らせ】粗大ごみの収集日が変わります。", accounts=("city-x",), department_id="kankyo",
               checklist=CHECKLIST)
-
-
-def statements_of(database, work) -> list[str]:
-    seen: list[str] = []
-
-    def keep(_conn, _cursor, statement, *_args) -> None:
-        seen.append(" ".join(statement.split()))
-
-    event.listen(database.engine, "before_cursor_execute", keep)
-    try:
-        work()
-    finally:
-        event.remove(database.engine, "before_cursor_execute", keep)
-    return seen
 
 
 def steps_of(database, proposal_id) -> list[tuple[int, str, object]]:
@@ -39,7 +26,7 @@ def test_a_new_proposal_is_stored_without_reading_or_rewriting_its_steps(databas
     service = ProposalService(database, org, clock)
     service.submit("U0STAFF1", DRAFT, submission_key="slack-view:V0WARM")  # the statements compiled once
     proposal_ids: list[int] = []
-    run = statements_of(database, lambda: proposal_ids.append(
+    run = statements_run(database, lambda: proposal_ids.append(
         service.submit("U0STAFF1", DRAFT, submission_key="slack-view:V0NEW")))
     on_steps = [s for s in run if "approval_steps" in s]
     assert [s.split()[0] for s in on_steps] == ["INSERT"] * len(on_steps), on_steps

@@ -12,18 +12,19 @@ from bot.workflows.proposals.sweeps import remind_and_escalate, show_passed_publ
 from bot.workflows.sweeps import SweepContext
 
 
-def statements_run(database, work) -> int:
+def statements_run(database, work) -> list[str]:
+    """The statements `work()` ran, each on one line."""
     seen: list[str] = []
 
-    def count(_conn, _cursor, statement, *_args) -> None:
-        seen.append(statement)
+    def keep(_conn, _cursor, statement, *_args) -> None:
+        seen.append(" ".join(statement.split()))
 
-    event.listen(database.engine, "before_cursor_execute", count)
+    event.listen(database.engine, "before_cursor_execute", keep)
     try:
         work()
     finally:
-        event.remove(database.engine, "before_cursor_execute", count)
-    return len(seen)
+        event.remove(database.engine, "before_cursor_execute", keep)
+    return seen
 
 
 def statements_for_four_and_forty(database, org, clock, sweep, **draft_fields) -> tuple[int, int]:
@@ -34,10 +35,10 @@ def statements_for_four_and_forty(database, org, clock, sweep, **draft_fields) -
                   checklist=CHECKLIST, **draft_fields)
     for _ in range(4):
         service.submit("U0STAFF1", draft)
-    few = statements_run(database, lambda: sweep(ctx))
+    few = len(statements_run(database, lambda: sweep(ctx)))
     for _ in range(36):
         service.submit("U0STAFF1", draft)
-    return few, statements_run(database, lambda: sweep(ctx))
+    return few, len(statements_run(database, lambda: sweep(ctx)))
 
 
 def test_the_reminder_sweep_reads_four_waiting_steps_in_as_many_statements_as_forty(database, org, clock):
