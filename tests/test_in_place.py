@@ -99,3 +99,19 @@ def test_a_submission_that_fails_after_its_ack_is_answered_with_the_ack(fake_sla
     answer = app.dispatch(BoltRequest(body=payload("view_submission", view=stored), mode="socket_mode"))
     assert handled == ["ringing the dispatcher failed"]
     assert (answer.status, answer.body) == (200, "")
+
+
+def test_through_the_bot_a_proposal_stored_before_a_failure_closes_its_form_and_is_on_the_record(koho, monkeypatch):
+    """Signed, over HTTP: the submission is stored, then ringing the dispatcher fails; the person's form closes
+    (the ack they were given) and the proposal is there, its request delivered at the dispatcher's next look."""
+    from tests.test_proposals import form_values, latest_proposal, open_form, request_message
+
+    def ring_fails() -> None:
+        raise RuntimeError("the doorbell is broken")
+
+    monkeypatch.setattr(koho.services, "notify", ring_fails)
+    view = open_form(koho, "U0STAFF1")
+    answer = koho.slack.view_submission("U0STAFF1", view, form_values())
+    assert (answer.status, answer.body) == (200, "")
+    assert latest_proposal(koho) is not None
+    assert request_message(koho, "C0KANKYO")  # found by the dispatcher's own look, with no ring
